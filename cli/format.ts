@@ -1,0 +1,45 @@
+export class UsageError extends Error {}
+
+export const USAGE = `sandkasten — Docker sandboxes shared with the Sandkasten VS Code extension
+
+Usage:
+  sandkasten workspace create NAME [--kind K] [--image IMG] [--description TEXT] [--tag T]... [--json]
+  sandkasten workspace list [--json]
+  sandkasten workspace rm ID [--force]
+  sandkasten session start WORKSPACE_ID [--json]     resumes its stopped session, or starts one
+  sandkasten session list [--workspace ID] [--json]
+  sandkasten session stop SESSION_ID
+  sandkasten session resume SESSION_ID
+  sandkasten session rm SESSION_ID
+  sandkasten exec SESSION_ID [--timeout SECONDS] -- CMD [ARGS...]
+  sandkasten config get [KEY] [--json]
+  sandkasten config set KEY VALUE                      VALUE is JSON, or a plain string
+  sandkasten config reset KEY
+  sandkasten status [--json]
+  sandkasten daemon                                    run the sidecar in the foreground
+  sandkasten daemon stop
+
+Kinds: ephemeral, session (default), persistent, collaborative.
+Options:
+  --home DIR   storage directory (default: $SANDKASTEN_HOME, else ~/.sandkasten)
+  --json       machine-readable output
+  -h, --help   this text;  --version  the version
+
+Exit codes: 0 done, 1 refused or failed (message on stderr), 2 bad usage;
+exec exits with the command's own exit code.`;
+
+export function formatTable(headers: string[], rows: string[][]): string {
+  if (rows.length === 0) return '(none)';
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => row[column].length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+/** `config set` values: JSON when it parses (numbers, booleans, objects), else the plain string. */
+export function parseConfigValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * `sandkasten`: the command-line client. A thin layer over the same sidecar and protocol the
+ * extension uses, so scripts and agents see exactly what the sidebar shows.
+ * Output for people goes to stdout, `--json` prints machine-readable results, errors go to
+ * stderr. Exit codes: 0 done, 1 the sidecar refused or failed, 2 bad usage; `exec` exits with
+ * the command's own code.
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { version } from '../package.json';
+import { CancellationTokenSource, ResponseError, SidecarClient } from '../sidecar/client';
+import { resolveHome } from '../sidecar/home';
+import * as P from '../sidecar/protocol';
+import { formatTable, parseConfigValue, USAGE, UsageError } from './format';
+
+const SIDECAR_SCRIPT = path.join(__dirname, 'sidecar.js');
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  home: { type: 'string' },
+  kind: { type: 'string' },
+  image: { type: 'string' },
+  description: { type: 'string' },
+  tag: { type: 'string', multiple: true },
+  workspace: { type: 'string' },
+  force: { type: 'boolean', short: 'f' },
+  timeout: { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  if (values.version) return print(version), 0;
+  const [group, verb, ...rest] = positionals;
+  if (values.help || !group || group === 'help') return print(USAGE), 0;
+  const home = resolveHome(values.home);
+  if (group === 'daemon' && verb === undefined) return runDaemonInForeground(home);
+
+  const client = await SidecarClient.connect({ home, sidecarScript: SIDECAR_SCRIPT, startIfMissing: !(group === 'daemon' && verb === 'stop') });
+  try {
+    return await run(client, group, verb, rest, values);
+  } finally {
+    client.close();
+  }
+}
+
+async function run(client: SidecarClient, group: string, verb: string | undefined, rest: string[], values: Values): Promise<number> {
+  const json = values.json ?? false;
+  const output = (result: unknown, human: () => string) => print(json ? JSON.stringify(result, null, 2) : human());
+  const one = (what: string) => {
+    if (rest.length !== 1) throw new UsageError(`${group} ${verb} takes exactly one ${what}.`);
+    return rest[0];
+  };
+
+  switch (`${group} ${verb ?? ''}`.trim()) {
+    case 'workspace create': {
+      const workspace = await client.request(P.CreateWorkspaceRequest.type, {
+        name: one('NAME'),
+        kind: values.kind as P.WorkspaceKind | undefined,
+        image: values.image,
+        description: values.description,
+        tags: values.tag,
+      });
+      output(workspace, () => `Created workspace ${workspace.id} (${workspace.kind}, ${workspace.image})`);
+      return 0;
+    }
+    case 'workspace list':
+    case 'workspace ls': {
+      const workspaces = await client.request(P.ListWorkspacesRequest.type, {});
+      output(workspaces, () =>
+        formatTable(
+          ['ID', 'KIND', 'STATE', 'IMAGE', 'SESSIONS', 'LAST ACCESS'],
+          workspaces.map((w) => [w.id, w.kind, w.state, w.image, String(w.stats.sessions), w.lastAccessedAt]),
+        ),
+      );
+      return 0;
+    }
+    case 'workspace rm':
+    case 'workspace delete': {
+      const result = await client.request(P.DeleteWorkspaceRequest.type, { id: one('ID'), force: values.force ?? false });
+      output(result, () => `Deleted workspace ${result.id}`);
+      return 0;
+    }
+    case 'session start': {
+      const session = await client.request(P.StartSessionRequest.type, { workspaceId: one('WORKSPACE_ID') });
+      output(session, () => `Session ${session.id} is ${session.state} on ${session.workspaceId}`);
+      return 0;
+    }
+    case 'session list':
+    case 'session ls': {
+      const sessions = await client.request(P.ListSessionsRequest.type, { workspaceId: values.workspace });
+      output(sessions, () =>
+        formatTable(
+          ['ID', 'WORKSPACE', 'STATE', 'IMAGE', 'CONTAINER', 'STARTED'],
+          sessions.map((s) => [s.id, s.workspaceId, s.state, s.image, (s.containerId ?? '-').slice(0, 12), s.startedAt ?? '-']),
+        ),
+      );
+      return 0;
+    }
+    case 'session stop': {
+      const session = await client.request(P.StopSessionRequest.type, { id: one('SESSION_ID') });
+      output(session, () => `Session ${session.id} is ${session.state}`);
+      return 0;
+    }
+    case 'session resume': {
+      const session = await client.request(P.ResumeSessionRequest.type, { id: one('SESSION_ID') });
+      output(session, () => `Session ${session.id} is ${session.state}`);
+      return 0;
+    }
+    case 'session rm':
+    case 'session destroy': {
+      const result = await client.request(P.DestroySessionRequest.type, { id: one('SESSION_ID') });
+      output(result, () => `Destroyed session ${result.id}`);
+      return 0;
+    }
+    case 'config get': {
+      if (rest.length > 1) throw new UsageError('config get takes at most one KEY.');
+      const config = await client.request(P.GetConfigRequest.type, { key: verb === 'get' ? rest[0] : undefined });
+      output(config, () =>
+        rest.length === 1 ? JSON.stringify(config[rest[0]]) : Object.entries(config).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n'),
+      );
+      return 0;
+    }
+    case 'config set': {
+      if (rest.length !== 2) throw new UsageError('config set takes a KEY and a VALUE (JSON, or a plain string).');
+      const config = await client.request(P.SetConfigRequest.type, { values: { [rest[0]]: parseConfigValue(rest[1]) } });
+      output(config, () => `${rest[0]} = ${JSON.stringify(config[rest[0]])}`);
+      return 0;
+    }
+    case 'config reset': {
+      const config = await client.request(P.SetConfigRequest.type, { values: { [one('KEY')]: null } });
+      output(config, () => `${rest[0]} = ${JSON.stringify(config[rest[0]])} (default)`);
+      return 0;
+    }
+    case 'status': {
+      const status = await client.request(P.StatusRequest.type, {});
+      output(status, () =>
+        [
+          `sidecar ${status.version}, pid ${status.pid}, ${status.clients} client(s), since ${status.startedAt}`,
+          `home      ${status.home} (instance ${status.instanceId})`,
+          `docker    ${status.docker.available ? `engine ${status.docker.version} at ${status.docker.endpoint}` : status.docker.error}`,
+        ].join('\n'),
+      );
+      return 0;
+    }
+    case 'daemon stop': {
+      await client.request(P.ShutdownSidecarRequest.type, {});
+      output({ stopped: true }, () => 'The sidecar is shutting down.');
+      return 0;
+    }
+    default:
+      if (group === 'exec') return runExec(client, verb, rest, values);
+      throw new UsageError(`Unknown command "${[group, verb].filter(Boolean).join(' ')}".`);
+  }
+}
+
+async function runExec(client: SidecarClient, sessionId: string | undefined, command: string[], values: Values): Promise<number> {
+  if (!sessionId || command.length === 0) throw new UsageError('exec needs a SESSION_ID and a command after --: sandkasten exec SESSION_ID -- CMD [ARGS...]');
+  const timeoutSeconds = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new UsageError('--timeout takes a positive number of seconds.');
+  const cancellation = new CancellationTokenSource();
+  process.once('SIGINT', () => cancellation.cancel());
+  const result = await client.request(
+    P.ExecRequest.type,
+    { sessionId, command, timeoutMs: timeoutSeconds ? Math.round(timeoutSeconds * 1000) : undefined },
+    cancellation,
+  );
+  if (values.json) print(JSON.stringify(result, null, 2));
+  else {
+    process.stdout.write(result.stdout);
+    process.stderr.write(result.stderr);
+    if (result.timedOut) process.stderr.write(`sandkasten: the command timed out after ${timeoutSeconds} s and was killed\n`);
+  }
+  return result.exitCode;
+}
+
+/** `sandkasten daemon`: the sidecar in the foreground, logging to stderr. */
+function runDaemonInForeground(home: string): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [SIDECAR_SCRIPT, '--home', home], { stdio: 'inherit' });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+}
+
+function print(text: string): void {
+  if (text) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    if (error instanceof UsageError || (error as NodeJS.ErrnoException)?.code?.startsWith?.('ERR_PARSE_ARGS')) {
+      process.stderr.write(`sandkasten: ${(error as Error).message}\nRun \`sandkasten --help\` for usage.\n`);
+      process.exit(2);
+    }
+    if (error instanceof ResponseError) {
+      process.stderr.write(`sandkasten: ${error.message} [${P.errorCodeName(error.code) ?? error.code}]\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`sandkasten: ${(error as Error).message ?? error}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,39 @@
+import {
+  CancellationTokenSource,
+  createMessageConnection,
+  ResponseError,
+  type MessageConnection,
+  type NotificationType,
+  type RequestParam,
+  type RequestType,
+} from 'vscode-languageserver-protocol/node';
+import { connectToSidecar, type LaunchOptions } from './launch';
+
+/**
+ * A plain JSON-RPC client of the sidecar, for the CLI and the tests (the extension uses a
+ * LanguageClient over the same socket instead).
+ */
+export class SidecarClient {
+  private constructor(readonly connection: MessageConnection) {}
+
+  static async connect(options: LaunchOptions): Promise<SidecarClient> {
+    const socket = await connectToSidecar(options);
+    const connection = createMessageConnection(socket, socket);
+    connection.listen();
+    return new SidecarClient(connection);
+  }
+
+  request<P, R>(type: RequestType<P, R, void>, params: RequestParam<P>, cancellation?: CancellationTokenSource): Promise<R> {
+    return this.connection.sendRequest(type, params, cancellation?.token);
+  }
+
+  onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): void {
+    this.connection.onNotification(type, handler);
+  }
+
+  close(): void {
+    this.connection.dispose();
+  }
+}
+
+export { ResponseError, CancellationTokenSource };

@@ -1,0 +1,24 @@
+import { parseArgs } from 'node:util';
+import { resolveHome } from './home';
+import { AlreadyRunningError } from './lock';
+import { stderrLogger } from './log';
+import { Sidecar } from './sidecar';
+
+/** Runs the sidecar in this process until it shuts down (signal, request or idleness). */
+export async function runSidecar(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { home: { type: 'string' } }, strict: true });
+  const home = resolveHome(values.home);
+  try {
+    const sidecar = await Sidecar.start({ home, log: stderrLogger, onExit: () => process.exit(0) });
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(signal, () => void sidecar.shutdown(`received ${signal}`));
+    }
+  } catch (error) {
+    if (error instanceof AlreadyRunningError) {
+      stderrLogger.info(error.message);
+      process.exit(0);
+    }
+    stderrLogger.error('the sidecar could not start', error);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,215 @@
+import Docker from 'dockerode';
+import { SandkastenError, isDockerUnreachable } from '../errors';
+import type { DockerStatus } from '../protocol';
+import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
+
+/** Every object the sidecar creates carries these labels; reconciliation relies on them. */
+export const LABEL = {
+  managed: 'sandkasten.managed',
+  role: 'sandkasten.role',
+  instance: 'sandkasten.instance',
+  workspace: 'sandkasten.workspace',
+  session: 'sandkasten.session',
+} as const;
+
+/** `workspace` marks volumes; containers are `pool` or `session`. */
+export type Role = 'pool' | 'session' | 'workspace';
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  role: Role;
+  workspaceId?: string;
+  sessionId?: string;
+  /** Volume mounted at /workspace. */
+  volume?: string;
+  cpus: number;
+  memoryMb: number;
+  pids: number;
+  network: string;
+}
+
+export interface OwnContainer {
+  id: string;
+  name: string;
+  running: boolean;
+  labels: Record<string, string>;
+}
+
+export interface OwnVolume {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * Keeps PID 1 alive and stops at once on SIGTERM; `sleep` runs in the background so the
+ * trap fires immediately instead of after the sleep.
+ */
+const KEEP_ALIVE = ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 86400 & wait $!; done'];
+
+const PING_TIMEOUT_MS = 3000;
+const STOP_GRACE_SECONDS = 2;
+
+/** The only module that talks to Docker. It sets labels and only touches its own instance. */
+export class DockerEngine {
+  readonly docker: Docker;
+  private readonly pingClient: Docker;
+  private readonly endpoint: DockerEndpoint;
+
+  constructor(
+    readonly instanceId: string,
+    endpoint: DockerEndpoint = resolveDockerEndpoint(),
+  ) {
+    this.endpoint = endpoint;
+    this.docker = new Docker(endpoint.options);
+    this.pingClient = new Docker({ ...endpoint.options, timeout: PING_TIMEOUT_MS });
+  }
+
+  async status(): Promise<DockerStatus> {
+    try {
+      const version = await this.pingClient.version();
+      return { available: true, version: version.Version, endpoint: this.endpoint.description };
+    } catch (error) {
+      return {
+        available: false,
+        endpoint: this.endpoint.description,
+        error: `Docker is not reachable at ${this.endpoint.description} (${(error as Error).message}).`,
+      };
+    }
+  }
+
+  /** Throws DockerUnavailable with a sentence a person can act on. */
+  async requireAvailable(): Promise<void> {
+    const status = await this.status();
+    if (!status.available) {
+      throw new SandkastenError('DockerUnavailable', `${status.error} Start the Docker engine or check DOCKER_HOST, then retry.`);
+    }
+  }
+
+  labels(role: Role, extra: { workspaceId?: string; sessionId?: string } = {}): Record<string, string> {
+    return {
+      [LABEL.managed]: 'true',
+      [LABEL.role]: role,
+      [LABEL.instance]: this.instanceId,
+      ...(extra.workspaceId ? { [LABEL.workspace]: extra.workspaceId } : {}),
+      ...(extra.sessionId ? { [LABEL.session]: extra.sessionId } : {}),
+    };
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (error) {
+      if (statusCode(error) === 404) return false;
+      throw error;
+    }
+  }
+
+  /** Pulls the image when it is not local; a failed pull is ImageMissing. */
+  async ensureImage(image: string, onProgress?: (message: string) => void): Promise<void> {
+    if (await this.imageExists(image)) return;
+    onProgress?.(`Pulling ${image}…`);
+    try {
+      const stream = await this.docker.pull(image);
+      await new Promise<void>((resolve, reject) =>
+        this.docker.modem.followProgress(
+          stream,
+          (error) => (error ? reject(error) : resolve()),
+          (event: { status?: string; progress?: string }) => onProgress?.(`${image}: ${event.status ?? ''} ${event.progress ?? ''}`.trim()),
+        ),
+      );
+    } catch (error) {
+      if (isDockerUnreachable(error)) throw error;
+      throw new SandkastenError(
+        'ImageMissing',
+        `Image "${image}" is not available locally and could not be pulled (${firstLine(error)}). Build or pull it, or choose another image.`,
+      );
+    }
+  }
+
+  async createVolume(name: string, workspaceId: string): Promise<void> {
+    await this.docker.createVolume({ Name: name, Labels: this.labels('workspace', { workspaceId }) });
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await ignoreStatus(this.docker.getVolume(name).remove({ force: true }), 404);
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    const container = await this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      Cmd: KEEP_ALIVE,
+      WorkingDir: spec.volume ? '/workspace' : undefined,
+      Labels: this.labels(spec.role, { workspaceId: spec.workspaceId, sessionId: spec.sessionId }),
+      HostConfig: {
+        Mounts: spec.volume ? [{ Type: 'volume', Source: spec.volume, Target: '/workspace' }] : [],
+        NanoCpus: Math.round(spec.cpus * 1e9),
+        Memory: spec.memoryMb * 1024 * 1024,
+        PidsLimit: spec.pids,
+        NetworkMode: spec.network,
+      },
+    });
+    return container.id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await ignoreStatus(this.docker.getContainer(id).start(), 304);
+  }
+
+  async stopContainer(id: string): Promise<void> {
+    await ignoreStatus(this.docker.getContainer(id).stop({ t: STOP_GRACE_SECONDS }), 304, 404);
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await ignoreStatus(this.docker.getContainer(id).remove({ force: true, v: false }), 404);
+  }
+
+  /** undefined when the container no longer exists. */
+  async containerRunning(id: string): Promise<boolean | undefined> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      return info.State.Running;
+    } catch (error) {
+      if (statusCode(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async listOwnContainers(role?: Role): Promise<OwnContainer[]> {
+    const label = [`${LABEL.managed}=true`, `${LABEL.instance}=${this.instanceId}`];
+    if (role) label.push(`${LABEL.role}=${role}`);
+    const containers = await this.docker.listContainers({ all: true, filters: { label } });
+    return containers.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      running: c.State === 'running',
+      labels: c.Labels,
+    }));
+  }
+
+  async listOwnVolumes(): Promise<OwnVolume[]> {
+    const result = await this.docker.listVolumes({
+      filters: { label: [`${LABEL.managed}=true`, `${LABEL.instance}=${this.instanceId}`] },
+    });
+    return (result.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+  }
+}
+
+export function statusCode(error: unknown): number | undefined {
+  return (error as { statusCode?: number })?.statusCode;
+}
+
+async function ignoreStatus<T>(operation: Promise<T>, ...codes: number[]): Promise<T | undefined> {
+  try {
+    return await operation;
+  } catch (error) {
+    if (codes.includes(statusCode(error) ?? 0)) return undefined;
+    throw error;
+  }
+}
+
+function firstLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n')[0].replace(/^\(HTTP code \d+\) [^-]*- /, '');
+}

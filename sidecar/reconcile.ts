@@ -1,0 +1,138 @@
+import { LABEL, type DockerEngine, type OwnContainer, type OwnVolume } from './docker/engine';
+import type { Database } from './store/database';
+import type { Sessions } from './sessions';
+import type { Workspaces } from './workspaces';
+
+export interface KnownWorkspace {
+  id: string;
+  volume: string;
+  state: string;
+}
+export interface KnownSession {
+  id: string;
+  workspaceId: string;
+  containerId: string | null;
+  state: string;
+}
+
+export interface ReconciliationPlan {
+  /** Workspaces whose delete was acknowledged as started but not finished. */
+  finishDeleting: string[];
+  /** Containers of this instance that the database does not know. */
+  removeContainers: string[];
+  /** Pool containers found after a restart; the pool adopts or removes them. */
+  poolContainers: OwnContainer[];
+  /** Sessions whose container is gone: stopped, container forgotten (recreated on resume). */
+  markGone: string[];
+  /** Sessions whose container exists but is not running. */
+  markStopped: string[];
+  /** Sessions whose container runs although the database says stopped. */
+  markRunning: string[];
+  /** A session's container that the database lost track of (crash before the commit of a recreate). */
+  adopt: Array<{ sessionId: string; containerId: string }>;
+  /** Volumes of this instance that belong to no workspace. */
+  removeVolumes: string[];
+  /** Workspaces whose volume vanished: create an empty one so sessions can start. */
+  recreateVolumes: Array<{ workspaceId: string; volume: string }>;
+}
+
+/** Pure: compares the database with what Docker has (of this instance only) and decides. */
+export function planReconciliation(
+  known: { workspaces: KnownWorkspace[]; sessions: KnownSession[] },
+  found: { containers: OwnContainer[]; volumes: OwnVolume[] },
+): ReconciliationPlan {
+  const plan: ReconciliationPlan = {
+    finishDeleting: [],
+    removeContainers: [],
+    poolContainers: [],
+    markGone: [],
+    markStopped: [],
+    markRunning: [],
+    adopt: [],
+    removeVolumes: [],
+    recreateVolumes: [],
+  };
+  const deleting = new Set(known.workspaces.filter((w) => w.state === 'deleting').map((w) => w.id));
+  plan.finishDeleting = [...deleting];
+  const sessions = new Map(known.sessions.filter((s) => !deleting.has(s.workspaceId)).map((s) => [s.id, s]));
+  const containersById = new Map(found.containers.map((c) => [c.id, c]));
+  const claimed = new Set<string>();
+
+  for (const container of found.containers) {
+    const role = container.labels[LABEL.role];
+    if (role === 'pool') {
+      plan.poolContainers.push(container);
+      continue;
+    }
+    const workspaceId = container.labels[LABEL.workspace];
+    if (workspaceId && deleting.has(workspaceId)) continue; // finishDeleting removes it
+    const session = sessions.get(container.labels[LABEL.session] ?? '');
+    if (!session) {
+      plan.removeContainers.push(container.id);
+    } else if (session.containerId !== container.id) {
+      if (session.containerId && containersById.has(session.containerId)) plan.removeContainers.push(container.id);
+      else {
+        plan.adopt.push({ sessionId: session.id, containerId: container.id });
+        claimed.add(session.id);
+        if (container.running && session.state !== 'running') plan.markRunning.push(session.id);
+        if (!container.running && session.state !== 'stopped') plan.markStopped.push(session.id);
+      }
+    } else {
+      claimed.add(session.id);
+      if (container.running && session.state !== 'running') plan.markRunning.push(session.id);
+      if (!container.running && session.state !== 'stopped') plan.markStopped.push(session.id);
+    }
+  }
+  for (const session of sessions.values()) {
+    if (!claimed.has(session.id) && (session.containerId !== null || session.state !== 'stopped')) plan.markGone.push(session.id);
+  }
+
+  const workspaceByVolume = new Map(known.workspaces.map((w) => [w.volume, w]));
+  const volumeNames = new Set(found.volumes.map((v) => v.name));
+  for (const volume of found.volumes) {
+    if (!workspaceByVolume.has(volume.name)) plan.removeVolumes.push(volume.name);
+  }
+  for (const workspace of known.workspaces) {
+    if (!deleting.has(workspace.id) && !volumeNames.has(workspace.volume)) {
+      plan.recreateVolumes.push({ workspaceId: workspace.id, volume: workspace.volume });
+    }
+  }
+  return plan;
+}
+
+/**
+ * Brings the database and Docker into agreement after a start (or a crash): nothing of this
+ * instance is left to leak, and objects of other instances are never looked at.
+ */
+export async function reconcileWithDocker(deps: {
+  db: Database;
+  docker: DockerEngine;
+  workspaces: Workspaces;
+  sessions: Sessions;
+  adoptPoolContainers: (containers: OwnContainer[]) => Promise<void>;
+}): Promise<ReconciliationPlan> {
+  const { db, docker, workspaces, sessions } = deps;
+  const [containers, volumes] = await Promise.all([docker.listOwnContainers(), docker.listOwnVolumes()]);
+  const plan = planReconciliation(
+    {
+      workspaces: db.all<KnownWorkspace>('SELECT id, volume, state FROM workspaces'),
+      sessions: db.all<KnownSession>(
+        'SELECT id, workspace_id AS workspaceId, container_id AS containerId, state FROM sessions',
+      ),
+    },
+    { containers, volumes },
+  );
+  for (const id of plan.finishDeleting) await workspaces.finishDeletion(id);
+  await Promise.all(plan.removeContainers.map((id) => docker.removeContainer(id)));
+  for (const { sessionId, containerId } of plan.adopt) {
+    db.run('UPDATE sessions SET container_id = ? WHERE id = ?', [containerId, sessionId]);
+  }
+  for (const id of plan.markRunning) db.run(`UPDATE sessions SET state = 'running', stopped_at = NULL WHERE id = ?`, [id]);
+  for (const id of plan.markStopped) sessions.markStopped(id);
+  for (const id of plan.markGone) sessions.markStopped(id, true);
+  await Promise.all(plan.removeVolumes.map((name) => docker.removeVolume(name)));
+  for (const { workspaceId, volume } of plan.recreateVolumes) await docker.createVolume(volume, workspaceId);
+  await deps.adoptPoolContainers(plan.poolContainers);
+  await db.commit();
+  return plan;
+}

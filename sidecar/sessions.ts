@@ -1,0 +1,213 @@
+import type { Changes } from './changes';
+import { isoTime, type Clock } from './clock';
+import type { ConfigStore } from './config';
+import type { ContainerSpec, DockerEngine } from './docker/engine';
+import { conflict, notFound } from './errors';
+import { cryptoRandomHex, newSessionId, type RandomHex } from './ids';
+import type { KeyedLock } from './keyedLock';
+import type { SessionInfo, SessionState, WorkspaceInfo } from './protocol';
+import type { Database } from './store/database';
+import type { Workspaces } from './workspaces';
+
+interface SessionRow {
+  id: string;
+  workspace_id: string;
+  workspace_name: string;
+  container_id: string | null;
+  image: string;
+  state: SessionState;
+  from_pool: number;
+  created_at: number;
+  started_at: number | null;
+  stopped_at: number | null;
+}
+
+const SELECT_SESSIONS = `SELECT s.*, w.name AS workspace_name FROM sessions s JOIN workspaces w ON w.id = s.workspace_id
+  WHERE w.state != 'deleting'`;
+
+export interface SessionDependencies {
+  db: Database;
+  docker: DockerEngine;
+  config: ConfigStore;
+  clock: Clock;
+  changes: Changes;
+  locks: KeyedLock;
+  workspaces: Workspaces;
+  randomHex?: RandomHex;
+}
+
+/** Sessions: a container bound to one workspace, the lease on compute. */
+export class Sessions {
+  constructor(private readonly deps: SessionDependencies) {}
+
+  list(workspaceId?: string): SessionInfo[] {
+    if (workspaceId !== undefined) this.deps.workspaces.get(workspaceId);
+    const rows = workspaceId
+      ? this.deps.db.all<SessionRow>(`${SELECT_SESSIONS} AND s.workspace_id = ? ORDER BY s.created_at, s.id`, [workspaceId])
+      : this.deps.db.all<SessionRow>(`${SELECT_SESSIONS} ORDER BY s.created_at, s.id`);
+    return rows.map(toSessionInfo);
+  }
+
+  get(id: string): SessionInfo {
+    const row = this.deps.db.get<SessionRow>(`${SELECT_SESSIONS} AND s.id = ?`, [id]);
+    if (!row) throw notFound(`No session "${id}". List sessions with \`sandkasten session list\`.`);
+    return toSessionInfo(row);
+  }
+
+  /** The running session's container id, or a Conflict saying how to start it. */
+  runningContainer(id: string): string {
+    const session = this.get(id);
+    if (session.state !== 'running' || !session.containerId) {
+      throw conflict(`Session "${id}" is ${session.state}. Start it again (\`sandkasten session start ${session.workspaceId}\`) first.`);
+    }
+    return session.containerId;
+  }
+
+  /** Resumes the workspace's stopped session if it has one (no cold create), else starts a new one. */
+  async start(workspaceId: string): Promise<SessionInfo> {
+    const workspace = this.deps.workspaces.get(workspaceId);
+    const stopped = this.deps.db.get<{ id: string }>(
+      `SELECT id FROM sessions WHERE workspace_id = ? AND state = 'stopped' ORDER BY stopped_at DESC LIMIT 1`,
+      [workspaceId],
+    );
+    if (stopped) return this.resume(stopped.id);
+    return this.deps.locks.run(workspaceId, () => this.startNew(workspace));
+  }
+
+  private async startNew(workspace: WorkspaceInfo): Promise<SessionInfo> {
+    const { db, docker, clock, changes, workspaces } = this.deps;
+    workspaces.get(workspace.id); // it may have been deleted while we waited for the lock
+    await docker.requireAvailable();
+    await docker.ensureImage(workspace.image);
+    const id = newSessionId(this.deps.randomHex ?? cryptoRandomHex);
+    // Docker first, database second: a crash in between leaves a labelled container that the
+    // next start's reconciliation removes, never a session row pointing at nothing.
+    const containerId = await docker.createContainer(this.containerSpec(workspace, id));
+    try {
+      await docker.startContainer(containerId);
+    } catch (error) {
+      await docker.removeContainer(containerId);
+      throw error;
+    }
+    const now = clock.now();
+    db.run(
+      `INSERT INTO sessions (id, workspace_id, container_id, image, state, from_pool, created_at, started_at)
+       VALUES (?, ?, ?, ?, 'running', 0, ?, ?)`,
+      [id, workspace.id, containerId, workspace.image, now, now],
+    );
+    workspaces.recordAccess(workspace.id, { sessions: 1, state: 'active' });
+    await db.commit();
+    changes.emit('sessions', 'workspaces');
+    return this.get(id);
+  }
+
+  /** Starts a stopped session again; recreates its container when Docker lost it. */
+  async resume(id: string): Promise<SessionInfo> {
+    const { workspaceId } = this.get(id);
+    return this.deps.locks.run(workspaceId, async () => {
+      const { db, docker, clock, changes, workspaces } = this.deps;
+      const session = this.get(id);
+      if (session.state === 'running') return session;
+      await docker.requireAvailable();
+      let containerId = session.containerId;
+      if (containerId && (await docker.containerRunning(containerId)) === undefined) containerId = null;
+      if (!containerId) {
+        const workspace = workspaces.get(workspaceId);
+        await docker.ensureImage(workspace.image);
+        containerId = await docker.createContainer(this.containerSpec(workspace, id));
+      }
+      await docker.startContainer(containerId);
+      db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL WHERE id = ?`, [
+        containerId,
+        clock.now(),
+        id,
+      ]);
+      workspaces.recordAccess(workspaceId, { state: 'active' });
+      await db.commit();
+      changes.emit('sessions', 'workspaces');
+      return this.get(id);
+    });
+  }
+
+  async stop(id: string): Promise<SessionInfo> {
+    const { workspaceId } = this.get(id);
+    return this.deps.locks.run(workspaceId, async () => {
+      const { db, docker, changes } = this.deps;
+      const session = this.get(id);
+      if (session.state === 'stopped') return session;
+      await docker.requireAvailable();
+      if (session.containerId) await docker.stopContainer(session.containerId);
+      this.markStopped(id);
+      await db.commit();
+      changes.emit('sessions', 'workspaces');
+      return this.get(id);
+    });
+  }
+
+  async destroy(id: string): Promise<void> {
+    const { workspaceId } = this.get(id);
+    await this.deps.locks.run(workspaceId, async () => {
+      const { db, docker, changes } = this.deps;
+      const session = this.get(id);
+      await docker.requireAvailable();
+      if (session.containerId) await docker.removeContainer(session.containerId);
+      if (session.state !== 'stopped') this.markStopped(id);
+      db.run('DELETE FROM sessions WHERE id = ?', [id]);
+      await db.commit();
+      changes.emit('sessions', 'workspaces');
+    });
+  }
+
+  /** Marks a session stopped and adds its run time to the workspace; no commit. */
+  markStopped(id: string, containerGone = false): void {
+    const { db, clock, workspaces } = this.deps;
+    const row = db.get<SessionRow>('SELECT * FROM sessions WHERE id = ?', [id]);
+    if (!row) return;
+    const now = clock.now();
+    db.run(`UPDATE sessions SET state = 'stopped', stopped_at = ?, container_id = ? WHERE id = ?`, [
+      now,
+      containerGone ? null : row.container_id,
+      id,
+    ]);
+    const stillRunning = db.get<{ count: number }>(
+      `SELECT COUNT(*) AS count FROM sessions WHERE workspace_id = ? AND state = 'running'`,
+      [row.workspace_id],
+    )!.count;
+    workspaces.recordAccess(row.workspace_id, {
+      runTimeMs: row.state === 'running' && row.started_at ? now - row.started_at : 0,
+      state: stillRunning === 0 ? 'suspended' : undefined,
+    });
+  }
+
+  containerSpec(workspace: WorkspaceInfo, sessionId: string): ContainerSpec {
+    const settings = this.deps.config.current;
+    return {
+      name: `sandkasten-${this.deps.docker.instanceId}-${sessionId}`,
+      image: workspace.image,
+      role: 'session',
+      workspaceId: workspace.id,
+      sessionId,
+      volume: workspace.volume,
+      cpus: settings['limits.cpus'],
+      memoryMb: settings['limits.memoryMb'],
+      pids: settings['limits.pids'],
+      // Ephemeral workspaces are for untrusted one-off runs: no network, whatever the setting.
+      network: workspace.kind === 'ephemeral' ? 'none' : settings.network,
+    };
+  }
+}
+
+function toSessionInfo(row: SessionRow): SessionInfo {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    workspaceName: row.workspace_name,
+    image: row.image,
+    state: row.state,
+    containerId: row.container_id,
+    createdAt: isoTime(row.created_at)!,
+    startedAt: isoTime(row.started_at),
+    stoppedAt: isoTime(row.stopped_at),
+    fromPool: row.from_pool === 1,
+  };
+}

@@ -1,0 +1,209 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import {
+  createMessageConnection,
+  ExitNotification,
+  InitializeRequest,
+  ShutdownRequest,
+  type MessageConnection,
+} from 'vscode-languageserver-protocol/node';
+import { version } from '../package.json';
+import { Changes } from './changes';
+import { systemClock, type Clock } from './clock';
+import { ConfigStore } from './config';
+import { DockerEngine } from './docker/engine';
+import { Exec } from './exec';
+import { registerHandlers } from './handlers';
+import { homePaths, type HomePaths } from './home';
+import { newInstanceId } from './ids';
+import { KeyedLock } from './keyedLock';
+import { acquireLock } from './lock';
+import type { Logger } from './log';
+import { StateChangedNotification, type SidecarStatus } from './protocol';
+import { reconcileWithDocker } from './reconcile';
+import { Sessions } from './sessions';
+import { Database } from './store/database';
+import { Workspaces } from './workspaces';
+
+export interface Services {
+  workspaces: Workspaces;
+  sessions: Sessions;
+  exec: Exec;
+  config: ConfigStore;
+  status(): Promise<SidecarStatus>;
+  shutdown(reason: string): Promise<void>;
+}
+
+export interface SidecarOptions {
+  home: string;
+  log: Logger;
+  clock?: Clock;
+  /** Called once the sidecar has shut down (main exits the process there). */
+  onExit?: () => void;
+}
+
+/**
+ * The daemon: owns the storage directory (lock, database, config), the Docker objects of its
+ * instance, and a socket every client (windows, CLI) connects to.
+ */
+export class Sidecar implements Services {
+  readonly workspaces: Workspaces;
+  readonly sessions: Sessions;
+  readonly exec: Exec;
+  private readonly connections = new Set<MessageConnection>();
+  private readonly server = net.createServer((socket) => this.accept(socket));
+  private readonly startedAt: number;
+  private idleTimer: { cancel(): void } | undefined;
+  private reconciled: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    private readonly options: SidecarOptions,
+    private readonly paths: HomePaths,
+    private readonly releaseLock: () => void,
+    private readonly db: Database,
+    readonly config: ConfigStore,
+    private readonly docker: DockerEngine,
+    private readonly changes: Changes,
+    private readonly clock: Clock,
+  ) {
+    const locks = new KeyedLock();
+    this.startedAt = clock.now();
+    this.workspaces = new Workspaces({ db, docker, config, clock, changes, locks });
+    this.sessions = new Sessions({ db, docker, config, clock, changes, locks, workspaces: this.workspaces });
+    this.exec = new Exec({ docker, sessions: this.sessions, workspaces: this.workspaces, db });
+    changes.subscribe((areas) => {
+      for (const connection of this.connections) void connection.sendNotification(StateChangedNotification.type, { areas });
+    });
+    config.onDidChange(() => changes.emit('config'));
+  }
+
+  static async start(options: SidecarOptions): Promise<Sidecar> {
+    const paths = homePaths(options.home);
+    fs.mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+    const releaseLock = acquireLock(paths.lock);
+    try {
+      const clock = options.clock ?? systemClock;
+      const config = await ConfigStore.open(paths.config);
+      const db = await Database.open(paths.database);
+      let instanceId = db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'instance'`)?.value;
+      if (!instanceId) {
+        instanceId = newInstanceId();
+        db.run(`INSERT INTO meta (key, value) VALUES ('instance', ?)`, [instanceId]);
+        await db.commit();
+      }
+      const sidecar = new Sidecar(options, paths, releaseLock, db, config, new DockerEngine(instanceId), new Changes(), clock);
+      await sidecar.listen();
+      options.log.info(`sidecar ${version} (pid ${process.pid}, instance ${instanceId}) listening on ${paths.socket}`);
+      void sidecar.ensureReconciled();
+      sidecar.scheduleIdleShutdown();
+      return sidecar;
+    } catch (error) {
+      releaseLock();
+      throw error;
+    }
+  }
+
+  private async listen(): Promise<void> {
+    // The lock proves no live sidecar owns the socket, so a leftover file is stale.
+    if (process.platform !== 'win32') fs.rmSync(this.paths.socket, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.paths.socket, () => resolve());
+    });
+    if (process.platform !== 'win32') fs.chmodSync(this.paths.socket, 0o600);
+  }
+
+  /** Reconciles once Docker answers; retried on later status checks while it does not. */
+  ensureReconciled(): Promise<void> {
+    if (!this.reconciled) {
+      this.reconciled = (async () => {
+        await this.docker.requireAvailable();
+        const plan = await reconcileWithDocker({
+          db: this.db,
+          docker: this.docker,
+          workspaces: this.workspaces,
+          sessions: this.sessions,
+          adoptPoolContainers: async (containers) => {
+            await Promise.all(containers.map((c) => this.docker.removeContainer(c.id)));
+          },
+        });
+        const counts = Object.entries(plan)
+          .filter(([, items]) => items.length > 0)
+          .map(([action, items]) => `${action}=${items.length}`);
+        this.options.log.info(`reconciled with Docker${counts.length ? `: ${counts.join(', ')}` : ': nothing to do'}`);
+        this.changes.emit('workspaces', 'sessions');
+      })().catch((error) => {
+        this.reconciled = undefined;
+        this.options.log.info(`reconciliation postponed: ${(error as Error).message}`);
+      });
+    }
+    return this.reconciled;
+  }
+
+  async status(): Promise<SidecarStatus> {
+    const docker = await this.docker.status();
+    if (docker.available) await this.ensureReconciled();
+    return {
+      version,
+      pid: process.pid,
+      home: this.paths.home,
+      instanceId: this.docker.instanceId,
+      clients: this.connections.size,
+      startedAt: new Date(this.startedAt).toISOString(),
+      docker,
+    };
+  }
+
+  private accept(socket: net.Socket): void {
+    const connection = createMessageConnection(socket, socket);
+    this.connections.add(connection);
+    this.idleTimer?.cancel();
+    registerHandlers(connection, this, this.options.log);
+    // A LanguageClient speaks LSP's lifecycle; `exit` ends only this client's connection.
+    connection.onRequest(InitializeRequest.type, () => ({ capabilities: {}, serverInfo: { name: 'sandkasten-sidecar', version } }));
+    connection.onRequest(ShutdownRequest.type, () => undefined);
+    connection.onNotification(ExitNotification.type, () => {
+      socket.end();
+    });
+    connection.onUnhandledNotification(() => undefined);
+    const forget = () => {
+      if (!this.connections.delete(connection)) return;
+      connection.dispose();
+      this.scheduleIdleShutdown();
+    };
+    connection.onClose(forget);
+    socket.on('close', forget);
+    socket.on('error', () => socket.destroy());
+    connection.listen();
+  }
+
+  private scheduleIdleShutdown(): void {
+    if (this.connections.size > 0 || this.stopping) return;
+    this.idleTimer?.cancel();
+    const seconds = this.config.current.idleShutdownSeconds;
+    this.idleTimer = this.clock.setTimeout(() => {
+      if (this.connections.size === 0) void this.shutdown(`no client for ${seconds} s`);
+    }, seconds * 1000);
+  }
+
+  /** Stops accepting clients, flushes state and releases the storage directory. */
+  shutdown(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.options.log.info(`shutting down: ${reason}`);
+      this.idleTimer?.cancel();
+      this.server.close();
+      for (const connection of this.connections) connection.dispose();
+      this.connections.clear();
+      try {
+        await this.db.commit();
+      } finally {
+        this.db.close();
+        if (process.platform !== 'win32') fs.rmSync(this.paths.socket, { force: true });
+        this.releaseLock();
+        this.options.onExit?.();
+      }
+    })();
+    return this.stopping;
+  }
+}

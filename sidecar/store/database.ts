@@ -1,0 +1,82 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import initSqlJs, { type Database as SqlJsDatabase, type SqlValue } from 'sql.js';
+import { writeFileAtomically } from './durableFile';
+import { migrate } from './migrations';
+import { WriteCoalescer } from './writeCoalescer';
+
+export type Row = Record<string, SqlValue>;
+export type Params = SqlValue[] | Record<string, SqlValue>;
+
+/**
+ * The sidecar's state: SQLite in memory (sql.js), written whole to `file` on `commit()`.
+ * Only one process may own a file (the sidecar's lock guarantees it), else updates are lost.
+ */
+export class Database {
+  private readonly writer: WriteCoalescer;
+
+  private constructor(
+    private readonly db: SqlJsDatabase,
+    readonly file: string,
+  ) {
+    this.writer = new WriteCoalescer(() => writeFileAtomically(this.file, this.db.export()));
+  }
+
+  static async open(file: string): Promise<Database> {
+    const SQL = await initSqlJs({ locateFile: locateWasm });
+    const bytes = fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+    const db = new SQL.Database(bytes);
+    db.run('PRAGMA foreign_keys = ON');
+    const database = new Database(db, file);
+    const applied = migrate(db);
+    if (applied.length > 0 || !bytes) await database.commit();
+    return database;
+  }
+
+  all<T = Row>(sql: string, params: Params = []): T[] {
+    const statement = this.db.prepare(sql, params);
+    try {
+      const rows: T[] = [];
+      while (statement.step()) rows.push(statement.getAsObject() as T);
+      return rows;
+    } finally {
+      statement.free();
+    }
+  }
+
+  get<T = Row>(sql: string, params: Params = []): T | undefined {
+    return this.all<T>(sql, params)[0];
+  }
+
+  run(sql: string, params: Params = []): void {
+    this.db.run(sql, params);
+  }
+
+  /** Runs `change` atomically in memory; call `commit()` to make it durable. */
+  transaction<T>(change: () => T): T {
+    this.db.run('BEGIN');
+    try {
+      const result = change();
+      this.db.run('COMMIT');
+      return result;
+    } catch (error) {
+      this.db.run('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /** Resolves once every change made before the call is durably on disk. */
+  commit(): Promise<void> {
+    return this.writer.flush();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+/** In the bundle the wasm file sits beside the script; from source, beside sql.js itself. */
+function locateWasm(file: string): string {
+  const bundled = path.join(__dirname, file);
+  return fs.existsSync(bundled) ? bundled : path.join(path.dirname(require.resolve('sql.js')), file);
+}

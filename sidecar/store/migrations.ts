@@ -1,0 +1,81 @@
+import type { Database } from 'sql.js';
+
+/**
+ * Versioned schema changes, applied in order on open. The database's `user_version` pragma
+ * records the last one applied. Never edit a released migration: append a new one.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  up(db: Database): void;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'workspaces, sessions and instance metadata',
+    up(db) {
+      db.run(`
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE workspaces (
+          id TEXT PRIMARY KEY,
+          name TEXT NOT NULL,
+          kind TEXT NOT NULL,
+          image TEXT NOT NULL,
+          description TEXT NOT NULL DEFAULT '',
+          tags TEXT NOT NULL DEFAULT '[]',
+          pinned INTEGER NOT NULL DEFAULT 0,
+          state TEXT NOT NULL,
+          volume TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          last_accessed_at INTEGER NOT NULL,
+          sessions_count INTEGER NOT NULL DEFAULT 0,
+          commands_count INTEGER NOT NULL DEFAULT 0,
+          run_time_ms INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE sessions (
+          id TEXT PRIMARY KEY,
+          workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+          container_id TEXT,
+          image TEXT NOT NULL,
+          state TEXT NOT NULL,
+          from_pool INTEGER NOT NULL DEFAULT 0,
+          created_at INTEGER NOT NULL,
+          started_at INTEGER,
+          stopped_at INTEGER
+        );
+        CREATE INDEX sessions_by_workspace ON sessions(workspace_id);
+      `);
+    },
+  },
+];
+
+export function schemaVersion(db: Database): number {
+  return Number(db.exec('PRAGMA user_version')[0].values[0][0]);
+}
+
+/** Applies every migration newer than the database, each in its own transaction. */
+export function migrate(db: Database, migrations: Migration[] = MIGRATIONS): number[] {
+  const applied: number[] = [];
+  const current = schemaVersion(db);
+  const newest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  if (current > newest) {
+    throw new Error(
+      `The database has schema version ${current}, newer than this Sandkasten knows (${newest}). Update Sandkasten.`,
+    );
+  }
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (migration.version <= current) continue;
+    db.run('BEGIN');
+    try {
+      migration.up(db);
+      db.run(`PRAGMA user_version = ${migration.version}`);
+      db.run('COMMIT');
+    } catch (error) {
+      db.run('ROLLBACK');
+      throw new Error(`Migration ${migration.version} (${migration.description}) failed: ${(error as Error).message}`);
+    }
+    applied.push(migration.version);
+  }
+  return applied;
+}

@@ -1,0 +1,41 @@
+import * as vscode from 'vscode';
+import type { Ctx } from '../ctx';
+import { SessionItem, WorkspaceItem } from '../views/items';
+import { destroySession, runCommand, startSession, stopSession } from './sessions';
+import { createWorkspace, deleteWorkspace } from './workspaces';
+
+type CommandHandler = (ctx: Ctx, ...args: unknown[]) => unknown;
+
+/** Every command, by id. Each id must also be declared in package.json (checked below). */
+export const COMMANDS: Record<string, CommandHandler> = {
+  'sandkasten.workspace.create': createWorkspace,
+  'sandkasten.workspace.delete': deleteWorkspace,
+  'sandkasten.session.start': startSession,
+  'sandkasten.session.stop': stopSession,
+  'sandkasten.session.destroy': destroySession,
+  'sandkasten.exec.run': runCommand,
+  'sandkasten.refresh': (ctx) => ctx.refreshStatus(),
+  'sandkasten.retry': (ctx) => ctx.start(),
+  'sandkasten.showLogs': (ctx) => ctx.output.show(),
+  'sandkasten.copyId': async (_ctx, item) => {
+    const id = item instanceof WorkspaceItem ? item.workspace.id : item instanceof SessionItem ? item.session.id : undefined;
+    if (id) await vscode.env.clipboard.writeText(id);
+  },
+};
+
+export function registerCommands(ctx: Ctx): void {
+  for (const [id, handler] of Object.entries(COMMANDS)) {
+    ctx.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await handler(ctx, ...args);
+        } catch (error) {
+          await ctx.showError(error);
+        }
+      }),
+    );
+  }
+  const declared = new Set<string>((ctx.extension.extension.packageJSON.contributes?.commands ?? []).map((c: { command: string }) => c.command));
+  const missing = Object.keys(COMMANDS).filter((id) => !declared.has(id));
+  if (missing.length > 0) ctx.output.error(`Commands missing from package.json: ${missing.join(', ')}`);
+}

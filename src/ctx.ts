@@ -1,0 +1,195 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import {
+  LanguageClient,
+  State,
+  type LanguageClientOptions,
+  type RequestParam,
+  type RequestType,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
+import { resolveHome } from '../sidecar/home';
+import { connectToSidecar } from '../sidecar/launch';
+import {
+  SetConfigRequest,
+  StateChangedNotification,
+  StatusRequest,
+  type ChangedArea,
+  type SidecarStatus,
+} from '../sidecar/protocol';
+import { Config } from './config';
+import { describeError } from './errors';
+
+/** What the views show: starting, ready, Docker missing, or the sidecar failed. */
+export type ConnectionState = 'starting' | 'ready' | 'dockerUnavailable' | 'failed';
+
+/**
+ * Owns the client connection to the sidecar, the output channel, the status bar item and the
+ * disposables. Commands and views receive it instead of reaching for globals.
+ */
+export class Ctx implements vscode.Disposable {
+  readonly config = new Config();
+  readonly output: vscode.LogOutputChannel;
+  readonly execOutput: vscode.OutputChannel;
+  private client: LanguageClient | undefined;
+  private starting: Promise<LanguageClient> | undefined;
+  private readonly statusBar: vscode.StatusBarItem;
+  private readonly changed = new vscode.EventEmitter<ChangedArea[]>();
+  /** Fired with the areas the sidecar reports as changed; views refresh on it. */
+  readonly onDidChange = this.changed.event;
+  private readonly disposables: vscode.Disposable[] = [];
+  state: ConnectionState = 'starting';
+  status: SidecarStatus | undefined;
+  lastError: string | undefined;
+
+  constructor(readonly extension: vscode.ExtensionContext) {
+    this.output = vscode.window.createOutputChannel('Sandkasten', { log: true });
+    this.execOutput = vscode.window.createOutputChannel('Sandkasten: Command Output');
+    this.statusBar = vscode.window.createStatusBarItem('sandkasten.status', vscode.StatusBarAlignment.Left, 10);
+    this.statusBar.name = 'Sandkasten';
+    this.statusBar.command = 'sandkasten.showLogs';
+    this.disposables.push(this.output, this.execOutput, this.statusBar, this.changed);
+    this.disposables.push(
+      vscode.workspace.onDidChangeConfiguration((event) => {
+        const keys = this.config.changedSidecarKeys(event);
+        if (keys.length > 0) void this.pushSettings(keys, true);
+      }),
+    );
+    this.setState('starting');
+  }
+
+  get home(): string {
+    return resolveHome(this.config.storageDirectory);
+  }
+
+  /** Starts (or joins) the sidecar and the client; never throws, shows state instead. */
+  async start(): Promise<void> {
+    try {
+      await this.ensureClient();
+      await this.refreshStatus();
+    } catch (error) {
+      this.lastError = describeError(error).message;
+      this.output.error(`Could not connect to the sidecar: ${this.lastError}`);
+      this.setState('failed');
+    }
+  }
+
+  private ensureClient(): Promise<LanguageClient> {
+    if (this.client?.state === State.Running) return Promise.resolve(this.client);
+    this.starting ??= this.createClient().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async createClient(): Promise<LanguageClient> {
+    const home = this.home;
+    const sidecarScript = this.extension.asAbsolutePath(path.join('dist', 'sidecar.js'));
+    const serverOptions: ServerOptions = async () => {
+      const socket = await connectToSidecar({ home, sidecarScript });
+      this.output.info(`Connected to the sidecar of ${home}`);
+      return { reader: socket, writer: socket };
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [],
+      outputChannel: this.output,
+      initializationFailedHandler: (error) => {
+        this.output.error(`The sidecar refused the connection: ${describeError(error).message}`);
+        return false;
+      },
+    };
+    const client = new LanguageClient('sandkasten', 'Sandkasten', serverOptions, clientOptions);
+    this.disposables.push(
+      client.onNotification(StateChangedNotification.type, ({ areas }) => {
+        if (areas.includes('docker')) void this.refreshStatus();
+        this.changed.fire(areas);
+      }),
+      client.onDidChangeState(({ newState }) => {
+        // After the sidecar restarted (window reload elsewhere, crash), re-read everything.
+        if (newState === State.Running) void this.afterConnect();
+        if (newState === State.Stopped && this.state === 'ready') this.setState('starting');
+      }),
+    );
+    this.client = client;
+    await client.start();
+    return client;
+  }
+
+  private async afterConnect(): Promise<void> {
+    await this.pushSettings();
+    await this.refreshStatus();
+  }
+
+  /** Sends explicitly set VS Code settings to the sidecar: they win over config.json. */
+  private async pushSettings(keys?: string[], resetUnset = false): Promise<void> {
+    const values = this.config.explicitSidecarSettings(keys, { resetUnset });
+    if (Object.keys(values).length === 0 || this.client?.state !== State.Running) return;
+    try {
+      await this.client.sendRequest(SetConfigRequest.type, { values });
+    } catch (error) {
+      void this.showError(error, 'Sandkasten settings were not applied');
+    }
+  }
+
+  /** Asks the sidecar how it and Docker are; updates the views' state. */
+  async refreshStatus(): Promise<SidecarStatus | undefined> {
+    try {
+      const client = await this.ensureClient();
+      this.status = await client.sendRequest(StatusRequest.type, {});
+      this.lastError = this.status.docker.error;
+      this.setState(this.status.docker.available ? 'ready' : 'dockerUnavailable');
+    } catch (error) {
+      this.lastError = describeError(error).message;
+      this.setState('failed');
+    }
+    this.changed.fire(['workspaces', 'sessions']);
+    return this.status;
+  }
+
+  /** Sends a request once the client runs; errors come back as ResponseError. */
+  async request<P, R>(type: RequestType<P, R, void>, params: RequestParam<P>, token?: vscode.CancellationToken): Promise<R> {
+    const client = await this.ensureClient();
+    return client.sendRequest(type, params, token);
+  }
+
+  /** A message with one sentence and an "Open Logs" action; never a stack trace. */
+  async showError(error: unknown, prefix?: string): Promise<void> {
+    const { message, code } = describeError(error);
+    if (code === 'RequestCancelled') return;
+    this.output.error(`${prefix ? `${prefix}: ` : ''}${message}${code ? ` [${code}]` : ''}`);
+    if (code === 'DockerUnavailable') void this.refreshStatus();
+    const choice = await vscode.window.showErrorMessage(prefix ? `${prefix}: ${message}` : message, 'Open Logs');
+    if (choice === 'Open Logs') this.output.show();
+  }
+
+  private setState(state: ConnectionState): void {
+    this.state = state;
+    void vscode.commands.executeCommand('setContext', 'sandkasten.state', state);
+    const tooltips: Record<ConnectionState, string> = {
+      starting: 'Sandkasten: starting the sidecar…',
+      ready: `Sandkasten: Docker ${this.status?.docker.version ?? ''} at ${this.status?.docker.endpoint ?? ''}`,
+      dockerUnavailable: `Sandkasten: ${this.lastError ?? 'Docker is not reachable.'}`,
+      failed: `Sandkasten: the sidecar is not running. ${this.lastError ?? ''}`,
+    };
+    const icons: Record<ConnectionState, string> = {
+      starting: '$(loading~spin)',
+      ready: '$(vm)',
+      dockerUnavailable: '$(warning)',
+      failed: '$(error)',
+    };
+    this.statusBar.text = `${icons[state]} Sandkasten`;
+    this.statusBar.tooltip = tooltips[state];
+    this.statusBar.backgroundColor =
+      state === 'dockerUnavailable' || state === 'failed' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    this.statusBar.show();
+  }
+
+  push(...disposables: vscode.Disposable[]): void {
+    this.disposables.push(...disposables);
+  }
+
+  async dispose(): Promise<void> {
+    // Stopping the client closes only this window's connection; the sidecar lives on for
+    // other windows and exits by itself once idle.
+    await this.client?.stop().catch(() => undefined);
+    for (const disposable of this.disposables.reverse()) disposable.dispose();
+  }
+}

@@ -1,0 +1,67 @@
+import * as vscode from 'vscode';
+import type { SessionInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/protocol';
+
+const KIND_ICONS: Record<WorkspaceKind, string> = {
+  ephemeral: 'flame',
+  session: 'clock',
+  persistent: 'database',
+  collaborative: 'organization',
+};
+
+/** A workspace in the tree; menus key off `contextValue` (`workspace`). */
+export class WorkspaceItem extends vscode.TreeItem {
+  constructor(readonly workspace: WorkspaceInfo) {
+    super(workspace.name, vscode.TreeItemCollapsibleState.None);
+    this.id = `workspace:${workspace.id}`;
+    this.description = `${workspace.kind} · ${workspace.state} · ${relativeTime(workspace.lastAccessedAt)}`;
+    this.iconPath = new vscode.ThemeIcon(KIND_ICONS[workspace.kind]);
+    this.contextValue = `workspace.${workspace.state}`;
+    this.tooltip = new vscode.MarkdownString(
+      [
+        `**${workspace.id}** (${workspace.kind})`,
+        '',
+        `Image: \`${workspace.image}\`  `,
+        `State: ${workspace.state}  `,
+        `Volume: \`${workspace.volume}\` at /workspace  `,
+        `Created: ${new Date(workspace.createdAt).toLocaleString()}  `,
+        `Last access: ${new Date(workspace.lastAccessedAt).toLocaleString()}  `,
+        `Sessions: ${workspace.stats.sessions}, commands: ${workspace.stats.commands}, run time: ${Math.round(workspace.stats.runTimeMs / 1000)} s`,
+        workspace.description ? `\n${workspace.description}` : '',
+      ].join('\n'),
+    );
+  }
+}
+
+/** A session in the tree; `contextValue` is `session.running` or `session.stopped`. */
+export class SessionItem extends vscode.TreeItem {
+  constructor(readonly session: SessionInfo) {
+    super(session.id, vscode.TreeItemCollapsibleState.None);
+    this.id = `session:${session.id}`;
+    this.description = `${session.workspaceName} · ${session.state}`;
+    this.iconPath =
+      session.state === 'running'
+        ? new vscode.ThemeIcon('vm-running', new vscode.ThemeColor('testing.iconPassed'))
+        : session.state === 'starting'
+          ? new vscode.ThemeIcon('loading~spin')
+          : new vscode.ThemeIcon('vm-outline', new vscode.ThemeColor('disabledForeground'));
+    this.contextValue = `session.${session.state}`;
+    this.tooltip = new vscode.MarkdownString(
+      [
+        `**${session.id}** on \`${session.workspaceId}\``,
+        '',
+        `State: ${session.state}${session.fromPool ? ' (from the warm pool)' : ''}  `,
+        `Image: \`${session.image}\`  `,
+        `Container: \`${session.containerId?.slice(0, 12) ?? '—'}\`  `,
+        `Started: ${session.startedAt ? new Date(session.startedAt).toLocaleString() : '—'}`,
+      ].join('\n'),
+    );
+  }
+}
+
+export function relativeTime(iso: string, now = Date.now()): string {
+  const seconds = Math.round((now - new Date(iso).getTime()) / 1000);
+  if (seconds < 60) return 'just now';
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
