@@ -164,17 +164,34 @@ async function runExec(client: SidecarClient, sessionId: string | undefined, com
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new UsageError('--timeout takes a positive number of seconds.');
   const cancellation = new CancellationTokenSource();
   process.once('SIGINT', () => cancellation.cancel());
+  // Output streams as it comes, as raw bytes (base64 on the wire), so binary output and
+  // partial lines pass through unchanged. A slow reader pauses the socket: back-pressure.
+  const streamId = `cli-${process.pid}`;
+  if (!values.json) {
+    client.onNotification(P.ExecOutputNotification.type, ({ streamId: id, stream, data }) => {
+      if (id !== streamId) return;
+      const target = stream === 'stdout' ? process.stdout : process.stderr;
+      if (!target.write(Buffer.from(data, 'base64')) && !client.socket.isPaused()) {
+        client.socket.pause();
+        target.once('drain', () => client.socket.resume());
+      }
+    });
+  }
   const result = await client.request(
     P.ExecRequest.type,
-    { sessionId, command, timeoutMs: timeoutSeconds ? Math.round(timeoutSeconds * 1000) : undefined },
+    {
+      sessionId,
+      command,
+      timeoutMs: timeoutSeconds ? Math.round(timeoutSeconds * 1000) : undefined,
+      streamId: values.json ? undefined : streamId,
+      encoding: values.json ? 'utf8' : 'base64',
+    },
     cancellation,
   );
   if (values.json) print(JSON.stringify(result, null, 2));
-  else {
-    process.stdout.write(result.stdout);
-    process.stderr.write(result.stderr);
-    if (result.timedOut) process.stderr.write(`sandkasten: the command timed out after ${timeoutSeconds} s and was killed\n`);
-  }
+  else if (result.timedOut) process.stderr.write(`sandkasten: the command timed out after ${timeoutSeconds} s and was stopped\n`);
+  else if (result.cancelled) process.stderr.write('sandkasten: the command was cancelled\n');
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   return result.exitCode;
 }
 

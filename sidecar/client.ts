@@ -7,6 +7,7 @@ import {
   type RequestParam,
   type RequestType,
 } from 'vscode-languageserver-protocol/node';
+import type { Socket } from 'node:net';
 import { connectToSidecar, type LaunchOptions } from './launch';
 
 /**
@@ -14,13 +15,17 @@ import { connectToSidecar, type LaunchOptions } from './launch';
  * LanguageClient over the same socket instead).
  */
 export class SidecarClient {
-  private constructor(readonly connection: MessageConnection) {}
+  private constructor(
+    readonly connection: MessageConnection,
+    /** Exposed so a slow consumer can pause reading, which back-pressures the sidecar. */
+    readonly socket: Socket,
+  ) {}
 
   static async connect(options: LaunchOptions): Promise<SidecarClient> {
     const socket = await connectToSidecar(options);
     const connection = createMessageConnection(socket, socket);
     connection.listen();
-    return new SidecarClient(connection);
+    return new SidecarClient(connection, socket);
   }
 
   request<P, R>(type: RequestType<P, R, void>, params: RequestParam<P>, cancellation?: CancellationTokenSource): Promise<R> {

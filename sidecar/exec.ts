@@ -1,115 +1,144 @@
-import { PassThrough } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import type { Clock } from './clock';
+import type { StreamType } from './docker/frames';
 import type { DockerEngine } from './docker/engine';
-import type { ExecParams, ExecResult } from './protocol';
+import { invalidInput } from './errors';
+import type { NotificationFlow } from './flow';
+import { ExecOutputNotification, type ExecParams, type ExecResult } from './protocol';
+import { CommandShell, type RunOptions } from './shell/commandShell';
+import type { Shells } from './shell/shells';
 import type { Sessions } from './sessions';
-import type { Workspaces } from './workspaces';
 import type { Database } from './store/database';
+import type { Workspaces } from './workspaces';
 
 export interface Cancellation {
   readonly isCancellationRequested: boolean;
   onCancellationRequested(listener: () => void): { dispose(): void };
 }
 
-/** Output kept per stream by the request/response exec; the rest is cut with a note. */
+/** Output kept per stream when it is returned in the result instead of streamed. */
 const MAX_CAPTURED_BYTES = 16 * 1024 * 1024;
+/** Streamed output is batched into notifications of up to this size. */
+const NOTIFICATION_BYTES = 256 * 1024;
 
-/**
- * Runs one command in a session's container and returns its output and exit code.
- * The command runs under a tiny `sh` wrapper that records its PID, so a timeout or a
- * cancellation can kill it inside the container.
- */
+/** Runs commands in a session's persistent shell, streaming or capturing their output. */
 export class Exec {
   constructor(
-    private readonly deps: { docker: DockerEngine; sessions: Sessions; workspaces: Workspaces; db: Database },
+    private readonly deps: { docker: DockerEngine; sessions: Sessions; workspaces: Workspaces; db: Database; shells: Shells; clock: Clock },
   ) {}
 
-  async run(params: ExecParams, cancellation?: Cancellation): Promise<ExecResult> {
-    const { docker, sessions, workspaces, db } = this.deps;
+  async run(params: ExecParams, cancellation?: Cancellation, flow?: NotificationFlow): Promise<ExecResult> {
+    const { sessions, workspaces, db, shells, clock, docker } = this.deps;
+    if ((params.command === undefined) === (params.line === undefined)) throw invalidInput('Give either "command" (a list of words) or "line" (a shell command line).');
+    if (params.streamId !== undefined && !flow) throw invalidInput('Streaming needs a connection to stream to.');
     const containerId = sessions.runningContainer(params.sessionId);
     const session = sessions.get(params.sessionId);
-    const started = Date.now();
-    const pidFile = `/tmp/.sandkasten-exec-${process.pid}-${started}-${Math.random().toString(16).slice(2, 8)}`;
-    const exec = await docker.docker.getContainer(containerId).exec({
-      Cmd: ['sh', '-c', `echo $$ > ${pidFile}; exec "$@"`, 'sandkasten-exec', ...params.command],
-      AttachStdout: true,
-      AttachStderr: true,
-      WorkingDir: '/workspace',
-    });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    const stdout = new Capture();
-    const stderr = new Capture();
-    const out = new PassThrough();
-    const err = new PassThrough();
-    out.on('data', (chunk: Buffer) => stdout.add(chunk));
-    err.on('data', (chunk: Buffer) => stderr.add(chunk));
-    docker.docker.modem.demuxStream(stream, out, err);
+    const started = clock.now();
+    const shell = params.cleanShell ? await CommandShell.open(docker.docker, containerId) : await shells.get(params.sessionId, containerId);
+    const output = params.streamId !== undefined ? new StreamedOutput(flow!, params.streamId, params.encoding) : new CapturedOutput(params.encoding);
 
     let timedOut = false;
-    const kill = () => {
-      stream.destroy();
-      void docker.docker
-        .getContainer(containerId)
-        .exec({ Cmd: ['sh', '-c', `kill -KILL $(cat ${pidFile}) 2>/dev/null; rm -f ${pidFile}`] })
-        .then((killer) => killer.start({ hijack: true, stdin: false }))
-        .then((killerStream) => killerStream.resume())
-        .catch(() => undefined);
-    };
+    let cancelled = false;
     const timer = params.timeoutMs
-      ? setTimeout(() => {
+      ? clock.setTimeout(() => {
           timedOut = true;
-          kill();
+          void shell.interrupt();
         }, params.timeoutMs)
       : undefined;
-    const cancelled = cancellation?.onCancellationRequested(kill);
+    const cancelListener = cancellation?.onCancellationRequested(() => {
+      cancelled = true;
+      void shell.interrupt();
+    });
     try {
-      await new Promise<void>((resolve) => {
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-        stream.on('error', resolve);
-      });
+      const result = await shell.run({
+        command: params.line !== undefined ? { line: params.line } : { argv: params.command! },
+        onOutput: (stream, data) => output.add(stream, data),
+        isCongested: () => flow?.congested ?? false,
+        waitForDrain: () => flow?.drained() ?? Promise.resolve(),
+      } satisfies RunOptions);
+      output.end();
+      workspaces.recordAccess(session.workspaceId, { commands: 1 });
+      void db.commit(); // statistics ride on the next write; not worth an fsync per command
+      return {
+        exitCode: result.exitCode,
+        stdout: output instanceof CapturedOutput ? output.text('stdout') : '',
+        stderr: output instanceof CapturedOutput ? output.text('stderr') : '',
+        durationMs: clock.now() - started,
+        timedOut,
+        cancelled,
+        droppedBytes: output instanceof CapturedOutput ? output.dropped : 0,
+      };
     } finally {
-      if (timer) clearTimeout(timer);
-      cancelled?.dispose();
+      timer?.cancel();
+      cancelListener?.dispose();
+      if (params.cleanShell) shell.dispose();
     }
-    const info = await exec.inspect();
-    const durationMs = Date.now() - started;
-    // Clean the PID file after a normal exit; a killed command's file is removed by the killer.
-    if (!timedOut && !cancellation?.isCancellationRequested) {
-      void docker.docker
-        .getContainer(containerId)
-        .exec({ Cmd: ['rm', '-f', pidFile] })
-        .then((e) => e.start({ hijack: true, stdin: false }))
-        .then((s) => s.resume())
-        .catch(() => undefined);
-    }
-    workspaces.recordAccess(session.workspaceId, { commands: 1 });
-    void db.commit();
-    return {
-      exitCode: timedOut ? 124 : (info.ExitCode ?? (cancellation?.isCancellationRequested ? 130 : -1)),
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      durationMs,
-      timedOut,
-    };
   }
 }
 
-class Capture {
-  private readonly chunks: Buffer[] = [];
+/** Output returned in the result: bounded, with a count of what did not fit. */
+class CapturedOutput {
+  private readonly chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
   private size = 0;
-  private dropped = 0;
+  dropped = 0;
 
-  add(chunk: Buffer): void {
-    if (this.size >= MAX_CAPTURED_BYTES) {
-      this.dropped += chunk.length;
+  constructor(private readonly encoding: ExecParams['encoding']) {}
+
+  add(stream: StreamType, data: Buffer): void {
+    if (this.size + data.length > MAX_CAPTURED_BYTES) {
+      this.dropped += data.length;
       return;
     }
-    this.chunks.push(chunk);
-    this.size += chunk.length;
+    this.chunks[stream].push(Buffer.from(data));
+    this.size += data.length;
   }
 
-  text(): string {
-    const text = Buffer.concat(this.chunks).toString('utf8');
-    return this.dropped > 0 ? `${text}\n[sandkasten: ${this.dropped} more bytes were dropped]\n` : text;
+  end(): void {}
+
+  text(stream: StreamType): string {
+    return Buffer.concat(this.chunks[stream]).toString(this.encoding === 'base64' ? 'base64' : 'utf8');
+  }
+}
+
+/** Output sent as exec/output notifications as it comes, batched, with back-pressure. */
+class StreamedOutput {
+  private readonly pending = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  private readonly pendingBytes = { stdout: 0, stderr: 0 };
+  private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  private flushScheduled = false;
+
+  constructor(
+    private readonly flow: NotificationFlow,
+    private readonly streamId: string,
+    private readonly encoding: ExecParams['encoding'],
+  ) {}
+
+  add(stream: StreamType, data: Buffer): void {
+    this.pending[stream].push(Buffer.from(data));
+    this.pendingBytes[stream] += data.length;
+    if (this.pendingBytes[stream] >= NOTIFICATION_BYTES) this.flush(stream);
+    else if (!this.flushScheduled) {
+      // Small output goes out at the end of this turn, so interactive output is not delayed.
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush('stdout');
+        this.flush('stderr');
+      });
+    }
+  }
+
+  private flush(stream: StreamType, final = false): void {
+    const bytes = Buffer.concat(this.pending[stream]);
+    this.pending[stream] = [];
+    this.pendingBytes[stream] = 0;
+    const data = this.encoding === 'base64' ? bytes.toString('base64') : this.decoders[stream].write(bytes) + (final ? this.decoders[stream].end() : '');
+    if (data.length === 0) return;
+    this.flow.send(ExecOutputNotification.type, { streamId: this.streamId, stream, data }, data.length);
+  }
+
+  end(): void {
+    this.flush('stdout', true);
+    this.flush('stderr', true);
   }
 }

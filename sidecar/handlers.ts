@@ -1,5 +1,6 @@
 import type { CancellationToken, MessageConnection, RequestHandler, RequestType } from 'vscode-languageserver-protocol';
 import { toResponseError, SandkastenError } from './errors';
+import { NotificationFlow } from './flow';
 import type { Logger } from './log';
 import * as P from './protocol';
 import type { Services } from './sidecar';
@@ -67,16 +68,24 @@ export function registerHandlers(connection: MessageConnection, services: Servic
     return { id };
   });
 
-  handle(P.ExecRequest.type, (params, token) =>
-    exec.run(
+  const flow = new NotificationFlow(connection);
+  handle(P.ExecRequest.type, (params, token) => {
+    const encoding = optionalString(params, 'encoding');
+    if (encoding !== undefined && encoding !== 'utf8' && encoding !== 'base64') throw new SandkastenError('InvalidInput', '"encoding" must be "utf8" or "base64".');
+    return exec.run(
       {
         sessionId: requireString(params, 'sessionId'),
-        command: requireStringArray(params, 'command'),
+        command: params.command === undefined ? undefined : requireStringArray(params, 'command'),
+        line: params.line === undefined ? undefined : requireString(params, 'line'),
         timeoutMs: optionalPositiveInteger(params, 'timeoutMs'),
+        cleanShell: optionalBoolean(params, 'cleanShell'),
+        streamId: optionalString(params, 'streamId'),
+        encoding,
       },
       token,
-    ),
-  );
+      flow,
+    );
+  });
 
   handle(P.GetConfigRequest.type, (params) => config.get(optionalString(params, 'key')));
   handle(P.SetConfigRequest.type, async (params) => {

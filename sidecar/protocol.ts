@@ -183,21 +183,139 @@ export namespace ListSessionsRequest {
 
 export interface ExecParams {
   sessionId: string;
-  /** argv form, run without a shell. */
-  command: string[];
+  /** argv form; quoted for the shell, so `cd` and `export` still act on the persistent shell. */
+  command?: string[];
+  /** A shell command line (pipes, globs, `&&`); give either `command` or `line`. */
+  line?: string;
   /** Kill the command after this many milliseconds; the result says timedOut. */
   timeoutMs?: number;
+  /** Run in a fresh shell (no cwd or environment from earlier commands, none kept after). */
+  cleanShell?: boolean;
+  /**
+   * Stream output as ExecOutputNotification tagged with this id instead of returning it in the
+   * result. Chosen by the client, unique per connection.
+   */
+  streamId?: string;
+  /** `base64` passes binary output through unchanged; `utf8` (default) decodes it as text. */
+  encoding?: 'utf8' | 'base64';
 }
 export interface ExecResult {
   exitCode: number;
+  /** Empty when the output was streamed. */
   stdout: string;
   stderr: string;
   durationMs: number;
   timedOut: boolean;
+  cancelled: boolean;
+  /** Output bytes not delivered because the captured (non-streamed) output passed its limit. */
+  droppedBytes: number;
 }
 export namespace ExecRequest {
   export const method = 'exec/run';
+  /** Runs in the session's persistent shell: cd and exported variables persist between commands. */
   export const type = new RequestType<ExecParams, ExecResult, void>(method);
+}
+
+export interface ExecOutputParams {
+  streamId: string;
+  stream: 'stdout' | 'stderr';
+  /** Text, or base64 when the request asked for it. */
+  data: string;
+}
+export namespace ExecOutputNotification {
+  export const method = 'exec/output';
+  export const type = new NotificationType<ExecOutputParams>(method);
+}
+
+// ---------------------------------------------------------------------------------------
+// Terminals: interactive TTY shells inside a session that outlive windows and restarts
+// ---------------------------------------------------------------------------------------
+
+export interface TerminalInfo {
+  id: string;
+  sessionId: string;
+  name: string;
+  /** live: a shell runs now; dormant: its shell is gone, opening it restores cwd, env, history. */
+  state: 'live' | 'dormant';
+  cwd: string;
+  createdAt: string;
+  /** Connections attached right now (windows, CLI shells). */
+  attached: number;
+}
+
+export interface OpenTerminalParams {
+  sessionId: string;
+  /** Reattach to (or restore) this terminal; omit to create a new one. */
+  terminalId?: string;
+  cols: number;
+  rows: number;
+}
+export interface OpenTerminalResult {
+  terminal: TerminalInfo;
+  /** Recent output to replay before live output (a reattach), possibly empty. */
+  replay: string;
+  /** 'attached' to a live shell, 'restored' a new shell from saved state, or 'created'. */
+  outcome: 'attached' | 'restored' | 'created';
+}
+export namespace OpenTerminalRequest {
+  export const method = 'terminal/open';
+  export const type = new RequestType<OpenTerminalParams, OpenTerminalResult, void>(method);
+}
+
+export interface TerminalIdParams {
+  terminalId: string;
+}
+export namespace CloseTerminalRequest {
+  export const method = 'terminal/close';
+  /** Ends the shell and forgets the terminal. */
+  export const type = new RequestType<TerminalIdParams, null, void>(method);
+}
+export namespace ListTerminalsRequest {
+  export const method = 'terminal/list';
+  export const type = new RequestType<{ sessionId?: string }, TerminalInfo[], void>(method);
+}
+
+export namespace DetachTerminalNotification {
+  export const method = 'terminal/detach';
+  /** This connection stops listening; the shell lives on. */
+  export const type = new NotificationType<TerminalIdParams>(method);
+}
+export namespace TerminalInputNotification {
+  export const method = 'terminal/input';
+  export const type = new NotificationType<{ terminalId: string; data: string }>(method);
+}
+export namespace TerminalResizeNotification {
+  export const method = 'terminal/resize';
+  export const type = new NotificationType<{ terminalId: string; cols: number; rows: number }>(method);
+}
+export namespace TerminalOutputNotification {
+  export const method = 'terminal/output';
+  /** Sent only to connections attached to the terminal. */
+  export const type = new NotificationType<{ terminalId: string; data: string }>(method);
+}
+export namespace TerminalExitNotification {
+  export const method = 'terminal/exit';
+  export const type = new NotificationType<{ terminalId: string; exitCode: number | null }>(method);
+}
+
+// ---------------------------------------------------------------------------------------
+// Pool
+// ---------------------------------------------------------------------------------------
+
+export interface PoolImageStatus {
+  image: string;
+  ready: number;
+  target: number;
+  /** Containers being created right now. */
+  refilling: number;
+}
+export interface PoolStatus {
+  enabled: boolean;
+  images: PoolImageStatus[];
+}
+export namespace PoolStatusRequest {
+  export const method = 'pool/status';
+  export const type = new RequestType<Record<string, never>, PoolStatus, void>(method);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -228,7 +346,7 @@ export namespace SetConfigRequest {
 // Notifications (sidecar → clients)
 // ---------------------------------------------------------------------------------------
 
-export type ChangedArea = 'workspaces' | 'sessions' | 'config' | 'docker';
+export type ChangedArea = 'workspaces' | 'sessions' | 'terminals' | 'pool' | 'config' | 'docker';
 export interface StateChangedParams {
   areas: ChangedArea[];
 }

@@ -7,6 +7,7 @@ import { cryptoRandomHex, newSessionId, type RandomHex } from './ids';
 import type { KeyedLock } from './keyedLock';
 import type { SessionInfo, SessionState, WorkspaceInfo } from './protocol';
 import type { Database } from './store/database';
+import type { Shells } from './shell/shells';
 import type { Workspaces } from './workspaces';
 
 interface SessionRow {
@@ -33,6 +34,7 @@ export interface SessionDependencies {
   changes: Changes;
   locks: KeyedLock;
   workspaces: Workspaces;
+  shells: Shells;
   randomHex?: RandomHex;
 }
 
@@ -97,6 +99,7 @@ export class Sessions {
     );
     workspaces.recordAccess(workspace.id, { sessions: 1, state: 'active' });
     await db.commit();
+    this.deps.shells.prepare(id, containerId);
     changes.emit('sessions', 'workspaces');
     return this.get(id);
   }
@@ -124,6 +127,7 @@ export class Sessions {
       ]);
       workspaces.recordAccess(workspaceId, { state: 'active' });
       await db.commit();
+      this.deps.shells.prepare(id, containerId);
       changes.emit('sessions', 'workspaces');
       return this.get(id);
     });
@@ -160,9 +164,10 @@ export class Sessions {
 
   /** Marks a session stopped and adds its run time to the workspace; no commit. */
   markStopped(id: string, containerGone = false): void {
-    const { db, clock, workspaces } = this.deps;
+    const { db, clock, workspaces, changes } = this.deps;
     const row = db.get<SessionRow>('SELECT * FROM sessions WHERE id = ?', [id]);
     if (!row) return;
+    changes.sessionEnded(id);
     const now = clock.now();
     db.run(`UPDATE sessions SET state = 'stopped', stopped_at = ?, container_id = ? WHERE id = ?`, [
       now,

@@ -22,6 +22,7 @@ import type { Logger } from './log';
 import { StateChangedNotification, type SidecarStatus } from './protocol';
 import { reconcileWithDocker } from './reconcile';
 import { Sessions } from './sessions';
+import { Shells } from './shell/shells';
 import { Database } from './store/database';
 import { Workspaces } from './workspaces';
 
@@ -50,6 +51,7 @@ export class Sidecar implements Services {
   readonly workspaces: Workspaces;
   readonly sessions: Sessions;
   readonly exec: Exec;
+  private readonly shells: Shells;
   private readonly connections = new Set<MessageConnection>();
   private readonly server = net.createServer((socket) => this.accept(socket));
   private readonly startedAt: number;
@@ -70,8 +72,10 @@ export class Sidecar implements Services {
     const locks = new KeyedLock();
     this.startedAt = clock.now();
     this.workspaces = new Workspaces({ db, docker, config, clock, changes, locks });
-    this.sessions = new Sessions({ db, docker, config, clock, changes, locks, workspaces: this.workspaces });
-    this.exec = new Exec({ docker, sessions: this.sessions, workspaces: this.workspaces, db });
+    this.shells = new Shells(docker);
+    this.sessions = new Sessions({ db, docker, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells });
+    this.exec = new Exec({ docker, sessions: this.sessions, workspaces: this.workspaces, db, shells: this.shells, clock });
+    changes.onSessionEnded((sessionId) => this.shells.close(sessionId));
     changes.subscribe((areas) => {
       for (const connection of this.connections) void connection.sendNotification(StateChangedNotification.type, { areas });
     });
@@ -193,6 +197,7 @@ export class Sidecar implements Services {
       this.options.log.info(`shutting down: ${reason}`);
       this.idleTimer?.cancel();
       this.server.close();
+      this.shells.closeAll();
       for (const connection of this.connections) connection.dispose();
       this.connections.clear();
       try {

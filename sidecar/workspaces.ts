@@ -120,6 +120,7 @@ export class Workspaces {
     const containers = (await docker.listOwnContainers()).filter((c) => c.labels['sandkasten.workspace'] === id);
     await Promise.all(containers.map((c) => docker.removeContainer(c.id)));
     if (row) await docker.removeVolume(row.volume);
+    for (const session of db.all<{ id: string }>('SELECT id FROM sessions WHERE workspace_id = ?', [id])) changes.sessionEnded(session.id);
     db.transaction(() => {
       db.run('DELETE FROM sessions WHERE workspace_id = ?', [id]);
       db.run('DELETE FROM workspaces WHERE id = ?', [id]);

@@ -47,7 +47,7 @@ export async function runCommand(ctx: Ctx, item?: unknown): Promise<void> {
   const result = await withProgress(
     ctx,
     `Running "${line}" in ${session.id}…`,
-    (token) => ctx.request(ExecRequest.type, { sessionId: session.id, command: ['sh', '-c', line] }, token),
+    (token) => ctx.request(ExecRequest.type, { sessionId: session.id, line }, token),
     true,
   );
   if (!result) return;

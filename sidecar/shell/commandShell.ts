@@ -1,0 +1,204 @@
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import { FrameParser, type StreamType } from '../docker/frames';
+import { MarkerScanner } from './markers';
+import { killDescendantsScript, shellQuote } from './shellText';
+
+export interface RunOptions {
+  /** A shell command line (syntax-checked first) or an argv (quoted, always valid). */
+  command: { line: string } | { argv: string[] };
+  onOutput(stream: StreamType, data: Buffer): void;
+  /** Asked after each delivery; when true the shell's stream pauses until `waitForDrain`. */
+  isCongested?(): boolean;
+  waitForDrain?(): Promise<void>;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** The shell itself ended (e.g. the command was `exit`); the next command gets a new one. */
+  shellEnded: boolean;
+}
+
+const MARKER_END = 0x1f;
+/** After asking the command's processes to stop, how long before the shell itself is killed. */
+const KILL_ESCALATION_MS = 1500;
+
+/**
+ * One long-lived `sh` attached over a Docker exec (no TTY, so stdout and stderr arrive as
+ * separate frames). Commands are written to its stdin one at a time; after each, the shell
+ * prints a marker carrying the exit code on stdout and a marker on stderr, so we know
+ * when both streams are complete. cd and exported variables persist because every command
+ * runs in this same shell process.
+ */
+export class CommandShell {
+  private readonly parser: FrameParser;
+  private running: { resolve(result: RunResult): void; options: RunOptions; stdout: MarkerScanner; stderr: MarkerScanner; exitCode?: number; stderrDone: boolean } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private ended = false;
+  private readonly endListeners: Array<() => void> = [];
+
+  private constructor(
+    private readonly docker: Docker,
+    private readonly containerId: string,
+    private readonly exec: Docker.Exec,
+    private readonly stream: Duplex,
+    readonly pid: number,
+  ) {
+    this.parser = new FrameParser((type, data) => this.onFrame(type, data));
+  }
+
+  static async open(docker: Docker, containerId: string, workingDir = '/workspace'): Promise<CommandShell> {
+    const exec = await docker.getContainer(containerId).exec({
+      Cmd: ['sh'],
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+      WorkingDir: workingDir,
+    });
+    const stream = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+    // The first line is the shell's PID, needed to stop a command's processes later.
+    const pid = await new Promise<number>((resolve, reject) => {
+      let text = '';
+      const parser = new FrameParser((_type, data) => {
+        text += data.toString('latin1');
+        const newline = text.indexOf('\n');
+        if (newline >= 0) {
+          stream.off('data', onData);
+          stream.off('end', onEnd);
+          resolve(Number(text.slice(0, newline)));
+        }
+      });
+      const onData = (chunk: Buffer) => parser.push(chunk);
+      const onEnd = () => reject(new Error(`The shell in container ${containerId.slice(0, 12)} ended before it was ready.`));
+      stream.on('data', onData);
+      stream.once('end', onEnd);
+      stream.write('echo $$\n');
+    });
+    const shell = new CommandShell(docker, containerId, exec, stream, pid);
+    stream.on('data', (chunk: Buffer) => shell.parser.push(chunk));
+    const end = () => shell.onEnd();
+    stream.once('end', end);
+    stream.once('close', end);
+    stream.once('error', end);
+    return shell;
+  }
+
+  get isAlive(): boolean {
+    return !this.ended;
+  }
+
+  onDidEnd(listener: () => void): void {
+    this.endListeners.push(listener);
+  }
+
+  /** Runs one command after those already queued. */
+  run(options: RunOptions): Promise<RunResult> {
+    const result = this.queue.then(() => this.runNow(options));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private runNow(options: RunOptions): Promise<RunResult> {
+    if (this.ended) return Promise.resolve({ exitCode: -1, shellEnded: true });
+    const nonce = randomBytes(6).toString('hex');
+    return new Promise<RunResult>((resolve) => {
+      const emit = (stream: StreamType) => (data: Buffer) => options.onOutput(stream, data);
+      this.running = {
+        resolve,
+        options,
+        stdout: new MarkerScanner(Buffer.from(`\x1eSK${nonce}:`, 'latin1'), MARKER_END, 12, emit('stdout')),
+        stderr: new MarkerScanner(Buffer.from(`\x1eSK${nonce}`, 'latin1'), MARKER_END, 2, emit('stderr')),
+        stderrDone: false,
+      };
+      this.stream.write(commandText(options.command, nonce));
+    });
+  }
+
+  private onFrame(type: StreamType, data: Buffer): void {
+    const running = this.running;
+    if (!running) return; // output of a background job between commands: nobody asked for it
+    if (type === 'stdout') {
+      const code = running.stdout.push(data);
+      if (code !== undefined) running.exitCode = Number(code);
+    } else if (running.stderr.push(data) !== undefined) {
+      running.stderrDone = true;
+    }
+    if (running.exitCode !== undefined && running.stderrDone) {
+      this.running = undefined;
+      running.resolve({ exitCode: running.exitCode, shellEnded: false });
+      return;
+    }
+    if (running.options.isCongested?.() && running.options.waitForDrain) {
+      this.stream.pause();
+      void running.options.waitForDrain().then(() => this.stream.resume());
+    }
+  }
+
+  private onEnd(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const running = this.running;
+    this.running = undefined;
+    if (running) {
+      running.stdout.flush();
+      running.stderr.flush();
+      void this.exec
+        .inspect()
+        .then((info) => info.ExitCode ?? -1)
+        .catch(() => -1)
+        .then((exitCode) => running.resolve({ exitCode, shellEnded: true }));
+    }
+    for (const listener of this.endListeners) listener();
+  }
+
+  /**
+   * Stops the running command: its processes get TERM, then KILL; if the command is the
+   * shell itself (a builtin loop), the shell is killed and the next command gets a new one.
+   */
+  async interrupt(): Promise<void> {
+    if (!this.running) return;
+    const running = this.running;
+    await this.runSideCommand(killDescendantsScript(this.pid, 'TERM'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (this.running !== running) return;
+    await this.runSideCommand(killDescendantsScript(this.pid, 'KILL'));
+    await new Promise((resolve) => setTimeout(resolve, KILL_ESCALATION_MS));
+    if (this.running === running) await this.runSideCommand(`kill -KILL ${this.pid}`);
+  }
+
+  /** A separate one-off exec, so it runs even while the shell is busy. */
+  private async runSideCommand(script: string): Promise<void> {
+    try {
+      const exec = await this.docker.getContainer(this.containerId).exec({ Cmd: ['sh', '-c', script], AttachStdout: true, AttachStderr: true });
+      const stream = await exec.start({ hijack: true, stdin: false });
+      await new Promise<void>((resolve) => {
+        stream.on('end', resolve);
+        stream.on('error', resolve);
+        stream.resume();
+      });
+    } catch {
+      // the container may be gone already; nothing left to stop
+    }
+  }
+
+  dispose(): void {
+    this.stream.end();
+    this.stream.destroy();
+    this.onEnd();
+  }
+}
+
+/**
+ * What is written to the shell for one command. stdin comes from /dev/null so a command that
+ * reads input cannot swallow the commands after it. A command line is syntax-checked with
+ * `sh -n` first, because a syntax error makes a non-interactive shell exit.
+ */
+function commandText(command: RunOptions['command'], nonce: string): string {
+  const markers = `__sk_rc=$?; printf '\\036SK${nonce}\\037' >&2; printf '\\036SK${nonce}:%d\\037' "$__sk_rc"\n`;
+  if ('argv' in command) return `${command.argv.map(shellQuote).join(' ')} </dev/null\n${markers}`;
+  const quoted = shellQuote(command.line);
+  return `if printf '%s\\n' ${quoted} | sh -n; then eval ${quoted} </dev/null; else (exit 2); fi\n${markers}`;
+}
+

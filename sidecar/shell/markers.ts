@@ -1,0 +1,49 @@
+/**
+ * Finds the end-of-command marker the persistent shell prints after each command, in a
+ * stream of output chunks, without ever passing marker bytes on as output. The last few
+ * bytes of each chunk are held back until the next chunk shows they are not a marker.
+ */
+export class MarkerScanner {
+  private held: Buffer = Buffer.alloc(0);
+  private readonly holdBack: number;
+
+  /**
+   * @param prefix bytes that start the marker
+   * @param maxTail how many bytes may follow the prefix up to and including the terminator
+   */
+  constructor(
+    private readonly prefix: Buffer,
+    private readonly terminator: number,
+    maxTail: number,
+    private readonly emit: (data: Buffer) => void,
+  ) {
+    this.holdBack = prefix.length + maxTail;
+  }
+
+  /** Returns the bytes between prefix and terminator once the marker is complete. */
+  push(chunk: Buffer): string | undefined {
+    const data = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    const at = data.indexOf(this.prefix);
+    if (at >= 0) {
+      const end = data.indexOf(this.terminator, at + this.prefix.length);
+      if (end >= 0) {
+        if (at > 0) this.emit(data.subarray(0, at));
+        this.held = Buffer.alloc(0);
+        return data.subarray(at + this.prefix.length, end).toString('latin1');
+      }
+      if (at > 0) this.emit(data.subarray(0, at));
+      this.held = Buffer.from(data.subarray(at));
+      return undefined;
+    }
+    const safe = Math.max(0, data.length - this.holdBack);
+    if (safe > 0) this.emit(data.subarray(0, safe));
+    this.held = Buffer.from(data.subarray(safe));
+    return undefined;
+  }
+
+  /** The held-back bytes, when the stream ends without a marker. */
+  flush(): void {
+    if (this.held.length > 0) this.emit(this.held);
+    this.held = Buffer.alloc(0);
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * Shared set-up of the integration tests: the real sidecar bundle (dist/sidecar.js) started as
+ * a separate process in a temporary storage directory, real JSON-RPC clients, the real Docker
+ * engine. Nothing is mocked. Every helper that creates something has a matching clean-up.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Docker from 'dockerode';
+import { ResponseError, SidecarClient } from '../../sidecar/client';
+import * as P from '../../sidecar/protocol';
+
+export { P, ResponseError, SidecarClient };
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const SIDECAR_SCRIPT = path.join(REPO_ROOT, 'dist', 'sidecar.js');
+export const CLI_SCRIPT = path.join(REPO_ROOT, 'bin', 'sandkasten');
+export const TEST_IMAGE = 'sandkasten-test/busybox:latest';
+/** The label every object of one storage directory carries. */
+export const INSTANCE_LABEL = 'sandkasten.instance';
+
+/** Docker as the tests see it: only for assertions and for staging crashes, never mocked. */
+export const docker = new Docker();
+
+const POLL_INTERVAL_MS = 100;
+const POLL_LIMIT_MS = 30_000;
+
+assert.ok(
+  fs.existsSync(SIDECAR_SCRIPT),
+  `${SIDECAR_SCRIPT} is missing: run \`npm run build\` before the integration tests.`,
+);
+
+/** A new, short storage directory (it hosts a Unix socket, whose path is limited to ~104 bytes). */
+export function makeHome(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'sk-'));
+}
+
+/** Polls `probe` until it returns something other than undefined; fails after a bound. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, limitMs = POLL_LIMIT_MS): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Gave up waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}.`);
+    }
+    await sleep(POLL_INTERVAL_MS);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** True once the process has exited (a zombie waiting for its parent counts as exited). */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+export function waitForExit(pid: number): Promise<true> {
+  return waitFor(`process ${pid} to exit`, () => (processGone(pid) ? true : undefined));
+}
+
+/** Awaits a request that must fail, and checks its typed error code. */
+export async function expectError(promise: Promise<unknown>, code: P.ErrorCodeName): Promise<ResponseError<unknown>> {
+  let result: unknown;
+  try {
+    result = await promise;
+  } catch (error) {
+    assert.ok(error instanceof ResponseError, `expected a ResponseError ${code}, got ${String(error)}`);
+    assert.equal(
+      P.errorCodeName(error.code) ?? error.code,
+      code,
+      `expected error ${code}, got ${P.errorCodeName(error.code) ?? error.code}: ${error.message}`,
+    );
+    assert.ok(error.message.trim().length > 0, 'the error carries a message');
+    assert.doesNotMatch(error.message, /\n\s+at /, 'the message is a sentence, not a stack trace');
+    return error;
+  }
+  assert.fail(`expected error ${code}, but the request succeeded with ${JSON.stringify(result)}`);
+}
+
+/** The containers and volumes labelled with one instance, straight from Docker. */
+export async function instanceObjects(instanceId: string): Promise<{ containers: Docker.ContainerInfo[]; volumes: Docker.VolumeInspectInfo[] }> {
+  const filters = { label: [`${INSTANCE_LABEL}=${instanceId}`] };
+  const [containers, volumes] = await Promise.all([
+    docker.listContainers({ all: true, filters }),
+    docker.listVolumes({ filters }),
+  ]);
+  return { containers, volumes: volumes.Volumes ?? [] };
+}
+
+/** Names of an instance's containers and volumes, sorted: a snapshot to compare. */
+export async function instanceObjectNames(instanceId: string): Promise<{ containers: string[]; volumes: string[] }> {
+  const { containers, volumes } = await instanceObjects(instanceId);
+  return {
+    containers: containers.map((c) => c.Names[0]?.replace(/^\//, '') ?? c.Id).sort(),
+    volumes: volumes.map((v) => v.Name).sort(),
+  };
+}
+
+/** undefined when the container does not exist. */
+export async function inspectContainer(id: string): Promise<Docker.ContainerInspectInfo | undefined> {
+  try {
+    return await docker.getContainer(id).inspect();
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+    throw error;
+  }
+}
+
+export async function volumeExists(name: string): Promise<boolean> {
+  try {
+    await docker.getVolume(name).inspect();
+    return true;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return false;
+    throw error;
+  }
+}
+
+export interface StartOptions {
+  home?: string;
+  /** Environment of the spawned sidecar (e.g. a DOCKER_HOST that leads nowhere). */
+  env?: NodeJS.ProcessEnv;
+  /** Fail at once, with a clear message, when the sidecar cannot reach Docker (default true). */
+  requireDocker?: boolean;
+}
+
+/**
+ * One storage directory and its sidecar, seen through real clients. `client` is the main
+ * connection; `connectAgain()` opens more. `pid` and `instanceId` come from StatusRequest.
+ */
+export class SidecarHarness {
+  client!: SidecarClient;
+  pid = 0;
+  instanceId = '';
+  status!: P.SidecarStatus;
+  private readonly clients = new Set<SidecarClient>();
+
+  private constructor(
+    readonly home: string,
+    readonly env: NodeJS.ProcessEnv | undefined,
+  ) {}
+
+  static async start(options: StartOptions = {}): Promise<SidecarHarness> {
+    const harness = new SidecarHarness(options.home ?? makeHome(), options.env);
+    await harness.reconnect();
+    if (options.requireDocker !== false) {
+      assert.ok(
+        harness.status.docker.available,
+        `The Docker engine is not reachable (${harness.status.docker.error ?? harness.status.docker.endpoint}). ` +
+          'Run `bash scripts/docker-up.sh` (and `bash scripts/build-test-image.sh`); integration tests never skip.',
+      );
+    }
+    return harness;
+  }
+
+  /** A new client of this storage directory; starts a sidecar when none runs. */
+  async connectAgain(): Promise<SidecarClient> {
+    const client = await SidecarClient.connect({ home: this.home, sidecarScript: SIDECAR_SCRIPT, env: this.env });
+    this.clients.add(client);
+    return client;
+  }
+
+  /** Connects the main client again (a new sidecar if the old one is gone) and refreshes pid/instance. */
+  async reconnect(): Promise<P.SidecarStatus> {
+    this.client = await this.connectAgain();
+    this.status = await this.client.request(P.StatusRequest.type, {});
+    this.pid = this.status.pid;
+    this.instanceId = this.status.instanceId;
+    return this.status;
+  }
+
+  /** kill -9 of the sidecar process; returns once it is gone. Clients see their connection drop. */
+  async kill9(): Promise<void> {
+    process.kill(this.pid, 'SIGKILL');
+    await waitForExit(this.pid);
+    this.closeClients();
+  }
+
+  /** ShutdownSidecarRequest, then waits for the process to exit. */
+  async shutdown(): Promise<void> {
+    await this.client.request(P.ShutdownSidecarRequest.type, {});
+    await waitForExit(this.pid);
+    this.closeClients();
+  }
+
+  closeClients(): void {
+    for (const client of this.clients) client.close();
+    this.clients.clear();
+  }
+
+  /**
+   * Deletes every workspace (force), shuts the sidecar down, removes anything of this instance
+   * still in Docker (so a failure leaks nothing) and then asserts that there was nothing left.
+   */
+  async cleanup(): Promise<void> {
+    const problems: string[] = [];
+    try {
+      if (processGone(this.pid)) await this.reconnect();
+      const workspaces = await this.client.request(P.ListWorkspacesRequest.type, {});
+      for (const workspace of workspaces) {
+        await this.client
+          .request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true })
+          .catch((error: Error) => problems.push(`deleting ${workspace.id}: ${error.message}`));
+      }
+      await this.shutdown();
+    } catch (error) {
+      problems.push(`cleaning up through the sidecar: ${(error as Error).message}`);
+      if (this.pid && !processGone(this.pid)) process.kill(this.pid, 'SIGKILL');
+      this.closeClients();
+    }
+    const left = this.instanceId ? await instanceObjects(this.instanceId) : { containers: [], volumes: [] };
+    await Promise.all([
+      ...left.containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)),
+      ...left.volumes.map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)),
+    ]);
+    fs.rmSync(this.home, { recursive: true, force: true });
+    assert.deepEqual(problems, [], 'the sidecar cleaned up without errors');
+    assert.deepEqual(
+      { containers: left.containers.map((c) => c.Names[0]), volumes: left.volumes.map((v) => v.Name) },
+      { containers: [], volumes: [] },
+      `no container or volume labelled ${INSTANCE_LABEL}=${this.instanceId} remains`,
+    );
+  }
+}
+
+/** A workspace of the test image. */
+export function createWorkspace(client: SidecarClient, name: string, extra: Partial<P.CreateWorkspaceParams> = {}): Promise<P.WorkspaceInfo> {
+  return client.request(P.CreateWorkspaceRequest.type, { name, image: TEST_IMAGE, ...extra });
+}
+
+/** Runs an argv command in a session. */
+export function exec(client: SidecarClient, sessionId: string, command: string[], extra: Partial<P.ExecParams> = {}): Promise<P.ExecResult> {
+  return client.request(P.ExecRequest.type, { sessionId, command, ...extra });
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bin/sandkasten ARGS` with SANDKASTEN_HOME=home. */
+export function runCli(home: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI_SCRIPT, ...args],
+      { env: { ...env, SANDKASTEN_HOME: home }, cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createWorkspace, docker, instanceObjects, P, SidecarHarness, TEST_IMAGE, volumeExists } from './harness';
+
+describe('workspaces against the real Docker engine', () => {
+  let sidecar: SidecarHarness;
+
+  before(async () => {
+    sidecar = await SidecarHarness.start();
+  });
+
+  after(async () => {
+    await sidecar?.cleanup();
+  });
+
+  it('creates a workspace whose id is its name followed by 8 hex digits', async () => {
+    const workspace = await createWorkspace(sidecar.client, 'my-api');
+    assert.match(workspace.id, /^my-api-[0-9a-f]{8}$/);
+    assert.equal(workspace.name, 'my-api');
+    assert.equal(workspace.image, TEST_IMAGE);
+    assert.equal(workspace.kind, 'session', 'the default kind is session');
+    assert.equal(workspace.state, 'created');
+  });
+
+  it('gives two workspaces of the same name different ids', async () => {
+    const a = await createWorkspace(sidecar.client, 'twin');
+    const b = await createWorkspace(sidecar.client, 'twin');
+    assert.notEqual(a.id, b.id);
+    for (const w of [a, b]) assert.match(w.id, /^twin-[0-9a-f]{8}$/);
+  });
+
+  it('keeps the kind, description and tags it was given', async () => {
+    const workspace = await createWorkspace(sidecar.client, 'described', {
+      kind: 'persistent',
+      description: 'a long-lived project',
+      tags: ['api', 'backend'],
+    });
+    assert.equal(workspace.kind, 'persistent');
+    assert.equal(workspace.description, 'a long-lived project');
+    assert.deepEqual(workspace.tags, ['api', 'backend']);
+    const listed = (await sidecar.client.request(P.ListWorkspacesRequest.type, {})).find((w) => w.id === workspace.id);
+    assert.deepEqual(listed, workspace);
+  });
+
+  it('creates a Docker volume labelled managed, with its instance and workspace', async () => {
+    const workspace = await createWorkspace(sidecar.client, 'labelled');
+    const volume = await docker.getVolume(workspace.volume).inspect();
+    assert.equal(volume.Labels['sandkasten.managed'], 'true');
+    assert.equal(volume.Labels['sandkasten.instance'], sidecar.instanceId);
+    assert.equal(volume.Labels['sandkasten.workspace'], workspace.id);
+    const own = await instanceObjects(sidecar.instanceId);
+    assert.ok(own.volumes.some((v) => v.Name === workspace.volume), 'the volume is found by its instance label');
+  });
+
+  it('lists the workspaces it created', async () => {
+    const workspace = await createWorkspace(sidecar.client, 'listed');
+    const list = await sidecar.client.request(P.ListWorkspacesRequest.type, {});
+    const found = list.find((w) => w.id === workspace.id);
+    assert.ok(found, `${workspace.id} is in the list`);
+    assert.equal(found.volume, workspace.volume);
+    assert.equal(new Set(list.map((w) => w.id)).size, list.length, 'no workspace is listed twice');
+  });
+
+  it('deletes a workspace: it leaves the list and its volume leaves Docker', async () => {
+    const workspace = await createWorkspace(sidecar.client, 'doomed');
+    assert.ok(await volumeExists(workspace.volume));
+    const result = await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id });
+    assert.deepEqual(result, { id: workspace.id });
+    const list = await sidecar.client.request(P.ListWorkspacesRequest.type, {});
+    assert.ok(!list.some((w) => w.id === workspace.id), 'the deleted workspace is not listed');
+    assert.equal(await volumeExists(workspace.volume), false, 'its volume is gone from Docker');
+  });
+
+  it('deletes a workspace with a running session when forced, removing the container and the volume', async () => {
+    const workspace = await createWorkspace(sidecar.client, 'forced');
+    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    assert.ok(session.containerId);
+    await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
+    assert.ok(!(await sidecar.client.request(P.ListWorkspacesRequest.type, {})).some((w) => w.id === workspace.id));
+    assert.ok(!(await sidecar.client.request(P.ListSessionsRequest.type, {})).some((s) => s.id === session.id), 'its session is gone too');
+    const own = await instanceObjects(sidecar.instanceId);
+    assert.ok(!own.containers.some((c) => c.Id === session.containerId), 'the session container is gone from Docker');
+    assert.equal(await volumeExists(workspace.volume), false, 'the volume is gone from Docker');
+  });
+
+  it('survives a restart of its sidecar: the workspaces are still listed afterwards', async () => {
+    const workspace = await createWorkspace(sidecar.client, 'durable');
+    const before = await sidecar.client.request(P.ListWorkspacesRequest.type, {});
+    const oldPid = sidecar.pid;
+    await sidecar.shutdown();
+    await sidecar.reconnect();
+    assert.notEqual(sidecar.pid, oldPid, 'a new sidecar process answers');
+    const after = await sidecar.client.request(P.ListWorkspacesRequest.type, {});
+    assert.deepEqual(
+      after.map((w) => w.id),
+      before.map((w) => w.id),
+    );
+    assert.ok(await volumeExists(workspace.volume), 'reconciliation kept the volume of a known workspace');
+  });
+});
