@@ -13,8 +13,10 @@ Usage:
   sandkasten session rm SESSION_ID
   sandkasten exec SESSION_ID [--timeout SECONDS] -- CMD [ARGS...]
   sandkasten config get [KEY] [--json]
-  sandkasten config set KEY VALUE                      VALUE is JSON, or a plain string
+  sandkasten config set KEY VALUE                      VALUE is JSON, or a plain string,
+                                                       e.g. config set pool.images '{"IMG": 3}'
   sandkasten config reset KEY
+  sandkasten pool status [--json]                      ready / target / refilling per image
   sandkasten status [--json]
   sandkasten daemon                                    run the sidecar in the foreground
   sandkasten daemon stop

@@ -136,6 +136,20 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       output(config, () => `${rest[0]} = ${JSON.stringify(config[rest[0]])} (default)`);
       return 0;
     }
+    case 'pool status':
+    case 'pool': {
+      const pool = await client.request(P.PoolStatusRequest.type, {});
+      output(pool, () =>
+        [
+          `pool ${pool.enabled ? 'enabled' : 'disabled'}`,
+          formatTable(
+            ['IMAGE', 'READY', 'TARGET', 'REFILLING', 'PROBLEM'],
+            pool.images.map((i) => [i.image, String(i.ready), String(i.target), String(i.refilling), i.error ?? '']),
+          ),
+        ].join('\n'),
+      );
+      return 0;
+    }
     case 'status': {
       const status = await client.request(P.StatusRequest.type, {});
       output(status, () =>

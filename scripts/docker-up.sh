@@ -24,19 +24,23 @@ command -v dockerd >/dev/null || apt_install docker.io
 engine_log="$CACHE_DIR/dockerd.log"
 # A dockerd started moments ago (say by a parallel run) may still be initialising: wait for
 # it instead of starting a second one that would fail on the pid file.
-if pgrep -x dockerd >/dev/null; then
+engine_pid=$(pgrep -x -o dockerd || true)
+if [ -n "$engine_pid" ]; then
   log "dockerd is running but not answering yet; waiting…"
 else
   log "starting dockerd (log: $engine_log)…"
   # setsid: its own session, so it survives this script and the terminal's Ctrl-C.
   setsid dockerd >"$engine_log" 2>&1 </dev/null &
+  engine_pid=$!
 fi
 
 started=$(date +%s)
 for _ in $(seq 1 120); do
   if engine_answers; then log "Docker engine is up ($(elapsed "$started"))"; exit 0; fi
+  # A dockerd that exited (bad config, missing kernel feature) will never answer.
+  kill -0 "$engine_pid" 2>/dev/null || break
   sleep 0.5
 done
-log "dockerd did not answer within 60 s; last lines of $engine_log:"
+log "error: dockerd did not come up; last lines of $engine_log:"
 tail -n 30 "$engine_log" >&2 || true
 exit 1

@@ -87,6 +87,8 @@ export function registerHandlers(connection: MessageConnection, services: Servic
     );
   });
 
+  handle(P.PoolStatusRequest.type, () => services.pool.status());
+
   handle(P.GetConfigRequest.type, (params) => config.get(optionalString(params, 'key')));
   handle(P.SetConfigRequest.type, async (params) => {
     const values = params.values;

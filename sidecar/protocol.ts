@@ -308,6 +308,8 @@ export interface PoolImageStatus {
   target: number;
   /** Containers being created right now. */
   refilling: number;
+  /** Why the pool cannot fill (e.g. the image cannot be pulled); retried periodically. */
+  error?: string;
 }
 export interface PoolStatus {
   enabled: boolean;

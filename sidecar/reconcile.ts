@@ -20,7 +20,7 @@ export interface ReconciliationPlan {
   finishDeleting: string[];
   /** Containers of this instance that the database does not know. */
   removeContainers: string[];
-  /** Pool containers found after a restart; the pool adopts or removes them. */
+  /** Pool containers no session owns; the pool removes them once it starts. */
   poolContainers: OwnContainer[];
   /** Sessions whose container is gone: stopped, container forgotten (recreated on resume). */
   markGone: string[];
@@ -58,8 +58,18 @@ export function planReconciliation(
   const containersById = new Map(found.containers.map((c) => [c.id, c]));
   const claimed = new Set<string>();
 
+  // A pooled container handed to a session keeps its `pool` label (labels are immutable):
+  // the database, not the label, says which session owns it.
+  const sessionByContainer = new Map(known.sessions.filter((s) => s.containerId).map((s) => [s.containerId!, s]));
   for (const container of found.containers) {
     const role = container.labels[LABEL.role];
+    const owner = sessionByContainer.get(container.id);
+    if (owner && !deleting.has(owner.workspaceId)) {
+      claimed.add(owner.id);
+      if (container.running && owner.state !== 'running') plan.markRunning.push(owner.id);
+      if (!container.running && owner.state !== 'stopped') plan.markStopped.push(owner.id);
+      continue;
+    }
     if (role === 'pool') {
       plan.poolContainers.push(container);
       continue;
@@ -90,7 +100,8 @@ export function planReconciliation(
   const workspaceByVolume = new Map(known.workspaces.map((w) => [w.volume, w]));
   const volumeNames = new Set(found.volumes.map((v) => v.name));
   for (const volume of found.volumes) {
-    if (!workspaceByVolume.has(volume.name)) plan.removeVolumes.push(volume.name);
+    // Unused pool volumes belong to the pool, which removes them with their containers.
+    if (!workspaceByVolume.has(volume.name) && volume.labels[LABEL.role] !== 'pool') plan.removeVolumes.push(volume.name);
   }
   for (const workspace of known.workspaces) {
     if (!deleting.has(workspace.id) && !volumeNames.has(workspace.volume)) {
@@ -109,7 +120,6 @@ export async function reconcileWithDocker(deps: {
   docker: DockerEngine;
   workspaces: Workspaces;
   sessions: Sessions;
-  adoptPoolContainers: (containers: OwnContainer[]) => Promise<void>;
 }): Promise<ReconciliationPlan> {
   const { db, docker, workspaces, sessions } = deps;
   const [containers, volumes] = await Promise.all([docker.listOwnContainers(), docker.listOwnVolumes()]);
@@ -132,7 +142,6 @@ export async function reconcileWithDocker(deps: {
   for (const id of plan.markGone) sessions.markStopped(id, true);
   await Promise.all(plan.removeVolumes.map((name) => docker.removeVolume(name)));
   for (const { workspaceId, volume } of plan.recreateVolumes) await docker.createVolume(volume, workspaceId);
-  await deps.adoptPoolContainers(plan.poolContainers);
   await db.commit();
   return plan;
 }

@@ -7,6 +7,7 @@ import { cryptoRandomHex, newSessionId, type RandomHex } from './ids';
 import type { KeyedLock } from './keyedLock';
 import type { SessionInfo, SessionState, WorkspaceInfo } from './protocol';
 import type { Database } from './store/database';
+import type { Pool, PooledContainer } from './pool';
 import type { Shells } from './shell/shells';
 import type { Workspaces } from './workspaces';
 
@@ -35,6 +36,8 @@ export interface SessionDependencies {
   locks: KeyedLock;
   workspaces: Workspaces;
   shells: Shells;
+  /** Pre-warmed containers for new workspaces; absent in setups without a pool. */
+  pool?: Pool;
   randomHex?: RandomHex;
 }
 
@@ -77,11 +80,19 @@ export class Sessions {
   }
 
   private async startNew(workspace: WorkspaceInfo): Promise<SessionInfo> {
-    const { db, docker, clock, changes, workspaces } = this.deps;
-    workspaces.get(workspace.id); // it may have been deleted while we waited for the lock
+    const fresh = this.deps.workspaces.get(workspace.id); // it may have changed while we waited for the lock
+    const id = newSessionId(this.deps.randomHex ?? cryptoRandomHex);
+    // A workspace that never had a session has an empty volume, so it can take a pooled
+    // container together with the pooled container's (equally empty) volume.
+    const pooled = fresh.stats.sessions === 0 ? this.deps.pool?.take(fresh.image) : undefined;
+    if (pooled) return this.startFromPool(fresh, id, pooled);
+    return this.startCold(fresh, id);
+  }
+
+  private async startCold(workspace: WorkspaceInfo, id: string): Promise<SessionInfo> {
+    const { docker } = this.deps;
     await docker.requireAvailable();
     await docker.ensureImage(workspace.image);
-    const id = newSessionId(this.deps.randomHex ?? cryptoRandomHex);
     // Docker first, database second: a crash in between leaves a labelled container that the
     // next start's reconciliation removes, never a session row pointing at nothing.
     const containerId = await docker.createContainer(this.containerSpec(workspace, id));
@@ -91,17 +102,37 @@ export class Sessions {
       await docker.removeContainer(containerId);
       throw error;
     }
+    await this.recordStarted(workspace, id, containerId, false);
+    this.deps.shells.prepare(id, containerId);
+    this.deps.changes.emit('sessions', 'workspaces');
+    return this.get(id);
+  }
+
+  /** The hand-out path: no Docker call unless an ephemeral workspace must lose its network. */
+  private async startFromPool(workspace: WorkspaceInfo, id: string, pooled: PooledContainer): Promise<SessionInfo> {
+    const { db, docker, changes, shells } = this.deps;
+    if (workspace.kind === 'ephemeral' && pooled.network !== 'none') await docker.disconnectNetwork(pooled.containerId, pooled.network);
+    const emptyVolume = workspace.volume;
+    db.run('UPDATE workspaces SET volume = ? WHERE id = ?', [pooled.volume, workspace.id]);
+    await this.recordStarted(workspace, id, pooled.containerId, true);
+    shells.adopt(id, pooled.shell);
+    changes.emit('sessions', 'workspaces');
+    // Tidy-ups nobody waits for; if the sidecar dies first, reconciliation removes the volume.
+    void docker.removeVolume(emptyVolume).catch(() => undefined);
+    void docker.renameContainer(pooled.containerId, this.containerName(id)).catch(() => undefined);
+    return this.get(id);
+  }
+
+  private async recordStarted(workspace: WorkspaceInfo, id: string, containerId: string, fromPool: boolean): Promise<void> {
+    const { db, clock, workspaces } = this.deps;
     const now = clock.now();
     db.run(
       `INSERT INTO sessions (id, workspace_id, container_id, image, state, from_pool, created_at, started_at)
-       VALUES (?, ?, ?, ?, 'running', 0, ?, ?)`,
-      [id, workspace.id, containerId, workspace.image, now, now],
+       VALUES (?, ?, ?, ?, 'running', ?, ?, ?)`,
+      [id, workspace.id, containerId, workspace.image, fromPool ? 1 : 0, now, now],
     );
     workspaces.recordAccess(workspace.id, { sessions: 1, state: 'active' });
     await db.commit();
-    this.deps.shells.prepare(id, containerId);
-    changes.emit('sessions', 'workspaces');
-    return this.get(id);
   }
 
   /** Starts a stopped session again; recreates its container when Docker lost it. */
@@ -184,10 +215,14 @@ export class Sessions {
     });
   }
 
+  private containerName(sessionId: string): string {
+    return `sandkasten-${this.deps.docker.instanceId}-${sessionId}`;
+  }
+
   containerSpec(workspace: WorkspaceInfo, sessionId: string): ContainerSpec {
     const settings = this.deps.config.current;
     return {
-      name: `sandkasten-${this.deps.docker.instanceId}-${sessionId}`,
+      name: this.containerName(sessionId),
       image: workspace.image,
       role: 'session',
       workspaceId: workspace.id,

@@ -21,6 +21,7 @@ import { acquireLock } from './lock';
 import type { Logger } from './log';
 import { StateChangedNotification, type SidecarStatus } from './protocol';
 import { reconcileWithDocker } from './reconcile';
+import { Pool } from './pool';
 import { Sessions } from './sessions';
 import { Shells } from './shell/shells';
 import { Database } from './store/database';
@@ -30,6 +31,7 @@ export interface Services {
   workspaces: Workspaces;
   sessions: Sessions;
   exec: Exec;
+  pool: Pool;
   config: ConfigStore;
   status(): Promise<SidecarStatus>;
   shutdown(reason: string): Promise<void>;
@@ -52,6 +54,7 @@ export class Sidecar implements Services {
   readonly sessions: Sessions;
   readonly exec: Exec;
   private readonly shells: Shells;
+  readonly pool: Pool;
   private readonly connections = new Set<MessageConnection>();
   private readonly server = net.createServer((socket) => this.accept(socket));
   private readonly startedAt: number;
@@ -73,7 +76,18 @@ export class Sidecar implements Services {
     this.startedAt = clock.now();
     this.workspaces = new Workspaces({ db, docker, config, clock, changes, locks });
     this.shells = new Shells(docker);
-    this.sessions = new Sessions({ db, docker, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells });
+    this.pool = new Pool({
+      docker,
+      config,
+      clock,
+      changes,
+      log: options.log,
+      owned: {
+        container: (id) => db.get('SELECT 1 FROM sessions WHERE container_id = ?', [id]) !== undefined,
+        volume: (name) => db.get('SELECT 1 FROM workspaces WHERE volume = ?', [name]) !== undefined,
+      },
+    });
+    this.sessions = new Sessions({ db, docker, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells, pool: this.pool });
     this.exec = new Exec({ docker, sessions: this.sessions, workspaces: this.workspaces, db, shells: this.shells, clock });
     changes.onSessionEnded((sessionId) => this.shells.close(sessionId));
     changes.subscribe((areas) => {
@@ -123,20 +137,13 @@ export class Sidecar implements Services {
     if (!this.reconciled) {
       this.reconciled = (async () => {
         await this.docker.requireAvailable();
-        const plan = await reconcileWithDocker({
-          db: this.db,
-          docker: this.docker,
-          workspaces: this.workspaces,
-          sessions: this.sessions,
-          adoptPoolContainers: async (containers) => {
-            await Promise.all(containers.map((c) => this.docker.removeContainer(c.id)));
-          },
-        });
+        const plan = await reconcileWithDocker({ db: this.db, docker: this.docker, workspaces: this.workspaces, sessions: this.sessions });
         const counts = Object.entries(plan)
           .filter(([, items]) => items.length > 0)
           .map(([action, items]) => `${action}=${items.length}`);
         this.options.log.info(`reconciled with Docker${counts.length ? `: ${counts.join(', ')}` : ': nothing to do'}`);
         this.changes.emit('workspaces', 'sessions');
+        await this.pool.start();
       })().catch((error) => {
         this.reconciled = undefined;
         this.options.log.info(`reconciliation postponed: ${(error as Error).message}`);
@@ -201,6 +208,7 @@ export class Sidecar implements Services {
       for (const connection of this.connections) connection.dispose();
       this.connections.clear();
       try {
+        await this.pool.drain().catch((error) => this.options.log.error('draining the pool failed', error));
         await this.db.commit();
       } finally {
         this.db.close();

@@ -1,7 +1,7 @@
 import type { Changes } from './changes';
 import { isoTime, type Clock } from './clock';
 import type { ConfigStore } from './config';
-import type { DockerEngine } from './docker/engine';
+import { LABEL, type DockerEngine } from './docker/engine';
 import { conflict, invalidInput, notFound, SandkastenError } from './errors';
 import { cryptoRandomHex, newWorkspaceId, workspaceNameProblem, type RandomHex } from './ids';
 import type { KeyedLock } from './keyedLock';
@@ -117,7 +117,11 @@ export class Workspaces {
   async finishDeletion(id: string): Promise<void> {
     const { db, docker, changes } = this.deps;
     const row = db.get<WorkspaceRow>('SELECT * FROM workspaces WHERE id = ?', [id]);
-    const containers = (await docker.listOwnContainers()).filter((c) => c.labels['sandkasten.workspace'] === id);
+    // By label, and by the session rows: a container that came from the pool has no workspace label.
+    const sessionContainers = new Set(
+      db.all<{ container_id: string }>('SELECT container_id FROM sessions WHERE workspace_id = ? AND container_id IS NOT NULL', [id]).map((r) => r.container_id),
+    );
+    const containers = (await docker.listOwnContainers()).filter((c) => c.labels[LABEL.workspace] === id || sessionContainers.has(c.id));
     await Promise.all(containers.map((c) => docker.removeContainer(c.id)));
     if (row) await docker.removeVolume(row.volume);
     for (const session of db.all<{ id: string }>('SELECT id FROM sessions WHERE workspace_id = ?', [id])) changes.sessionEnded(session.id);

@@ -128,8 +128,17 @@ export class DockerEngine {
     }
   }
 
-  async createVolume(name: string, workspaceId: string): Promise<void> {
-    await this.docker.createVolume({ Name: name, Labels: this.labels('workspace', { workspaceId }) });
+  async createVolume(name: string, workspaceId?: string, role: Role = 'workspace'): Promise<void> {
+    await this.docker.createVolume({ Name: name, Labels: this.labels(role, { workspaceId }) });
+  }
+
+  /** Renames a container (a pooled one, once it belongs to a session) so people can read it. */
+  async renameContainer(id: string, name: string): Promise<void> {
+    await this.docker.getContainer(id).rename({ name });
+  }
+
+  async disconnectNetwork(containerId: string, network: string): Promise<void> {
+    await this.docker.getNetwork(network).disconnect({ Container: containerId, Force: true });
   }
 
   async removeVolume(name: string): Promise<void> {

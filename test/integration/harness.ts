@@ -6,10 +6,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { ResponseError, SidecarClient } from '../../sidecar/client';
+import { homePaths } from '../../sidecar/home';
 import * as P from '../../sidecar/protocol';
 
 export { P, ResponseError, SidecarClient };
@@ -59,7 +61,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** True once the process has exited (a zombie waiting for its parent counts as exited). */
+/**
+ * True once the process has exited. A zombie waiting for its parent counts as exited, but only
+ * once all its threads are gone: after SIGKILL the main thread of a Node process shows `Z` while
+ * its other threads still hold the open files (the listening socket among them).
+ */
 export function processGone(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -68,10 +74,23 @@ export function processGone(pid: number): boolean {
   }
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    const zombie = stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    return zombie && fs.readdirSync(`/proc/${pid}/task`).length <= 1;
   } catch {
     return true;
   }
+}
+
+/** True when nothing accepts connections on the socket (or it does not exist). */
+export function socketRefuses(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
 }
 
 export function waitForExit(pid: number): Promise<true> {
@@ -163,18 +182,31 @@ export class SidecarHarness {
   static async start(options: StartOptions = {}): Promise<SidecarHarness> {
     const harness = new SidecarHarness(options.home ?? makeHome(), options.env);
     await harness.reconnect();
-    if (options.requireDocker !== false) {
-      assert.ok(
-        harness.status.docker.available,
-        `The Docker engine is not reachable (${harness.status.docker.error ?? harness.status.docker.endpoint}). ` +
+    if (options.requireDocker !== false && !harness.status.docker.available) {
+      await harness.shutdown().catch(() => undefined);
+      if (!options.home) fs.rmSync(harness.home, { recursive: true, force: true });
+      assert.fail(
+        `The Docker engine is not reachable (${(harness.status.docker.error ?? harness.status.docker.endpoint).replace(/\.$/, '')}). ` +
           'Run `bash scripts/docker-up.sh` (and `bash scripts/build-test-image.sh`); integration tests never skip.',
       );
     }
     return harness;
   }
 
-  /** A new client of this storage directory; starts a sidecar when none runs. */
+  /**
+   * A new client of this storage directory; starts a sidecar when none runs. When its
+   * connection drops, its pending requests fail (SidecarClient alone leaves them pending
+   * forever, see crash.test.ts), so a sidecar that dies during a test fails that test clearly.
+   */
   async connectAgain(): Promise<SidecarClient> {
+    const client = await this.rawClient();
+    client.connection.onClose(() => client.connection.dispose());
+    this.clients.add(client);
+    return client;
+  }
+
+  /** A plain SidecarClient exactly as the CLI uses it, tracked for closing. */
+  async rawClient(): Promise<SidecarClient> {
     const client = await SidecarClient.connect({ home: this.home, sidecarScript: SIDECAR_SCRIPT, env: this.env });
     this.clients.add(client);
     return client;
@@ -191,8 +223,14 @@ export class SidecarHarness {
 
   /** kill -9 of the sidecar process; returns once it is gone. Clients see their connection drop. */
   async kill9(): Promise<void> {
-    process.kill(this.pid, 'SIGKILL');
+    try {
+      process.kill(this.pid, 'SIGKILL');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
     await waitForExit(this.pid);
+    const socket = homePaths(this.home).socket;
+    await waitFor(`${socket} to refuse connections`, async () => ((await socketRefuses(socket)) ? true : undefined));
     this.closeClients();
   }
 
@@ -201,6 +239,15 @@ export class SidecarHarness {
     await this.client.request(P.ShutdownSidecarRequest.type, {});
     await waitForExit(this.pid);
     this.closeClients();
+  }
+
+  /** The last lines of the sidecar's log, for failure messages. */
+  logTail(lines = 40): string {
+    try {
+      return fs.readFileSync(path.join(this.home, 'sidecar.log'), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
   }
 
   closeClients(): void {
@@ -233,8 +280,9 @@ export class SidecarHarness {
       ...left.containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)),
       ...left.volumes.map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)),
     ]);
+    const log = this.logTail();
     fs.rmSync(this.home, { recursive: true, force: true });
-    assert.deepEqual(problems, [], 'the sidecar cleaned up without errors');
+    assert.deepEqual(problems, [], `the sidecar cleaned up without errors; its log ends with:\n${log}`);
     assert.deepEqual(
       { containers: left.containers.map((c) => c.Names[0]), volumes: left.volumes.map((v) => v.Name) },
       { containers: [], volumes: [] },

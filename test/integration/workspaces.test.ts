@@ -22,6 +22,14 @@ describe('workspaces against the real Docker engine', () => {
     assert.equal(workspace.state, 'created');
   });
 
+  it('accepts names at the edges of the rules: one letter, 32 characters, digits and inner hyphens', async () => {
+    for (const name of ['a', 'a'.repeat(32), 'x1-2-y']) {
+      const workspace = await createWorkspace(sidecar.client, name);
+      assert.equal(workspace.id.slice(0, -9), name);
+      assert.match(workspace.id.slice(-9), /^-[0-9a-f]{8}$/);
+    }
+  });
+
   it('gives two workspaces of the same name different ids', async () => {
     const a = await createWorkspace(sidecar.client, 'twin');
     const b = await createWorkspace(sidecar.client, 'twin');

@@ -1,0 +1,248 @@
+import type { Changes } from './changes';
+import type { Clock } from './clock';
+import type { ConfigStore } from './config';
+import { LABEL, type DockerEngine } from './docker/engine';
+import { cryptoRandomHex } from './ids';
+import type { Logger } from './log';
+import type { PoolStatus } from './protocol';
+import { CommandShell } from './shell/commandShell';
+
+/**
+ * A ready pool entry: an empty volume, a running container with it mounted at /workspace,
+ * and a command shell already attached. A new workspace's first session takes the whole
+ * pair (the workspace adopts the volume), so nothing is created on the hand-out path.
+ */
+export interface PooledContainer {
+  image: string;
+  containerId: string;
+  name: string;
+  volume: string;
+  network: string;
+  shell: CommandShell;
+}
+
+interface ImagePool {
+  ready: PooledContainer[];
+  target: number;
+  refilling: number;
+  error?: string;
+}
+
+/** How often the pool looks for labelled pool objects it does not know (leaks after a crash). */
+const JANITOR_INTERVAL_MS = 30_000;
+/** After a failed creation, wait this long before trying the image again. */
+const RETRY_AFTER_FAILURE_MS = 10_000;
+
+/** Settings whose change makes existing pool containers wrong: they are recycled. */
+const CONTAINER_SHAPE_KEYS = ['limits.cpus', 'limits.memoryMb', 'limits.pids', 'network'];
+
+export class Pool {
+  private readonly images = new Map<string, ImagePool>();
+  /** Names of containers and volumes being created right now: the janitor leaves them alone. */
+  private readonly creating = new Set<string>();
+  private janitorTimer: { cancel(): void } | undefined;
+  private draining = false;
+  private started = false;
+
+  constructor(
+    private readonly deps: {
+      docker: DockerEngine;
+      config: ConfigStore;
+      clock: Clock;
+      changes: Changes;
+      log: Logger;
+      /** Whether a session or workspace owns it now: a handed-out pool object is not a leak. */
+      owned: { container(id: string): boolean; volume(name: string): boolean };
+    },
+  ) {
+    deps.config.onDidChange((changed) => {
+      if (!this.started) return;
+      if (changed.some((key) => CONTAINER_SHAPE_KEYS.includes(key))) void this.recycle();
+      else if (changed.some((key) => key.startsWith('pool.'))) this.applyTargets();
+    });
+  }
+
+  /** Called once Docker answers and reconciliation ran: sweep leftovers, then fill. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.removeUnknownPoolObjects();
+    if (this.draining) return;
+    this.applyTargets();
+    this.scheduleJanitor();
+  }
+
+  status(): PoolStatus {
+    return {
+      enabled: this.deps.config.current['pool.enabled'],
+      images: [...this.images.entries()]
+        .filter(([, pool]) => pool.target > 0 || pool.ready.length > 0 || pool.refilling > 0)
+        .map(([image, pool]) => ({ image, ready: pool.ready.length, target: pool.target, refilling: pool.refilling, error: pool.error })),
+    };
+  }
+
+  /** A ready container of `image`, or undefined (the caller creates one cold). Never waits. */
+  take(image: string): PooledContainer | undefined {
+    const pool = this.images.get(image);
+    const entry = pool?.ready.shift();
+    if (!entry) return undefined;
+    this.deps.changes.emit('pool');
+    this.refill(image);
+    return entry;
+  }
+
+  /** Reads the targets from the settings, shrinks or grows each image's pool. */
+  private applyTargets(): void {
+    if (this.draining) return;
+    const { current } = this.deps.config;
+    const targets = current['pool.enabled'] ? current['pool.images'] : {};
+    for (const image of new Set([...this.images.keys(), ...Object.keys(targets)])) {
+      const pool = this.poolOf(image);
+      pool.target = targets[image] ?? 0;
+      pool.error = undefined;
+      const surplus = pool.ready.splice(pool.target);
+      for (const entry of surplus) void this.remove(entry);
+      this.refill(image);
+    }
+    this.deps.changes.emit('pool');
+  }
+
+  private poolOf(image: string): ImagePool {
+    let pool = this.images.get(image);
+    if (!pool) {
+      pool = { ready: [], target: 0, refilling: 0 };
+      this.images.set(image, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * Creates containers one at a time until ready + refilling reaches the target. Runs in the
+   * background: a hand-out never waits for it. One at a time, because on a small machine
+   * parallel creates only slow each other and the sessions being served.
+   */
+  private refill(image: string): void {
+    const pool = this.poolOf(image);
+    if (this.draining || pool.refilling > 0 || pool.ready.length >= pool.target || pool.error) return;
+    pool.refilling++;
+    this.deps.changes.emit('pool');
+    void this.create(image)
+      .then((entry) => {
+        if (this.draining || pool.ready.length >= pool.target) return this.remove(entry);
+        pool.ready.push(entry);
+        entry.shell.onDidEnd(() => this.forget(image, entry));
+      })
+      .catch((error) => {
+        pool.error = `Could not warm a container of ${image}: ${(error as Error).message.split('\n')[0]}`;
+        this.deps.log.error(pool.error);
+        this.deps.clock.setTimeout(() => {
+          pool.error = undefined;
+          this.refill(image);
+        }, RETRY_AFTER_FAILURE_MS);
+      })
+      .finally(() => {
+        pool.refilling--;
+        this.deps.changes.emit('pool');
+        this.refill(image);
+      });
+  }
+
+  private async create(image: string): Promise<PooledContainer> {
+    const { docker, config, log } = this.deps;
+    const settings = config.current;
+    const suffix = cryptoRandomHex(6);
+    const name = `sandkasten-${docker.instanceId}-pool-${suffix}`;
+    const volume = `sandkasten-${docker.instanceId}-pool-${suffix}`;
+    this.creating.add(name);
+    log.info(`pool: warming ${name} (${image})`);
+    try {
+      await docker.ensureImage(image);
+      await docker.createVolume(volume, undefined, 'pool');
+      const containerId = await docker.createContainer({
+        name,
+        image,
+        role: 'pool',
+        volume,
+        cpus: settings['limits.cpus'],
+        memoryMb: settings['limits.memoryMb'],
+        pids: settings['limits.pids'],
+        network: settings.network,
+      });
+      try {
+        await docker.startContainer(containerId);
+        const shell = await CommandShell.open(docker.docker, containerId);
+        return { image, containerId, name, volume, network: settings.network, shell };
+      } catch (error) {
+        await docker.removeContainer(containerId);
+        throw error;
+      }
+    } catch (error) {
+      await docker.removeVolume(volume).catch(() => undefined);
+      throw error;
+    } finally {
+      this.creating.delete(name);
+    }
+  }
+
+  private forget(image: string, entry: PooledContainer): void {
+    const pool = this.images.get(image);
+    const index = pool?.ready.indexOf(entry) ?? -1;
+    if (index < 0) return;
+    pool!.ready.splice(index, 1);
+    void this.remove(entry);
+    this.refill(image);
+  }
+
+  private async remove(entry: PooledContainer): Promise<void> {
+    entry.shell.dispose();
+    await this.deps.docker.removeContainer(entry.containerId).catch(() => undefined);
+    await this.deps.docker.removeVolume(entry.volume).catch(() => undefined);
+  }
+
+  /** Settings that shape containers changed: replace every ready container. */
+  private async recycle(): Promise<void> {
+    const stale = [...this.images.values()].flatMap((pool) => pool.ready.splice(0));
+    await Promise.all(stale.map((entry) => this.remove(entry)));
+    this.applyTargets();
+  }
+
+  /**
+   * Removes pool containers and volumes of this instance that are neither ready here, nor
+   * being created, nor handed out to a session: what a crash (kill -9) left behind.
+   */
+  async removeUnknownPoolObjects(): Promise<void> {
+    const { docker, owned } = this.deps;
+    const known = new Set([...this.images.values()].flatMap((pool) => pool.ready.map((entry) => entry.containerId)));
+    const containers = await docker.listOwnContainers('pool');
+    const leaked = containers.filter((c) => !known.has(c.id) && !this.creating.has(c.name) && !owned.container(c.id));
+    await Promise.all(leaked.map((c) => docker.removeContainer(c.id)));
+    const volumes = (await docker.listOwnVolumes()).filter((v) => v.labels[LABEL.role] === 'pool');
+    const knownVolumes = new Set([...this.images.values()].flatMap((pool) => pool.ready.map((entry) => entry.volume)));
+    await Promise.all(
+      volumes
+        .filter((v) => !knownVolumes.has(v.name) && !this.creating.has(v.name) && !owned.volume(v.name))
+        .map((v) => docker.removeVolume(v.name).catch(() => undefined)),
+    );
+    if (leaked.length > 0) this.deps.log.info(`pool: removed ${leaked.length} leftover pool container(s)`);
+  }
+
+  private scheduleJanitor(): void {
+    this.janitorTimer = this.deps.clock.setTimeout(() => {
+      void this.removeUnknownPoolObjects()
+        .catch((error) => this.deps.log.error('pool janitor failed', error))
+        .finally(() => !this.draining && this.scheduleJanitor());
+    }, JANITOR_INTERVAL_MS);
+  }
+
+  /** On shutdown: stop refilling, remove every ready container and what is being created. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    this.janitorTimer?.cancel();
+    const entries = [...this.images.values()].flatMap((pool) => pool.ready.splice(0));
+    await Promise.all(entries.map((entry) => this.remove(entry)));
+    // Creations in flight remove themselves when they finish (draining is set); wait for them.
+    while ([...this.images.values()].some((pool) => pool.refilling > 0)) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
