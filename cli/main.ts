@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { version } from '../package.json';
-import { CancellationTokenSource, ResponseError, SidecarClient } from '../sidecar/client';
+import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient } from '../sidecar/client';
 import { resolveHome } from '../sidecar/home';
 import * as P from '../sidecar/protocol';
 import { formatTable, parseConfigValue, USAGE, UsageError } from './format';
@@ -228,6 +228,10 @@ main(process.argv.slice(2)).then(
     if (error instanceof UsageError || (error as NodeJS.ErrnoException)?.code?.startsWith?.('ERR_PARSE_ARGS')) {
       process.stderr.write(`sandkasten: ${(error as Error).message}\nRun \`sandkasten --help\` for usage.\n`);
       process.exit(2);
+    }
+    if (error instanceof ResponseError && (error.code === ErrorCodes.PendingResponseRejected || error.code === ErrorCodes.ConnectionInactive)) {
+      process.stderr.write('sandkasten: the connection to the sidecar was lost (it stopped or crashed); see sidecar.log in the storage directory\n');
+      process.exit(1);
     }
     if (error instanceof ResponseError) {
       process.stderr.write(`sandkasten: ${error.message} [${P.errorCodeName(error.code) ?? error.code}]\n`);

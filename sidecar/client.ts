@@ -1,6 +1,7 @@
 import {
   CancellationTokenSource,
   createMessageConnection,
+  ErrorCodes,
   ResponseError,
   type MessageConnection,
   type NotificationType,
@@ -24,6 +25,9 @@ export class SidecarClient {
   static async connect(options: LaunchOptions): Promise<SidecarClient> {
     const socket = await connectToSidecar(options);
     const connection = createMessageConnection(socket, socket);
+    // vscode-jsonrpc rejects pending requests only on dispose: do it when the sidecar goes away,
+    // so a request in flight fails instead of waiting forever.
+    connection.onClose(() => connection.dispose());
     connection.listen();
     return new SidecarClient(connection, socket);
   }
@@ -38,7 +42,8 @@ export class SidecarClient {
 
   close(): void {
     this.connection.dispose();
+    this.socket.destroy();
   }
 }
 
-export { ResponseError, CancellationTokenSource };
+export { CancellationTokenSource, ErrorCodes, ResponseError };

@@ -44,7 +44,7 @@ export class ConfigStore {
 
   get(key?: string): ConfigValues {
     if (key === undefined) return { ...this.values };
-    if (!isSettingKey(key)) throw unknownKey(key);
+    if (!isSettingKey(key)) throw new SandkastenError('NotFound', `Unknown setting "${key}". Known settings: ${SETTING_KEYS.join(', ')}.`);
     return { [key]: this.values[key] };
   }
 

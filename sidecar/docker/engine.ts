@@ -171,8 +171,9 @@ export class DockerEngine {
     await ignoreStatus(this.docker.getContainer(id).stop({ t: STOP_GRACE_SECONDS }), 304, 404);
   }
 
+  /** Idempotent: a container already gone, or already being removed (409), is fine. */
   async removeContainer(id: string): Promise<void> {
-    await ignoreStatus(this.docker.getContainer(id).remove({ force: true, v: false }), 404);
+    await ignoreStatus(this.docker.getContainer(id).remove({ force: true, v: false }), 404, 409);
   }
 
   /** undefined when the container no longer exists. */
