@@ -12,6 +12,9 @@ Usage:
   sandkasten session resume SESSION_ID
   sandkasten session rm SESSION_ID
   sandkasten exec SESSION_ID [--timeout SECONDS] -- CMD [ARGS...]
+  sandkasten shell SESSION_ID [--terminal ID]          an interactive shell in the session; exit it to
+                                                       end it, close the window to detach (the shell
+                                                       lives on: reattach or restore with --terminal)
   sandkasten config get [KEY] [--json]
   sandkasten config set KEY VALUE                      VALUE is JSON, or a plain string,
                                                        e.g. config set pool.images '{"IMG": 3}'
@@ -28,7 +31,7 @@ Options:
   -h, --help   this text;  --version  the version
 
 Exit codes: 0 done, 1 refused or failed (message on stderr), 2 bad usage;
-exec exits with the command's own exit code.`;
+exec exits with the command's own exit code, shell with the shell's.`;
 
 export function formatTable(headers: string[], rows: string[][]): string {
   if (rows.length === 0) return '(none)';

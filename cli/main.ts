@@ -13,6 +13,7 @@ import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient } fro
 import { resolveHome } from '../sidecar/home';
 import * as P from '../sidecar/protocol';
 import { formatTable, parseConfigValue, USAGE, UsageError } from './format';
+import { runShell } from './shell';
 
 const SIDECAR_SCRIPT = path.join(__dirname, 'sidecar.js');
 
@@ -28,6 +29,7 @@ const OPTIONS = {
   workspace: { type: 'string' },
   force: { type: 'boolean', short: 'f' },
   timeout: { type: 'string' },
+  terminal: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -168,6 +170,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
     }
     default:
       if (group === 'exec') return runExec(client, verb, rest, values);
+      if (group === 'shell') return runShell(client, verb, rest, values.terminal);
       throw new UsageError(`Unknown command "${[group, verb].filter(Boolean).join(' ')}".`);
   }
 }
@@ -178,17 +181,16 @@ async function runExec(client: SidecarClient, sessionId: string | undefined, com
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new UsageError('--timeout takes a positive number of seconds.');
   const cancellation = new CancellationTokenSource();
   process.once('SIGINT', () => cancellation.cancel());
-  // Output streams as it comes, as raw bytes (base64 on the wire), so binary output and
-  // partial lines pass through unchanged. A slow reader pauses the socket: back-pressure.
+  // Output streams as it comes: stdout over a raw byte channel (binary-safe, the socket's own
+  // back-pressure reaches the command), stderr as base64 notifications. --json captures instead.
   const streamId = `cli-${process.pid}`;
+  let stdoutDone: Promise<void> = Promise.resolve();
   if (!values.json) {
-    client.onNotification(P.ExecOutputNotification.type, ({ streamId: id, stream, data }) => {
-      if (id !== streamId) return;
-      const target = stream === 'stdout' ? process.stdout : process.stderr;
-      if (!target.write(Buffer.from(data, 'base64')) && !client.socket.isPaused()) {
-        client.socket.pause();
-        target.once('drain', () => client.socket.resume());
-      }
+    const channel = await client.openRawChannel(streamId);
+    channel.pipe(process.stdout, { end: false });
+    stdoutDone = new Promise((resolve) => channel.once('close', () => resolve()));
+    client.onNotification(P.ExecOutputNotification.type, ({ streamId: id, data }) => {
+      if (id === streamId) process.stderr.write(Buffer.from(data, 'base64'));
     });
   }
   const result = await client.request(
@@ -198,10 +200,12 @@ async function runExec(client: SidecarClient, sessionId: string | undefined, com
       command,
       timeoutMs: timeoutSeconds ? Math.round(timeoutSeconds * 1000) : undefined,
       streamId: values.json ? undefined : streamId,
+      rawChannelId: values.json ? undefined : streamId,
       encoding: values.json ? 'utf8' : 'base64',
     },
     cancellation,
   );
+  await stdoutDone;
   if (values.json) print(JSON.stringify(result, null, 2));
   else if (result.timedOut) process.stderr.write(`sandkasten: the command timed out after ${timeoutSeconds} s and was stopped\n`);
   else if (result.cancelled) process.stderr.write('sandkasten: the command was cancelled\n');

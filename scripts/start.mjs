@@ -198,8 +198,13 @@ async function serve(codeServer, port) {
 }
 
 if (!options['no-build']) {
-  runQuietly('building the extension (npm run build)', 'npm', ['run', 'build']);
-  runQuietly('packaging the VSIX (npm run package)', 'npm', ['run', 'package']);
+  // A fresh clone: install the locked dependencies first (npm ci is idempotent but slow,
+  // so only when they are missing).
+  if (!fs.existsSync(path.join(repoRoot, 'node_modules', '.package-lock.json'))) {
+    runQuietly('installing dependencies (npm ci)', 'npm', ['ci', '--no-audit', '--no-fund']);
+  }
+  // `package` bundles too (production, no source maps): one build is enough.
+  runQuietly('building and packaging the VSIX (npm run package)', 'npm', ['run', 'package']);
 }
 runScript('docker-up.sh');
 runScript('build-test-image.sh', '--debian');

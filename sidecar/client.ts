@@ -10,6 +10,7 @@ import {
 } from 'vscode-languageserver-protocol/node';
 import type { Socket } from 'node:net';
 import { connectToSidecar, type LaunchOptions } from './launch';
+import { RAW_CHANNEL_PREAMBLE } from './protocol';
 
 /**
  * A plain JSON-RPC client of the sidecar, for the CLI and the tests (the extension uses a
@@ -17,6 +18,7 @@ import { connectToSidecar, type LaunchOptions } from './launch';
  */
 export class SidecarClient {
   private constructor(
+    private readonly launch: LaunchOptions,
     readonly connection: MessageConnection,
     /** Exposed so a slow consumer can pause reading, which back-pressures the sidecar. */
     readonly socket: Socket,
@@ -29,7 +31,7 @@ export class SidecarClient {
     // so a request in flight fails instead of waiting forever.
     connection.onClose(() => connection.dispose());
     connection.listen();
-    return new SidecarClient(connection, socket);
+    return new SidecarClient(options, connection, socket);
   }
 
   request<P, R>(type: RequestType<P, R, void>, params: RequestParam<P>, cancellation?: CancellationTokenSource): Promise<R> {
@@ -38,6 +40,16 @@ export class SidecarClient {
 
   onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): void {
     this.connection.onNotification(type, handler);
+  }
+
+  /**
+   * Opens a raw byte channel (see RAW_CHANNEL_PREAMBLE) to pass as `rawChannelId` to an exec:
+   * its stdout arrives here as plain bytes, the fastest way out of a sandbox.
+   */
+  async openRawChannel(id: string): Promise<Socket> {
+    const socket = await connectToSidecar({ ...this.launch, startIfMissing: false });
+    socket.write(`${RAW_CHANNEL_PREAMBLE}${id}\n`);
+    return socket;
   }
 
   close(): void {

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import type { Clock } from './clock';
 import type { StreamType } from './docker/frames';
@@ -7,6 +8,7 @@ import type { NotificationFlow } from './flow';
 import { ExecOutputNotification, type ExecParams, type ExecResult } from './protocol';
 import { CommandShell, type RunOptions } from './shell/commandShell';
 import type { Shells } from './shell/shells';
+import type { RawChannels } from './rawChannels';
 import type { Sessions } from './sessions';
 import type { Database } from './store/database';
 import type { Workspaces } from './workspaces';
@@ -24,18 +26,35 @@ const NOTIFICATION_BYTES = 256 * 1024;
 /** Runs commands in a session's persistent shell, streaming or capturing their output. */
 export class Exec {
   constructor(
-    private readonly deps: { docker: DockerEngine; sessions: Sessions; workspaces: Workspaces; db: Database; shells: Shells; clock: Clock },
+    private readonly deps: {
+      docker: DockerEngine;
+      sessions: Sessions;
+      workspaces: Workspaces;
+      db: Database;
+      shells: Shells;
+      clock: Clock;
+      rawChannels: RawChannels;
+    },
   ) {}
 
   async run(params: ExecParams, cancellation?: Cancellation, flow?: NotificationFlow): Promise<ExecResult> {
     const { sessions, workspaces, db, shells, clock, docker } = this.deps;
     if ((params.command === undefined) === (params.line === undefined)) throw invalidInput('Give either "command" (a list of words) or "line" (a shell command line).');
     if (params.streamId !== undefined && !flow) throw invalidInput('Streaming needs a connection to stream to.');
-    const containerId = sessions.runningContainer(params.sessionId);
-    const session = sessions.get(params.sessionId);
+    const { containerId, workspaceId } = sessions.running(params.sessionId);
     const started = clock.now();
     const shell = params.cleanShell ? await CommandShell.open(docker.docker, containerId) : await shells.get(params.sessionId, containerId);
-    const output = params.streamId !== undefined ? new StreamedOutput(flow!, params.streamId, params.encoding) : new CapturedOutput(params.encoding);
+    const raw = params.rawChannelId !== undefined ? new RawStdout(await this.deps.rawChannels.take(params.rawChannelId)) : undefined;
+    const notified = params.streamId !== undefined ? new StreamedOutput(flow!, params.streamId, params.encoding) : undefined;
+    const captured = notified ? undefined : new CapturedOutput(params.encoding);
+    const output = {
+      add: (stream: StreamType, data: Buffer) => (stream === 'stdout' && raw ? raw.add(data) : (notified ?? captured)!.add(stream, data)),
+      congested: () => raw?.congested || (flow?.congested ?? false),
+      drained: async () => {
+        await raw?.drained();
+        await flow?.drained();
+      },
+    };
 
     let timedOut = false;
     let cancelled = false;
@@ -52,23 +71,25 @@ export class Exec {
     try {
       const result = await shell.run({
         command: params.line !== undefined ? { line: params.line } : { argv: params.command! },
-        onOutput: (stream, data) => output.add(stream, data),
-        isCongested: () => flow?.congested ?? false,
-        waitForDrain: () => flow?.drained() ?? Promise.resolve(),
+        onOutput: output.add,
+        isCongested: output.congested,
+        waitForDrain: output.drained,
       } satisfies RunOptions);
-      output.end();
-      workspaces.recordAccess(session.workspaceId, { commands: 1 });
-      void db.commit(); // statistics ride on the next write; not worth an fsync per command
+      notified?.end();
+      await raw?.end();
+      workspaces.recordAccess(workspaceId, { commands: 1 });
+      db.commitSoon(); // statistics: not worth a durable write per command
       return {
         exitCode: result.exitCode,
-        stdout: output instanceof CapturedOutput ? output.text('stdout') : '',
-        stderr: output instanceof CapturedOutput ? output.text('stderr') : '',
+        stdout: captured?.text('stdout') ?? '',
+        stderr: captured?.text('stderr') ?? '',
         durationMs: clock.now() - started,
         timedOut,
         cancelled,
-        droppedBytes: output instanceof CapturedOutput ? output.dropped : 0,
+        droppedBytes: captured?.dropped ?? 0,
       };
     } finally {
+      raw?.close();
       timer?.cancel();
       cancelListener?.dispose();
       if (params.cleanShell) shell.dispose();
@@ -93,10 +114,54 @@ class CapturedOutput {
     this.size += data.length;
   }
 
-  end(): void {}
-
   text(stream: StreamType): string {
     return Buffer.concat(this.chunks[stream]).toString(this.encoding === 'base64' ? 'base64' : 'utf8');
+  }
+}
+
+/** Bytes queued on a raw channel before the command's output is paused. */
+const RAW_HIGH_WATER_BYTES = 1024 * 1024;
+
+/** stdout written straight to a raw channel socket: no copy, no encoding, the socket's own back-pressure. */
+class RawStdout {
+  private corked = false;
+
+  constructor(private readonly socket: Socket) {}
+
+  /** Slices of one read from Docker leave in one writev, not one syscall each. */
+  add(data: Buffer): void {
+    if (this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(data);
+  }
+
+  get congested(): boolean {
+    return this.socket.writableLength > RAW_HIGH_WATER_BYTES;
+  }
+
+  drained(): Promise<void> {
+    if (!this.congested || this.socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => (this.socket.off('close', done), this.socket.off('drain', done), resolve());
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
+  }
+
+  /** Ends the channel once every byte was handed to the kernel. */
+  end(): Promise<void> {
+    return new Promise((resolve) => (this.socket.destroyed ? resolve() : this.socket.end(resolve)));
+  }
+
+  close(): void {
+    if (!this.socket.writableEnded) this.socket.destroy();
   }
 }
 

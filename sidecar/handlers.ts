@@ -16,12 +16,9 @@ import {
 
 type Handler<R> = (params: Record<string, unknown>, token: CancellationToken) => Promise<R> | R;
 
-/**
- * Registers every request on one client connection. Each handler validates its params; one
- * wrapper turns whatever is thrown into a typed ResponseError.
- */
-export function registerHandlers(connection: MessageConnection, services: Services, log: Logger): void {
-  const handle = <P, R>(type: RequestType<P, R, void>, handler: Handler<R>) => {
+/** The one wrapper around every request handler: validated params in, typed ResponseError out. */
+export function requestRegistrar(connection: MessageConnection, log: Logger) {
+  return <P, R>(type: RequestType<P, R, void>, handler: Handler<R>) => {
     const wrapped = async (params: P, token: CancellationToken) => {
       try {
         return await handler(requireObject(params, type.method), token);
@@ -33,6 +30,14 @@ export function registerHandlers(connection: MessageConnection, services: Servic
     // The cast only bridges vscode-jsonrpc's conditional HandlerResult<R> for a generic R.
     connection.onRequest(type, wrapped as RequestHandler<P, R, void>);
   };
+}
+
+/**
+ * Registers every request on one client connection. Each handler validates its params; one
+ * wrapper turns whatever is thrown into a typed ResponseError.
+ */
+export function registerHandlers(connection: MessageConnection, services: Services, log: Logger): void {
+  const handle = requestRegistrar(connection, log);
   const { workspaces, sessions, exec, config } = services;
 
   handle(P.StatusRequest.type, () => services.status());
@@ -80,6 +85,7 @@ export function registerHandlers(connection: MessageConnection, services: Servic
         timeoutMs: optionalPositiveInteger(params, 'timeoutMs'),
         cleanShell: optionalBoolean(params, 'cleanShell'),
         streamId: optionalString(params, 'streamId'),
+        rawChannelId: optionalString(params, 'rawChannelId'),
         encoding,
       },
       token,

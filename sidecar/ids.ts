@@ -38,3 +38,7 @@ export function newSessionId(randomHex: RandomHex = cryptoRandomHex): string {
 export function newInstanceId(randomHex: RandomHex = cryptoRandomHex): string {
   return randomHex(6);
 }
+
+export function newTerminalId(randomHex: RandomHex = cryptoRandomHex): string {
+  return `term-${randomHex(6)}`;
+}

@@ -30,6 +30,8 @@ interface ImagePool {
 
 /** How often the pool looks for labelled pool objects it does not know (leaks after a crash). */
 const JANITOR_INTERVAL_MS = 30_000;
+/** Pause between a hand-out and the refill it triggers. */
+const REFILL_DELAY_MS = 250;
 /** After a failed creation, wait this long before trying the image again. */
 const RETRY_AFTER_FAILURE_MS = 10_000;
 
@@ -87,7 +89,9 @@ export class Pool {
     const entry = pool?.ready.shift();
     if (!entry) return undefined;
     this.deps.changes.emit('pool');
-    this.refill(image);
+    // Refill a moment later: creating a container costs CPU that the session just handed out
+    // needs for its first command.
+    this.deps.clock.setTimeout(() => this.refill(image), REFILL_DELAY_MS);
     return entry;
   }
 

@@ -198,6 +198,12 @@ export interface ExecParams {
   streamId?: string;
   /** `base64` passes binary output through unchanged; `utf8` (default) decodes it as text. */
   encoding?: 'utf8' | 'base64';
+  /**
+   * Send stdout, unframed and unencoded, to the raw channel the client opened with this id
+   * (see RAW_CHANNEL_PREAMBLE): the fast path for bulk or binary output. The sidecar ends
+   * the channel before it answers the request.
+   */
+  rawChannelId?: string;
 }
 export interface ExecResult {
   exitCode: number;
@@ -215,6 +221,13 @@ export namespace ExecRequest {
   /** Runs in the session's persistent shell: cd and exported variables persist between commands. */
   export const type = new RequestType<ExecParams, ExecResult, void>(method);
 }
+
+/**
+ * A raw channel is a second connection to the sidecar's socket whose first line is this
+ * preamble followed by the channel id and "\n". After that the socket carries bytes only,
+ * sidecar → client, with the socket's own back-pressure: no JSON, no base64.
+ */
+export const RAW_CHANNEL_PREAMBLE = 'SANDKASTEN-RAW-CHANNEL ';
 
 export interface ExecOutputParams {
   streamId: string;

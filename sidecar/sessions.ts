@@ -1,7 +1,7 @@
 import type { Changes } from './changes';
 import { isoTime, type Clock } from './clock';
 import type { ConfigStore } from './config';
-import type { ContainerSpec, DockerEngine } from './docker/engine';
+import { statusCode, type ContainerSpec, type DockerEngine } from './docker/engine';
 import { conflict, notFound } from './errors';
 import { cryptoRandomHex, newSessionId, type RandomHex } from './ids';
 import type { KeyedLock } from './keyedLock';
@@ -23,6 +23,9 @@ interface SessionRow {
   started_at: number | null;
   stopped_at: number | null;
 }
+
+/** Removing the pooled volume the workspace replaced and renaming the container wait this long. */
+const TIDY_UP_DELAY_MS = 500;
 
 const SELECT_SESSIONS = `SELECT s.*, w.name AS workspace_name FROM sessions s JOIN workspaces w ON w.id = s.workspace_id
   WHERE w.state != 'deleting'`;
@@ -61,11 +64,16 @@ export class Sessions {
 
   /** The running session's container id, or a Conflict saying how to start it. */
   runningContainer(id: string): string {
+    return this.running(id).containerId;
+  }
+
+  /** The session if it runs, or a Conflict saying how to start it. */
+  running(id: string): SessionInfo & { containerId: string } {
     const session = this.get(id);
     if (session.state !== 'running' || !session.containerId) {
       throw conflict(`Session "${id}" is ${session.state}. Start it again (\`sandkasten session start ${session.workspaceId}\`) first.`);
     }
-    return session.containerId;
+    return session as SessionInfo & { containerId: string };
   }
 
   /** Resumes the workspace's stopped session if it has one (no cold create), else starts a new one. */
@@ -90,22 +98,31 @@ export class Sessions {
   }
 
   private async startCold(workspace: WorkspaceInfo, id: string): Promise<SessionInfo> {
-    const { docker } = this.deps;
-    await docker.requireAvailable();
-    await docker.ensureImage(workspace.image);
+    const { docker, shells } = this.deps;
     // Docker first, database second: a crash in between leaves a labelled container that the
     // next start's reconciliation removes, never a session row pointing at nothing.
-    const containerId = await docker.createContainer(this.containerSpec(workspace, id));
+    const containerId = await this.createContainerPullingIfNeeded(this.containerSpec(workspace, id));
     try {
       await docker.startContainer(containerId);
     } catch (error) {
       await docker.removeContainer(containerId);
       throw error;
     }
+    shells.prepare(id, containerId); // attaches while the database is written
     await this.recordStarted(workspace, id, containerId, false);
-    this.deps.shells.prepare(id, containerId);
     this.deps.changes.emit('sessions', 'workspaces');
     return this.get(id);
+  }
+
+  /** Creates at once; only when Docker says the image is missing, pulls it and tries again. */
+  private async createContainerPullingIfNeeded(spec: ContainerSpec): Promise<string> {
+    try {
+      return await this.deps.docker.createContainer(spec);
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+      await this.deps.docker.ensureImage(spec.image);
+      return this.deps.docker.createContainer(spec);
+    }
   }
 
   /** The hand-out path: no Docker call unless an ephemeral workspace must lose its network. */
@@ -117,9 +134,12 @@ export class Sessions {
     await this.recordStarted(workspace, id, pooled.containerId, true);
     shells.adopt(id, pooled.shell);
     changes.emit('sessions', 'workspaces');
-    // Tidy-ups nobody waits for; if the sidecar dies first, reconciliation removes the volume.
-    void docker.removeVolume(emptyVolume).catch(() => undefined);
-    void docker.renameContainer(pooled.containerId, this.containerName(id)).catch(() => undefined);
+    // Tidy-ups nobody waits for, after the first command had its chance to run; if the
+    // sidecar dies first, reconciliation removes the unused volume.
+    this.deps.clock.setTimeout(() => {
+      void docker.removeVolume(emptyVolume).catch(() => undefined);
+      void docker.renameContainer(pooled.containerId, this.containerName(id)).catch(() => undefined);
+    }, TIDY_UP_DELAY_MS);
     return this.get(id);
   }
 
@@ -145,12 +165,9 @@ export class Sessions {
       await docker.requireAvailable();
       let containerId = session.containerId;
       if (containerId && (await docker.containerRunning(containerId)) === undefined) containerId = null;
-      if (!containerId) {
-        const workspace = workspaces.get(workspaceId);
-        await docker.ensureImage(workspace.image);
-        containerId = await docker.createContainer(this.containerSpec(workspace, id));
-      }
+      if (!containerId) containerId = await this.createContainerPullingIfNeeded(this.containerSpec(workspaces.get(workspaceId), id));
       await docker.startContainer(containerId);
+      this.deps.shells.prepare(id, containerId);
       db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL WHERE id = ?`, [
         containerId,
         clock.now(),
@@ -158,7 +175,6 @@ export class Sessions {
       ]);
       workspaces.recordAccess(workspaceId, { state: 'active' });
       await db.commit();
-      this.deps.shells.prepare(id, containerId);
       changes.emit('sessions', 'workspaces');
       return this.get(id);
     });

@@ -22,8 +22,11 @@ import type { Logger } from './log';
 import { StateChangedNotification, type SidecarStatus } from './protocol';
 import { reconcileWithDocker } from './reconcile';
 import { Pool } from './pool';
+import { RawChannels } from './rawChannels';
 import { Sessions } from './sessions';
 import { Shells } from './shell/shells';
+import { registerTerminalHandlers } from './terminalHandlers';
+import { Terminals } from './terminals';
 import { Database } from './store/database';
 import { Workspaces } from './workspaces';
 
@@ -54,8 +57,10 @@ export class Sidecar implements Services {
   readonly sessions: Sessions;
   readonly exec: Exec;
   private readonly shells: Shells;
+  private readonly terminals: Terminals;
   readonly pool: Pool;
   private readonly connections = new Set<MessageConnection>();
+  private readonly rawChannels = new RawChannels();
   private readonly server = net.createServer((socket) => this.accept(socket));
   private readonly startedAt: number;
   private idleTimer: { cancel(): void } | undefined;
@@ -88,10 +93,12 @@ export class Sidecar implements Services {
       },
     });
     this.sessions = new Sessions({ db, docker, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells, pool: this.pool });
-    this.exec = new Exec({ docker, sessions: this.sessions, workspaces: this.workspaces, db, shells: this.shells, clock });
+    this.exec = new Exec({ docker, sessions: this.sessions, workspaces: this.workspaces, db, shells: this.shells, clock, rawChannels: this.rawChannels });
     changes.onSessionEnded((sessionId) => this.shells.close(sessionId));
+    this.terminals = new Terminals({ db, docker, sessions: this.sessions, changes, clock, log: options.log });
     changes.subscribe((areas) => {
-      for (const connection of this.connections) void connection.sendNotification(StateChangedNotification.type, { areas });
+      // A client that is disconnecting fails the write (EPIPE); it must not take the sidecar down.
+      for (const connection of this.connections) void connection.sendNotification(StateChangedNotification.type, { areas }).catch(() => undefined);
     });
     config.onDidChange(() => changes.emit('config'));
   }
@@ -166,11 +173,20 @@ export class Sidecar implements Services {
     };
   }
 
+  /** A new connection is either a JSON-RPC client or a raw byte channel for one exec. */
   private accept(socket: net.Socket): void {
+    socket.on('error', () => socket.destroy());
+    void this.rawChannels.classify(socket).then((isRawChannel) => {
+      if (!isRawChannel) this.serveJsonRpc(socket);
+    });
+  }
+
+  private serveJsonRpc(socket: net.Socket): void {
     const connection = createMessageConnection(socket, socket);
     this.connections.add(connection);
     this.idleTimer?.cancel();
     registerHandlers(connection, this, this.options.log);
+    registerTerminalHandlers(connection, this.terminals, this.options.log);
     // A LanguageClient speaks LSP's lifecycle; `exit` ends only this client's connection.
     connection.onRequest(InitializeRequest.type, () => ({ capabilities: {}, serverInfo: { name: 'sandkasten-sidecar', version } }));
     connection.onRequest(ShutdownRequest.type, () => undefined);
@@ -185,8 +201,8 @@ export class Sidecar implements Services {
     };
     connection.onClose(forget);
     socket.on('close', forget);
-    socket.on('error', () => socket.destroy());
     connection.listen();
+    socket.resume(); // classify() paused it to put back the first bytes
   }
 
   private scheduleIdleShutdown(): void {
@@ -205,6 +221,7 @@ export class Sidecar implements Services {
       this.idleTimer?.cancel();
       this.server.close();
       this.shells.closeAll();
+      this.terminals.closeAll();
       for (const connection of this.connections) connection.dispose();
       this.connections.clear();
       try {

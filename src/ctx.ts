@@ -4,6 +4,7 @@ import {
   LanguageClient,
   State,
   type LanguageClientOptions,
+  type NotificationType,
   type RequestParam,
   type RequestType,
   type ServerOptions,
@@ -37,6 +38,10 @@ export class Ctx implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<ChangedArea[]>();
   /** Fired with the areas the sidecar reports as changed; views refresh on it. */
   readonly onDidChange = this.changed.event;
+  private readonly connected = new vscode.EventEmitter<void>();
+  /** Fired each time a client connection is up, the first and every one after a restart. */
+  readonly onDidConnect = this.connected.event;
+  private readonly notificationHandlers: Array<(client: LanguageClient) => vscode.Disposable> = [];
   private readonly disposables: vscode.Disposable[] = [];
   state: ConnectionState = 'starting';
   status: SidecarStatus | undefined;
@@ -48,7 +53,7 @@ export class Ctx implements vscode.Disposable {
     this.statusBar = vscode.window.createStatusBarItem('sandkasten.status', vscode.StatusBarAlignment.Left, 10);
     this.statusBar.name = 'Sandkasten';
     this.statusBar.command = 'sandkasten.showLogs';
-    this.disposables.push(this.output, this.execOutput, this.statusBar, this.changed);
+    this.disposables.push(this.output, this.execOutput, this.statusBar, this.changed, this.connected);
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((event) => {
         const keys = this.config.changedSidecarKeys(event);
@@ -97,6 +102,7 @@ export class Ctx implements vscode.Disposable {
       },
     };
     const client = new LanguageClient('sandkasten', 'Sandkasten', serverOptions, clientOptions);
+    for (const register of this.notificationHandlers) this.disposables.push(register(client));
     this.disposables.push(
       client.onNotification(StateChangedNotification.type, ({ areas }) => {
         if (areas.includes('docker')) void this.refreshStatus();
@@ -114,6 +120,7 @@ export class Ctx implements vscode.Disposable {
   }
 
   private async afterConnect(): Promise<void> {
+    this.connected.fire();
     await this.pushSettings();
     await this.refreshStatus();
   }
@@ -140,7 +147,7 @@ export class Ctx implements vscode.Disposable {
       this.lastError = describeError(error).message;
       this.setState('failed');
     }
-    this.changed.fire(['workspaces', 'sessions']);
+    this.changed.fire(['workspaces', 'sessions', 'pool']);
     return this.status;
   }
 
@@ -148,6 +155,19 @@ export class Ctx implements vscode.Disposable {
   async request<P, R>(type: RequestType<P, R, void>, params: RequestParam<P>, token?: vscode.CancellationToken): Promise<R> {
     const client = await this.ensureClient();
     return client.sendRequest(type, params, token);
+  }
+
+  /** Handles a sidecar notification on this client and on any created later (after a failure). */
+  onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): void {
+    const register = (client: LanguageClient) => client.onNotification(type, handler);
+    this.notificationHandlers.push(register);
+    if (this.client) this.disposables.push(register(this.client));
+  }
+
+  /** Sends a notification once the client runs; notifications sent in order arrive in order. */
+  async sendNotification<P>(type: NotificationType<P>, params: RequestParam<P>): Promise<void> {
+    const client = await this.ensureClient();
+    await client.sendNotification(type, params);
   }
 
   /** A message with one sentence and an "Open Logs" action; never a stack trace. */

@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
+import { sandboxTerminals } from './terminals';
+import { registerPoolView } from './views/pool';
 import { registerViews } from './views/trees';
 
 let ctx: Ctx | undefined;
@@ -13,7 +15,10 @@ export function activate(context: vscode.ExtensionContext): void {
   const started = performance.now();
   ctx = new Ctx(context);
   registerViews(ctx);
+  registerPoolView(ctx);
   registerCommands(ctx);
+  // The terminal profile, and the sandbox terminals this window had open before a reload.
+  sandboxTerminals(ctx).reopenRemembered();
   ctx.output.info(`Activated in ${(performance.now() - started).toFixed(1)} ms (storage ${ctx.home})`);
   void ctx.start();
 }

@@ -2,6 +2,7 @@
  * Finds the end-of-command marker the persistent shell prints after each command, in a
  * stream of output chunks, without ever passing marker bytes on as output. The last few
  * bytes of each chunk are held back until the next chunk shows they are not a marker.
+ * Chunks are passed on as slices, not copies: this sits on the path of every output byte.
  */
 export class MarkerScanner {
   private held: Buffer = Buffer.alloc(0);
@@ -22,16 +23,26 @@ export class MarkerScanner {
 
   /** Returns the bytes between prefix and terminator once the marker is complete. */
   push(chunk: Buffer): string | undefined {
-    const data = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    if (this.held.length === 0) return this.scan(chunk);
+    const held = this.held;
+    this.held = Buffer.alloc(0);
+    const joinLength = Math.min(chunk.length, this.holdBack);
+    const joined = Buffer.concat([held, chunk.subarray(0, joinLength)]);
+    if (joinLength === chunk.length) return this.scan(joined);
+    // A marker that starts in the held bytes is complete within `joined`; if there is none,
+    // the held bytes are plain output and the chunk is scanned on its own, uncopied.
+    const at = joined.indexOf(this.prefix);
+    if (at >= 0 && at < held.length) return this.scan(Buffer.concat([joined, chunk.subarray(joinLength)]));
+    this.emit(held);
+    return this.scan(chunk);
+  }
+
+  private scan(data: Buffer): string | undefined {
     const at = data.indexOf(this.prefix);
     if (at >= 0) {
-      const end = data.indexOf(this.terminator, at + this.prefix.length);
-      if (end >= 0) {
-        if (at > 0) this.emit(data.subarray(0, at));
-        this.held = Buffer.alloc(0);
-        return data.subarray(at + this.prefix.length, end).toString('latin1');
-      }
       if (at > 0) this.emit(data.subarray(0, at));
+      const end = data.indexOf(this.terminator, at + this.prefix.length);
+      if (end >= 0) return data.subarray(at + this.prefix.length, end).toString('latin1');
       this.held = Buffer.from(data.subarray(at));
       return undefined;
     }

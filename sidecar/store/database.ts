@@ -8,12 +8,15 @@ import { WriteCoalescer } from './writeCoalescer';
 export type Row = Record<string, SqlValue>;
 export type Params = SqlValue[] | Record<string, SqlValue>;
 
+const LAZY_COMMIT_DELAY_MS = 1000;
+
 /**
  * The sidecar's state: SQLite in memory (sql.js), written whole to `file` on `commit()`.
  * Only one process may own a file (the sidecar's lock guarantees it), else updates are lost.
  */
 export class Database {
   private readonly writer: WriteCoalescer;
+  private lazyCommit: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly db: SqlJsDatabase,
@@ -67,10 +70,31 @@ export class Database {
 
   /** Resolves once every change made before the call is durably on disk. */
   commit(): Promise<void> {
+    this.cancelLazyCommit();
     return this.writer.flush();
   }
 
+  /**
+   * For changes nobody waits on (usage statistics): written within `delayMs`, together with
+   * whatever else changed by then, or earlier by any `commit()`. Keeps a hot path such as
+   * exec free of a whole-database write per call.
+   */
+  commitSoon(delayMs = LAZY_COMMIT_DELAY_MS): void {
+    if (this.lazyCommit) return;
+    this.lazyCommit = setTimeout(() => {
+      this.lazyCommit = undefined;
+      void this.writer.flush().catch(() => undefined);
+    }, delayMs);
+    this.lazyCommit.unref();
+  }
+
+  private cancelLazyCommit(): void {
+    if (this.lazyCommit) clearTimeout(this.lazyCommit);
+    this.lazyCommit = undefined;
+  }
+
   close(): void {
+    this.cancelLazyCommit();
     this.db.close();
   }
 }

@@ -48,6 +48,25 @@ export const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'terminals with the state their shell last reported',
+    up(db) {
+      db.run(`
+        CREATE TABLE terminals (
+          id TEXT PRIMARY KEY,
+          session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+          name TEXT NOT NULL,
+          cwd TEXT NOT NULL,
+          env TEXT NOT NULL DEFAULT '{}',
+          history TEXT NOT NULL DEFAULT '',
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX terminals_by_session ON terminals(session_id);
+      `);
+    },
+  },
 ];
 
 export function schemaVersion(db: Database): number {

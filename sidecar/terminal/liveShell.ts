@@ -35,8 +35,9 @@ export class LiveShell {
       WorkingDir: '/',
       Env: ['TERM=xterm-256color'],
     });
-    // `Tty` here too: Docker decides on it whether to frame the stream.
-    const stream = (await exec.start({ hijack: true, stdin: true, Tty: true, ConsoleSize: [size.rows, size.cols] })) as Duplex;
+    // `Tty` here too: Docker decides on it whether to frame the stream. The size follows at
+    // once (ConsoleSize needs API 1.42, older engines are common).
+    const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
     const shell = new LiveShell(exec, stream);
     await shell.resize(size).catch(() => undefined);
     return shell;

@@ -1,7 +1,9 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
-import { SessionItem, WorkspaceItem } from '../views/items';
-import { destroySession, runCommand, startSession, stopSession } from './sessions';
+import { SessionItem, TerminalItem, WorkspaceItem } from '../views/items';
+import { runCommand } from './exec';
+import { destroySession, startSession, stopSession } from './sessions';
+import { closeTerminal, openTerminal } from './terminals';
 import { createWorkspace, deleteWorkspace } from './workspaces';
 
 type CommandHandler = (ctx: Ctx, ...args: unknown[]) => unknown;
@@ -14,11 +16,15 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.session.stop': stopSession,
   'sandkasten.session.destroy': destroySession,
   'sandkasten.exec.run': runCommand,
+  'sandkasten.terminal.open': openTerminal,
+  'sandkasten.terminal.close': closeTerminal,
+  'sandkasten.pool.configure': () => vscode.commands.executeCommand('workbench.action.openSettings', 'sandkasten.pool'),
   'sandkasten.refresh': (ctx) => ctx.refreshStatus(),
   'sandkasten.retry': (ctx) => ctx.start(),
   'sandkasten.showLogs': (ctx) => ctx.output.show(),
   'sandkasten.copyId': async (_ctx, item) => {
-    const id = item instanceof WorkspaceItem ? item.workspace.id : item instanceof SessionItem ? item.session.id : undefined;
+    const id =
+      item instanceof WorkspaceItem ? item.workspace.id : item instanceof SessionItem ? item.session.id : item instanceof TerminalItem ? item.terminal.id : undefined;
     if (id) await vscode.env.clipboard.writeText(id);
   },
 };

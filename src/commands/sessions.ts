@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { DestroySessionRequest, ExecRequest, ResumeSessionRequest, StartSessionRequest, StopSessionRequest } from '../../sidecar/protocol';
+import { DestroySessionRequest, ResumeSessionRequest, StartSessionRequest, StopSessionRequest } from '../../sidecar/protocol';
 import type { Ctx } from '../ctx';
 import { SessionItem } from '../views/items';
 import { sessionFrom, withProgress, workspaceFrom } from './pickers';
@@ -31,31 +31,4 @@ export async function destroySession(ctx: Ctx, item?: unknown): Promise<void> {
   );
   if (answer !== 'Destroy') return;
   await withProgress(ctx, `Destroying session ${session.id}…`, () => ctx.request(DestroySessionRequest.type, { id: session.id }));
-}
-
-/** Runs a shell command line in a running session and shows output and exit code. */
-export async function runCommand(ctx: Ctx, item?: unknown): Promise<void> {
-  const session = await sessionFrom(ctx, item, (s) => s.state === 'running', 'No session is running. Start a session first.');
-  if (!session) return;
-  const line = await vscode.window.showInputBox({
-    title: `Run Command in ${session.id} (${session.workspaceName})`,
-    prompt: 'A shell command line, run with sh -c in /workspace',
-    placeHolder: 'ls -la',
-    validateInput: (value) => (value.trim() === '' ? 'Type a command.' : undefined),
-  });
-  if (!line) return;
-  const result = await withProgress(
-    ctx,
-    `Running "${line}" in ${session.id}…`,
-    (token) => ctx.request(ExecRequest.type, { sessionId: session.id, line }, token),
-    true,
-  );
-  if (!result) return;
-  const channel = ctx.execOutput;
-  channel.appendLine(`$ ${line}    (${session.id}, ${session.workspaceName})`);
-  if (result.stdout) channel.append(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`);
-  if (result.stderr) channel.append(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`);
-  channel.appendLine(`[exit code ${result.exitCode}${result.timedOut ? ', timed out' : ''}, ${result.durationMs} ms]`);
-  channel.appendLine('');
-  channel.show(true);
 }

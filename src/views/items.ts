@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { SessionInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/protocol';
+import type { SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/protocol';
 
 const KIND_ICONS: Record<WorkspaceKind, string> = {
   ephemeral: 'flame',
@@ -32,10 +32,13 @@ export class WorkspaceItem extends vscode.TreeItem {
   }
 }
 
-/** A session in the tree; `contextValue` is `session.running` or `session.stopped`. */
+/** A session in the tree; `contextValue` is `session.running` or `session.stopped`. Its terminals are its children. */
 export class SessionItem extends vscode.TreeItem {
-  constructor(readonly session: SessionInfo) {
-    super(session.id, vscode.TreeItemCollapsibleState.None);
+  constructor(
+    readonly session: SessionInfo,
+    readonly terminals: TerminalInfo[] = [],
+  ) {
+    super(session.id, terminals.length > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     this.id = `session:${session.id}`;
     this.description = `${session.workspaceName} · ${session.state}`;
     this.iconPath =
@@ -53,6 +56,32 @@ export class SessionItem extends vscode.TreeItem {
         `Image: \`${session.image}\`  `,
         `Container: \`${session.containerId?.slice(0, 12) ?? '—'}\`  `,
         `Started: ${session.startedAt ? new Date(session.startedAt).toLocaleString() : '—'}`,
+      ].join('\n'),
+    );
+  }
+}
+
+/** A terminal under its session; a click opens it (reattaching, or restoring a dormant one). */
+export class TerminalItem extends vscode.TreeItem {
+  constructor(
+    readonly terminal: TerminalInfo,
+    readonly session: SessionInfo,
+  ) {
+    super(terminal.name, vscode.TreeItemCollapsibleState.None);
+    this.id = `terminal:${terminal.id}`;
+    const attached = terminal.attached > 0 ? ` · ${terminal.attached} attached` : '';
+    this.description = `${terminal.cwd} · ${terminal.state}${attached}`;
+    this.iconPath =
+      terminal.state === 'live' ? new vscode.ThemeIcon('terminal') : new vscode.ThemeIcon('terminal', new vscode.ThemeColor('disabledForeground'));
+    this.contextValue = 'terminal';
+    this.command = { command: 'sandkasten.terminal.open', title: 'Open Terminal', arguments: [this] };
+    this.tooltip = new vscode.MarkdownString(
+      [
+        `**${terminal.name}** (\`${terminal.id}\`) in ${session.id}`,
+        '',
+        terminal.state === 'live'
+          ? `A shell runs now in \`${terminal.cwd}\`.`
+          : `Its shell ended; opening it starts a new one in \`${terminal.cwd}\` with the saved environment and history.`,
       ].join('\n'),
     );
   }

@@ -1,14 +1,15 @@
 import * as vscode from 'vscode';
-import { ListSessionsRequest, ListWorkspacesRequest, type ChangedArea } from '../../sidecar/protocol';
+import { ListSessionsRequest, ListTerminalsRequest, ListWorkspacesRequest, type ChangedArea } from '../../sidecar/protocol';
 import type { Ctx } from '../ctx';
-import { SessionItem, WorkspaceItem } from './items';
+import { SessionItem, TerminalItem, WorkspaceItem } from './items';
 
 /** Sidecar notifications can come in bursts; one refresh per burst is enough. */
 const REFRESH_DEBOUNCE_MS = 100;
 
 /**
- * A flat tree filled from one sidecar request, refreshed when the sidecar reports a change
- * in its area (never on a timer). Empty while Docker is unavailable, so the welcome view
+ * A tree filled from sidecar requests, refreshed when the sidecar reports a change in its
+ * area (never on a timer). Top-level items come from `load`; an item's children, when it has
+ * any, from `options.children`. Empty while Docker is unavailable, so the welcome view
  * explains why.
  */
 class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<T>, vscode.Disposable {
@@ -21,9 +22,10 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
     private readonly ctx: Ctx,
     private readonly area: ChangedArea,
     private readonly load: () => Promise<T[]>,
+    private readonly options: { children?: (element: T) => T[]; alsoRefreshOn?: ChangedArea[] } = {},
   ) {
     this.subscription = ctx.onDidChange((areas) => {
-      if (areas.includes(area)) this.refresh();
+      if (areas.includes(area) || options.alsoRefreshOn?.some((other) => areas.includes(other))) this.refresh();
     });
   }
 
@@ -36,8 +38,9 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
     return element;
   }
 
-  async getChildren(): Promise<T[]> {
+  async getChildren(element?: T): Promise<T[]> {
     if (this.ctx.state !== 'ready') return [];
+    if (element) return this.options.children?.(element) ?? [];
     try {
       return await this.load();
     } catch (error) {
@@ -53,12 +56,21 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
   }
 }
 
-export function registerViews(ctx: Ctx): { workspaces: SidecarTree<WorkspaceItem>; sessions: SidecarTree<SessionItem> } {
+export function registerViews(ctx: Ctx): { workspaces: SidecarTree<WorkspaceItem>; sessions: SidecarTree<SessionItem | TerminalItem> } {
   const workspaces = new SidecarTree(ctx, 'workspaces', async () =>
     (await ctx.request(ListWorkspacesRequest.type, {})).map((workspace) => new WorkspaceItem(workspace)),
   );
-  const sessions = new SidecarTree(ctx, 'sessions', async () =>
-    (await ctx.request(ListSessionsRequest.type, {})).map((session) => new SessionItem(session)),
+  const sessions = new SidecarTree<SessionItem | TerminalItem>(
+    ctx,
+    'sessions',
+    async () => {
+      const [sessionList, terminals] = await Promise.all([ctx.request(ListSessionsRequest.type, {}), ctx.request(ListTerminalsRequest.type, {})]);
+      return sessionList.map((session) => new SessionItem(session, terminals.filter((terminal) => terminal.sessionId === session.id)));
+    },
+    {
+      children: (element) => (element instanceof SessionItem ? element.terminals.map((terminal) => new TerminalItem(terminal, element.session)) : []),
+      alsoRefreshOn: ['terminals'],
+    },
   );
   ctx.push(
     workspaces,

@@ -1,0 +1,187 @@
+/**
+ * `npm run bench`: what users feel, measured against the docker CLI in the same run on the
+ * same image, printed as a table with ratios. Not a test: nothing here asserts a time.
+ * Needs a Docker engine and the test image (npm run docker:up && npm run image:test) and
+ * the bundles (npm run build).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Docker from 'dockerode';
+import { SidecarClient } from '../sidecar/client';
+import * as P from '../sidecar/protocol';
+import { measureTerminalEcho } from './terminalEcho';
+import { formatRows, percentile, time, type Row } from './stats';
+
+const IMAGE = process.env.BENCH_IMAGE ?? 'sandkasten-test/busybox:latest';
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 15);
+const EXECS = Number(process.env.BENCH_EXECS ?? 300);
+const CLI_EXECS = Number(process.env.BENCH_CLI_EXECS ?? 40);
+const STREAM_BYTES = 256 * 1024 * 1024;
+const root = path.join(__dirname, '..');
+const sidecarScript = path.join(root, 'dist', 'sidecar.js');
+
+const docker = (...args: string[]) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
+
+async function main(): Promise<void> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'skb-'));
+  const client = await SidecarClient.connect({ home, sidecarScript });
+  const rows: Row[] = [];
+  const workspaces: string[] = [];
+  const newWorkspace = async () => {
+    const workspace = await client.request(P.CreateWorkspaceRequest.type, { name: 'bench', image: IMAGE });
+    workspaces.push(workspace.id);
+    return workspace.id;
+  };
+  const startAndRun = async (start: () => Promise<P.SessionInfo>) => {
+    const session = await start();
+    const result = await client.request(P.ExecRequest.type, { sessionId: session.id, command: ['true'] });
+    if (result.exitCode !== 0) throw new Error('the first command failed');
+    return session;
+  };
+  try {
+    const status = await client.request(P.StatusRequest.type, {});
+    if (!status.docker.available) throw new Error(`Docker is not reachable: ${status.docker.error}`);
+    console.error(`bench: ${os.cpus().length} × ${os.cpus()[0].model}, Docker ${status.docker.version}, image ${IMAGE}`);
+
+    // Baseline: the docker CLI starting a detached container of the same image.
+    const baseline: number[] = [];
+    for (let i = 0; i < SESSIONS; i++) {
+      let id = '';
+      baseline.push(await time(async () => (id = docker('run', '-d', '--label', 'sandkasten.bench=true', IMAGE, 'sleep', '3600'))));
+      docker('rm', '-f', id);
+    }
+    rows.push({ name: '`docker run -d` (CLI, baseline)', samples: baseline });
+
+    // Pooled: a new workspace's first session, until a command has run in it.
+    await client.request(P.SetConfigRequest.type, { values: { 'pool.images': { [IMAGE]: 3 } } });
+    const pooled: number[] = [];
+    const pooledSessions: P.SessionInfo[] = [];
+    for (let i = 0; i < SESSIONS; i++) {
+      const workspaceId = await newWorkspace();
+      await waitForPool(client, IMAGE, 3);
+      let session!: P.SessionInfo;
+      pooled.push(await time(async () => (session = await startAndRun(() => client.request(P.StartSessionRequest.type, { workspaceId })))));
+      if (!session.fromPool) throw new Error('expected a pooled session');
+      pooledSessions.push(session);
+    }
+    rows.push({ name: 'session start, warm pool (+ first command)', samples: pooled, baseline });
+
+    // Cold: the pool is off, the container is created on demand.
+    await client.request(P.SetConfigRequest.type, { values: { 'pool.enabled': false } });
+    const cold: number[] = [];
+    for (let i = 0; i < SESSIONS; i++) {
+      const workspaceId = await newWorkspace();
+      cold.push(await time(() => startAndRun(() => client.request(P.StartSessionRequest.type, { workspaceId }))));
+    }
+    rows.push({ name: 'session start, cold create (+ first command)', samples: cold, baseline });
+
+    // Resume: a workspace used before, its stopped container started again.
+    const resume: number[] = [];
+    for (const session of pooledSessions) {
+      await client.request(P.StopSessionRequest.type, { id: session.id });
+      resume.push(await time(() => startAndRun(() => client.request(P.StartSessionRequest.type, { workspaceId: session.workspaceId }))));
+    }
+    rows.push({ name: 'session resume of a stopped workspace (+ first command)', samples: resume, baseline });
+
+    // Exec round trip of `true`.
+    const session = pooledSessions[0];
+    const containerId = (await client.request(P.ListSessionsRequest.type, {})).find((s) => s.id === session.id)!.containerId!;
+    const cliExec: number[] = [];
+    for (let i = 0; i < CLI_EXECS; i++) cliExec.push(await time(async () => docker('exec', containerId, 'true')));
+    rows.push({ name: '`docker exec C true` (CLI, baseline)', samples: cliExec });
+    const dockerode = new Docker();
+    const rawExec: number[] = [];
+    for (let i = 0; i < CLI_EXECS; i++) {
+      rawExec.push(
+        await time(async () => {
+          const exec = await dockerode.getContainer(containerId).exec({ Cmd: ['true'], AttachStdout: true, AttachStderr: true });
+          const stream = await exec.start({ hijack: true, stdin: false });
+          await new Promise((resolve) => (stream.on('end', resolve), stream.resume()));
+          await exec.inspect();
+        }),
+      );
+    }
+    rows.push({ name: 'dockerode exec create+start+inspect of `true`', samples: rawExec, baseline: cliExec });
+    const ours: number[] = [];
+    for (let i = 0; i < EXECS; i++) ours.push(await time(() => client.request(P.ExecRequest.type, { sessionId: session.id, command: ['true'] })));
+    rows.push({ name: 'exec `true`, persistent shell, through the client', samples: ours, baseline: cliExec });
+
+    // Streaming throughput: 256 MiB produced in the container.
+    const cliStream = await time(async () => {
+      execFileSync('sh', ['-c', `docker exec ${containerId} head -c ${STREAM_BYTES} /dev/zero > /dev/null`]);
+    });
+    const sidecarPid = (await client.request(P.StatusRequest.type, {})).pid;
+    let received = 0;
+    client.onNotification(P.ExecOutputNotification.type, ({ streamId, data }) => {
+      if (streamId === 'bench') received += Buffer.byteLength(data, 'base64');
+    });
+    const ourStream = await time(() =>
+      client.request(P.ExecRequest.type, { sessionId: session.id, command: ['head', '-c', String(STREAM_BYTES), '/dev/zero'], streamId: 'bench', encoding: 'base64' }),
+    );
+    if (received !== STREAM_BYTES) throw new Error(`received ${received} of ${STREAM_BYTES} bytes`);
+    const peakRss = peakRssMb(sidecarPid);
+    const cliPipe = await time(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn('sh', ['-c', `node ${path.join(root, 'bin', 'sandkasten')} exec ${session.id} -- head -c ${STREAM_BYTES} /dev/zero | wc -c`], {
+            env: { ...process.env, SANDKASTEN_HOME: home },
+          });
+          let out = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.on('exit', () => (out.trim() === String(STREAM_BYTES) ? resolve() : reject(new Error(`wc -c said ${out.trim()}`))));
+        }),
+    );
+    const mbps = (ms: number) => STREAM_BYTES / 1024 / 1024 / (ms / 1000);
+    const throughput = [
+      ['`docker exec … head -c 256M /dev/zero > /dev/null` (CLI)', mbps(cliStream)],
+      ['exec streamed to the client (JSON-RPC, base64)', mbps(ourStream)],
+      ['`sandkasten exec … | wc -c` (our CLI)', mbps(cliPipe)],
+    ] as const;
+
+    const echo = await measureTerminalEcho(client, session.id);
+    if (echo) rows.push({ name: 'terminal keystroke echo', samples: echo });
+
+    console.log(`\n## Benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}, Docker ${status.docker.version}, image ${IMAGE}\n`);
+    console.log(formatRows(rows));
+    console.log('\n| throughput, 256 MiB | MB/s | × CLI |\n|---|---:|---:|');
+    for (const [name, value] of throughput) console.log(`| ${name} | ${value.toFixed(1)} | ${(value / throughput[0][1]).toFixed(2)} |`);
+    console.log(`\nSidecar peak RSS during the run: ${peakRss} MB`);
+    console.log(`Targets: pooled p50 ≤ 1/20 of docker run (ratio ≤ 0.05): ${ratio(pooled, baseline)}; cold ≤ baseline: ${ratio(cold, baseline)}; exec p50 ≤ 2 ms: ${percentile(ours, 50).toFixed(2)} ms, ≥ 35× faster than docker exec: ${(percentile(cliExec, 50) / percentile(ours, 50)).toFixed(0)}×`);
+  } finally {
+    for (const id of workspaces) await client.request(P.DeleteWorkspaceRequest.type, { id, force: true }).catch(() => undefined);
+    await client.request(P.ShutdownSidecarRequest.type, {}).catch(() => undefined);
+    client.close();
+    try {
+      docker('rm', '-f', ...docker('ps', '-aq', '--filter', 'label=sandkasten.bench=true').split('\n').filter(Boolean));
+    } catch {
+      // none left
+    }
+  }
+}
+
+function ratio(samples: number[], baseline: number[]): string {
+  return (percentile(samples, 50) / percentile(baseline, 50)).toFixed(3);
+}
+
+async function waitForPool(client: SidecarClient, image: string, target: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const pool = await client.request(P.PoolStatusRequest.type, {});
+    const entry = pool.images.find((e) => e.image === image);
+    if (entry && entry.ready >= target) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the pool did not fill within 60 s');
+}
+
+function peakRssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+main().catch((error) => {
+  console.error(`bench failed: ${(error as Error).stack ?? error}`);
+  process.exit(1);
+});

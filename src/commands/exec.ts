@@ -1,0 +1,59 @@
+import * as vscode from 'vscode';
+import { ExecOutputNotification, ExecRequest, type ExecOutputParams } from '../../sidecar/protocol';
+import type { Ctx } from '../ctx';
+import { sessionFrom, withProgress } from './pickers';
+
+/** Output notifications of running commands, by the stream id each request chose. */
+const streams = new Map<string, (output: ExecOutputParams) => void>();
+let routing = false;
+let nextStreamId = 1;
+
+function routeExecOutput(ctx: Ctx): void {
+  if (routing) return;
+  routing = true;
+  ctx.onNotification(ExecOutputNotification.type, (output) => streams.get(output.streamId)?.(output));
+}
+
+/**
+ * Runs a shell command line in a running session's persistent shell (cd and exports carry
+ * over to the next command), streaming its output into the "Sandkasten: Command Output"
+ * channel as it comes, under a progress notification with a Cancel button.
+ */
+export async function runCommand(ctx: Ctx, item?: unknown): Promise<void> {
+  const session = await sessionFrom(ctx, item, (s) => s.state === 'running', 'No session is running. Start a session first.');
+  if (!session) return;
+  const line = await vscode.window.showInputBox({
+    title: `Run Command in ${session.id} (${session.workspaceName})`,
+    prompt: 'A shell command line, run in the session\'s shell (cd and exported variables persist between commands)',
+    placeHolder: 'ls -la',
+    validateInput: (value) => (value.trim() === '' ? 'Type a command.' : undefined),
+  });
+  if (!line) return;
+  routeExecOutput(ctx);
+  const channel = ctx.execOutput;
+  const streamId = `run-${process.pid}-${nextStreamId++}`;
+  channel.appendLine(`$ ${line}    (${session.id}, ${session.workspaceName})`);
+  channel.show(true);
+  let endsWithNewline = true;
+  streams.set(streamId, ({ data }) => {
+    channel.append(data);
+    endsWithNewline = data.endsWith('\n');
+  });
+  try {
+    const result = await withProgress(
+      ctx,
+      `Running "${line}" in ${session.id}…`,
+      (token) => ctx.request(ExecRequest.type, { sessionId: session.id, line, streamId }, token),
+      true,
+    );
+    if (!endsWithNewline) channel.appendLine('');
+    if (!result) channel.appendLine('[cancelled or failed; see the notification]');
+    else {
+      const how = result.timedOut ? ', timed out' : result.cancelled ? ', cancelled' : '';
+      channel.appendLine(`[exit code ${result.exitCode}${how}, ${result.durationMs} ms]`);
+    }
+    channel.appendLine('');
+  } finally {
+    streams.delete(streamId);
+  }
+}

@@ -1,0 +1,162 @@
+import * as vscode from 'vscode';
+import { ResponseError } from 'vscode-languageclient/node';
+import {
+  CloseTerminalRequest,
+  ErrorCode,
+  TerminalExitNotification,
+  TerminalOutputNotification,
+  type SessionInfo,
+  type TerminalInfo,
+} from '../sidecar/protocol';
+import { sessionFrom } from './commands/pickers';
+import type { Ctx } from './ctx';
+import { SandboxPseudoterminal, type PseudoterminalOwner } from './sandboxPseudoterminal';
+
+/** The id of the contributed terminal profile (package.json `contributes.terminal.profiles`). */
+export const TERMINAL_PROFILE_ID = 'sandkasten.sandbox';
+
+/** A sandbox terminal open in this window, remembered so that a reload brings it back. */
+interface RememberedTerminal {
+  terminalId: string;
+  sessionId: string;
+  title: string;
+}
+const REMEMBERED_TERMINALS_KEY = 'sandkasten.openTerminals';
+
+/**
+ * The sandbox terminals of this window. Routes the sidecar's output and exit notifications to
+ * their pseudoterminals, provides the terminal profile, remembers open terminals in the
+ * workspace state and reopens them after a reload (they reattach to the live shell and replay
+ * its scrollback, or are restored when the shell is gone).
+ *
+ * What closing means: closing the tab (TerminalExitReason.User) ends the shell; a window
+ * closing or reloading only detaches (the extension host may already be gone; the sidecar
+ * notices the connection close), so the terminal comes back.
+ */
+export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable {
+  private readonly byTerminalId = new Map<string, SandboxPseudoterminal>();
+  connectionCount = 0;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(readonly ctx: Ctx) {
+    ctx.onNotification(TerminalOutputNotification.type, ({ terminalId, data }) => this.byTerminalId.get(terminalId)?.output(data));
+    ctx.onNotification(TerminalExitNotification.type, ({ terminalId, exitCode }) => this.byTerminalId.get(terminalId)?.exited(exitCode));
+    this.disposables.push(
+      ctx.onDidConnect(() => this.reattachAfterReconnect()),
+      vscode.window.registerTerminalProfileProvider(TERMINAL_PROFILE_ID, { provideTerminalProfile: () => this.profileInPickedSession() }),
+      vscode.window.onDidCloseTerminal((terminal) => this.onDidCloseTerminal(terminal)),
+    );
+  }
+
+  /** Opens a new terminal in a session (the tree's session, or one the person picks). */
+  async openNew(item?: unknown): Promise<void> {
+    const session = await this.pickRunningSession(item);
+    if (!session) return;
+    vscode.window.createTerminal(this.terminalOptions(session.id, undefined, session.workspaceName)).show();
+  }
+
+  /** Shows the VS Code terminal of an existing sidecar terminal, opening one when needed. */
+  show(terminal: TerminalInfo, title: string): void {
+    const existing = vscode.window.terminals.find((shown) => pseudoterminalOf(shown)?.terminalId === terminal.id);
+    if (existing) existing.show();
+    else vscode.window.createTerminal(this.terminalOptions(terminal.sessionId, terminal.id, title)).show();
+  }
+
+  /** After a window reload: every terminal this window had open comes back. */
+  reopenRemembered(): void {
+    const remembered = this.remembered();
+    let last: vscode.Terminal | undefined;
+    for (const entry of remembered) last = vscode.window.createTerminal(this.terminalOptions(entry.sessionId, entry.terminalId, entry.title));
+    last?.show(true);
+  }
+
+  register(pty: SandboxPseudoterminal, terminal: TerminalInfo): void {
+    this.byTerminalId.set(terminal.id, pty);
+    if (!this.remembered().some((entry) => entry.terminalId === terminal.id)) {
+      void this.remember([...this.remembered(), { terminalId: terminal.id, sessionId: terminal.sessionId, title: pty.title }]);
+    }
+  }
+
+  forget(pty: SandboxPseudoterminal): void {
+    if (!pty.terminalId) return;
+    if (this.byTerminalId.get(pty.terminalId) === pty) this.byTerminalId.delete(pty.terminalId);
+    void this.remember(this.remembered().filter((entry) => entry.terminalId !== pty.terminalId));
+  }
+
+  private async profileInPickedSession(): Promise<vscode.TerminalProfile | undefined> {
+    const session = await this.pickRunningSession(undefined);
+    return session ? new vscode.TerminalProfile(this.terminalOptions(session.id, undefined, session.workspaceName)) : undefined;
+  }
+
+  private pickRunningSession(item: unknown): Promise<SessionInfo | undefined> {
+    return sessionFrom(this.ctx, item, (session) => session.state === 'running', 'No session is running. Start a session on a workspace first.');
+  }
+
+  private terminalOptions(sessionId: string, terminalId: string | undefined, title: string): vscode.ExtensionTerminalOptions {
+    return {
+      name: title,
+      pty: new SandboxPseudoterminal(this, sessionId, terminalId, title),
+      iconPath: new vscode.ThemeIcon('vm'),
+    };
+  }
+
+  /** The sidecar restarted or the connection came back: reattach (or restore) every terminal. */
+  private reattachAfterReconnect(): void {
+    this.connectionCount++;
+    for (const pty of this.byTerminalId.values()) {
+      if (pty.attachedOnConnection !== undefined && pty.attachedOnConnection < this.connectionCount) void pty.attach();
+    }
+  }
+
+  private onDidCloseTerminal(terminal: vscode.Terminal): void {
+    const pty = pseudoterminalOf(terminal);
+    if (!pty?.terminalId) return;
+    const terminalId = pty.terminalId;
+    if (this.byTerminalId.get(terminalId) === pty) this.byTerminalId.delete(terminalId);
+    switch (terminal.exitStatus?.reason) {
+      case vscode.TerminalExitReason.User:
+        this.forget(pty);
+        void this.ctx.request(CloseTerminalRequest.type, { terminalId }).catch((error) => {
+          if (!(error instanceof ResponseError && error.code === ErrorCode.NotFound)) void this.ctx.showError(error, 'The sandbox terminal could not be closed');
+        });
+        break;
+      case vscode.TerminalExitReason.Process:
+        break; // the shell ended (or the terminal vanished): already forgotten
+      case vscode.TerminalExitReason.Shutdown:
+        break; // the window closes or reloads: its connection closing detaches, the shell lives on
+      default:
+        pty.detach(); // disposed some other way: stop listening, keep the shell
+    }
+    pty.dispose();
+  }
+
+  private remembered(): RememberedTerminal[] {
+    return this.ctx.extension.workspaceState.get<RememberedTerminal[]>(REMEMBERED_TERMINALS_KEY, []);
+  }
+
+  private remember(entries: RememberedTerminal[]): Thenable<void> {
+    return this.ctx.extension.workspaceState.update(REMEMBERED_TERMINALS_KEY, entries);
+  }
+
+  dispose(): void {
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}
+
+function pseudoterminalOf(terminal: vscode.Terminal): SandboxPseudoterminal | undefined {
+  const pty = (terminal.creationOptions as vscode.ExtensionTerminalOptions).pty;
+  return pty instanceof SandboxPseudoterminal ? pty : undefined;
+}
+
+const instances = new WeakMap<Ctx, SandboxTerminals>();
+
+/** The window's sandbox terminals; created with the context, disposed with it. */
+export function sandboxTerminals(ctx: Ctx): SandboxTerminals {
+  let terminals = instances.get(ctx);
+  if (!terminals) {
+    terminals = new SandboxTerminals(ctx);
+    instances.set(ctx, terminals);
+    ctx.push(terminals);
+  }
+  return terminals;
+}

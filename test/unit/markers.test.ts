@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FrameParser } from '../../sidecar/docker/frames';
+import { MarkerScanner } from '../../sidecar/shell/markers';
+
+const PREFIX = Buffer.from('\x1eSKabc:', 'latin1');
+
+function scanAll(chunks: Buffer[]): { output: string; code: string | undefined } {
+  let output = '';
+  let code: string | undefined;
+  const scanner = new MarkerScanner(PREFIX, 0x1f, 12, (data) => (output += data.toString('latin1')));
+  for (const chunk of chunks) {
+    const found = scanner.push(chunk);
+    if (found !== undefined) code = found;
+  }
+  return { output, code };
+}
+
+describe('end-of-command marker scanner', () => {
+  const stream = Buffer.from('hello world\nsecond line\n\x1eSKabc:42\x1f', 'latin1');
+
+  it('passes output through and reads the exit code, whatever the chunking', () => {
+    for (let size = 1; size <= stream.length; size++) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += size) chunks.push(stream.subarray(i, i + size));
+      assert.deepEqual(scanAll(chunks), { output: 'hello world\nsecond line\n', code: '42' }, `chunks of ${size}`);
+    }
+  });
+
+  it('keeps bytes that merely resemble the marker', () => {
+    const data = Buffer.from('a\x1eSKab\x1eSKabd:1\x1fz\x1eSKabc:0\x1f', 'latin1');
+    assert.deepEqual(scanAll([data.subarray(0, 5), data.subarray(5)]), { output: 'a\x1eSKab\x1eSKabd:1\x1fz', code: '0' });
+  });
+
+  it('handles a large chunk after held bytes without losing or duplicating any', () => {
+    const big = Buffer.alloc(100_000, 0x41);
+    const { output, code } = scanAll([Buffer.from('xyz'), big, Buffer.from('\x1eSKabc:7\x1f', 'latin1')]);
+    assert.equal(output.length, 100_003);
+    assert.equal(code, '7');
+  });
+});
+
+describe('Docker frame parser', () => {
+  const frame = (type: number, text: string) => {
+    const payload = Buffer.from(text);
+    const header = Buffer.alloc(8);
+    header[0] = type;
+    header.writeUInt32BE(payload.length, 4);
+    return Buffer.concat([header, payload]);
+  };
+
+  it('separates stdout and stderr across any split of headers and payloads', () => {
+    const wire = Buffer.concat([frame(1, 'out-1 '), frame(2, 'err-1 '), frame(1, 'out-2'), frame(2, '')]);
+    for (let size = 1; size <= wire.length; size++) {
+      const seen = { stdout: '', stderr: '' };
+      const parser = new FrameParser((stream, data) => (seen[stream] += data.toString()));
+      for (let i = 0; i < wire.length; i += size) parser.push(wire.subarray(i, i + size));
+      assert.deepEqual(seen, { stdout: 'out-1 out-2', stderr: 'err-1 ' }, `chunks of ${size}`);
+    }
+  });
+});
