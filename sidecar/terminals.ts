@@ -128,7 +128,8 @@ export class Terminals {
       terminal.detach(client);
       detached = true;
     }
-    if (detached && !this.stopped) this.deps.changes.emit('terminals');
+    // After the sidecar has forgotten the closed connection, which would refuse the broadcast.
+    if (detached && !this.stopped) queueMicrotask(() => this.deps.changes.emit('terminals'));
   }
 
   /**

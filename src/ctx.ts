@@ -67,6 +67,17 @@ export class Ctx implements vscode.Disposable {
     return resolveHome(this.config.storageDirectory);
   }
 
+  private firstStart: Promise<void> | undefined;
+
+  /**
+   * Connects once, when something needs the sidecar: a visible view, a command, a terminal.
+   * A window that never shows Sandkasten never starts a sidecar.
+   */
+  startOnce(): Promise<void> {
+    this.firstStart ??= this.start();
+    return this.firstStart;
+  }
+
   /** Starts (or joins) the sidecar and the client; never throws, shows state instead. */
   async start(): Promise<void> {
     try {
@@ -153,6 +164,7 @@ export class Ctx implements vscode.Disposable {
 
   /** Sends a request once the client runs; errors come back as ResponseError. */
   async request<P, R>(type: RequestType<P, R, void>, params: RequestParam<P>, token?: vscode.CancellationToken): Promise<R> {
+    void this.startOnce();
     const client = await this.ensureClient();
     return client.sendRequest(type, params, token);
   }

@@ -8,8 +8,10 @@ import { registerViews } from './views/trees';
 let ctx: Ctx | undefined;
 
 /**
- * Activation registers views and commands and returns at once: connecting to (or starting)
- * the sidecar and checking Docker happen in the background, shown in the views' state.
+ * Activation (after start-up, or when a view, command or terminal profile is used) registers
+ * views and commands and returns at once. Connecting to (or starting) the sidecar happens in
+ * the background, and only once something needs it: a visible Sandkasten view, a command, or
+ * sandbox terminals to bring back after a window reload.
  */
 export function activate(context: vscode.ExtensionContext): void {
   const started = performance.now();
@@ -18,9 +20,9 @@ export function activate(context: vscode.ExtensionContext): void {
   registerPoolView(ctx);
   registerCommands(ctx);
   // The terminal profile, and the sandbox terminals this window had open before a reload.
-  sandboxTerminals(ctx).reopenRemembered();
+  const reopened = sandboxTerminals(ctx).reopenRemembered();
   ctx.output.info(`Activated in ${(performance.now() - started).toFixed(1)} ms (storage ${ctx.home})`);
-  void ctx.start();
+  if (reopened > 0) void ctx.startOnce();
 }
 
 export async function deactivate(): Promise<void> {

@@ -44,6 +44,8 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
   /** The shell ended without the person asking (session stopped): Enter restores it. */
   private waitingForRestore = false;
   private opening: Promise<void> | undefined;
+  /** Keys typed while the terminal was being opened, sent once it is attached. */
+  private typedWhileOpening = '';
 
   constructor(
     private readonly owner: PseudoterminalOwner,
@@ -73,6 +75,7 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
       this.showOpenFailure(error);
       return;
     }
+    const reconnected = this.attachedOnConnection !== undefined && result.outcome === 'attached';
     this.terminalId = result.terminal.id;
     this.waitingForRestore = false;
     this.attachedOnConnection = this.owner.connectionCount;
@@ -83,10 +86,15 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
       // A restored shell says so itself, in the terminal.
       vscode.window.setStatusBarMessage(`Sandkasten: reattached to ${result.terminal.name} (its shell kept running)`, 5000);
     }
+    // After a reconnect the replay repeats what is on screen: reset the screen first (RIS).
+    if (reconnected) this.written.fire('\x1bc');
     if (result.replay) this.written.fire(result.replay);
+    if (this.typedWhileOpening) this.sendInput(this.typedWhileOpening);
+    this.typedWhileOpening = '';
   }
 
   private showOpenFailure(error: unknown): void {
+    this.typedWhileOpening = '';
     const { message } = describeError(error);
     this.written.fire(`\r\n${dim(`[sandkasten] ${message}`)}\r\n`);
     if (error instanceof ResponseError && error.code === ErrorCode.NotFound) {
@@ -121,7 +129,12 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
       if (data.includes('\r')) void this.attach();
       return;
     }
-    if (!this.terminalId || this.opening) return;
+    if (this.opening) this.typedWhileOpening += data;
+    else this.sendInput(data);
+  }
+
+  private sendInput(data: string): void {
+    if (!this.terminalId) return;
     void this.owner.ctx.sendNotification(TerminalInputNotification.type, { terminalId: this.terminalId, data }).catch(() => undefined);
   }
 

@@ -63,11 +63,13 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
   }
 
   /** After a window reload: every terminal this window had open comes back. */
-  reopenRemembered(): void {
+  /** Returns how many terminals it reopened. */
+  reopenRemembered(): number {
     const remembered = this.remembered();
     let last: vscode.Terminal | undefined;
     for (const entry of remembered) last = vscode.window.createTerminal(this.terminalOptions(entry.sessionId, entry.terminalId, entry.title));
     last?.show(true);
+    return remembered.length;
   }
 
   register(pty: SandboxPseudoterminal, terminal: TerminalInfo): void {

@@ -47,7 +47,10 @@ class PoolTree implements vscode.TreeDataProvider<PoolImageItem>, vscode.Disposa
   }
 
   async getChildren(): Promise<PoolImageItem[]> {
-    if (this.ctx.state !== 'ready') return [];
+    if (this.ctx.state !== 'ready') {
+      void this.ctx.startOnce();
+      return [];
+    }
     try {
       const status = await this.ctx.request(PoolStatusRequest.type, {});
       await vscode.commands.executeCommand('setContext', 'sandkasten.poolEnabled', status.enabled);

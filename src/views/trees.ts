@@ -39,7 +39,10 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
   }
 
   async getChildren(element?: T): Promise<T[]> {
-    if (this.ctx.state !== 'ready') return [];
+    if (this.ctx.state !== 'ready') {
+      void this.ctx.startOnce(); // only visible views ask for children: connect now
+      return [];
+    }
     if (element) return this.options.children?.(element) ?? [];
     try {
       return await this.load();

@@ -123,7 +123,6 @@ describe('terminals against the real Docker engine', () => {
   });
 
   after(async () => {
-    console.error('DEBUGLOG', sidecar.logTail(60));
     await sidecar?.cleanup();
   });
 
