@@ -9,10 +9,18 @@ export async function runSidecar(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { home: { type: 'string' } }, strict: true });
   const home = resolveHome(values.home);
   try {
-    const sidecar = await Sidecar.start({ home, log: stderrLogger, onExit: () => process.exit(0) });
+    const sidecar = await Sidecar.start({ home, log: stderrLogger, onExit: () => process.exit() });
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       process.on(signal, () => void sidecar.shutdown(`received ${signal}`));
     }
+    // A bug must not take the state with it: log it, drain and flush, then exit non-zero
+    // (the next client starts a fresh sidecar, which reconciles).
+    process.on('uncaughtException', (error) => {
+      stderrLogger.error('uncaught exception', error);
+      process.exitCode = 1;
+      void sidecar.shutdown('an internal error');
+    });
+    process.on('unhandledRejection', (reason) => stderrLogger.error('unhandled rejection', reason));
   } catch (error) {
     if (error instanceof AlreadyRunningError) {
       stderrLogger.info(error.message);

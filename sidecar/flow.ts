@@ -15,10 +15,17 @@ export class NotificationFlow {
 
   constructor(private readonly connection: MessageConnection) {}
 
+  /** Never throws: a client that went away simply gets nothing more. */
   send<P>(type: NotificationType<P>, params: RequestParam<P>, bytes: number): void {
+    let sent: Promise<void>;
+    try {
+      // vscode-jsonrpc throws synchronously once the connection is closed or disposed.
+      sent = this.connection.sendNotification(type, params);
+    } catch {
+      return;
+    }
     this.inflight += bytes;
-    void this.connection
-      .sendNotification(type, params)
+    void sent
       .catch(() => undefined)
       .finally(() => {
         this.inflight -= bytes;

@@ -1,6 +1,6 @@
 import type { CancellationToken, MessageConnection, RequestHandler, RequestType } from 'vscode-languageserver-protocol';
 import { toResponseError, SandkastenError } from './errors';
-import { NotificationFlow } from './flow';
+import type { NotificationFlow } from './flow';
 import type { Logger } from './log';
 import * as P from './protocol';
 import type { Services } from './sidecar';
@@ -36,7 +36,7 @@ export function requestRegistrar(connection: MessageConnection, log: Logger) {
  * Registers every request on one client connection. Each handler validates its params; one
  * wrapper turns whatever is thrown into a typed ResponseError.
  */
-export function registerHandlers(connection: MessageConnection, services: Services, log: Logger): void {
+export function registerHandlers(connection: MessageConnection, flow: NotificationFlow, services: Services, log: Logger): void {
   const handle = requestRegistrar(connection, log);
   const { workspaces, sessions, exec, config } = services;
 
@@ -73,7 +73,6 @@ export function registerHandlers(connection: MessageConnection, services: Servic
     return { id };
   });
 
-  const flow = new NotificationFlow(connection);
   handle(P.ExecRequest.type, (params, token) => {
     const encoding = optionalString(params, 'encoding');
     if (encoding !== undefined && encoding !== 'utf8' && encoding !== 'base64') throw new SandkastenError('InvalidInput', '"encoding" must be "utf8" or "base64".');

@@ -13,6 +13,7 @@ import { systemClock, type Clock } from './clock';
 import { ConfigStore } from './config';
 import { DockerEngine } from './docker/engine';
 import { Exec } from './exec';
+import { NotificationFlow } from './flow';
 import { registerHandlers } from './handlers';
 import { homePaths, type HomePaths } from './home';
 import { newInstanceId } from './ids';
@@ -59,7 +60,8 @@ export class Sidecar implements Services {
   private readonly shells: Shells;
   private readonly terminals: Terminals;
   readonly pool: Pool;
-  private readonly connections = new Set<MessageConnection>();
+  /** Every JSON-RPC client, with the flow that paces notifications to it. */
+  private readonly connections = new Map<MessageConnection, NotificationFlow>();
   private readonly rawChannels = new RawChannels();
   private readonly server = net.createServer((socket) => this.accept(socket));
   private readonly startedAt: number;
@@ -98,7 +100,7 @@ export class Sidecar implements Services {
     this.terminals = new Terminals({ db, docker, sessions: this.sessions, changes, clock, log: options.log });
     changes.subscribe((areas) => {
       // A client that is disconnecting fails the write (EPIPE); it must not take the sidecar down.
-      for (const connection of this.connections) void connection.sendNotification(StateChangedNotification.type, { areas }).catch(() => undefined);
+      for (const flow of this.connections.values()) flow.send(StateChangedNotification.type, { areas }, 0);
     });
     config.onDidChange(() => changes.emit('config'));
   }
@@ -183,10 +185,11 @@ export class Sidecar implements Services {
 
   private serveJsonRpc(socket: net.Socket): void {
     const connection = createMessageConnection(socket, socket);
-    this.connections.add(connection);
+    const flow = new NotificationFlow(connection);
+    this.connections.set(connection, flow);
     this.idleTimer?.cancel();
-    registerHandlers(connection, this, this.options.log);
-    registerTerminalHandlers(connection, this.terminals, this.options.log);
+    registerHandlers(connection, flow, this, this.options.log);
+    registerTerminalHandlers(connection, flow, this.terminals, this.options.log);
     // A LanguageClient speaks LSP's lifecycle; `exit` ends only this client's connection.
     connection.onRequest(InitializeRequest.type, () => ({ capabilities: {}, serverInfo: { name: 'sandkasten-sidecar', version } }));
     connection.onRequest(ShutdownRequest.type, () => undefined);
@@ -222,7 +225,7 @@ export class Sidecar implements Services {
       this.server.close();
       this.shells.closeAll();
       this.terminals.closeAll();
-      for (const connection of this.connections) connection.dispose();
+      for (const connection of this.connections.keys()) connection.dispose();
       this.connections.clear();
       try {
         await this.pool.drain().catch((error) => this.options.log.error('draining the pool failed', error));

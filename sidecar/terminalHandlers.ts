@@ -1,6 +1,6 @@
 import type { MessageConnection } from 'vscode-languageserver-protocol';
 import { invalidInput } from './errors';
-import { NotificationFlow } from './flow';
+import type { NotificationFlow } from './flow';
 import { requestRegistrar } from './handlers';
 import type { Logger } from './log';
 import * as P from './protocol';
@@ -16,9 +16,8 @@ const MAX_TERMINAL_DIMENSION = 65535;
  * gets its own notification flow, so a slow client holds back only the shells it watches;
  * when it closes, it is detached from every terminal.
  */
-export function registerTerminalHandlers(connection: MessageConnection, terminals: Terminals, log: Logger): void {
+export function registerTerminalHandlers(connection: MessageConnection, client: NotificationFlow, terminals: Terminals, log: Logger): void {
   const handle = requestRegistrar(connection, log);
-  const client = new NotificationFlow(connection);
 
   handle(P.OpenTerminalRequest.type, (params) =>
     terminals.open(
