@@ -43,8 +43,13 @@ export class Exec {
     if (params.streamId !== undefined && !flow) throw invalidInput('Streaming needs a connection to stream to.');
     const { containerId, workspaceId } = sessions.running(params.sessionId);
     const started = clock.now();
-    const shell = params.cleanShell ? await CommandShell.open(docker.docker, containerId) : await shells.get(params.sessionId, containerId);
+    // The raw channel first: if it never comes, no shell was opened for nothing.
     const raw = params.rawChannelId !== undefined ? new RawStdout(await this.deps.rawChannels.take(params.rawChannelId)) : undefined;
+    if (cancellation?.isCancellationRequested) {
+      raw?.close();
+      return { exitCode: 130, stdout: '', stderr: '', durationMs: 0, timedOut: false, cancelled: true, droppedBytes: 0 };
+    }
+    const shell = params.cleanShell ? await CommandShell.open(docker.docker, containerId) : await shells.get(params.sessionId, containerId);
     const notified = params.streamId !== undefined ? new StreamedOutput(flow!, params.streamId, params.encoding) : undefined;
     const captured = notified ? undefined : new CapturedOutput(params.encoding);
     const output = {
@@ -56,25 +61,26 @@ export class Exec {
       },
     };
 
+    const run = shell.run({
+      command: params.line !== undefined ? { line: params.line } : { argv: params.command! },
+      onOutput: output.add,
+      isCongested: output.congested,
+      waitForDrain: output.drained,
+    } satisfies RunOptions);
     let timedOut = false;
     let cancelled = false;
     const timer = params.timeoutMs
       ? clock.setTimeout(() => {
           timedOut = true;
-          void shell.interrupt();
+          void run.interrupt();
         }, params.timeoutMs)
       : undefined;
     const cancelListener = cancellation?.onCancellationRequested(() => {
       cancelled = true;
-      void shell.interrupt();
+      void run.interrupt();
     });
     try {
-      const result = await shell.run({
-        command: params.line !== undefined ? { line: params.line } : { argv: params.command! },
-        onOutput: output.add,
-        isCongested: output.congested,
-        waitForDrain: output.drained,
-      } satisfies RunOptions);
+      const result = await run.result;
       notified?.end();
       await raw?.end();
       workspaces.recordAccess(workspaceId, { commands: 1 });

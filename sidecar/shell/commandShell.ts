@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { FrameParser, type StreamType } from '../docker/frames';
 import { MarkerScanner } from './markers';
-import { killDescendantsScript, shellQuote } from './shellText';
+import { commandStartFile, shellQuote, stopCommandScript } from './shellText';
 
 export interface RunOptions {
   /** A shell command line (syntax-checked first) or an argv (quoted, always valid). */
@@ -12,6 +12,12 @@ export interface RunOptions {
   /** Asked after each delivery; when true the shell's stream pauses until `waitForDrain`. */
   isCongested?(): boolean;
   waitForDrain?(): Promise<void>;
+}
+
+export interface CommandRun {
+  result: Promise<RunResult>;
+  /** Stops this command (or drops it while it waits its turn); others are not disturbed. */
+  interrupt(): Promise<void>;
 }
 
 export interface RunResult {
@@ -93,11 +99,33 @@ export class CommandShell {
     this.endListeners.push(listener);
   }
 
-  /** Runs one command after those already queued. */
-  run(options: RunOptions): Promise<RunResult> {
-    const result = this.queue.then(() => this.runNow(options));
-    this.queue = result.catch(() => undefined);
-    return result;
+  /**
+   * Queues one command. `interrupt()` stops only this command: while queued it is dropped,
+   * while running its processes are stopped; other commands are not disturbed.
+   */
+  run(options: RunOptions): CommandRun {
+    let cancelledWhileQueued = false;
+    let started = false;
+    let dropQueued: (result: RunResult) => void = () => undefined;
+    const dropped = new Promise<RunResult>((resolve) => (dropQueued = resolve));
+    const ran = this.queue.then(() => {
+      if (cancelledWhileQueued) return dropped;
+      started = true;
+      return this.runNow(options);
+    });
+    this.queue = ran.catch(() => undefined);
+    const result = Promise.race([ran, dropped]);
+    return {
+      result,
+      interrupt: async () => {
+        if (!started) {
+          cancelledWhileQueued = true;
+          dropQueued({ exitCode: 130, shellEnded: false });
+          return;
+        }
+        if (this.running?.options === options) await this.interruptRunning();
+      },
+    };
   }
 
   private runNow(options: RunOptions): Promise<RunResult> {
@@ -112,7 +140,7 @@ export class CommandShell {
         stderr: new MarkerScanner(Buffer.from(`\x1eSK${nonce}`, 'latin1'), MARKER_END, 2, emit('stderr')),
         stderrDone: false,
       };
-      this.stream.write(commandText(options.command, nonce));
+      this.stream.write(commandText(options.command, nonce, commandStartFile(this.pid)));
     });
   }
 
@@ -157,13 +185,13 @@ export class CommandShell {
    * Stops the running command: its processes get TERM, then KILL; if the command is the
    * shell itself (a builtin loop), the shell is killed and the next command gets a new one.
    */
-  async interrupt(): Promise<void> {
-    if (!this.running) return;
+  private async interruptRunning(): Promise<void> {
     const running = this.running;
-    await this.runSideCommand(killDescendantsScript(this.pid, 'TERM'));
+    if (!running) return;
+    await this.runSideCommand(stopCommandScript(this.pid, 'TERM'));
     await new Promise((resolve) => setTimeout(resolve, 200));
     if (this.running !== running) return;
-    await this.runSideCommand(killDescendantsScript(this.pid, 'KILL'));
+    await this.runSideCommand(stopCommandScript(this.pid, 'KILL'));
     await new Promise((resolve) => setTimeout(resolve, KILL_ESCALATION_MS));
     if (this.running === running) await this.runSideCommand(`kill -KILL ${this.pid}`);
   }
@@ -195,10 +223,11 @@ export class CommandShell {
  * reads input cannot swallow the commands after it. A command line is syntax-checked with
  * `sh -n` first, because a syntax error makes a non-interactive shell exit.
  */
-function commandText(command: RunOptions['command'], nonce: string): string {
+function commandText(command: RunOptions['command'], nonce: string, startFile: string): string {
+  // Builtins only (no fork): note the start time, so a cancel spares older background jobs.
+  const start = `read -r __sk_up __sk_idle </proc/uptime; echo "$__sk_up" 2>/dev/null >${startFile}\n`;
   const markers = `__sk_rc=$?; printf '\\036SK${nonce}\\037' >&2; printf '\\036SK${nonce}:%d\\037' "$__sk_rc"\n`;
-  if ('argv' in command) return `${command.argv.map(shellQuote).join(' ')} </dev/null\n${markers}`;
+  if ('argv' in command) return `${start}${command.argv.map(shellQuote).join(' ')} </dev/null\n${markers}`;
   const quoted = shellQuote(command.line);
-  return `if printf '%s\\n' ${quoted} | sh -n; then eval ${quoted} </dev/null; else (exit 2); fi\n${markers}`;
+  return `${start}if printf '%s\\n' ${quoted} | sh -n; then eval ${quoted} </dev/null; else (exit 2); fi\n${markers}`;
 }
-

@@ -1,7 +1,7 @@
 /**
  * Finds the end-of-command marker the persistent shell prints after each command, in a
- * stream of output chunks, without ever passing marker bytes on as output. The last few
- * bytes of each chunk are held back until the next chunk shows they are not a marker.
+ * stream of output chunks, without ever passing marker bytes on as output. A chunk's tail
+ * that may be the start of a marker is held back until the next chunk shows what it is.
  * Chunks are passed on as slices, not copies: this sits on the path of every output byte.
  */
 export class MarkerScanner {
@@ -46,7 +46,10 @@ export class MarkerScanner {
       this.held = Buffer.from(data.subarray(at));
       return undefined;
     }
-    const safe = Math.max(0, data.length - this.holdBack);
+    // Only a tail that could begin a marker is held back, so a short line ("started\n") goes
+    // out at once instead of waiting for more output.
+    const candidate = data.indexOf(this.prefix[0], Math.max(0, data.length - this.holdBack));
+    const safe = candidate >= 0 ? candidate : data.length;
     if (safe > 0) this.emit(data.subarray(0, safe));
     this.held = Buffer.from(data.subarray(safe));
     return undefined;

@@ -3,11 +3,13 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource } from '../../sidecar/client';
-import { createWorkspace, exec, expectError, P, SidecarHarness, sleep, waitFor, type SidecarClient } from './harness';
+import { createWorkspace, exec, expectError, P, ResponseError, SidecarHarness, sleep, waitFor, type SidecarClient } from './harness';
 
 const MiB = 1024 * 1024;
 /** How much the sidecar's resident memory may grow while it moves a large output. */
 const MEMORY_BOUND_MB = 64;
+/** Commands that wait for the test carry this timeout, so a failing test cannot block the shell for good. */
+const SAFETY_TIMEOUT_MS = 60_000;
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 
@@ -22,6 +24,7 @@ function rssMb(pid: number): number {
 function rssPeak(pid: number) {
   let peak = rssMb(pid);
   const timer = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 100);
+  timer.unref();
   return { get peak() { return Math.max(peak, rssMb(pid)); }, stop: () => clearInterval(timer) };
 }
 
@@ -67,20 +70,19 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
     waitFor(`${pattern} to be gone from the container`, async () => (pattern.test(await processes(sessionId)) ? undefined : true));
 
   /**
-   * Waits until the process matching `pattern` stops making progress: its written-bytes counter
+   * Waits until the process named `comm` stops making progress: its written-bytes counter
    * (/proc/PID/io wchar) stays the same between two looks. A writer nobody reads blocks there.
+   * (busybox runs applets forked from sh without exec, so `ps` shows them as `{head} sh`.)
    */
-  async function waitUntilHeldBack(sessionId: string, pattern: RegExp): Promise<number> {
+  async function waitUntilHeldBack(sessionId: string, comm: string): Promise<number> {
+    const script = `for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = ${comm} ] && echo "$p $(grep wchar $p/io)"; done`;
     let last: string | undefined;
-    return waitFor(`${pattern} to be held back by back-pressure`, async () => {
-      const pid = new RegExp(`^\\s*(\\d+)\\s+${pattern.source}`, 'm').exec(await processes(sessionId))?.[1];
-      assert.ok(pid, `${pattern} runs`);
-      const io = await exec(sidecar.client, sessionId, ['cat', `/proc/${pid}/io`], { cleanShell: true });
-      const wchar = /wchar: (\d+)/.exec(io.stdout)?.[1];
-      const sample = `${pid}:${wchar}`;
-      const same = wchar !== undefined && sample === last;
+    return waitFor(`${comm} to be held back by back-pressure`, async () => {
+      const sample = (await exec(sidecar.client, sessionId, ['sh', '-c', script], { cleanShell: true })).stdout.trim();
+      assert.match(sample, /^\/proc\/\d+ wchar: \d+$/, `one ${comm} runs`);
+      const same = sample === last;
       last = sample;
-      return same ? Number(wchar) : undefined;
+      return same ? Number(sample.split(' ').pop()) : undefined;
     });
   }
 
@@ -121,12 +123,14 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
     const streamId = nextStreamId();
     const chunks = outputs.collect(streamId);
     let settled = false;
-    const request = line(shared.id, 'echo started; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo finished', { streamId }).finally(
-      () => (settled = true),
-    );
-    await waitFor('the first line to arrive', () => (joined(chunks, 'stdout') === 'started\n' ? true : undefined));
-    assert.equal(settled, false, 'the first line arrived before the command ended');
-    await exec(sidecar.client, shared.id, ['touch', '/tmp/go'], { cleanShell: true });
+    const waiting = 'echo started; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo finished';
+    const request = line(shared.id, waiting, { streamId, timeoutMs: SAFETY_TIMEOUT_MS }).finally(() => (settled = true));
+    try {
+      await waitFor('the first line to arrive while the command waits', () => (joined(chunks, 'stdout') === 'started\n' ? true : undefined));
+      assert.equal(settled, false, 'the first line arrived before the command ended');
+    } finally {
+      await exec(sidecar.client, shared.id, ['touch', '/tmp/go'], { cleanShell: true });
+    }
     const result = await request;
     assert.equal(joined(chunks, 'stdout'), 'started\nfinished\n');
     assert.deepEqual([result.exitCode, result.stdout, result.stderr], [0, '', ''], 'streamed output is not repeated in the result');
@@ -167,7 +171,7 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
 
   it('stops a cancelled command in the container and reports it cancelled', async () => {
     const cancellation = new CancellationTokenSource();
-    const request = sidecar.client.request(P.ExecRequest.type, { sessionId: shared.id, command: ['sleep', '300'] }, cancellation);
+    const request = sidecar.client.request(P.ExecRequest.type, { sessionId: shared.id, command: ['sleep', '300'], timeoutMs: SAFETY_TIMEOUT_MS }, cancellation);
     await waitUntilRunning(shared.id, /sleep 300/);
     cancellation.cancel();
     const result = await request;
@@ -183,7 +187,7 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
     await line(session.id, 'sleep 305 &');
     await waitUntilRunning(session.id, /sleep 305/);
     const cancellation = new CancellationTokenSource();
-    const request = sidecar.client.request(P.ExecRequest.type, { sessionId: session.id, command: ['sleep', '306'] }, cancellation);
+    const request = sidecar.client.request(P.ExecRequest.type, { sessionId: session.id, command: ['sleep', '306'], timeoutMs: SAFETY_TIMEOUT_MS }, cancellation);
     await waitUntilRunning(session.id, /sleep 306/);
     cancellation.cancel();
     assert.equal((await request).cancelled, true);
@@ -193,20 +197,42 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
   });
 
   /** Runs a command that waits for `flag`, then `queued` behind it; releases the first after `disturb`. */
-  async function queuedBehindRunning(flag: string, queued: Partial<P.ExecParams>, disturb: () => void, cancellation?: CancellationTokenSource) {
-    const first = exec(sidecar.client, shared.id, ['sh', '-c', `while [ ! -e ${flag} ]; do sleep 0.1; done; echo first-finished`]);
-    await waitUntilRunning(shared.id, new RegExp(flag));
-    const second = sidecar.client.request(P.ExecRequest.type, { sessionId: shared.id, command: ['echo', 'second'], ...queued }, cancellation);
-    disturb();
-    // Time for a stray interrupt (TERM, then KILL 1.7 s later) to hit the wrong command.
-    await sleep(2_500);
-    await exec(sidecar.client, shared.id, ['touch', flag], { cleanShell: true });
-    return { first: await first, second: await second };
+  async function queuedBehindRunning(flag: string, queued: Partial<P.ExecParams>, disturb: () => unknown, cancellation?: CancellationTokenSource) {
+    const waiting = `while [ ! -e ${flag} ]; do sleep 0.1; done; echo first-finished`;
+    const first = exec(sidecar.client, shared.id, ['sh', '-c', waiting], { timeoutMs: SAFETY_TIMEOUT_MS });
+    try {
+      await waitUntilRunning(shared.id, new RegExp(flag));
+      const second = sidecar.client.request(P.ExecRequest.type, { sessionId: shared.id, command: ['echo', 'second'], ...queued }, cancellation);
+      await disturb();
+      // Time for a stray interrupt (TERM, then KILL 1.7 s later) to hit the wrong command.
+      await sleep(2_500);
+      await exec(sidecar.client, shared.id, ['touch', flag], { cleanShell: true });
+      return { first: await first, second: await second };
+    } finally {
+      await exec(sidecar.client, shared.id, ['touch', flag], { cleanShell: true });
+      await first.catch(() => undefined);
+    }
   }
+
+  /** Cancels once the request has surely reached the sidecar's handler (a separate message). */
+  const cancelSoon = (cancellation: CancellationTokenSource) => () => sleep(500).then(() => cancellation.cancel());
+
+  it('does not run a command whose cancellation arrives together with the request', async () => {
+    const cancellation = new CancellationTokenSource();
+    const request = sidecar.client.request(P.ExecRequest.type, { sessionId: shared.id, command: ['sleep', '307'], timeoutMs: 10_000 }, cancellation);
+    cancellation.cancel(); // same tick: the sidecar reads the request and the cancellation at once
+    // Either answer is a cancellation: a result that says so, or LSP's RequestCancelled error.
+    const outcome = await request.then(
+      (result) => ({ cancelled: result.cancelled, timedOut: result.timedOut }),
+      (error: ResponseError<unknown>) => ({ cancelled: error.code === P.ErrorCode.RequestCancelled, timedOut: false }),
+    );
+    assert.deepEqual(outcome, { cancelled: true, timedOut: false }, 'the command was cancelled, not left to run into its timeout');
+    await waitUntilGone(shared.id, /sleep 307/);
+  });
 
   it('cancelling a queued command does not disturb the command running before it', async () => {
     const cancellation = new CancellationTokenSource();
-    const { first, second } = await queuedBehindRunning('/tmp/release-cancel', {}, () => cancellation.cancel(), cancellation);
+    const { first, second } = await queuedBehindRunning('/tmp/release-cancel', {}, cancelSoon(cancellation), cancellation);
     assert.deepEqual([first.exitCode, first.stdout, first.cancelled], [0, 'first-finished\n', false], 'the running command finished normally');
     assert.equal(second.cancelled, true);
     assert.equal(second.stdout, '', 'a command cancelled before it started does not run');
@@ -259,9 +285,12 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
       let received = 0;
       const closed = new Promise((resolve) => channel.once('close', resolve));
       const request = line(shared.id, `head -c ${bytes} /dev/zero`, { rawChannelId: channelId });
-      await whileStalled?.();
-      channel.on('data', (chunk: Buffer) => (received += chunk.length));
-      channel.resume();
+      try {
+        await whileStalled?.();
+      } finally {
+        channel.on('data', (chunk: Buffer) => (received += chunk.length));
+        channel.resume();
+      }
       const result = await request;
       await closed;
       assert.deepEqual([result.exitCode, received], [0, bytes], 'every byte arrived');
@@ -270,12 +299,15 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
     const baseline = rssMb(sidecar.pid);
     const sampler = rssPeak(sidecar.pid);
     let duringStall = 0;
-    await transfer(512 * MiB, async () => {
-      await waitUntilHeldBack(shared.id, /head -c/);
-      await sleep(2_000); // and nobody reads for a while longer
-      duringStall = sampler.peak;
-    });
-    sampler.stop();
+    try {
+      await transfer(512 * MiB, async () => {
+        await waitUntilHeldBack(shared.id, 'head');
+        await sleep(2_000); // and nobody reads for a while longer
+        duringStall = sampler.peak;
+      });
+    } finally {
+      sampler.stop();
+    }
     assert.ok(duringStall - baseline <= MEMORY_BOUND_MB, `RSS grew by ${(duringStall - baseline).toFixed(1)} MB while the reader stalled`);
     assert.ok(sampler.peak - baseline <= MEMORY_BOUND_MB, `RSS grew by ${(sampler.peak - baseline).toFixed(1)} MB over the transfer`);
   });
@@ -289,8 +321,11 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
       slowOutputs.listen(streamId, (params) => (received += params.data.length));
       slow.socket.pause();
       const request = slow.request(P.ExecRequest.type, { sessionId: shared.id, line: `head -c ${bytes} /dev/zero | tr '\\0' a`, streamId });
-      await whileStalled?.();
-      slow.socket.resume();
+      try {
+        await whileStalled?.();
+      } finally {
+        slow.socket.resume();
+      }
       const result = await request;
       assert.deepEqual([result.exitCode, received], [0, bytes], 'every byte arrived');
     };
@@ -298,12 +333,15 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
     const baseline = rssMb(sidecar.pid);
     const sampler = rssPeak(sidecar.pid);
     let duringStall = 0;
-    await transfer(128 * MiB, async () => {
-      await waitUntilHeldBack(shared.id, /tr /);
-      await sleep(2_000);
-      duringStall = sampler.peak;
-    });
-    sampler.stop();
+    try {
+      await transfer(128 * MiB, async () => {
+        await waitUntilHeldBack(shared.id, 'tr');
+        await sleep(2_000);
+        duringStall = sampler.peak;
+      });
+    } finally {
+      sampler.stop();
+    }
     assert.ok(duringStall - baseline <= MEMORY_BOUND_MB, `RSS grew by ${(duringStall - baseline).toFixed(1)} MB while the client stalled`);
     assert.ok(sampler.peak - baseline <= MEMORY_BOUND_MB, `RSS grew by ${(sampler.peak - baseline).toFixed(1)} MB over the transfer`);
   });
@@ -323,6 +361,8 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
       expectError(exec(sidecar.client, shared.id, ['echo', 'x'], { rawChannelId: 'nobody-opened-this' }), 'InvalidInput'),
       expectError(exec(sidecar.client, shared.id, ['echo', 'x'], { rawChannelId: 'nor-this', cleanShell: true }), 'InvalidInput'),
     ]);
-    await waitFor('the shells opened for the failed requests to end', async () => ((await shells()) === before ? true : undefined), 10_000);
+    const ended = await waitFor('the shells to end', async () => ((await shells()) === before ? true : undefined), 10_000).catch(() => false);
+    const ps = (await exec(sidecar.client, shared.id, ['ps', '-o', 'pid,args'])).stdout;
+    assert.ok(ended, `the shells opened for the failed requests ended (${before} plain sh before); processes now:\n${ps}`);
   });
 });

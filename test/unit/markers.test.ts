@@ -27,6 +27,13 @@ describe('end-of-command marker scanner', () => {
     }
   });
 
+  it('passes a short line on at once, without waiting for more output', () => {
+    let output = '';
+    const scanner = new MarkerScanner(PREFIX, 0x1f, 12, (data) => (output += data.toString('latin1')));
+    scanner.push(Buffer.from('started\n'));
+    assert.equal(output, 'started\n');
+  });
+
   it('keeps bytes that merely resemble the marker', () => {
     const data = Buffer.from('a\x1eSKab\x1eSKabd:1\x1fz\x1eSKabc:0\x1f', 'latin1');
     assert.deepEqual(scanAll([data.subarray(0, 5), data.subarray(5)]), { output: 'a\x1eSKab\x1eSKabd:1\x1fz', code: '0' });
