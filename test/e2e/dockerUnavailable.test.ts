@@ -1,0 +1,50 @@
+/**
+ * VS Code started with DOCKER_HOST pointing at a socket nobody listens on: the extension still
+ * activates, and its views explain what is wrong and offer a way out instead of an error.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
+import { CodeServerSuite, LIMITS } from './harness';
+
+const NO_DOCKER = 'unix:///tmp/sandkasten-no-docker.sock';
+
+describe('Sandkasten in a real VS Code when Docker is not reachable', () => {
+  const suite = new CodeServerSuite('docker-unavailable', { env: { DOCKER_HOST: NO_DOCKER } });
+
+  before(() => suite.start(), { timeout: LIMITS.suiteMs });
+  after(() => suite.stop(), { timeout: LIMITS.suiteMs });
+
+  suite.test('1b. With DOCKER_HOST pointing at nothing, the Workspaces welcome explains that Docker is not reachable and offers Retry', async (vs) => {
+    await vs.openSandkasten();
+    const welcome = vs.welcome('Workspaces').filter({ hasText: 'Docker is not reachable' });
+    await welcome.waitFor({ state: 'visible', timeout: LIMITS.dockerMs });
+    assert.match((await welcome.textContent()) ?? '', /start Docker .*or check DOCKER_HOST/, 'it says what to do');
+    const retry = welcome.getByRole('button', { name: 'Retry' });
+    assert.ok(await retry.isVisible(), 'the welcome offers a Retry button');
+    assert.ok(await welcome.getByRole('button', { name: 'Show Logs' }).isVisible(), 'and a Show Logs button');
+    await vs.welcome('Sessions').filter({ hasText: 'Sessions need a running Docker engine' }).waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+
+    const status = await suite.sidecarStatus();
+    assert.equal(status.docker.available, false, 'the sidecar does not reach Docker either');
+    assert.match(status.docker.endpoint ?? '', /sandkasten-no-docker\.sock/, 'it tried the DOCKER_HOST code-server was started with');
+
+    // Retry asks again; Docker is still missing, so the explanation stays (and nothing breaks).
+    await retry.click();
+    await welcome.waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+    assert.deepEqual(await vs.treeRows('Workspaces'), [], 'no tree rows while Docker is missing');
+  });
+
+  suite.test('1c. Creating a workspace without Docker ends in a notification that says why, with an Open Logs action', async (vs) => {
+    await vs.runCommand('Sandkasten: Create Workspace');
+    await vs.answerInput('Create Workspace (1/3): name', 'no-docker');
+    await vs.pick('Create Workspace (2/3): kind', 'ephemeral');
+    await vs.acceptInput('Create Workspace (3/3): image');
+
+    const message = await vs.waitForNotification(/Docker/, LIMITS.dockerMs);
+    assert.doesNotMatch(message, /\n\s+at |Error:/, `a sentence, not a stack trace: "${message}"`);
+    const toast = vs.page.locator('.notification-toast', { hasText: message });
+    assert.ok(await toast.getByRole('button', { name: 'Open Logs' }).isVisible(), 'the notification offers "Open Logs"');
+    assert.deepEqual(await suite.listWorkspaces(), [], 'no workspace was recorded');
+    await vs.welcome('Workspaces').filter({ hasText: 'Docker is not reachable' }).waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * A person's first session with Sandkasten in VS Code, step by step, against the real Docker
+ * engine: open the Sandkasten views, create a workspace, start a session, run a command, reload
+ * the window, delete the workspace. The steps build on each other and run in order.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
+import { CodeServerSuite, dockerObjects, eventually, LIMITS, runningContainers, SESSION_LABEL, TEST_IMAGE, WORKSPACE_LABEL } from './harness';
+
+const WORKSPACE = 'e2e-demo';
+const COMMAND = 'echo hello-from-sandbox';
+
+describe('Sandkasten in a real VS Code (code-server), driven like a person', () => {
+  const suite = new CodeServerSuite('workflow');
+  let workspaceId = '';
+  let sessionId = '';
+  let sidecarPid = 0;
+
+  before(() => suite.start(), { timeout: LIMITS.suiteMs });
+  after(() => suite.stop(), { timeout: LIMITS.suiteMs });
+
+  suite.step('1. The Sandkasten container appears in the activity bar, and with Docker reachable the Workspaces view shows no error', async (vs) => {
+    assert.ok(await vs.activityIcon.isVisible(), 'the activity bar shows the Sandkasten icon');
+    // A new folder opens untrusted; the extension declares it works there.
+    await vs.restrictedModeIndicator.waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+    await vs.openSandkasten();
+    const welcome = vs.welcome('Workspaces');
+    await welcome.filter({ hasText: 'No workspaces yet' }).waitFor({ state: 'visible', timeout: LIMITS.dockerMs });
+    const text = (await welcome.textContent()) ?? '';
+    assert.doesNotMatch(text, /not reachable|could not be started|Connecting/, `the Workspaces view shows no error: "${text}"`);
+    assert.ok(await welcome.getByRole('button', { name: 'Create Workspace' }).isVisible(), 'the welcome offers "Create Workspace"');
+    await vs.welcome('Sessions').filter({ hasText: 'No sessions' }).waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+
+    const status = await suite.sidecarStatus();
+    assert.equal(status.docker.available, true, `the sidecar reaches Docker (${status.docker.error ?? ''})`);
+    assert.equal(status.home, suite.home, 'the extension uses the SANDKASTEN_HOME code-server was started with');
+    sidecarPid = status.pid;
+  });
+
+  suite.step('7. Activation is logged as "Activated in X ms" in the Sandkasten output channel (printed, not asserted)', async (vs) => {
+    await vs.runCommand('Sandkasten: Show Logs');
+    const { match } = await vs.waitForOutputLine('Sandkasten', /Activated in ([\d.]+) ms/);
+    const ms = Number(match[1]);
+    assert.ok(Number.isFinite(ms), `"${match[0]}" carries a number`);
+    console.log(`extension activation: ${ms} ms (from the "Sandkasten" output channel)`);
+    // The log also tells that the extension reached its sidecar.
+    await vs.waitForOutputLine('Sandkasten', /Connected to the sidecar of /);
+  });
+
+  suite.step('2. Creating a workspace through the palette (title, name, kind, image) lists it in the Workspaces tree', async (vs) => {
+    await vs.runCommand('Sandkasten: Create Workspace');
+    await vs.answerInput('Create Workspace (1/3): name', WORKSPACE);
+    await vs.pick('Create Workspace (2/3): kind', 'session');
+    await vs.waitForQuickInput('Create Workspace (3/3): image');
+    assert.equal(await vs.inputValue(), TEST_IMAGE, 'the image box proposes the sandkasten.defaultImage setting');
+    await vs.acceptInput('Create Workspace (3/3): image');
+
+    const row = await vs.waitForTreeItem('Workspaces', WORKSPACE, /^session · /, LIMITS.dockerMs);
+    assert.match(row.description, /^session · \w+ · just now$/, 'the row shows kind, state and last access');
+    const workspace = (await suite.listWorkspaces()).find((w) => w.name === WORKSPACE);
+    assert.ok(workspace, `the sidecar knows workspace ${WORKSPACE}`);
+    workspaceId = workspace.id;
+    assert.deepEqual((await dockerObjects(WORKSPACE_LABEL, workspaceId)).volumes, [workspace.volume], 'its volume exists in Docker');
+  });
+
+  suite.step('3. Starting a session from the workspace\'s inline action lists it under Sessions as running', async (vs) => {
+    const item = vs.treeItem('Workspaces', WORKSPACE);
+    const workspaceActions = await vs.inlineActions(item);
+    assert.ok(workspaceActions.includes('Start Session'), `a workspace row offers "Start Session" inline (${JSON.stringify(workspaceActions)})`);
+    await vs.clickInlineAction(item, 'Start Session');
+
+    const row = await vs.waitForTreeItem('Sessions', /.+/, new RegExp(`^${WORKSPACE} · running$`), LIMITS.dockerMs);
+    sessionId = row.label;
+    const sessions = await suite.listSessions();
+    assert.deepEqual(
+      sessions.map((s) => [s.id, s.workspaceId, s.state]),
+      [[sessionId, workspaceId, 'running']],
+      'the sidecar has exactly this running session',
+    );
+    assert.equal((await runningContainers(SESSION_LABEL, sessionId)).length, 1, 'its container runs in Docker');
+    // The running session offers its own inline actions (later features add more).
+    const sessionActions = await vs.inlineActions(vs.treeItem('Sessions', sessionId));
+    for (const action of ['Run Command…', 'Stop Session']) {
+      assert.ok(sessionActions.includes(action), `a running session offers "${action}" inline (${JSON.stringify(sessionActions)})`);
+    }
+  });
+
+  suite.step('4. Running a command through the palette shows its output in the Output panel', async (vs) => {
+    await vs.runCommand('Sandkasten: Run Command…');
+    // One running session: the command goes there without asking which.
+    await vs.answerInput(`Run Command in ${sessionId} (${WORKSPACE})`, COMMAND);
+
+    const { lines } = await vs.waitForOutputLine('Sandkasten: Command Output', /^\[exit code 0, \d+ ms\]$/, LIMITS.dockerMs);
+    const echoed = lines.findIndex((line) => line.startsWith(`$ ${COMMAND}`));
+    assert.ok(echoed >= 0, `the channel shows the command line; it shows ${JSON.stringify(lines)}`);
+    assert.equal(lines[echoed + 1], 'hello-from-sandbox', 'followed by what it printed');
+    assert.match(lines[echoed + 2], /^\[exit code 0, \d+ ms\]$/, 'followed by its exit code');
+  });
+
+  suite.step('5. After "Developer: Reload Window" the workspace and session are still listed, served by the same sidecar', async (vs) => {
+    await vs.reloadWindow();
+    await vs.openSandkasten();
+    await vs.waitForTreeItem('Workspaces', WORKSPACE, /^session · /, LIMITS.dockerMs);
+    await vs.waitForTreeItem('Sessions', sessionId, new RegExp(`^${WORKSPACE} · running$`));
+    const status = await suite.sidecarStatus();
+    assert.equal(status.pid, sidecarPid, 'the sidecar process is the one from before the reload');
+    // The reload really restarted the extension: a second activation reached the same sidecar.
+    await eventually('the extension log to show a second activation and connection', () => {
+      const log = suite.extensionLogs().map(({ text }) => text).join('\n');
+      const activations = log.match(/Activated in /g)?.length ?? 0;
+      const connections = log.match(new RegExp(`Connected to the sidecar of ${suite.home}`, 'g'))?.length ?? 0;
+      return activations >= 2 && connections >= 2 ? true : undefined;
+    });
+  });
+
+  suite.step('6. Deleting the workspace from its context menu, confirmed in the dialog, removes it from the tree and from Docker', async (vs) => {
+    await vs.chooseFromContextMenu(vs.treeItem('Workspaces', WORKSPACE), 'Delete Workspace…');
+    const dialog = await vs.waitForDialog();
+    assert.equal(dialog.message, `Delete workspace "${WORKSPACE}" (${workspaceId})?`);
+    assert.match(dialog.detail, /1 session container/, 'the dialog says its session goes too');
+    assert.ok(dialog.buttons.includes('Delete'), `the dialog offers "Delete" (${JSON.stringify(dialog.buttons)})`);
+    await vs.clickDialogButton('Delete');
+
+    await vs.waitForNoTreeItem('Workspaces', WORKSPACE, LIMITS.dockerMs);
+    await vs.waitForNoTreeItem('Sessions', sessionId);
+    await vs.welcome('Workspaces').filter({ hasText: 'No workspaces yet' }).waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+    assert.deepEqual(await suite.listWorkspaces(), [], 'the sidecar has no workspace left');
+    assert.deepEqual(await dockerObjects(WORKSPACE_LABEL, workspaceId), { containers: [], volumes: [] }, 'Docker has no container or volume of it');
+  });
+});
