@@ -6,6 +6,13 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Started by `npm test` or `npm start`, we inherit that npm's npm_* variables and NODE (its
+# Node 20, its install-script policy): the nested installs below must behave exactly as when
+# this script is run by hand, so drop them.
+while IFS='=' read -r name _; do
+  case "$name" in npm_* | NODE | INIT_CWD) unset "$name" ;; esac
+done < <(env)
+
 CODE_SERVER_VERSION=4.139.1
 NODE_MAJOR=24
 NODE_PREFIX="$CACHE_DIR/node24"

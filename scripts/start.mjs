@@ -39,10 +39,14 @@ function fail(message, output = '') {
   process.exit(1);
 }
 
+// Under `npm start` we inherit npm's npm_* variables (its Node, its install-script policy);
+// a nested npm must behave as if run by hand.
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(npm_|NODE$|INIT_CWD$)/.test(name)));
+
 // npm's own output is noise unless it fails: keep it and show it only then.
 function runQuietly(title, command, args) {
   log(`${title}…`);
-  const result = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(command, args, { cwd: repoRoot, env: cleanEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (result.status !== 0) fail(`${title} failed`, `${result.stdout ?? ''}${result.stderr ?? ''}`);
 }
 
