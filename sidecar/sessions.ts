@@ -1,15 +1,11 @@
-import type { Changes } from './changes';
-import { isoTime, type Clock } from './clock';
-import type { ConfigStore } from './config';
-import { statusCode, type ContainerSpec, type DockerEngine } from './docker/engine';
+import { isoTime } from './clock';
+import { statusCode, type ContainerSpec } from './docker/engine';
 import { conflict, notFound } from './errors';
-import { cryptoRandomHex, newSessionId, type RandomHex } from './ids';
-import type { KeyedLock } from './keyedLock';
-import type { SessionInfo, SessionState, WorkspaceInfo } from './protocol';
-import type { Database } from './store/database';
+import { cryptoRandomHex, newSessionId } from './ids';
 import type { Pool, PooledContainer } from './pool';
+import type { SessionInfo, SessionState, WorkspaceInfo } from './protocol';
 import type { Shells } from './shell/shells';
-import type { Workspaces } from './workspaces';
+import type { WorkspaceDependencies, Workspaces } from './workspaces';
 
 interface SessionRow {
   id: string;
@@ -30,18 +26,12 @@ const TIDY_UP_DELAY_MS = 500;
 const SELECT_SESSIONS = `SELECT s.*, w.name AS workspace_name FROM sessions s JOIN workspaces w ON w.id = s.workspace_id
   WHERE w.state != 'deleting'`;
 
-export interface SessionDependencies {
-  db: Database;
-  docker: DockerEngine;
-  config: ConfigStore;
-  clock: Clock;
-  changes: Changes;
-  locks: KeyedLock;
+/** What workspaces need, plus the modules sessions build on. */
+export interface SessionDependencies extends WorkspaceDependencies {
   workspaces: Workspaces;
   shells: Shells;
   /** Pre-warmed containers for new workspaces; absent in setups without a pool. */
   pool?: Pool;
-  randomHex?: RandomHex;
 }
 
 /** Sessions: a container bound to one workspace, the lease on compute. */
