@@ -24,6 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { it } from 'node:test';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { processGone } from '../integration/harness';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 /** The packaged extension (`npm run package`); SANDKASTEN_VSIX tests another build. */
@@ -157,20 +158,6 @@ function healthy(port: number): Promise<boolean> {
       resolve(false);
     });
   });
-}
-
-function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 function readIfExists(file: string): string | undefined {
