@@ -5,7 +5,8 @@ import { LABEL, type DockerEngine } from './docker/engine';
 import { cryptoRandomHex } from './ids';
 import type { Logger } from './log';
 import type { PoolStatus } from './protocol';
-import { CommandShell } from './shell/commandShell';
+import type { CommandShell } from './shell/commandShell';
+import { startWithMainShell } from './shell/shells';
 
 /**
  * A ready pool entry: an empty volume, a running container with it mounted at /workspace,
@@ -173,8 +174,7 @@ export class Pool {
         network: settings.network,
       });
       try {
-        await docker.startContainer(containerId);
-        const shell = await CommandShell.open(docker.docker, containerId);
+        const shell = await (await startWithMainShell(docker, containerId)).shell;
         return { image, containerId, name, volume, network: settings.network, shell };
       } catch (error) {
         await docker.removeContainer(containerId);

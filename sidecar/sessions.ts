@@ -4,7 +4,7 @@ import { conflict, notFound } from './errors';
 import { cryptoRandomHex, newSessionId } from './ids';
 import type { Pool, PooledContainer } from './pool';
 import type { SessionInfo, SessionState, WorkspaceInfo } from './protocol';
-import type { Shells } from './shell/shells';
+import { startWithMainShell, type Shells } from './shell/shells';
 import type { WorkspaceDependencies, Workspaces } from './workspaces';
 
 interface SessionRow {
@@ -93,12 +93,12 @@ export class Sessions {
     // next start's reconciliation removes, never a session row pointing at nothing.
     const containerId = await this.createContainerPullingIfNeeded(this.containerSpec(workspace, id));
     try {
-      await docker.startContainer(containerId);
+      const { shell } = await startWithMainShell(docker, containerId);
+      shells.adopt(id, shell); // answers while the database is written
     } catch (error) {
       await docker.removeContainer(containerId);
       throw error;
     }
-    shells.prepare(id, containerId); // attaches while the database is written
     await this.recordStarted(workspace, id, containerId, false);
     this.deps.changes.emit('sessions', 'workspaces');
     return this.get(id);
@@ -154,10 +154,14 @@ export class Sessions {
       if (session.state === 'running') return session;
       await docker.requireAvailable();
       let containerId = session.containerId;
-      if (containerId && (await docker.containerRunning(containerId)) === undefined) containerId = null;
-      if (!containerId) containerId = await this.createContainerPullingIfNeeded(this.containerSpec(workspaces.get(workspaceId), id));
-      await docker.startContainer(containerId);
-      this.deps.shells.prepare(id, containerId);
+      const existing = containerId ? await docker.inspectContainer(containerId) : undefined;
+      if (!existing) containerId = await this.createContainerPullingIfNeeded(this.containerSpec(workspaces.get(workspaceId), id));
+      if (!existing || (existing.hasMainShell && !existing.running)) {
+        this.deps.shells.adopt(id, (await startWithMainShell(docker, containerId!)).shell);
+      } else {
+        await docker.startContainer(containerId!);
+        this.deps.shells.prepare(id, containerId!);
+      }
       db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL WHERE id = ?`, [
         containerId,
         clock.now(),

@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import { SandkastenError, isDockerUnreachable } from '../errors';
 import type { DockerStatus } from '../protocol';
+import { MAIN_PROCESS_SCRIPT } from '../shell/shellText';
 import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
 
 /** Every object the sidecar creates carries these labels; reconciliation relies on them. */
@@ -41,11 +42,6 @@ export interface OwnVolume {
   labels: Record<string, string>;
 }
 
-/**
- * Keeps PID 1 alive and stops at once on SIGTERM; `sleep` runs in the background so the
- * trap fires immediately instead of after the sleep.
- */
-const KEEP_ALIVE = ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 86400 & wait $!; done'];
 
 const PING_TIMEOUT_MS = 3000;
 const STOP_GRACE_SECONDS = 2;
@@ -149,7 +145,10 @@ export class DockerEngine {
     const container = await this.docker.createContainer({
       name: spec.name,
       Image: spec.image,
-      Cmd: KEEP_ALIVE,
+      Cmd: ['sh', '-c', MAIN_PROCESS_SCRIPT],
+      // stdin stays open across attaches: the main shell reads its commands from it.
+      OpenStdin: true,
+      StdinOnce: false,
       WorkingDir: spec.volume ? '/workspace' : undefined,
       Labels: this.labels(spec.role, { workspaceId: spec.workspaceId, sessionId: spec.sessionId }),
       HostConfig: {
@@ -158,6 +157,8 @@ export class DockerEngine {
         Memory: spec.memoryMb * 1024 * 1024,
         PidsLimit: spec.pids,
         NetworkMode: spec.network,
+        // The main shell's stdout carries command output: a log driver would keep it all on disk.
+        LogConfig: { Type: 'none', Config: {} },
       },
     });
     return container.id;
@@ -177,10 +178,11 @@ export class DockerEngine {
   }
 
   /** undefined when the container no longer exists. */
-  async containerRunning(id: string): Promise<boolean | undefined> {
+  async inspectContainer(id: string): Promise<{ running: boolean; hasMainShell: boolean } | undefined> {
     try {
       const info = await this.docker.getContainer(id).inspect();
-      return info.State.Running;
+      // Containers made by versions before the main shell have stdin closed.
+      return { running: info.State.Running, hasMainShell: info.Config.OpenStdin };
     } catch (error) {
       if (statusCode(error) === 404) return undefined;
       throw error;

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { FrameParser, type StreamType } from '../docker/frames';
 import { MarkerScanner } from './markers';
-import { commandStartFile, shellQuote, stopCommandScript } from './shellText';
+import { MAIN_SHELL_STATE_FILE, commandStateFile, shellQuote, stopCommandScript } from './shellText';
 
 export interface RunOptions {
   /** A shell command line (syntax-checked first) or an argv (quoted, always valid). */
@@ -29,31 +29,42 @@ export interface RunResult {
 const MARKER_END = 0x1f;
 /** After asking the command's processes to stop, how long before the shell itself is killed. */
 const KILL_ESCALATION_MS = 1500;
+/** A shell that has not said its PID by then is given up (the caller falls back to an exec). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Where the shell's frames come from: its own exec, or the container's main process. */
+type Origin = { kind: 'exec'; exec: Docker.Exec } | { kind: 'main' };
 
 /**
- * One long-lived `sh` attached over a Docker exec (no TTY, so stdout and stderr arrive as
- * separate frames). Commands are written to its stdin one at a time; after each, the shell
+ * One long-lived `sh` attached without a TTY, so stdout and stderr arrive as separate
+ * frames: either the container's main shell (see MAIN_PROCESS_SCRIPT), or one started with
+ * a Docker exec. Commands are written to its stdin one at a time; after each, the shell
  * prints a marker carrying the exit code on stdout and a marker on stderr, so we know
  * when both streams are complete. cd and exported variables persist because every command
  * runs in this same shell process.
  */
 export class CommandShell {
   private readonly parser: FrameParser;
-  private running: { resolve(result: RunResult): void; options: RunOptions; stdout: MarkerScanner; stderr: MarkerScanner; exitCode?: number; stderrDone: boolean } | undefined;
+  private running:
+    | { resolve(result: RunResult): void; options: RunOptions; stdout: MarkerScanner; stderr: MarkerScanner; exitCode?: number; shellEnded: boolean; stderrDone: boolean }
+    | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private ended = false;
   private readonly endListeners: Array<() => void> = [];
+  /** The main shell's end marker repeats the last command's nonce; seen between commands, it means the shell died. */
+  private lastNonce = '';
 
   private constructor(
     private readonly docker: Docker,
     private readonly containerId: string,
-    private readonly exec: Docker.Exec,
+    private readonly origin: Origin,
     private readonly stream: Duplex,
     readonly pid: number,
   ) {
     this.parser = new FrameParser((type, data) => this.onFrame(type, data));
   }
 
+  /** A new shell in a Docker exec: for a container without a main shell, or a clean shell. */
   static async open(docker: Docker, containerId: string, workingDir = '/workspace'): Promise<CommandShell> {
     const exec = await docker.getContainer(containerId).exec({
       Cmd: ['sh'],
@@ -64,31 +75,61 @@ export class CommandShell {
       WorkingDir: workingDir,
     });
     const stream = (await exec.start({ hijack: true, stdin: true })) as Duplex;
-    // The first line is the shell's PID, needed to stop a command's processes later.
+    return CommandShell.handshake(docker, containerId, { kind: 'exec', exec }, stream);
+  }
+
+  /**
+   * Attaches to the main shell of a container that is not running yet (so nothing it says
+   * is missed) and returns what to call once Docker started it.
+   */
+  static async attachMain(docker: Docker, containerId: string): Promise<{ ready(): Promise<CommandShell>; abandon(): void }> {
+    const stream = (await docker.getContainer(containerId).attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+    return {
+      ready: () => CommandShell.handshake(docker, containerId, { kind: 'main' }, stream),
+      abandon: () => stream.destroy(),
+    };
+  }
+
+  /** Asks the shell for its PID (needed to stop a command's processes later): the first line it prints. */
+  private static async handshake(docker: Docker, containerId: string, origin: Origin, stream: Duplex): Promise<CommandShell> {
     const pid = await new Promise<number>((resolve, reject) => {
       let text = '';
       const parser = new FrameParser((_type, data) => {
         text += data.toString('latin1');
         const newline = text.indexOf('\n');
         if (newline >= 0) {
-          stream.off('data', onData);
-          stream.off('end', onEnd);
+          cleanup();
           resolve(Number(text.slice(0, newline)));
         }
       });
       const onData = (chunk: Buffer) => parser.push(chunk);
-      const onEnd = () => reject(new Error(`The shell in container ${containerId.slice(0, 12)} ended before it was ready.`));
+      const fail = (why: string) => () => {
+        cleanup();
+        stream.destroy();
+        reject(new Error(`The shell in container ${containerId.slice(0, 12)} ${why}.`));
+      };
+      const onEnd = fail('ended before it was ready');
+      const timer = setTimeout(fail(`did not answer within ${HANDSHAKE_TIMEOUT_MS / 1000} s`), HANDSHAKE_TIMEOUT_MS);
+      const cleanup = () => {
+        clearTimeout(timer);
+        stream.off('data', onData);
+        stream.off('end', onEnd);
+      };
       stream.on('data', onData);
       stream.once('end', onEnd);
       stream.write('echo $$\n');
     });
-    const shell = new CommandShell(docker, containerId, exec, stream, pid);
+    const shell = new CommandShell(docker, containerId, origin, stream, pid);
     stream.on('data', (chunk: Buffer) => shell.parser.push(chunk));
     const end = () => shell.onEnd();
     stream.once('end', end);
     stream.once('close', end);
     stream.once('error', end);
     return shell;
+  }
+
+  private get stateFile(): string {
+    return this.origin.kind === 'main' ? MAIN_SHELL_STATE_FILE : commandStateFile(this.pid);
   }
 
   get isAlive(): boolean {
@@ -131,6 +172,7 @@ export class CommandShell {
   private runNow(options: RunOptions): Promise<RunResult> {
     if (this.ended) return Promise.resolve({ exitCode: -1, shellEnded: true });
     const nonce = randomBytes(6).toString('hex');
+    this.lastNonce = nonce;
     return new Promise<RunResult>((resolve) => {
       const emit = (stream: StreamType) => (data: Buffer) => options.onOutput(stream, data);
       this.running = {
@@ -138,24 +180,34 @@ export class CommandShell {
         options,
         stdout: new MarkerScanner(Buffer.from(`\x1eSK${nonce}:`, 'latin1'), MARKER_END, 12, emit('stdout')),
         stderr: new MarkerScanner(Buffer.from(`\x1eSK${nonce}`, 'latin1'), MARKER_END, 2, emit('stderr')),
+        shellEnded: false,
         stderrDone: false,
       };
-      this.stream.write(commandText(options.command, nonce, commandStartFile(this.pid)));
+      this.stream.write(commandText(options.command, nonce, this.stateFile));
     });
   }
 
   private onFrame(type: StreamType, data: Buffer): void {
     const running = this.running;
-    if (!running) return; // output of a background job between commands: nobody asked for it
+    if (!running) {
+      // Output of a background job between commands, which nobody asked for; or the main
+      // shell's end marker: the shell died while idle.
+      if (this.origin.kind === 'main' && type === 'stdout' && data.includes(`\x1eSK${this.lastNonce}:E`)) this.dispose();
+      return;
+    }
     if (type === 'stdout') {
       const code = running.stdout.push(data);
-      if (code !== undefined) running.exitCode = Number(code);
+      if (code !== undefined) {
+        running.shellEnded = code.startsWith('E'); // the main shell ended during the command
+        running.exitCode = Number(running.shellEnded ? code.slice(1) : code);
+      }
     } else if (running.stderr.push(data) !== undefined) {
       running.stderrDone = true;
     }
     if (running.exitCode !== undefined && running.stderrDone) {
       this.running = undefined;
-      running.resolve({ exitCode: running.exitCode, shellEnded: false });
+      running.resolve({ exitCode: running.exitCode, shellEnded: running.shellEnded });
+      if (running.shellEnded) this.dispose();
       return;
     }
     if (running.options.isCongested?.() && running.options.waitForDrain) {
@@ -172,11 +224,8 @@ export class CommandShell {
     if (running) {
       running.stdout.flush();
       running.stderr.flush();
-      void this.exec
-        .inspect()
-        .then((info) => info.ExitCode ?? -1)
-        .catch(() => -1)
-        .then((exitCode) => running.resolve({ exitCode, shellEnded: true }));
+      const exitCode = this.origin.kind === 'exec' ? this.origin.exec.inspect().then((info) => info.ExitCode ?? -1) : Promise.resolve(-1);
+      void exitCode.catch(() => -1).then((code) => running.resolve({ exitCode: code, shellEnded: true }));
     }
     for (const listener of this.endListeners) listener();
   }
@@ -188,10 +237,10 @@ export class CommandShell {
   private async interruptRunning(): Promise<void> {
     const running = this.running;
     if (!running) return;
-    await this.runSideCommand(stopCommandScript(this.pid, 'TERM'));
+    await this.runSideCommand(stopCommandScript(this.pid, this.stateFile, 'TERM'));
     await new Promise((resolve) => setTimeout(resolve, 200));
     if (this.running !== running) return;
-    await this.runSideCommand(stopCommandScript(this.pid, 'KILL'));
+    await this.runSideCommand(stopCommandScript(this.pid, this.stateFile, 'KILL'));
     await new Promise((resolve) => setTimeout(resolve, KILL_ESCALATION_MS));
     if (this.running === running) await this.runSideCommand(`kill -KILL ${this.pid}`);
   }
@@ -212,8 +261,10 @@ export class CommandShell {
   }
 
   dispose(): void {
-    this.stream.end();
-    this.stream.destroy();
+    if (!this.stream.destroyed) {
+      this.stream.end();
+      this.stream.destroy();
+    }
     this.onEnd();
   }
 }
@@ -223,9 +274,9 @@ export class CommandShell {
  * reads input cannot swallow the commands after it. A command line is syntax-checked with
  * `sh -n` first, because a syntax error makes a non-interactive shell exit.
  */
-function commandText(command: RunOptions['command'], nonce: string, startFile: string): string {
+function commandText(command: RunOptions['command'], nonce: string, stateFile: string): string {
   // Builtins only (no fork): note the start time, so a cancel spares older background jobs.
-  const start = `read -r __sk_up __sk_idle </proc/uptime; echo "$__sk_up" 2>/dev/null >${startFile}\n`;
+  const start = `read -r __sk_up __sk_idle </proc/uptime; echo "$__sk_up ${nonce}" 2>/dev/null >${stateFile}\n`;
   const markers = `__sk_rc=$?; printf '\\036SK${nonce}\\037' >&2; printf '\\036SK${nonce}:%d\\037' "$__sk_rc"\n`;
   if ('argv' in command) return `${start}${command.argv.map(shellQuote).join(' ')} </dev/null\n${markers}`;
   const quoted = shellQuote(command.line);

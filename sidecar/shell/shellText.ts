@@ -3,8 +3,30 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Where the persistent shell notes when its current command started (from /proc/uptime). */
-export const commandStartFile = (shellPid: number) => `/tmp/.sandkasten-command-start-${shellPid}`;
+/**
+ * Where a persistent shell notes its current command: "UPTIME NONCE", the start time (from
+ * /proc/uptime, so a cancel spares older background jobs) and the command's marker nonce.
+ * An exec'd shell has one per PID; the container's main shell has a fixed one.
+ */
+export const commandStateFile = (shellPid: number) => `/tmp/.sandkasten-command-${shellPid}`;
+export const MAIN_SHELL_STATE_FILE = '/tmp/.sandkasten-main-shell';
+
+/**
+ * PID 1 of every container the sidecar creates. Its stdin (kept open by Docker, attached by
+ * the sidecar before the start) feeds a command shell, so a new container's first command
+ * needs no `docker exec` (runc spawning an exec costs ~50 ms). PID 1 stays a plain waiter:
+ * it stops at once on TERM, and when the shell ends (`exit`, or a kill) it prints the
+ * running command's end markers with "E" and the shell's status, so the sidecar learns of
+ * it, then idles; the session's next command gets an exec'd shell.
+ */
+export const MAIN_PROCESS_SCRIPT = [
+  'trap "exit 0" TERM INT',
+  // An asynchronous list's stdin is /dev/null unless redirected: hand the shell fd 3.
+  'exec 3<&0 </dev/null; sh <&3 3<&- & wait $!; rc=$?',
+  `read -r _ n <${MAIN_SHELL_STATE_FILE} 2>/dev/null`,
+  `printf '\\036SK%s\\037' "$n" >&2; printf '\\036SK%s:E%d\\037' "$n" "$rc"`,
+  'exec 3<&- >/dev/null 2>&1; while :; do sleep 86400 & wait $!; done',
+].join('\n');
 
 /**
  * A POSIX sh script that sends `signal` to the processes of the shell's *current* command:
@@ -12,10 +34,10 @@ export const commandStartFile = (shellPid: number) => `/tmp/.sandkasten-command-
  * background jobs of earlier commands keep running), leaving the shell itself alive.
  * Processes are found through /proc, which busybox and Debian images both have.
  */
-export function stopCommandScript(shellPid: number, signal: 'TERM' | 'KILL'): string {
+export function stopCommandScript(shellPid: number, stateFile: string, signal: 'TERM' | 'KILL'): string {
   return [
     // /proc/uptime "12345.67" and stat's starttime are both in 1/100 s (CLK_TCK is 100 on Linux).
-    `u=$(cat ${commandStartFile(shellPid)} 2>/dev/null) || exit 0; since=\${u%.*}\${u#*.}`,
+    `read -r u _ <${stateFile} 2>/dev/null || exit 0; since=\${u%.*}\${u#*.}`,
     // In /proc/N/stat the command name may hold spaces: cut up to ") ", then $2 is the
     // parent pid and $20 the start time.
     'kids() { for f in /proc/[0-9]*/stat; do s=$(cat "$f" 2>/dev/null) || continue; s=${s##*) }; set -- $s;',

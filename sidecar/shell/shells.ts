@@ -27,9 +27,11 @@ export class Shells {
     if (!this.shells.has(sessionId)) void this.open(sessionId, containerId).catch(() => undefined);
   }
 
-  /** Hands over a shell opened elsewhere (the pool opens them while warming containers). */
-  adopt(sessionId: string, shell: CommandShell): void {
-    this.track(sessionId, Promise.resolve(shell));
+  /** Hands over a shell opened elsewhere (a container's main shell, or the pool's). */
+  adopt(sessionId: string, shell: CommandShell | Promise<CommandShell>): void {
+    const opening = Promise.resolve(shell);
+    opening.catch(() => undefined); // a failed main shell is replaced on the first command
+    this.track(sessionId, opening);
   }
 
   private open(sessionId: string, containerId: string): Promise<CommandShell> {
@@ -55,4 +57,19 @@ export class Shells {
   closeAll(): void {
     for (const sessionId of [...this.shells.keys()]) this.close(sessionId);
   }
+}
+
+/**
+ * Starts a created container with its main shell attached first, so the first command needs
+ * no exec. Resolves once Docker started it; `shell` resolves once the shell answered.
+ */
+export async function startWithMainShell(docker: DockerEngine, containerId: string): Promise<{ shell: Promise<CommandShell> }> {
+  const attached = await CommandShell.attachMain(docker.docker, containerId);
+  try {
+    await docker.startContainer(containerId);
+  } catch (error) {
+    attached.abandon();
+    throw error;
+  }
+  return { shell: attached.ready() };
 }

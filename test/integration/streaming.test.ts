@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource } from '../../sidecar/client';
-import { createWorkspace, exec, expectError, P, ResponseError, SidecarHarness, sleep, waitFor, type SidecarClient } from './harness';
+import { createWorkspace, docker, exec, expectError, P, ResponseError, SidecarHarness, sleep, waitFor, type SidecarClient } from './harness';
 
 const MiB = 1024 * 1024;
 /** How much the sidecar's resident memory may grow while it moves a large output. */
@@ -114,6 +114,48 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
     await waitUntilRunning(session.id, /sleep 310/);
     assert.equal((await line(session.id, 'kill $!')).exitCode, 0, 'the shell still knows its background job');
     await waitUntilGone(session.id, /sleep 310/);
+  });
+
+  it("runs a new or resumed container's commands in its main shell, a child of PID 1, with no exec", async () => {
+    const session = await newSession('main-shell');
+    const parentOfShell = async () => (await line(session.id, 'read -r s </proc/$$/stat; set -- ${s##*) }; echo $2')).stdout;
+    assert.equal(await parentOfShell(), '1\n', 'the persistent shell is the one PID 1 started');
+    await sidecar.client.request(P.StopSessionRequest.type, { id: session.id });
+    await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: session.workspaceId });
+    assert.equal(await parentOfShell(), '1\n', 'after a resume too');
+    const inspected = await docker.getContainer(session.containerId!).inspect();
+    assert.equal(inspected.HostConfig.LogConfig?.Type, 'none', 'command output is not kept in a container log');
+  });
+
+  it('goes on in a new shell after `exit` ends the main shell, reporting its status', async () => {
+    const session = await newSession('exit');
+    await line(session.id, 'cd /tmp');
+    const ended = await line(session.id, 'exit 5');
+    assert.equal(ended.exitCode, 5);
+    assert.equal((await line(session.id, 'pwd; echo next')).stdout, '/workspace\nnext\n', 'a fresh shell, in /workspace');
+    // The replacement (an exec'd shell) ends the same way and is replaced again.
+    assert.equal((await line(session.id, 'exit 6')).exitCode, 6);
+    assert.equal((await line(session.id, 'echo third')).stdout, 'third\n');
+  });
+
+  it('notices when the main shell is killed between commands and answers the next one from a new shell', async () => {
+    const session = await newSession('killed');
+    const pid = (await line(session.id, 'echo $$')).stdout.trim();
+    await exec(sidecar.client, session.id, ['kill', '-KILL', pid], { cleanShell: true });
+    await waitUntilGone(session.id, new RegExp(`^\\s*${pid}\\s`, 'm'));
+    const next = await exec(sidecar.client, session.id, ['echo', 'still here'], { timeoutMs: SAFETY_TIMEOUT_MS });
+    assert.deepEqual([next.exitCode, next.stdout, next.timedOut], [0, 'still here\n', false]);
+  });
+
+  it('cancels a busy loop of the shell itself by killing the shell; the next command gets a new one', async () => {
+    const session = await newSession('busy');
+    const cancellation = new CancellationTokenSource();
+    const request = sidecar.client.request(P.ExecRequest.type, { sessionId: session.id, line: 'while :; do :; done', timeoutMs: SAFETY_TIMEOUT_MS }, cancellation);
+    await sleep(500);
+    cancellation.cancel();
+    const result = await request;
+    assert.equal(result.cancelled, true);
+    assert.equal((await line(session.id, 'echo after')).stdout, 'after\n');
   });
 
   it('runs a cleanShell command without the persistent cwd and environment, and leaves them untouched', async () => {
