@@ -6,7 +6,7 @@ import { MarkerScanner } from './markers';
 import { MAIN_SHELL_STATE_FILE, commandStateFile, shellQuote, stopCommandScript } from './shellText';
 
 export interface RunOptions {
-  /** A shell command line (syntax-checked first) or an argv (quoted, always valid). */
+  /** A shell command line (run by `command eval`, see commandText) or an argv (quoted, always valid). */
   command: { line: string } | { argv: string[] };
   onOutput(stream: StreamType, data: Buffer): void;
   /** Asked after each delivery; when true the shell's stream pauses until `waitForDrain`. */
@@ -271,8 +271,9 @@ export class CommandShell {
 
 /**
  * What is written to the shell for one command. stdin comes from /dev/null so a command that
- * reads input cannot swallow the commands after it. A command line is syntax-checked with
- * `sh -n` first, because a syntax error makes a non-interactive shell exit.
+ * reads input cannot swallow the commands after it. A command line runs through `command
+ * eval`: a syntax error in a plain `eval` makes a non-interactive shell exit, while `command`
+ * turns it into status 2 (POSIX; busybox ash and dash agree), with no fork for a `sh -n` check.
  */
 function commandText(command: RunOptions['command'], nonce: string, stateFile: string): string {
   // Builtins only (no fork): note the start time, so a cancel spares older background jobs.
@@ -280,5 +281,5 @@ function commandText(command: RunOptions['command'], nonce: string, stateFile: s
   const markers = `__sk_rc=$?; printf '\\036SK${nonce}\\037' >&2; printf '\\036SK${nonce}:%d\\037' "$__sk_rc"\n`;
   if ('argv' in command) return `${start}${command.argv.map(shellQuote).join(' ')} </dev/null\n${markers}`;
   const quoted = shellQuote(command.line);
-  return `${start}if printf '%s\\n' ${quoted} | sh -n; then eval ${quoted} </dev/null; else (exit 2); fi\n${markers}`;
+  return `${start}command eval ${quoted} </dev/null\n${markers}`;
 }

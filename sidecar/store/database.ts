@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import initSqlJs, { type Database as SqlJsDatabase, type SqlValue } from 'sql.js';
+import initSqlJs, { type Database as SqlJsDatabase, type SqlValue, type Statement } from 'sql.js';
 import { writeFileAtomically } from './durableFile';
 import { migrate } from './migrations';
 import { WriteCoalescer } from './writeCoalescer';
@@ -17,6 +17,8 @@ const LAZY_COMMIT_DELAY_MS = 1000;
 export class Database {
   private readonly writer: WriteCoalescer;
   private lazyCommit: NodeJS.Timeout | undefined;
+  /** Prepared once per SQL text: preparing costs more than running on hot paths such as exec. */
+  private readonly statements = new Map<string, Statement>();
 
   private constructor(
     private readonly db: SqlJsDatabase,
@@ -37,13 +39,14 @@ export class Database {
   }
 
   all<T = Row>(sql: string, params: Params = []): T[] {
-    const statement = this.db.prepare(sql, params);
+    const statement = this.prepared(sql);
     try {
+      statement.bind(params);
       const rows: T[] = [];
       while (statement.step()) rows.push(statement.getAsObject() as T);
       return rows;
     } finally {
-      statement.free();
+      statement.reset();
     }
   }
 
@@ -52,7 +55,21 @@ export class Database {
   }
 
   run(sql: string, params: Params = []): void {
-    this.db.run(sql, params);
+    const statement = this.prepared(sql);
+    try {
+      statement.run(params);
+    } finally {
+      statement.reset();
+    }
+  }
+
+  private prepared(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** Runs `change` atomically in memory; call `commit()` to make it durable. */
@@ -95,6 +112,7 @@ export class Database {
 
   close(): void {
     this.cancelLazyCommit();
+    this.statements.clear(); // close() frees them
     this.db.close();
   }
 }
