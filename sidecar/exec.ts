@@ -5,8 +5,9 @@ import type { StreamType } from './docker/frames';
 import type { DockerEngine } from './docker/engine';
 import { invalidInput } from './errors';
 import type { NotificationFlow } from './flow';
-import { ExecOutputNotification, type ExecParams, type ExecResult } from './protocol';
+import { ExecOutputNotification, RAW_CHANNEL_HEADER, type ExecParams, type ExecResult } from './protocol';
 import { CommandShell, type RunOptions } from './shell/commandShell';
+import type { DirectPipe } from './shell/directPipes';
 import type { Shells } from './shell/shells';
 import type { RawChannels } from './rawChannels';
 import type { Sessions } from './sessions';
@@ -44,12 +45,14 @@ export class Exec {
     const { containerId, workspaceId } = sessions.running(params.sessionId);
     const started = clock.now();
     // The raw channel first: if it never comes, no shell was opened for nothing.
-    const raw = params.rawChannelId !== undefined ? new RawStdout(await this.deps.rawChannels.take(params.rawChannelId)) : undefined;
+    const rawSocket = params.rawChannelId !== undefined ? await this.deps.rawChannels.take(params.rawChannelId) : undefined;
     if (cancellation?.isCancellationRequested) {
-      raw?.close();
+      rawSocket?.destroy();
       return { exitCode: 130, stdout: '', stderr: '', durationMs: 0, timedOut: false, cancelled: true, droppedBytes: 0 };
     }
     const shell = params.cleanShell ? await CommandShell.open(docker.docker, containerId) : await shells.get(params.sessionId, containerId);
+    const pipe = rawSocket ? await this.offerDirectPipe(rawSocket, containerId, shell) : undefined;
+    const raw = rawSocket && !pipe ? new RawStdout(rawSocket) : undefined;
     const notified = params.streamId !== undefined ? new StreamedOutput(flow!, params.streamId, params.encoding) : undefined;
     const captured = notified ? undefined : new CapturedOutput(params.encoding);
     const output = {
@@ -63,6 +66,7 @@ export class Exec {
 
     const run = shell.run({
       command: params.line !== undefined ? { line: params.line } : { argv: params.command! },
+      stdoutFile: pipe?.containerPath,
       onOutput: output.add,
       isCongested: output.congested,
       waitForDrain: output.drained,
@@ -82,7 +86,8 @@ export class Exec {
     try {
       const result = await run.result;
       notified?.end();
-      await raw?.end();
+      pipe?.close();
+      if (rawSocket) await (raw ? raw.end() : endSocket(rawSocket));
       workspaces.recordAccess(workspaceId, { commands: 1 });
       db.commitSoon(); // statistics: not worth a durable write per command
       return {
@@ -95,13 +100,54 @@ export class Exec {
         droppedBytes: captured?.dropped ?? 0,
       };
     } finally {
-      raw?.close();
+      pipe?.close();
+      if (rawSocket && !rawSocket.writableEnded) rawSocket.destroy();
       timer?.cancel();
       cancelListener?.dispose();
       if (params.cleanShell) shell.dispose();
     }
   }
+
+  /**
+   * Tells the raw channel's client how stdout comes (RAW_CHANNEL_HEADER): through a FIFO
+   * when one works for this container, which the client must open before the command runs;
+   * else on the socket, relayed by the sidecar.
+   */
+  private async offerDirectPipe(socket: Socket, containerId: string, shell: CommandShell): Promise<DirectPipe | undefined> {
+    const pipe = await this.deps.docker.pipes.open(containerId, shell);
+    if (!pipe) {
+      socket.write(`${RAW_CHANNEL_HEADER.socket}\n`);
+      return undefined;
+    }
+    socket.write(`${RAW_CHANNEL_HEADER.pipe}${pipe.hostPath}\n`);
+    const opened = await new Promise<boolean>((resolve) => {
+      const done = (answer: boolean) => () => {
+        clearTimeout(timer);
+        socket.off('data', yes).off('close', no);
+        resolve(answer);
+      };
+      const yes = done(true);
+      const no = done(false);
+      const timer = setTimeout(no, PIPE_OPEN_WAIT_MS);
+      socket.once('data', yes).once('close', no);
+    });
+    if (!opened) {
+      pipe.close();
+      socket.destroy();
+      throw invalidInput(`The raw channel's client did not open the pipe ${pipe.hostPath} within ${PIPE_OPEN_WAIT_MS / 1000} s.`);
+    }
+    // A reader that goes away early must not block the command: the sidecar reads and drops the rest.
+    socket.once('close', () => pipe.discard());
+    return pipe;
+  }
 }
+
+function endSocket(socket: Socket): Promise<void> {
+  return new Promise((resolve) => (socket.destroyed ? resolve() : socket.end(resolve)));
+}
+
+/** How long the client of a raw channel may take to open the FIFO it was offered. */
+const PIPE_OPEN_WAIT_MS = 5000;
 
 /** Output returned in the result: bounded, with a count of what did not fit. */
 class CapturedOutput {
@@ -163,12 +209,9 @@ class RawStdout {
 
   /** Ends the channel once every byte was handed to the kernel. */
   end(): Promise<void> {
-    return new Promise((resolve) => (this.socket.destroyed ? resolve() : this.socket.end(resolve)));
+    return endSocket(this.socket);
   }
 
-  close(): void {
-    if (!this.socket.writableEnded) this.socket.destroy();
-  }
 }
 
 /** Output sent as exec/output notifications as it comes, batched, with back-pressure. */

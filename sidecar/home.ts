@@ -31,6 +31,8 @@ export function homePaths(home: string) {
     config: path.join(home, 'config.json'),
     lock: path.join(home, 'sidecar.pid'),
     log: path.join(home, 'sidecar.log'),
+    /** Per-container directories of stdout FIFOs (see DirectPipes). */
+    pipes: path.join(home, 'pipes'),
   };
 }
 export type HomePaths = ReturnType<typeof homePaths>;

@@ -224,10 +224,21 @@ export namespace ExecRequest {
 
 /**
  * A raw channel is a second connection to the sidecar's socket whose first line is this
- * preamble followed by the channel id and "\n". After that the socket carries bytes only,
- * sidecar → client, with the socket's own back-pressure: no JSON, no base64.
+ * preamble followed by the channel id and "\n". Once an exec takes the channel, the sidecar
+ * writes one line (RAW_CHANNEL_HEADER) saying how stdout comes: on this socket as bytes only,
+ * with the socket's own back-pressure (no JSON, no base64); or, when the Docker engine is
+ * local, in a FIFO on the host that the command in the container writes straight into. The
+ * client opens that FIFO for reading, then writes one byte ("\n") on the socket; it reads
+ * the FIFO to end-of-file, which comes when the command is over. Either way the sidecar ends
+ * the socket before it answers the exec. `SidecarClient.openRawChannel` does all of this.
  */
 export const RAW_CHANNEL_PREAMBLE = 'SANDKASTEN-RAW-CHANNEL ';
+export const RAW_CHANNEL_HEADER = {
+  /** stdout follows on this socket. */
+  socket: 'socket',
+  /** Followed by the FIFO's absolute host path. */
+  pipe: 'pipe ',
+} as const;
 
 export interface ExecOutputParams {
   streamId: string;

@@ -29,6 +29,9 @@ import { Shells } from './shell/shells';
 import { registerTerminalHandlers } from './terminalHandlers';
 import { Terminals } from './terminals';
 import { Database } from './store/database';
+
+/** How often pipe directories that no container mounts are looked for. */
+const PIPE_SWEEP_INTERVAL_MS = 60_000;
 import { Workspaces } from './workspaces';
 
 export interface Services {
@@ -66,6 +69,7 @@ export class Sidecar implements Services {
   private readonly server = net.createServer((socket) => this.accept(socket));
   private readonly startedAt: number;
   private idleTimer: { cancel(): void } | undefined;
+  private pipeSweepTimer: { cancel(): void } | undefined;
   private reconciled: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -119,7 +123,7 @@ export class Sidecar implements Services {
         db.run(`INSERT INTO meta (key, value) VALUES ('instance', ?)`, [instanceId]);
         await db.commit();
       }
-      const sidecar = new Sidecar(options, paths, releaseLock, db, config, new DockerEngine(instanceId), new Changes(), clock);
+      const sidecar = new Sidecar(options, paths, releaseLock, db, config, new DockerEngine(instanceId, paths.pipes), new Changes(), clock);
       await sidecar.listen();
       options.log.info(`sidecar ${version} (pid ${process.pid}, instance ${instanceId}) listening on ${paths.socket}`);
       void sidecar.ensureReconciled();
@@ -152,6 +156,7 @@ export class Sidecar implements Services {
           .map(([action, items]) => `${action}=${items.length}`);
         this.options.log.info(`reconciled with Docker${counts.length ? `: ${counts.join(', ')}` : ': nothing to do'}`);
         this.changes.emit('workspaces', 'sessions');
+        await this.sweepPipeDirectories();
         await this.pool.start();
       })().catch((error) => {
         this.reconciled = undefined;
@@ -217,11 +222,19 @@ export class Sidecar implements Services {
     }, seconds * 1000);
   }
 
+  /** Removes pipe directories no container mounts (a crash's leftovers), now and every minute. */
+  private async sweepPipeDirectories(): Promise<void> {
+    const containers = await this.docker.listOwnContainers().catch(() => undefined);
+    if (containers) this.docker.pipes.sweep(new Set(containers.flatMap((c) => (c.pipeDirectory ? [c.pipeDirectory] : []))));
+    if (!this.stopping) this.pipeSweepTimer = this.clock.setTimeout(() => void this.sweepPipeDirectories(), PIPE_SWEEP_INTERVAL_MS);
+  }
+
   /** Stops accepting clients, flushes state and releases the storage directory. */
   shutdown(reason: string): Promise<void> {
     this.stopping ??= (async () => {
       this.options.log.info(`shutting down: ${reason}`);
       this.idleTimer?.cancel();
+      this.pipeSweepTimer?.cancel();
       this.server.close();
       this.shells.closeAll();
       this.terminals.closeAll();

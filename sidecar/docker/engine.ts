@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import { SandkastenError, isDockerUnreachable } from '../errors';
 import type { DockerStatus } from '../protocol';
+import { DirectPipes, PIPE_MOUNT_POINT } from '../shell/directPipes';
 import { MAIN_PROCESS_SCRIPT } from '../shell/shellText';
 import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
 
@@ -35,6 +36,8 @@ export interface OwnContainer {
   name: string;
   running: boolean;
   labels: Record<string, string>;
+  /** The host directory mounted at PIPE_MOUNT_POINT, if any. */
+  pipeDirectory?: string;
 }
 
 export interface OwnVolume {
@@ -51,14 +54,19 @@ export class DockerEngine {
   readonly docker: Docker;
   private readonly pingClient: Docker;
   private readonly endpoint: DockerEndpoint;
+  /** Host directories for commands' stdout FIFOs, mounted into every container when the engine is local. */
+  readonly pipes: DirectPipes;
 
   constructor(
     readonly instanceId: string,
+    pipesRoot: string,
     endpoint: DockerEndpoint = resolveDockerEndpoint(),
   ) {
     this.endpoint = endpoint;
     this.docker = new Docker(endpoint.options);
     this.pingClient = new Docker({ ...endpoint.options, timeout: PING_TIMEOUT_MS });
+    const local = process.platform === 'linux' && endpoint.options.socketPath !== undefined;
+    this.pipes = new DirectPipes(pipesRoot, local, async (id) => pipeMountOf((await this.docker.getContainer(id).inspect()).Mounts));
   }
 
   async status(): Promise<DockerStatus> {
@@ -142,6 +150,26 @@ export class DockerEngine {
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {
+    const pipeDirectory = this.pipes.newDirectory();
+    try {
+      const id = await this.create(spec, pipeDirectory);
+      this.pipes.created(id, pipeDirectory);
+      return id;
+    } catch (error) {
+      if (!pipeDirectory) throw error;
+      if (statusCode(error) === 400 && /bind source path/i.test(String(error))) {
+        this.pipes.refusedMount(pipeDirectory);
+        return this.createContainer(spec);
+      }
+      this.pipes.discardDirectory(pipeDirectory);
+      throw error;
+    }
+  }
+
+  private async create(spec: ContainerSpec, pipeDirectory: string | undefined): Promise<string> {
+    const mounts: Docker.MountSettings[] = [];
+    if (spec.volume) mounts.push({ Type: 'volume', Source: spec.volume, Target: '/workspace' });
+    if (pipeDirectory) mounts.push({ Type: 'bind', Source: pipeDirectory, Target: PIPE_MOUNT_POINT, ReadOnly: true });
     const container = await this.docker.createContainer({
       name: spec.name,
       Image: spec.image,
@@ -152,7 +180,7 @@ export class DockerEngine {
       WorkingDir: spec.volume ? '/workspace' : undefined,
       Labels: this.labels(spec.role, { workspaceId: spec.workspaceId, sessionId: spec.sessionId }),
       HostConfig: {
-        Mounts: spec.volume ? [{ Type: 'volume', Source: spec.volume, Target: '/workspace' }] : [],
+        Mounts: mounts,
         NanoCpus: Math.round(spec.cpus * 1e9),
         Memory: spec.memoryMb * 1024 * 1024,
         PidsLimit: spec.pids,
@@ -174,7 +202,9 @@ export class DockerEngine {
 
   /** Idempotent: a container already gone, or already being removed (409), is fine. */
   async removeContainer(id: string): Promise<void> {
+    const pipeDirectory = await this.pipes.directoryOf(id); // asks Docker after a restart: ask before the removal
     await ignoreStatus(this.docker.getContainer(id).remove({ force: true, v: false }), 404, 409);
+    this.pipes.removed(id, pipeDirectory);
   }
 
   /** undefined when the container no longer exists. */
@@ -198,6 +228,7 @@ export class DockerEngine {
       name: (c.Names[0] ?? '').replace(/^\//, ''),
       running: c.State === 'running',
       labels: c.Labels,
+      pipeDirectory: pipeMountOf(c.Mounts),
     }));
   }
 
@@ -207,6 +238,10 @@ export class DockerEngine {
     });
     return (result.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
   }
+}
+
+function pipeMountOf(mounts: Array<{ Source: string; Destination: string }> | undefined): string | undefined {
+  return mounts?.find((mount) => mount.Destination === PIPE_MOUNT_POINT)?.Source;
 }
 
 export function statusCode(error: unknown): number | undefined {

@@ -9,6 +9,8 @@ export interface RunOptions {
   /** A shell command line (run by `command eval`, see commandText) or an argv (quoted, always valid). */
   command: { line: string } | { argv: string[] };
   onOutput(stream: StreamType, data: Buffer): void;
+  /** A file (in the container) that receives stdout instead of the shell's stream: a direct pipe. */
+  stdoutFile?: string;
   /** Asked after each delivery; when true the shell's stream pauses until `waitForDrain`. */
   isCongested?(): boolean;
   waitForDrain?(): Promise<void>;
@@ -183,7 +185,7 @@ export class CommandShell {
         shellEnded: false,
         stderrDone: false,
       };
-      this.stream.write(commandText(options.command, nonce, this.stateFile));
+      this.stream.write(commandText(options.command, nonce, this.stateFile, options.stdoutFile));
     });
   }
 
@@ -275,11 +277,11 @@ export class CommandShell {
  * eval`: a syntax error in a plain `eval` makes a non-interactive shell exit, while `command`
  * turns it into status 2 (POSIX; busybox ash and dash agree), with no fork for a `sh -n` check.
  */
-function commandText(command: RunOptions['command'], nonce: string, stateFile: string): string {
+function commandText(command: RunOptions['command'], nonce: string, stateFile: string, stdoutFile?: string): string {
   // Builtins only (no fork): note the start time, so a cancel spares older background jobs.
   const start = `read -r __sk_up __sk_idle </proc/uptime; echo "$__sk_up ${nonce}" 2>/dev/null >${stateFile}\n`;
   const markers = `__sk_rc=$?; printf '\\036SK${nonce}\\037' >&2; printf '\\036SK${nonce}:%d\\037' "$__sk_rc"\n`;
-  if ('argv' in command) return `${start}${command.argv.map(shellQuote).join(' ')} </dev/null\n${markers}`;
-  const quoted = shellQuote(command.line);
-  return `${start}command eval ${quoted} </dev/null\n${markers}`;
+  const redirects = stdoutFile ? `</dev/null >${shellQuote(stdoutFile)}` : '</dev/null';
+  if ('argv' in command) return `${start}${command.argv.map(shellQuote).join(' ')} ${redirects}\n${markers}`;
+  return `${start}command eval ${shellQuote(command.line)} ${redirects}\n${markers}`;
 }

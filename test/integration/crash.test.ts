@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { homePaths } from '../../sidecar/home';
 import {
   createWorkspace,
   docker,
@@ -104,7 +105,7 @@ describe('a sidecar killed with kill -9', () => {
     assert.equal(settled, 'rejected');
   });
 
-  it('removes a labelled container and volume of its instance that the database does not know', async () => {
+  it('removes a labelled container, volume and pipe directory of its instance that nothing knows', async () => {
     const labels = {
       'sandkasten.managed': 'true',
       'sandkasten.instance': sidecar.instanceId,
@@ -123,8 +124,12 @@ describe('a sidecar killed with kill -9', () => {
       HostConfig: { Mounts: [{ Type: 'volume', Source: volumeName, Target: '/workspace' }] },
     });
     await orphan.start();
+    // A pipe directory no container mounts (its container's create never reached Docker).
+    const strayPipes = path.join(homePaths(sidecar.home).pipes, 'stray00000000000');
+    fs.mkdirSync(strayPipes, { recursive: true });
 
     await sidecar.reconnect();
+    await waitFor('the stray pipe directory to be removed', async () => (fs.existsSync(strayPipes) ? undefined : true));
     await waitFor('the orphans to be removed', async () => {
       await sidecar.client.request(P.StatusRequest.type, {});
       const containerGone = (await inspectContainer(orphan.id)) === undefined;

@@ -281,8 +281,10 @@ export class SidecarHarness {
       ...left.volumes.map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)),
     ]);
     const log = this.logTail();
+    const pipeDirectories = fs.existsSync(homePaths(this.home).pipes) ? fs.readdirSync(homePaths(this.home).pipes) : [];
     fs.rmSync(this.home, { recursive: true, force: true });
     assert.deepEqual(problems, [], `the sidecar cleaned up without errors; its log ends with:\n${log}`);
+    assert.deepEqual(pipeDirectories, [], 'every pipe directory left with its container');
     assert.deepEqual(
       { containers: left.containers.map((c) => c.Names[0]), volumes: left.volumes.map((v) => v.Name) },
       { containers: [], volumes: [] },

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { homePaths } from '../../sidecar/home';
+import { connectToSidecar } from '../../sidecar/launch';
 import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource } from '../../sidecar/client';
 import { createWorkspace, docker, exec, expectError, P, ResponseError, SidecarHarness, sleep, waitFor, type SidecarClient } from './harness';
@@ -323,6 +327,68 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
     assert.equal(result.stdout, '');
     assert.equal(result.exitCode, 0);
     assert.equal(md5(Buffer.concat(received)), expected, 'through the raw channel');
+  });
+
+  /** A raw channel opened by hand, to see the protocol itself: the header line, then bytes. */
+  async function rawSocket(channelId: string) {
+    const socket = await connectToSidecar({ home: sidecar.home, sidecarScript: '', startIfMissing: false });
+    socket.write(`${P.RAW_CHANNEL_PREAMBLE}${channelId}\n`);
+    const header = new Promise<string>((resolve) => {
+      let text = '';
+      const onData = (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        if (text.includes('\n')) {
+          socket.off('data', onData);
+          resolve(text.slice(0, text.indexOf('\n')));
+        }
+      };
+      socket.on('data', onData);
+    });
+    return { socket, header };
+  }
+
+  it('passes a raw channel\'s stdout through a FIFO on the host when Docker is local; the container cannot write into its pipe directory', async () => {
+    const channelId = nextStreamId();
+    const { socket, header } = await rawSocket(channelId);
+    const request = exec(sidecar.client, shared.id, ['echo', 'through the pipe'], { rawChannelId: channelId });
+    const offer = await header;
+    assert.ok(offer.startsWith(P.RAW_CHANNEL_HEADER.pipe), `a pipe is offered: ${offer}`);
+    const fifo = offer.slice(P.RAW_CHANNEL_HEADER.pipe.length);
+    assert.ok(fifo.startsWith(homePaths(sidecar.home).pipes + path.sep), `under the storage directory: ${fifo}`);
+    assert.ok(fs.statSync(fifo).isFIFO());
+    const reader = new net.Socket({ fd: fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK), readable: true, writable: false });
+    const received: Buffer[] = [];
+    reader.on('data', (chunk: Buffer) => received.push(chunk));
+    const ended = new Promise((resolve) => reader.once('end', resolve));
+    socket.write('\n');
+    assert.equal((await request).exitCode, 0);
+    await ended;
+    assert.equal(Buffer.concat(received).toString(), 'through the pipe\n');
+    assert.equal(fs.existsSync(fifo), false, 'the FIFO is removed after the command');
+    socket.destroy();
+
+    const write = await line(shared.id, 'touch /run/sandkasten/x');
+    assert.notEqual(write.exitCode, 0, 'the pipe directory is mounted read-only');
+  });
+
+  it('ends a raw channel whose command left a background job holding stdout, with the output so far', async () => {
+    const channelId = nextStreamId();
+    const channel = await sidecar.client.openRawChannel(channelId);
+    const received: Buffer[] = [];
+    channel.on('data', (chunk: Buffer) => received.push(chunk));
+    const closed = new Promise((resolve) => channel.once('close', resolve));
+    const result = await line(shared.id, 'sleep 303 & echo started', { rawChannelId: channelId });
+    await closed;
+    assert.deepEqual([result.exitCode, Buffer.concat(received).toString()], [0, 'started\n']);
+    await line(shared.id, 'kill $!');
+  });
+
+  it('lets a command finish when its raw channel reader leaves early', async () => {
+    const channelId = nextStreamId();
+    const channel = await sidecar.client.openRawChannel(channelId);
+    channel.once('data', () => channel.destroy());
+    const result = await line(shared.id, `head -c ${64 * MiB} /dev/zero`, { rawChannelId: channelId, timeoutMs: SAFETY_TIMEOUT_MS });
+    assert.deepEqual([result.exitCode, result.timedOut], [0, false]);
   });
 
   it(`keeps sidecar memory within ${MEMORY_BOUND_MB} MB while a raw channel reader stalls on 512 MiB`, async () => {

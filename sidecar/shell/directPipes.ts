@@ -1,0 +1,165 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { cryptoRandomHex } from '../ids';
+import type { CommandShell } from './commandShell';
+
+const run = promisify(execFile);
+
+/** Where a container sees its pipe directory (mounted read-only: a FIFO can be written through that). */
+export const PIPE_MOUNT_POINT = '/run/sandkasten';
+
+/**
+ * A FIFO that a command in the container writes its stdout to and the client reads on the
+ * host: bulk output goes straight from the sandbox to the client, past Docker's stream copy
+ * and the sidecar. The sidecar only holds `keeper`, an O_RDWR descriptor that keeps the FIFO
+ * open (so the client never sees end-of-file early, and the command's open never blocks)
+ * until the command is over.
+ */
+export class DirectPipe {
+  private readonly keeper: number;
+  private drain: net.Socket | undefined;
+  private closed = false;
+
+  constructor(
+    readonly hostPath: string,
+    readonly containerPath: string,
+  ) {
+    this.keeper = fs.openSync(hostPath, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    // The name is only needed until both ends are open; the descriptors keep the FIFO alive.
+  }
+
+  /** The reader went away: read and drop what the command still writes, as the relay does. */
+  discard(): void {
+    if (this.drain || this.closed) return;
+    this.drain = new net.Socket({ fd: fs.openSync(this.hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK), readable: true, writable: false });
+    this.drain.on('error', () => undefined).resume();
+  }
+
+  /** The command is over: the client reads what is left in the FIFO, then end-of-file. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.closeSync(this.keeper);
+    this.drain?.destroy();
+    fs.rmSync(this.hostPath, { force: true });
+  }
+}
+
+/**
+ * Pipe directories, one per container, bind-mounted read-only at PIPE_MOUNT_POINT, under
+ * `<home>/pipes`. Only offered when the Docker engine is local (a Unix socket), and only
+ * used for a container once a probe showed that a FIFO written in it arrives here (it would
+ * not through a VM's file sharing, such as Docker Desktop's, or with remapped user ids).
+ */
+export class DirectPipes {
+  /** Set when the engine refused a bind mount: it is not on this machine after all. */
+  private refused = false;
+  private readonly directories = new Map<string, string | undefined>();
+  /** Made by this process and not discarded: mounted, or about to be (a create in flight). */
+  private readonly made = new Set<string>();
+  private readonly probes = new Map<string, Promise<boolean>>();
+
+  constructor(
+    private readonly root: string,
+    private readonly engineIsLocal: boolean,
+    /** The pipe directory a container was created with, from Docker (after a sidecar restart). */
+    private readonly lookUp: (containerId: string) => Promise<string | undefined>,
+  ) {}
+
+  /** A new, empty directory to mount into a container about to be created; undefined when pipes are off. */
+  newDirectory(): string | undefined {
+    if (!this.engineIsLocal || this.refused) return undefined;
+    const directory = path.join(this.root, cryptoRandomHex(8));
+    // The container's root (a different user when user namespaces remap it) opens FIFOs
+    // here; the owner-only home above keeps other local users out.
+    fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
+    this.made.add(directory);
+    return directory;
+  }
+
+  /** The container `directory` was made for was not created. */
+  discardDirectory(directory: string): void {
+    this.made.delete(directory);
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+
+  /** The engine would not mount `directory` (a remote engine behind a local socket): stop offering. */
+  refusedMount(directory: string): void {
+    this.refused = true;
+    this.discardDirectory(directory);
+  }
+
+  created(containerId: string, directory: string | undefined): void {
+    this.directories.set(containerId, directory);
+  }
+
+  /** Call with what `directoryOf` said before the container was removed. */
+  removed(containerId: string, directory: string | undefined): void {
+    this.directories.delete(containerId);
+    this.probes.delete(containerId);
+    if (directory) this.discardDirectory(directory);
+  }
+
+  /** A FIFO for one command's stdout, or undefined when the relay must carry it. */
+  async open(containerId: string, shell: CommandShell): Promise<DirectPipe | undefined> {
+    const directory = await this.directoryOf(containerId);
+    if (!directory) return undefined;
+    let works = this.probes.get(containerId);
+    if (!works) {
+      works = this.probe(directory, shell).catch(() => false);
+      this.probes.set(containerId, works);
+    }
+    if (!(await works)) return undefined;
+    return this.make(directory).catch(() => undefined);
+  }
+
+  /** The container's pipe directory, if it has one that still exists. */
+  async directoryOf(containerId: string): Promise<string | undefined> {
+    if (!this.directories.has(containerId)) this.directories.set(containerId, await this.lookUp(containerId).catch(() => undefined));
+    const directory = this.directories.get(containerId);
+    return directory && fs.existsSync(directory) ? directory : undefined;
+  }
+
+  private async make(directory: string): Promise<DirectPipe> {
+    const name = `out-${cryptoRandomHex(8)}`;
+    const hostPath = path.join(directory, name);
+    // Node has no mkfifo; the coreutils tool is on every Linux host.
+    await run('mkfifo', ['-m', '0622', hostPath]);
+    return new DirectPipe(hostPath, `${PIPE_MOUNT_POINT}/${name}`);
+  }
+
+  /** Writes a word into a FIFO from inside the container and checks it arrives here. */
+  private async probe(directory: string, shell: CommandShell): Promise<boolean> {
+    const pipe = await this.make(directory);
+    const fd = fs.openSync(pipe.hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      const { result } = shell.run({ command: { line: `echo pipe-ok >${pipe.containerPath}` }, onOutput: () => undefined });
+      if ((await result).exitCode !== 0) return false;
+      const buffer = Buffer.alloc(16);
+      const read = fs.readSync(fd, buffer);
+      return buffer.subarray(0, read).toString() === 'pipe-ok\n';
+    } catch {
+      return false;
+    } finally {
+      fs.closeSync(fd);
+      pipe.close();
+    }
+  }
+
+  /** Removes directories that no container of this instance mounts and this process did not make (a crash's leftovers). */
+  sweep(mounted: Set<string>): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.root);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const directory = path.join(this.root, name);
+      if (!mounted.has(directory) && !this.made.has(directory)) fs.rmSync(directory, { recursive: true, force: true });
+    }
+  }
+}
