@@ -113,6 +113,7 @@ async function main(): Promise<void> {
     const rssBefore = rssMb(sidecarPid, 'VmRSS');
     const cliStreams: number[] = [];
     const rawStreams: number[] = [];
+    let rawTransport = '';
     for (let run = 0; run < STREAM_RUNS; run++) {
       cliStreams.push(await time(async () => execFileSync('sh', ['-c', `docker exec ${containerId} head -c ${STREAM_BYTES} /dev/zero > /dev/null`])));
       // The fast path: stdout over a raw channel (what the CLI uses), bytes only.
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
         }),
       );
       if (rawReceived !== STREAM_BYTES) throw new Error(`the raw channel carried ${rawReceived} of ${STREAM_BYTES} bytes`);
+      rawTransport = channel.transport === 'pipe' ? 'a FIFO straight from the container (local engine)' : 'relayed by the sidecar';
     }
     const cliStream = percentile(cliStreams, 50);
     const rawStream = percentile(rawStreams, 50);
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
     const mbps = (ms: number) => STREAM_BYTES / 1024 / 1024 / (ms / 1000);
     const throughput = [
       [`\`docker exec … head -c 256M /dev/zero > /dev/null\` (CLI), median of ${STREAM_RUNS}`, mbps(cliStream)],
-      [`exec stdout over a raw channel to the client, median of ${STREAM_RUNS}`, mbps(rawStream)],
+      [`exec stdout over a raw channel to the client (${rawTransport}), median of ${STREAM_RUNS}`, mbps(rawStream)],
       ['exec streamed to the client as notifications (JSON-RPC, base64)', mbps(ourStream)],
       ['`sandkasten exec … | wc -c` (our CLI)', mbps(cliPipe)],
     ] as const;

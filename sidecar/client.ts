@@ -49,7 +49,7 @@ export class SidecarClient {
    * its stdout arrives here as plain bytes, the fastest way out of a sandbox. The stream ends
    * when the command's output is complete.
    */
-  async openRawChannel(id: string): Promise<Readable> {
+  async openRawChannel(id: string): Promise<RawChannelReader> {
     const socket = await connectToSidecar({ ...this.launch, startIfMissing: false });
     socket.write(`${RAW_CHANNEL_PREAMBLE}${id}\n`);
     return new RawChannelReader(socket);
@@ -68,9 +68,11 @@ const PIPE_IDLE_AFTER_END_MS = 100;
  * The client's end of a raw channel: reads the header line, then passes on the bytes that
  * follow on the socket, or those of the FIFO it names (see RAW_CHANNEL_HEADER).
  */
-class RawChannelReader extends Readable {
+export class RawChannelReader extends Readable {
   private source: Readable | undefined;
   private header = '';
+  /** How the bytes came, once the exec said so: straight from a FIFO, or relayed on the socket. */
+  transport: 'pipe' | 'socket' | undefined;
 
   constructor(private readonly socket: Socket) {
     super();
@@ -91,6 +93,7 @@ class RawChannelReader extends Readable {
   };
 
   private readSocket(rest: Buffer): void {
+    this.transport = 'socket';
     this.source = this.socket;
     if (rest.length > 0) this.push(rest);
     this.forward(this.socket);
@@ -107,6 +110,7 @@ class RawChannelReader extends Readable {
       return;
     }
     const pipe = new Socket({ fd, readable: true, writable: false });
+    this.transport = 'pipe';
     this.source = pipe;
     this.forward(pipe);
     pipe.on('error', (error) => this.destroy(error));

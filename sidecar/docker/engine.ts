@@ -65,7 +65,8 @@ export class DockerEngine {
     this.endpoint = endpoint;
     this.docker = new Docker(endpoint.options);
     this.pingClient = new Docker({ ...endpoint.options, timeout: PING_TIMEOUT_MS });
-    const local = process.platform === 'linux' && endpoint.options.socketPath !== undefined;
+    // SANDKASTEN_DIRECT_PIPES=off keeps every byte on the relayed path (for tests, and as an escape hatch).
+    const local = process.platform === 'linux' && endpoint.options.socketPath !== undefined && process.env.SANDKASTEN_DIRECT_PIPES !== 'off';
     this.pipes = new DirectPipes(pipesRoot, local, async (id) => pipeMountOf((await this.docker.getContainer(id).inspect()).Mounts));
   }
 

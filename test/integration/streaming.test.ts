@@ -326,6 +326,7 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
     await closed;
     assert.equal(result.stdout, '');
     assert.equal(result.exitCode, 0);
+    assert.equal(channel.transport, 'pipe', 'Docker is local: the bytes came through a FIFO');
     assert.equal(md5(Buffer.concat(received)), expected, 'through the raw channel');
   });
 
@@ -478,5 +479,54 @@ describe('exec in a persistent shell, streamed, against the real Docker engine',
     const ended = await waitFor('the shells to end', async () => ((await shells()) === before ? true : undefined), 10_000).catch(() => false);
     const ps = (await exec(sidecar.client, shared.id, ['ps', '-o', 'pid,args'])).stdout;
     assert.ok(ended, `the shells opened for the failed requests ended (${before} plain sh before); processes now:\n${ps}`);
+  });
+});
+
+describe('raw channels relayed by the sidecar (SANDKASTEN_DIRECT_PIPES=off, as with a remote engine)', () => {
+  let sidecar: SidecarHarness;
+  let session: P.SessionInfo;
+
+  before(async () => {
+    sidecar = await SidecarHarness.start({ env: { ...process.env, SANDKASTEN_DIRECT_PIPES: 'off' } });
+    const workspace = await createWorkspace(sidecar.client, 'relay');
+    session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+  });
+
+  after(async () => {
+    await sidecar?.cleanup();
+  });
+
+  it('carries binary stdout unchanged on the socket', async () => {
+    const made = await exec(sidecar.client, session.id, ['sh', '-c', 'head -c 65536 /dev/urandom > /tmp/blob && md5sum /tmp/blob']);
+    const channel = await sidecar.client.openRawChannel('relay-binary');
+    const received: Buffer[] = [];
+    channel.on('data', (chunk: Buffer) => received.push(chunk));
+    const closed = new Promise((resolve) => channel.once('close', resolve));
+    const result = await exec(sidecar.client, session.id, ['cat', '/tmp/blob'], { rawChannelId: 'relay-binary' });
+    await closed;
+    assert.equal(result.exitCode, 0);
+    assert.equal(channel.transport, 'socket');
+    assert.equal(md5(Buffer.concat(received)), made.stdout.split(' ')[0]);
+  });
+
+  it(`keeps sidecar memory within ${MEMORY_BOUND_MB} MB while the reader of 512 MiB stalls`, async () => {
+    const channel = await sidecar.client.openRawChannel('relay-stalled');
+    channel.pause();
+    const closed = new Promise((resolve) => channel.once('close', resolve));
+    const baseline = rssMb(sidecar.pid);
+    const sampler = rssPeak(sidecar.pid);
+    let received = 0;
+    try {
+      const request = sidecar.client.request(P.ExecRequest.type, { sessionId: session.id, line: `head -c ${512 * MiB} /dev/zero`, rawChannelId: 'relay-stalled' });
+      await sleep(3_000); // nobody reads: the sidecar must hold the command back, not buffer
+      channel.on('data', (chunk: Buffer) => (received += chunk.length));
+      channel.resume();
+      assert.equal((await request).exitCode, 0);
+      await closed;
+    } finally {
+      sampler.stop();
+    }
+    assert.equal(received, 512 * MiB, 'every byte arrived');
+    assert.ok(sampler.peak - baseline <= MEMORY_BOUND_MB, `RSS grew by ${(sampler.peak - baseline).toFixed(1)} MB`);
   });
 });
