@@ -224,8 +224,9 @@ export class Sidecar implements Services {
 
   /** Removes pipe directories no container mounts (a crash's leftovers), now and every minute. */
   private async sweepPipeDirectories(): Promise<void> {
-    const containers = await this.docker.listOwnContainers().catch(() => undefined);
-    if (containers) this.docker.pipes.sweep(new Set(containers.flatMap((c) => (c.pipeDirectory ? [c.pipeDirectory] : []))));
+    await this.docker.pipes
+      .sweep(async () => new Set((await this.docker.listOwnContainers()).flatMap((c) => (c.pipeDirectory ? [c.pipeDirectory] : []))))
+      .catch((error) => this.options.log.error('sweeping pipe directories failed', error));
     if (!this.stopping) this.pipeSweepTimer = this.clock.setTimeout(() => void this.sweepPipeDirectories(), PIPE_SWEEP_INTERVAL_MS);
   }
 

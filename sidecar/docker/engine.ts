@@ -215,7 +215,10 @@ export class DockerEngine {
       // Containers made by versions before the main shell have stdin closed.
       return { running: info.State.Running, hasMainShell: info.Config.OpenStdin };
     } catch (error) {
-      if (statusCode(error) === 404) return undefined;
+      if (statusCode(error) === 404) {
+        this.pipes.containerGone(id);
+        return undefined;
+      }
       throw error;
     }
   }

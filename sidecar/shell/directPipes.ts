@@ -58,8 +58,11 @@ export class DirectPipes {
   /** Set when the engine refused a bind mount: it is not on this machine after all. */
   private refused = false;
   private readonly directories = new Map<string, string | undefined>();
-  /** Made by this process and not discarded: mounted, or about to be (a create in flight). */
-  private readonly made = new Set<string>();
+  /** Made for a container whose create is in flight: not mounted yet, but not a leftover. */
+  private readonly creating = new Set<string>();
+  /** Counts sweeps; a directory whose container was created during a sweep's listing is spared. */
+  private sweeps = 0;
+  private readonly createdInSweep = new Map<string, number>();
   private readonly probes = new Map<string, Promise<boolean>>();
 
   constructor(
@@ -76,13 +79,14 @@ export class DirectPipes {
     // The container's root (a different user when user namespaces remap it) opens FIFOs
     // here; the owner-only home above keeps other local users out.
     fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
-    this.made.add(directory);
+    this.creating.add(directory);
     return directory;
   }
 
   /** The container `directory` was made for was not created. */
   discardDirectory(directory: string): void {
-    this.made.delete(directory);
+    this.creating.delete(directory);
+    this.createdInSweep.delete(directory);
     fs.rmSync(directory, { recursive: true, force: true });
   }
 
@@ -93,7 +97,16 @@ export class DirectPipes {
   }
 
   created(containerId: string, directory: string | undefined): void {
+    if (directory) {
+      this.creating.delete(directory);
+      this.createdInSweep.set(directory, this.sweeps);
+    }
     this.directories.set(containerId, directory);
+  }
+
+  /** Docker says the container no longer exists (removed behind the sidecar's back). */
+  containerGone(containerId: string): void {
+    this.removed(containerId, this.directories.get(containerId));
   }
 
   /** Call with what `directoryOf` said before the container was removed. */
@@ -149,8 +162,13 @@ export class DirectPipes {
     }
   }
 
-  /** Removes directories that no container of this instance mounts and this process did not make (a crash's leftovers). */
-  sweep(mounted: Set<string>): void {
+  /**
+   * Removes directories that no container of this instance mounts and no create is about to
+   * (a crash's leftovers, or a container removed behind the sidecar's back).
+   */
+  async sweep(listMounted: () => Promise<Set<string>>): Promise<void> {
+    const sweep = ++this.sweeps;
+    const mounted = await listMounted();
     let names: string[];
     try {
       names = fs.readdirSync(this.root);
@@ -159,7 +177,8 @@ export class DirectPipes {
     }
     for (const name of names) {
       const directory = path.join(this.root, name);
-      if (!mounted.has(directory) && !this.made.has(directory)) fs.rmSync(directory, { recursive: true, force: true });
+      const spared = mounted.has(directory) || this.creating.has(directory) || (this.createdInSweep.get(directory) ?? -1) >= sweep;
+      if (!spared) this.discardDirectory(directory);
     }
   }
 }
