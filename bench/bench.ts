@@ -128,7 +128,7 @@ async function main(): Promise<void> {
         }),
       );
       if (rawReceived !== STREAM_BYTES) throw new Error(`the raw channel carried ${rawReceived} of ${STREAM_BYTES} bytes`);
-      rawTransport = channel.transport === 'pipe' ? 'a FIFO straight from the container (local engine)' : 'relayed by the sidecar';
+      rawTransport = channel.transport === 'pipe' ? 'FIFO straight from the container' : 'relayed by the sidecar';
     }
     const cliStream = percentile(cliStreams, 50);
     const rawStream = percentile(rawStreams, 50);

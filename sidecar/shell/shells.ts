@@ -60,16 +60,19 @@ export class Shells {
 }
 
 /**
- * Starts a created container with its main shell attached first, so the first command needs
- * no exec. Resolves once Docker started it; `shell` resolves once the shell answered.
+ * Starts a created container with its main shell attached, so the first command needs no
+ * exec. Attach and start run together: the shell says nothing until it is asked, so an
+ * attach that lands after the start misses nothing. Resolves once Docker started the
+ * container; `shell` resolves once the shell answered.
  */
 export async function startWithMainShell(docker: DockerEngine, containerId: string): Promise<{ shell: Promise<CommandShell> }> {
-  const attached = await CommandShell.attachMain(docker.docker, containerId);
+  const attaching = CommandShell.attachMain(docker.docker, containerId);
   try {
     await docker.startContainer(containerId);
   } catch (error) {
-    attached.abandon();
+    void attaching.then((attached) => attached.abandon(), () => undefined);
     throw error;
   }
+  const attached = await attaching;
   return { shell: attached.ready() };
 }
