@@ -23,6 +23,8 @@ export interface Cancellation {
 const MAX_CAPTURED_BYTES = 16 * 1024 * 1024;
 /** Streamed output is batched into notifications of up to this size. */
 const NOTIFICATION_BYTES = 256 * 1024;
+/** How long the client of a raw channel may take to open the FIFO it was offered. */
+const PIPE_OPEN_WAIT_MS = 5000;
 
 /** Runs commands in a session's persistent shell, streaming or capturing their output. */
 export class Exec {
@@ -146,9 +148,6 @@ function endSocket(socket: Socket): Promise<void> {
   return new Promise((resolve) => (socket.destroyed ? resolve() : socket.end(resolve)));
 }
 
-/** How long the client of a raw channel may take to open the FIFO it was offered. */
-const PIPE_OPEN_WAIT_MS = 5000;
-
 /** Output returned in the result: bounded, with a count of what did not fit. */
 class CapturedOutput {
   private readonly chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
@@ -211,7 +210,6 @@ class RawStdout {
   end(): Promise<void> {
     return endSocket(this.socket);
   }
-
 }
 
 /** Output sent as exec/output notifications as it comes, batched, with back-pressure. */
