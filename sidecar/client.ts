@@ -78,7 +78,8 @@ export class RawChannelReader extends Readable {
     super();
     socket.on('data', this.onHeader);
     socket.on('error', (error) => this.destroy(error));
-    socket.once('end', () => !this.source && this.push(null));
+    // The socket's end is the stream's end, unless the bytes come from a FIFO (see readPipe).
+    socket.once('end', () => this.transport !== 'pipe' && this.push(null));
   }
 
   private readonly onHeader = (chunk: Buffer): void => {
@@ -97,7 +98,6 @@ export class RawChannelReader extends Readable {
     this.source = this.socket;
     if (rest.length > 0) this.push(rest);
     this.forward(this.socket);
-    this.socket.once('end', () => this.push(null));
   }
 
   private readPipe(hostPath: string): void {

@@ -153,14 +153,15 @@ export class Sessions {
       const session = this.get(id);
       if (session.state === 'running') return session;
       await docker.requireAvailable();
-      let containerId = session.containerId;
-      const existing = containerId ? await docker.inspectContainer(containerId) : undefined;
-      if (!existing) containerId = await this.createContainerPullingIfNeeded(this.containerSpec(workspaces.get(workspaceId), id));
+      const existing = session.containerId ? await docker.inspectContainer(session.containerId) : undefined;
+      const containerId =
+        existing && session.containerId ? session.containerId : await this.createContainerPullingIfNeeded(this.containerSpec(workspaces.get(workspaceId), id));
       if (!existing || (existing.hasMainShell && !existing.running)) {
-        this.deps.shells.adopt(id, (await startWithMainShell(docker, containerId!)).shell);
+        this.deps.shells.adopt(id, (await startWithMainShell(docker, containerId)).shell);
       } else {
-        await docker.startContainer(containerId!);
-        this.deps.shells.prepare(id, containerId!);
+        // Running already, or made before containers had a main shell: an exec'd shell.
+        await docker.startContainer(containerId);
+        this.deps.shells.prepare(id, containerId);
       }
       db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL WHERE id = ?`, [
         containerId,
