@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import { SidecarClient } from '../sidecar/client';
-import * as P from '../sidecar/protocol';
+import { SidecarClient } from '../sidecar/client/sidecarClient';
+import * as P from '../sidecar/client/protocol';
 import { measureTerminalEcho } from './terminalEcho';
 import { formatRows, percentile, time, type Row } from './stats';
 

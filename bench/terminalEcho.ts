@@ -1,5 +1,5 @@
-import type { SidecarClient } from '../sidecar/client';
-import * as P from '../sidecar/protocol';
+import type { SidecarClient } from '../sidecar/client/sidecarClient';
+import * as P from '../sidecar/client/protocol';
 
 const KEYSTROKES = 300;
 /** The shell's line is cleared (Ctrl-U) this often, so it never wraps. */

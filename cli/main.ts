@@ -9,9 +9,9 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { version } from '../package.json';
-import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient } from '../sidecar/client';
-import { resolveHome } from '../sidecar/home';
-import * as P from '../sidecar/protocol';
+import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient } from '../sidecar/client/sidecarClient';
+import { resolveHome } from '../sidecar/client/home';
+import * as P from '../sidecar/client/protocol';
 import { formatTable, parseConfigValue, USAGE, UsageError } from './format';
 import { runShell } from './shell';
 

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
-import type { SidecarClient } from '../sidecar/client';
-import * as P from '../sidecar/protocol';
+import type { SidecarClient } from '../sidecar/client/sidecarClient';
+import * as P from '../sidecar/client/protocol';
 import { UsageError } from './format';
 
 /**

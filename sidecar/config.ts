@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { writeFileAtomically } from './store/durableFile';
 import { SandkastenError } from './errors';
-import { defaultSettings, isSettingKey, SETTINGS, SETTING_KEYS, type SettingsValues } from './configSchema';
-import type { ConfigValues } from './protocol';
+import { defaultSettings, isSettingKey, SETTINGS, SETTING_KEYS, type SettingsValues } from './client/configSchema';
+import type { ConfigValues } from './client/protocol';
 
 /**
  * `config.json` in the storage directory: the sidecar's settings, readable and writable

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { resolveHome } from './home';
-import { AlreadyRunningError } from './lock';
-import { stderrLogger } from './log';
+import { resolveHome } from './client/home';
+import { AlreadyRunningError } from './util/lock';
+import { stderrLogger } from './util/log';
 import { Sidecar } from './sidecar';
 
 /** Runs the sidecar in this process until it shuts down (signal, request or idleness). */

@@ -1,5 +1,5 @@
 import { ResponseError } from 'vscode-languageserver-protocol';
-import { ErrorCode, type ErrorCodeName } from './protocol';
+import { ErrorCode, type ErrorCodeName } from './client/protocol';
 
 /** An error a person can act on: a typed code and one sentence. Thrown by domain modules. */
 export class SandkastenError extends Error {

@@ -1,12 +1,12 @@
-import type { Changes } from './changes';
-import type { Clock } from './clock';
+import type { Changes } from './util/changes';
+import type { Clock } from './util/clock';
 import type { ConfigStore } from './config';
 import { LABEL, type DockerEngine } from './docker/engine';
-import { cryptoRandomHex } from './ids';
-import type { Logger } from './log';
-import type { PoolStatus } from './protocol';
-import type { CommandShell } from './shell/commandShell';
-import { startWithMainShell } from './shell/shells';
+import { cryptoRandomHex } from './client/ids';
+import type { Logger } from './util/log';
+import type { PoolStatus } from './client/protocol';
+import type { CommandShell } from './exec/commandShell';
+import { startWithMainShell } from './exec/shells';
 
 /**
  * A ready pool entry: an empty volume, a running container with it mounted at /workspace,

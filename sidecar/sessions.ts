@@ -1,10 +1,10 @@
-import { isoTime } from './clock';
+import { isoTime } from './util/clock';
 import { statusCode, type ContainerSpec } from './docker/engine';
 import { conflict, notFound } from './errors';
-import { cryptoRandomHex, newSessionId } from './ids';
+import { cryptoRandomHex, newSessionId } from './client/ids';
 import type { Pool, PooledContainer } from './pool';
-import type { SessionInfo, SessionState, WorkspaceInfo } from './protocol';
-import { startWithMainShell, type Shells } from './shell/shells';
+import type { SessionInfo, SessionState, WorkspaceInfo } from './client/protocol';
+import { startWithMainShell, type Shells } from './exec/shells';
 import type { WorkspaceDependencies, Workspaces } from './workspaces';
 
 interface SessionRow {

@@ -8,26 +8,26 @@ import {
   type MessageConnection,
 } from 'vscode-languageserver-protocol/node';
 import { version } from '../package.json';
-import { Changes } from './changes';
-import { systemClock, type Clock } from './clock';
+import { Changes } from './util/changes';
+import { systemClock, type Clock } from './util/clock';
 import { ConfigStore } from './config';
 import { DockerEngine } from './docker/engine';
-import { Exec } from './exec';
-import { NotificationFlow } from './flow';
-import { registerHandlers } from './handlers';
-import { homePaths, type HomePaths } from './home';
-import { newInstanceId } from './ids';
-import { KeyedLock } from './keyedLock';
-import { acquireLock } from './lock';
-import type { Logger } from './log';
-import { StateChangedNotification, type SidecarStatus } from './protocol';
+import { Exec } from './exec/exec';
+import { NotificationFlow } from './server/flow';
+import { registerHandlers } from './server/handlers';
+import { homePaths, type HomePaths } from './client/home';
+import { newInstanceId } from './client/ids';
+import { KeyedLock } from './util/keyedLock';
+import { acquireLock } from './util/lock';
+import type { Logger } from './util/log';
+import { StateChangedNotification, type SidecarStatus } from './client/protocol';
 import { reconcileWithDocker } from './reconcile';
 import { Pool } from './pool';
-import { RawChannels } from './rawChannels';
+import { RawChannels } from './rawChannel/rawChannels';
 import { Sessions } from './sessions';
-import { Shells } from './shell/shells';
-import { registerTerminalHandlers } from './terminalHandlers';
-import { Terminals } from './terminals';
+import { Shells } from './exec/shells';
+import { registerTerminalHandlers } from './server/handlers/terminals';
+import { Terminals } from './terminals/terminals';
 import { Database } from './store/database';
 
 /** How often pipe directories that no container mounts are looked for. */

@@ -1,11 +1,11 @@
-import type { Changes } from './changes';
-import { isoTime, type Clock } from './clock';
+import type { Changes } from './util/changes';
+import { isoTime, type Clock } from './util/clock';
 import type { ConfigStore } from './config';
 import { LABEL, type DockerEngine } from './docker/engine';
 import { conflict, invalidInput, notFound, SandkastenError } from './errors';
-import { cryptoRandomHex, newWorkspaceId, workspaceNameProblem, type RandomHex } from './ids';
-import type { KeyedLock } from './keyedLock';
-import { WORKSPACE_KINDS, type CreateWorkspaceParams, type WorkspaceInfo, type WorkspaceKind, type WorkspaceState } from './protocol';
+import { cryptoRandomHex, newWorkspaceId, workspaceNameProblem, type RandomHex } from './client/ids';
+import type { KeyedLock } from './util/keyedLock';
+import { WORKSPACE_KINDS, type CreateWorkspaceParams, type WorkspaceInfo, type WorkspaceKind, type WorkspaceState } from './client/protocol';
 import type { Database } from './store/database';
 
 interface WorkspaceRow {

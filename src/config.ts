@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
-import { SETTING_KEYS } from '../sidecar/configSchema';
-import type { ConfigValues } from '../sidecar/protocol';
+import { SETTING_KEYS } from '../sidecar/client/configSchema';
+import type { ConfigValues } from '../sidecar/client/protocol';
 
 const SECTION = 'sandkasten';
 

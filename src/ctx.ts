@@ -9,15 +9,15 @@ import {
   type RequestType,
   type ServerOptions,
 } from 'vscode-languageclient/node';
-import { resolveHome } from '../sidecar/home';
-import { connectToSidecar } from '../sidecar/launch';
+import { resolveHome } from '../sidecar/client/home';
+import { connectToSidecar } from '../sidecar/client/launch';
 import {
   SetConfigRequest,
   StateChangedNotification,
   StatusRequest,
   type ChangedArea,
   type SidecarStatus,
-} from '../sidecar/protocol';
+} from '../sidecar/client/protocol';
 import { Config } from './config';
 import { describeError } from './errors';
 

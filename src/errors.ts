@@ -1,5 +1,5 @@
 import { ResponseError } from 'vscode-languageclient/node';
-import { ErrorCode, errorCodeName } from '../sidecar/protocol';
+import { ErrorCode, errorCodeName } from '../sidecar/client/protocol';
 
 /**
  * One sentence for a person. The sidecar's messages are already written for people; this adds

@@ -7,7 +7,7 @@ import {
   TerminalResizeNotification,
   type OpenTerminalResult,
   type TerminalInfo,
-} from '../sidecar/protocol';
+} from '../sidecar/client/protocol';
 import { ResponseError } from 'vscode-languageclient/node';
 import type { Ctx } from './ctx';
 import { describeError } from './errors';

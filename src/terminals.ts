@@ -7,7 +7,7 @@ import {
   TerminalOutputNotification,
   type SessionInfo,
   type TerminalInfo,
-} from '../sidecar/protocol';
+} from '../sidecar/client/protocol';
 import { sessionFrom } from './commands/pickers';
 import type { Ctx } from './ctx';
 import { SandboxPseudoterminal, type PseudoterminalOwner } from './sandboxPseudoterminal';

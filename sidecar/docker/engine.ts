@@ -1,8 +1,8 @@
 import Docker from 'dockerode';
 import { SandkastenError, isDockerUnreachable } from '../errors';
-import type { DockerStatus } from '../protocol';
-import { DirectPipes, PIPE_MOUNT_POINT } from '../shell/directPipes';
-import { MAIN_PROCESS_SCRIPT } from '../shell/shellText';
+import type { DockerStatus } from '../client/protocol';
+import { DirectPipes, PIPE_MOUNT_POINT } from '../rawChannel/directPipes';
+import { MAIN_PROCESS_SCRIPT } from '../exec/shellText';
 import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
 
 /** Every object the sidecar creates carries these labels; reconciliation relies on them. */

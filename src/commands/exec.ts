@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { ExecOutputNotification, ExecRequest, type ExecOutputParams } from '../../sidecar/protocol';
+import { ExecOutputNotification, ExecRequest, type ExecOutputParams } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { sessionFrom, withProgress } from './pickers';
 

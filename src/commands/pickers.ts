@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { ListSessionsRequest, ListWorkspacesRequest, type SessionInfo, type WorkspaceInfo } from '../../sidecar/protocol';
+import { ListSessionsRequest, ListWorkspacesRequest, type SessionInfo, type WorkspaceInfo } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { SessionItem, WorkspaceItem } from '../views/items';
 

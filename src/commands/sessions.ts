@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { DestroySessionRequest, ResumeSessionRequest, StartSessionRequest, StopSessionRequest } from '../../sidecar/protocol';
+import { DestroySessionRequest, ResumeSessionRequest, StartSessionRequest, StopSessionRequest } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { SessionItem } from '../views/items';
 import { sessionFrom, withProgress, workspaceFrom } from './pickers';

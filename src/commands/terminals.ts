@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { CloseTerminalRequest } from '../../sidecar/protocol';
+import { CloseTerminalRequest } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { sandboxTerminals } from '../terminals';
 import { TerminalItem } from '../views/items';

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
-import { workspaceNameProblem } from '../../sidecar/ids';
-import { CreateWorkspaceRequest, DeleteWorkspaceRequest, GetConfigRequest, ListSessionsRequest, WORKSPACE_KINDS, type WorkspaceKind } from '../../sidecar/protocol';
+import { workspaceNameProblem } from '../../sidecar/client/ids';
+import { CreateWorkspaceRequest, DeleteWorkspaceRequest, GetConfigRequest, ListSessionsRequest, WORKSPACE_KINDS, type WorkspaceKind } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { withProgress, workspaceFrom } from './pickers';
 

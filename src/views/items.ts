@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/protocol';
+import type { SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
 
 const KIND_ICONS: Record<WorkspaceKind, string> = {
   ephemeral: 'flame',

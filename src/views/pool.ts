@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { PoolStatusRequest, type PoolImageStatus } from '../../sidecar/protocol';
+import { PoolStatusRequest, type PoolImageStatus } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 
 /** Pool changes come in bursts while refilling; the tree and status bar follow at this pace. */

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { ListSessionsRequest, ListTerminalsRequest, ListWorkspacesRequest, type ChangedArea } from '../../sidecar/protocol';
+import { ListSessionsRequest, ListTerminalsRequest, ListWorkspacesRequest, type ChangedArea } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { SessionItem, TerminalItem, WorkspaceItem } from './items';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { homePaths } from '../../sidecar/home';
+import { homePaths } from '../../sidecar/client/home';
 import {
   createWorkspace,
   docker,

@@ -10,9 +10,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import { ResponseError, SidecarClient } from '../../sidecar/client';
-import { homePaths } from '../../sidecar/home';
-import * as P from '../../sidecar/protocol';
+import { ResponseError, SidecarClient } from '../../sidecar/client/sidecarClient';
+import { homePaths } from '../../sidecar/client/home';
+import * as P from '../../sidecar/client/protocol';
 
 export { P, ResponseError, SidecarClient };
 

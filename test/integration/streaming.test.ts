@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { homePaths } from '../../sidecar/home';
-import { connectToSidecar } from '../../sidecar/launch';
+import { homePaths } from '../../sidecar/client/home';
+import { connectToSidecar } from '../../sidecar/client/launch';
 import { after, before, describe, it } from 'node:test';
-import { CancellationTokenSource } from '../../sidecar/client';
+import { CancellationTokenSource } from '../../sidecar/client/sidecarClient';
 import { createWorkspace, docker, exec, expectError, P, ResponseError, SidecarHarness, sleep, waitFor, type SidecarClient } from './harness';
 
 const MiB = 1024 * 1024;

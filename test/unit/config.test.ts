@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigStore } from '../../sidecar/config';
-import { defaultSettings, SETTINGS, SETTING_KEYS } from '../../sidecar/configSchema';
+import { defaultSettings, SETTINGS, SETTING_KEYS } from '../../sidecar/client/configSchema';
 
 const packageJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { DirectPipes } from '../../sidecar/shell/directPipes';
+import { DirectPipes } from '../../sidecar/rawChannel/directPipes';
 
 describe('pipe directories', () => {
   let root: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isWorkspaceId, newSessionId, newWorkspaceId, workspaceNameProblem } from '../../sidecar/ids';
+import { isWorkspaceId, newSessionId, newWorkspaceId, workspaceNameProblem } from '../../sidecar/client/ids';
 
 describe('workspace names and ids', () => {
   it('accepts lowercase names that start with a letter, with digits and inner hyphens', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KeyedLock } from '../../sidecar/keyedLock';
+import { KeyedLock } from '../../sidecar/util/keyedLock';
 
 describe('keyed lock', () => {
   it('runs work on one key one at a time, in order, and other keys alongside', async () => {

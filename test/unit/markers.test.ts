@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FrameParser } from '../../sidecar/docker/frames';
-import { MarkerScanner } from '../../sidecar/shell/markers';
+import { MarkerScanner } from '../../sidecar/exec/markers';
 
 const PREFIX = Buffer.from('\x1eSKabc:', 'latin1');
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Scrollback } from '../../sidecar/terminal/scrollback';
-import { exportLines, STATE_DUMP_HEADER } from '../../sidecar/terminal/shellScripts';
-import { boundedHistory, MAX_HISTORY_LINES, parseEnviron, parseStateDump } from '../../sidecar/terminal/state';
+import { Scrollback } from '../../sidecar/terminals/scrollback';
+import { exportLines, STATE_DUMP_HEADER } from '../../sidecar/terminals/shellScripts';
+import { boundedHistory, MAX_HISTORY_LINES, parseEnviron, parseStateDump } from '../../sidecar/terminals/state';
 
 describe('terminal state', () => {
   it('reads exported variables from NUL-separated environ, leaving out what the shell sets itself', () => {

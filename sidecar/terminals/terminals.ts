@@ -1,18 +1,18 @@
-import type { Changes } from './changes';
-import { isoTime, type Clock } from './clock';
-import { statusCode, type DockerEngine } from './docker/engine';
-import { conflict, notFound } from './errors';
-import { cryptoRandomHex, newTerminalId, type RandomHex } from './ids';
-import { KeyedLock } from './keyedLock';
-import type { Logger } from './log';
-import type { OpenTerminalParams, OpenTerminalResult, TerminalInfo } from './protocol';
-import type { Sessions } from './sessions';
-import type { Database } from './store/database';
-import { LiveShell, runInContainer, type TerminalSize } from './terminal/liveShell';
-import { LiveTerminal, type TerminalClient } from './terminal/liveTerminal';
-import { endShellCommand, exportLines, launchCommand, readStateCommand } from './terminal/shellScripts';
-import { parseStateDump, type TerminalState } from './terminal/state';
-import { stateOf, TerminalStore, type TerminalRow } from './terminal/store';
+import type { Changes } from '../util/changes';
+import { isoTime, type Clock } from '../util/clock';
+import { statusCode, type DockerEngine } from '../docker/engine';
+import { conflict, notFound } from '../errors';
+import { cryptoRandomHex, newTerminalId, type RandomHex } from '../client/ids';
+import { KeyedLock } from '../util/keyedLock';
+import type { Logger } from '../util/log';
+import type { OpenTerminalParams, OpenTerminalResult, TerminalInfo } from '../client/protocol';
+import type { Sessions } from '../sessions';
+import type { Database } from '../store/database';
+import { LiveShell, runInContainer, type TerminalSize } from './liveShell';
+import { LiveTerminal, type TerminalClient } from './liveTerminal';
+import { endShellCommand, exportLines, launchCommand, readStateCommand } from './shellScripts';
+import { parseStateDump, type TerminalState } from './state';
+import { stateOf, TerminalStore, type TerminalRow } from '../store/terminalStore';
 
 export interface TerminalDependencies {
   db: Database;

@@ -1,4 +1,4 @@
-import type { ChangedArea } from './protocol';
+import type { ChangedArea } from '../client/protocol';
 
 /**
  * Domain modules announce what changed; the server forwards areas to every client, and

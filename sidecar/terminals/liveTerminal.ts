@@ -1,6 +1,6 @@
-import type { Clock } from '../clock';
-import type { NotificationFlow } from '../flow';
-import { TerminalExitNotification, TerminalOutputNotification } from '../protocol';
+import type { Clock } from '../util/clock';
+import type { NotificationFlow } from '../server/flow';
+import { TerminalExitNotification, TerminalOutputNotification } from '../client/protocol';
 import type { LiveShell, TerminalSize } from './liveShell';
 import { Scrollback } from './scrollback';
 import { EXIT_MARKER } from './shellScripts';

@@ -1,6 +1,6 @@
-import type { Clock } from '../clock';
-import type { Database } from '../store/database';
-import type { TerminalState } from './state';
+import type { Clock } from '../util/clock';
+import type { Database } from './database';
+import type { TerminalState } from '../terminals/state';
 
 export interface TerminalRow {
   id: string;

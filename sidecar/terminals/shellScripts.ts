@@ -20,7 +20,7 @@
  * that was recreated gets the last state the database saw. The directory is in /tmp, not in
  * /workspace, so that terminal history never lands in the person's files.
  */
-import { shellQuote } from '../shell/shellText';
+import { shellQuote } from '../exec/shellText';
 
 const STATE_ROOT = '/tmp/.sandkasten/terminals';
 

@@ -1,18 +1,18 @@
 import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import type { Clock } from './clock';
-import type { StreamType } from './docker/frames';
-import type { DockerEngine } from './docker/engine';
-import { invalidInput } from './errors';
-import type { NotificationFlow } from './flow';
-import { ExecOutputNotification, RAW_CHANNEL_HEADER, type ExecParams, type ExecResult } from './protocol';
-import { CommandShell, type RunOptions } from './shell/commandShell';
-import type { DirectPipe } from './shell/directPipes';
-import type { Shells } from './shell/shells';
-import type { RawChannels } from './rawChannels';
-import type { Sessions } from './sessions';
-import type { Database } from './store/database';
-import type { Workspaces } from './workspaces';
+import type { Clock } from '../util/clock';
+import type { StreamType } from '../docker/frames';
+import type { DockerEngine } from '../docker/engine';
+import { invalidInput } from '../errors';
+import type { NotificationFlow } from '../server/flow';
+import { ExecOutputNotification, RAW_CHANNEL_HEADER, type ExecParams, type ExecResult } from '../client/protocol';
+import { CommandShell, type RunOptions } from './commandShell';
+import type { DirectPipe } from '../rawChannel/directPipes';
+import type { Shells } from './shells';
+import type { RawChannels } from '../rawChannel/rawChannels';
+import type { Sessions } from '../sessions';
+import type { Database } from '../store/database';
+import type { Workspaces } from '../workspaces';
 
 export interface Cancellation {
   readonly isCancellationRequested: boolean;

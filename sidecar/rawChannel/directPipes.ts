@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { cryptoRandomHex } from '../ids';
-import type { CommandShell } from './commandShell';
+import { cryptoRandomHex } from '../client/ids';
+import type { CommandShell } from '../exec/commandShell';
 
 const run = promisify(execFile);
 

@@ -1,12 +1,12 @@
 import type { MessageConnection } from 'vscode-languageserver-protocol';
-import { invalidInput } from './errors';
-import type { NotificationFlow } from './flow';
-import { requestRegistrar } from './handlers';
-import type { Logger } from './log';
-import * as P from './protocol';
-import type { TerminalSize } from './terminal/liveShell';
-import type { Terminals } from './terminals';
-import { optionalPositiveInteger, optionalString, requireString } from './validate';
+import { invalidInput } from '../../errors';
+import type { NotificationFlow } from '../flow';
+import { requestRegistrar } from '../handlers';
+import type { Logger } from '../../util/log';
+import * as P from '../../client/protocol';
+import type { TerminalSize } from '../../terminals/liveShell';
+import type { Terminals } from '../../terminals/terminals';
+import { optionalPositiveInteger, optionalString, requireString } from '../validation';
 
 /** A TTY's size travels as 16-bit numbers. */
 const MAX_TERMINAL_DIMENSION = 65535;

@@ -1,4 +1,4 @@
-import { invalidInput } from './errors';
+import { invalidInput } from '../errors';
 
 /**
  * Checks on request parameters. JSON-RPC delivers whatever a client sent, so each handler

@@ -1,9 +1,9 @@
 import type { CancellationToken, MessageConnection, RequestHandler, RequestType } from 'vscode-languageserver-protocol';
-import { toResponseError, SandkastenError } from './errors';
+import { toResponseError, SandkastenError } from '../errors';
 import type { NotificationFlow } from './flow';
-import type { Logger } from './log';
-import * as P from './protocol';
-import type { Services } from './sidecar';
+import type { Logger } from '../util/log';
+import * as P from '../client/protocol';
+import type { Services } from '../sidecar';
 import {
   optionalBoolean,
   optionalPositiveInteger,
@@ -12,7 +12,7 @@ import {
   requireObject,
   requireString,
   requireStringArray,
-} from './validate';
+} from './validation';
 
 type Handler<R> = (params: Record<string, unknown>, token: CancellationToken) => Promise<R> | R;
 

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import { invalidInput } from './errors';
-import { RAW_CHANNEL_PREAMBLE } from './protocol';
+import { invalidInput } from '../errors';
+import { RAW_CHANNEL_PREAMBLE } from '../client/protocol';
 
 /** How long an exec waits for the raw channel it names (the two connections race). */
 const CHANNEL_WAIT_MS = 5000;
