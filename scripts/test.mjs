@@ -20,6 +20,7 @@ function step(title, command, args) {
 }
 
 step('Type-check', 'npx', ['tsc', '-p', '.']);
+step('Lint (ESLint, zero warnings)', 'npm', ['run', 'lint', '--silent']);
 step('Bundle and package the VSIX', 'npm', ['run', 'package', '--silent']);
 step('Docker engine', 'bash', ['scripts/docker-up.sh']);
 step('Local test image', 'bash', ['scripts/build-test-image.sh']);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { writeFileAtomically } from './store/durableFile';
-import { SandkastenError } from './errors';
+import { invalidConfig, notFound } from './errors';
 import { defaultSettings, isSettingKey, SETTINGS, SETTING_KEYS, type SettingsValues } from './client/configSchema';
 import type { ConfigValues } from './client/protocol';
 
@@ -29,10 +29,10 @@ export class ConfigStore {
     try {
       parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
     } catch (error) {
-      throw new SandkastenError('InvalidConfig', `${file} is not valid JSON (${(error as Error).message}). Fix or delete it.`);
+      throw invalidConfig(`${file} is not valid JSON (${(error as Error).message}). Fix or delete it.`);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new SandkastenError('InvalidConfig', `${file} must contain a JSON object of settings.`);
+      throw invalidConfig(`${file} must contain a JSON object of settings.`);
     }
     validate(parsed as ConfigValues, file);
     return new ConfigStore(file, parsed as ConfigValues);
@@ -44,7 +44,7 @@ export class ConfigStore {
 
   get(key?: string): ConfigValues {
     if (key === undefined) return { ...this.values };
-    if (!isSettingKey(key)) throw new SandkastenError('NotFound', `Unknown setting "${key}". Known settings: ${SETTING_KEYS.join(', ')}.`);
+    if (!isSettingKey(key)) throw notFound(`Unknown setting "${key}". Known settings: ${SETTING_KEYS.join(', ')}.`);
     return { [key]: this.values[key] };
   }
 
@@ -78,14 +78,14 @@ export class ConfigStore {
   }
 }
 
-function unknownKey(key: string): SandkastenError {
-  return new SandkastenError('InvalidConfig', `Unknown setting "${key}". Known settings: ${SETTING_KEYS.join(', ')}.`);
+function unknownKey(key: string): Error {
+  return invalidConfig(`Unknown setting "${key}". Known settings: ${SETTING_KEYS.join(', ')}.`);
 }
 
 function validate(values: ConfigValues, where: string): void {
   for (const [key, value] of Object.entries(values)) {
-    if (!isSettingKey(key)) throw new SandkastenError('InvalidConfig', `Unknown setting "${key}" in ${where}. Known settings: ${SETTING_KEYS.join(', ')}.`);
+    if (!isSettingKey(key)) throw invalidConfig(`Unknown setting "${key}" in ${where}. Known settings: ${SETTING_KEYS.join(', ')}.`);
     const problem = SETTINGS[key].check(value);
-    if (problem) throw new SandkastenError('InvalidConfig', `Setting "${key}" in ${where} ${problem} (got ${JSON.stringify(value)}).`);
+    if (problem) throw invalidConfig(`Setting "${key}" in ${where} ${problem} (got ${JSON.stringify(value)}).`);
   }
 }

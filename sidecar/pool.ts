@@ -1,12 +1,11 @@
+import type { PoolStatus } from './client/protocol';
+import type { ConfigStore } from './config';
+import type { Containers } from './containers';
+import { LABEL } from './docker/engine';
+import type { CommandShell } from './exec/commandShell';
 import type { Changes } from './util/changes';
 import type { Clock } from './util/clock';
-import type { ConfigStore } from './config';
-import { LABEL, type DockerEngine } from './docker/engine';
-import { cryptoRandomHex } from './client/ids';
 import type { Logger } from './util/log';
-import type { PoolStatus } from './client/protocol';
-import type { CommandShell } from './exec/commandShell';
-import { startWithMainShell } from './exec/shells';
 
 /**
  * A ready pool entry: an empty volume, a running container with it mounted at /workspace,
@@ -35,6 +34,8 @@ const JANITOR_INTERVAL_MS = 30_000;
 const REFILL_DELAY_MS = 250;
 /** After a failed creation, wait this long before trying the image again. */
 const RETRY_AFTER_FAILURE_MS = 10_000;
+/** While draining, how often to look whether creations in flight have finished. */
+const DRAIN_POLL_MS = 50;
 
 /** Settings whose change makes existing pool containers wrong: they are recycled. */
 const CONTAINER_SHAPE_KEYS = ['limits.cpus', 'limits.memoryMb', 'limits.pids', 'network'];
@@ -49,7 +50,7 @@ export class Pool {
 
   constructor(
     private readonly deps: {
-      docker: DockerEngine;
+      containers: Containers;
       config: ConfigStore;
       clock: Clock;
       changes: Changes;
@@ -153,35 +154,24 @@ export class Pool {
   }
 
   private async create(image: string): Promise<PooledContainer> {
-    const { docker, config, log } = this.deps;
-    const settings = config.current;
-    const suffix = cryptoRandomHex(6);
-    const name = `sandkasten-${docker.instanceId}-pool-${suffix}`;
-    const volume = `sandkasten-${docker.instanceId}-pool-${suffix}`;
+    const { containers, log } = this.deps;
+    const name = containers.newPoolName();
+    const volume = name;
+    const spec = containers.spec({ role: 'pool', image, volume, name });
     this.creating.add(name);
     log.info(`pool: warming ${name} (${image})`);
     try {
-      await docker.ensureImage(image);
-      await docker.createVolume(volume, undefined, 'pool');
-      const containerId = await docker.createContainer({
-        name,
-        image,
-        role: 'pool',
-        volume,
-        cpus: settings['limits.cpus'],
-        memoryMb: settings['limits.memoryMb'],
-        pids: settings['limits.pids'],
-        network: settings.network,
-      });
+      await containers.engine.ensureImage(image);
+      await containers.engine.createVolume(volume, { role: 'pool' });
+      const { containerId, shell } = await containers.createAndStart(spec);
       try {
-        const shell = await (await startWithMainShell(docker, containerId)).shell;
-        return { image, containerId, name, volume, network: settings.network, shell };
+        return { image, containerId, name, volume, network: spec.network, shell: await shell };
       } catch (error) {
-        await docker.removeContainer(containerId);
+        await containers.remove(containerId); // its shell never answered
         throw error;
       }
     } catch (error) {
-      await docker.removeVolume(volume).catch(() => undefined);
+      await containers.engine.removeVolume(volume).catch(() => undefined);
       throw error;
     } finally {
       this.creating.delete(name);
@@ -199,8 +189,8 @@ export class Pool {
 
   private async remove(entry: PooledContainer): Promise<void> {
     entry.shell.dispose();
-    await this.deps.docker.removeContainer(entry.containerId).catch(() => undefined);
-    await this.deps.docker.removeVolume(entry.volume).catch(() => undefined);
+    await this.deps.containers.remove(entry.containerId).catch(() => undefined);
+    await this.deps.containers.engine.removeVolume(entry.volume).catch(() => undefined);
   }
 
   /** Settings that shape containers changed: replace every ready container. */
@@ -215,17 +205,17 @@ export class Pool {
    * being created, nor handed out to a session: what a crash (kill -9) left behind.
    */
   async removeUnknownPoolObjects(): Promise<void> {
-    const { docker, owned } = this.deps;
+    const { containers, owned } = this.deps;
     const known = new Set([...this.images.values()].flatMap((pool) => pool.ready.map((entry) => entry.containerId)));
-    const containers = await docker.listOwnContainers('pool');
-    const leaked = containers.filter((c) => !known.has(c.id) && !this.creating.has(c.name) && !owned.container(c.id));
-    await Promise.all(leaked.map((c) => docker.removeContainer(c.id)));
-    const volumes = (await docker.listOwnVolumes()).filter((v) => v.labels[LABEL.role] === 'pool');
+    const found = await containers.engine.listOwnContainers('pool');
+    const leaked = found.filter((c) => !known.has(c.id) && !this.creating.has(c.name) && !owned.container(c.id));
+    await Promise.all(leaked.map((c) => containers.remove(c.id)));
+    const volumes = (await containers.engine.listOwnVolumes()).filter((v) => v.labels[LABEL.role] === 'pool');
     const knownVolumes = new Set([...this.images.values()].flatMap((pool) => pool.ready.map((entry) => entry.volume)));
     await Promise.all(
       volumes
         .filter((v) => !knownVolumes.has(v.name) && !this.creating.has(v.name) && !owned.volume(v.name))
-        .map((v) => docker.removeVolume(v.name).catch(() => undefined)),
+        .map((v) => containers.engine.removeVolume(v.name).catch(() => undefined)),
     );
     if (leaked.length > 0) this.deps.log.info(`pool: removed ${leaked.length} leftover pool container(s)`);
   }
@@ -246,7 +236,7 @@ export class Pool {
     await Promise.all(entries.map((entry) => this.remove(entry)));
     // Creations in flight remove themselves when they finish (draining is set); wait for them.
     while ([...this.images.values()].some((pool) => pool.refilling > 0)) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await this.deps.clock.sleep(DRAIN_POLL_MS);
     }
   }
 }

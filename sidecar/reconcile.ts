@@ -1,6 +1,7 @@
-import { LABEL, type DockerEngine, type OwnContainer, type OwnVolume } from './docker/engine';
-import type { Database } from './store/database';
+import type { Containers } from './containers';
+import { LABEL, type OwnContainer, type OwnVolume } from './docker/engine';
 import type { Sessions } from './sessions';
+import type { Store } from './store/store';
 import type { Workspaces } from './workspaces';
 
 export interface KnownWorkspace {
@@ -113,35 +114,30 @@ export function planReconciliation(
 
 /**
  * Brings the database and Docker into agreement after a start (or a crash): nothing of this
- * instance is left to leak, and objects of other instances are never looked at.
+ * instance is left to leak, and objects of other instances are never looked at. The plan
+ * is pure (planReconciliation); this applies it.
  */
 export async function reconcileWithDocker(deps: {
-  db: Database;
-  docker: DockerEngine;
+  store: Store;
+  containers: Containers;
   workspaces: Workspaces;
   sessions: Sessions;
 }): Promise<ReconciliationPlan> {
-  const { db, docker, workspaces, sessions } = deps;
-  const [containers, volumes] = await Promise.all([docker.listOwnContainers(), docker.listOwnVolumes()]);
+  const { store, containers, workspaces, sessions } = deps;
+  const engine = containers.engine;
+  const [foundContainers, volumes] = await Promise.all([engine.listOwnContainers(), engine.listOwnVolumes()]);
   const plan = planReconciliation(
-    {
-      workspaces: db.all<KnownWorkspace>('SELECT id, volume, state FROM workspaces'),
-      sessions: db.all<KnownSession>(
-        'SELECT id, workspace_id AS workspaceId, container_id AS containerId, state FROM sessions',
-      ),
-    },
-    { containers, volumes },
+    { workspaces: store.workspaces.listForReconciliation(), sessions: store.sessions.listForReconciliation() },
+    { containers: foundContainers, volumes },
   );
   for (const id of plan.finishDeleting) await workspaces.finishDeletion(id);
-  await Promise.all(plan.removeContainers.map((id) => docker.removeContainer(id)));
-  for (const { sessionId, containerId } of plan.adopt) {
-    db.run('UPDATE sessions SET container_id = ? WHERE id = ?', [containerId, sessionId]);
-  }
-  for (const id of plan.markRunning) db.run(`UPDATE sessions SET state = 'running', stopped_at = NULL WHERE id = ?`, [id]);
+  await Promise.all(plan.removeContainers.map((id) => containers.remove(id)));
+  for (const { sessionId, containerId } of plan.adopt) store.sessions.setContainer(sessionId, containerId);
+  for (const id of plan.markRunning) store.sessions.markFoundRunning(id);
   for (const id of plan.markStopped) sessions.markStopped(id);
   for (const id of plan.markGone) sessions.markStopped(id, true);
-  await Promise.all(plan.removeVolumes.map((name) => docker.removeVolume(name)));
-  for (const { workspaceId, volume } of plan.recreateVolumes) await docker.createVolume(volume, workspaceId);
-  await db.commit();
+  await Promise.all(plan.removeVolumes.map((name) => engine.removeVolume(name)));
+  for (const { workspaceId, volume } of plan.recreateVolumes) await engine.createVolume(volume, { role: 'workspace', workspaceId });
+  await store.commit();
   return plan;
 }

@@ -1,30 +1,12 @@
-import { isoTime } from './util/clock';
-import { statusCode, type ContainerSpec } from './docker/engine';
-import { conflict, notFound } from './errors';
 import { cryptoRandomHex, newSessionId } from './client/ids';
+import type { SessionInfo, WorkspaceInfo } from './client/protocol';
+import { conflict, notFound } from './errors';
+import type { Shells } from './exec/shells';
 import type { Pool, PooledContainer } from './pool';
-import type { SessionInfo, SessionState, WorkspaceInfo } from './client/protocol';
-import { startWithMainShell, type Shells } from './exec/shells';
 import type { WorkspaceDependencies, Workspaces } from './workspaces';
-
-interface SessionRow {
-  id: string;
-  workspace_id: string;
-  workspace_name: string;
-  container_id: string | null;
-  image: string;
-  state: SessionState;
-  from_pool: number;
-  created_at: number;
-  started_at: number | null;
-  stopped_at: number | null;
-}
 
 /** Removing the pooled volume the workspace replaced and renaming the container wait this long. */
 const TIDY_UP_DELAY_MS = 500;
-
-const SELECT_SESSIONS = `SELECT s.*, w.name AS workspace_name FROM sessions s JOIN workspaces w ON w.id = s.workspace_id
-  WHERE w.state != 'deleting'`;
 
 /** What workspaces need, plus the modules sessions build on. */
 export interface SessionDependencies extends WorkspaceDependencies {
@@ -40,21 +22,13 @@ export class Sessions {
 
   list(workspaceId?: string): SessionInfo[] {
     if (workspaceId !== undefined) this.deps.workspaces.get(workspaceId);
-    const rows = workspaceId
-      ? this.deps.db.all<SessionRow>(`${SELECT_SESSIONS} AND s.workspace_id = ? ORDER BY s.created_at, s.id`, [workspaceId])
-      : this.deps.db.all<SessionRow>(`${SELECT_SESSIONS} ORDER BY s.created_at, s.id`);
-    return rows.map(toSessionInfo);
+    return this.deps.store.sessions.list(workspaceId);
   }
 
   get(id: string): SessionInfo {
-    const row = this.deps.db.get<SessionRow>(`${SELECT_SESSIONS} AND s.id = ?`, [id]);
-    if (!row) throw notFound(`No session "${id}". List sessions with \`sandkasten session list\`.`);
-    return toSessionInfo(row);
-  }
-
-  /** The running session's container id, or a Conflict saying how to start it. */
-  runningContainer(id: string): string {
-    return this.running(id).containerId;
+    const session = this.deps.store.sessions.get(id);
+    if (!session) throw notFound(`No session "${id}". List sessions with \`sandkasten session list\`.`);
+    return session;
   }
 
   /** The session if it runs, or a Conflict saying how to start it. */
@@ -69,11 +43,8 @@ export class Sessions {
   /** Resumes the workspace's stopped session if it has one (no cold create), else starts a new one. */
   async start(workspaceId: string): Promise<SessionInfo> {
     const workspace = this.deps.workspaces.get(workspaceId);
-    const stopped = this.deps.db.get<{ id: string }>(
-      `SELECT id FROM sessions WHERE workspace_id = ? AND state = 'stopped' ORDER BY stopped_at DESC LIMIT 1`,
-      [workspaceId],
-    );
-    if (stopped) return this.resume(stopped.id);
+    const stopped = this.deps.store.sessions.lastStoppedOf(workspaceId);
+    if (stopped) return this.resume(stopped);
     return this.deps.locks.run(workspaceId, () => this.startNew(workspace));
   }
 
@@ -88,88 +59,70 @@ export class Sessions {
   }
 
   private async startCold(workspace: WorkspaceInfo, id: string): Promise<SessionInfo> {
-    const { docker, shells } = this.deps;
+    const { containers, shells } = this.deps;
     // Docker first, database second: a crash in between leaves a labelled container that the
     // next start's reconciliation removes, never a session row pointing at nothing.
-    const containerId = await this.createContainerPullingIfNeeded(this.containerSpec(workspace, id));
-    try {
-      const { shell } = await startWithMainShell(docker, containerId);
-      shells.adopt(id, shell); // answers while the database is written
-    } catch (error) {
-      await docker.removeContainer(containerId);
-      throw error;
-    }
+    const { containerId, shell } = await containers.createAndStart(containers.spec({ role: 'session', sessionId: id, workspace }));
+    shells.adopt(id, shell); // answers while the database is written
     await this.recordStarted(workspace, id, containerId, false);
     this.deps.changes.emit('sessions', 'workspaces');
     return this.get(id);
   }
 
-  /** Creates at once; only when Docker says the image is missing, pulls it and tries again. */
-  private async createContainerPullingIfNeeded(spec: ContainerSpec): Promise<string> {
-    try {
-      return await this.deps.docker.createContainer(spec);
-    } catch (error) {
-      if (statusCode(error) !== 404) throw error;
-      await this.deps.docker.ensureImage(spec.image);
-      return this.deps.docker.createContainer(spec);
-    }
-  }
-
   /** The hand-out path: no Docker call unless an ephemeral workspace must lose its network. */
   private async startFromPool(workspace: WorkspaceInfo, id: string, pooled: PooledContainer): Promise<SessionInfo> {
-    const { db, docker, changes, shells } = this.deps;
-    if (workspace.kind === 'ephemeral' && pooled.network !== 'none') await docker.disconnectNetwork(pooled.containerId, pooled.network);
+    const { store, containers, changes, shells } = this.deps;
+    if (containers.networkFor(workspace.kind) === 'none' && pooled.network !== 'none') {
+      await containers.engine.disconnectNetwork(pooled.containerId, pooled.network);
+    }
     const emptyVolume = workspace.volume;
-    db.run('UPDATE workspaces SET volume = ? WHERE id = ?', [pooled.volume, workspace.id]);
+    store.workspaces.setVolume(workspace.id, pooled.volume);
     await this.recordStarted(workspace, id, pooled.containerId, true);
     shells.adopt(id, pooled.shell);
     changes.emit('sessions', 'workspaces');
     // Tidy-ups nobody waits for, after the first command had its chance to run; if the
     // sidecar dies first, reconciliation removes the unused volume.
     this.deps.clock.setTimeout(() => {
-      void docker.removeVolume(emptyVolume).catch(() => undefined);
-      void docker.renameContainer(pooled.containerId, this.containerName(id)).catch(() => undefined);
+      void containers.engine.removeVolume(emptyVolume).catch(() => undefined);
+      void containers.engine.renameContainer(pooled.containerId, containers.sessionContainerName(id)).catch(() => undefined);
     }, TIDY_UP_DELAY_MS);
     return this.get(id);
   }
 
   private async recordStarted(workspace: WorkspaceInfo, id: string, containerId: string, fromPool: boolean): Promise<void> {
-    const { db, clock, workspaces } = this.deps;
-    const now = clock.now();
-    db.run(
-      `INSERT INTO sessions (id, workspace_id, container_id, image, state, from_pool, created_at, started_at)
-       VALUES (?, ?, ?, ?, 'running', ?, ?, ?)`,
-      [id, workspace.id, containerId, workspace.image, fromPool ? 1 : 0, now, now],
-    );
+    const { store, clock, workspaces } = this.deps;
+    store.sessions.insertRunning({ id, workspaceId: workspace.id, containerId, image: workspace.image, fromPool, now: clock.now() });
     workspaces.recordAccess(workspace.id, { sessions: 1, state: 'active' });
-    await db.commit();
+    await store.commit();
   }
 
   /** Starts a stopped session again; recreates its container when Docker lost it. */
   async resume(id: string): Promise<SessionInfo> {
     const { workspaceId } = this.get(id);
     return this.deps.locks.run(workspaceId, async () => {
-      const { db, docker, clock, changes, workspaces } = this.deps;
+      const { store, containers, shells, clock, changes, workspaces } = this.deps;
       const session = this.get(id);
       if (session.state === 'running') return session;
-      await docker.requireAvailable();
-      const existing = session.containerId ? await docker.inspectContainer(session.containerId) : undefined;
-      const containerId =
-        existing && session.containerId ? session.containerId : await this.createContainerPullingIfNeeded(this.containerSpec(workspaces.get(workspaceId), id));
-      if (!existing || (existing.hasMainShell && !existing.running)) {
-        this.deps.shells.adopt(id, (await startWithMainShell(docker, containerId)).shell);
+      await containers.engine.requireAvailable();
+      const existing = session.containerId ? await containers.inspect(session.containerId) : undefined;
+      let containerId: string;
+      if (existing && session.containerId) {
+        containerId = session.containerId;
+        if (existing.hasMainShell && !existing.running) {
+          shells.adopt(id, (await containers.startWithMainShell(containerId)).shell);
+        } else {
+          // Running already, or made before containers had a main shell: an exec'd shell.
+          await containers.engine.startContainer(containerId);
+          shells.prepare(id, containerId);
+        }
       } else {
-        // Running already, or made before containers had a main shell: an exec'd shell.
-        await docker.startContainer(containerId);
-        this.deps.shells.prepare(id, containerId);
+        const created = await containers.createAndStart(containers.spec({ role: 'session', sessionId: id, workspace: workspaces.get(workspaceId) }));
+        containerId = created.containerId;
+        shells.adopt(id, created.shell);
       }
-      db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL WHERE id = ?`, [
-        containerId,
-        clock.now(),
-        id,
-      ]);
+      store.sessions.markStarted(id, containerId, clock.now());
       workspaces.recordAccess(workspaceId, { state: 'active' });
-      await db.commit();
+      await store.commit();
       changes.emit('sessions', 'workspaces');
       return this.get(id);
     });
@@ -178,13 +131,13 @@ export class Sessions {
   async stop(id: string): Promise<SessionInfo> {
     const { workspaceId } = this.get(id);
     return this.deps.locks.run(workspaceId, async () => {
-      const { db, docker, changes } = this.deps;
+      const { store, containers, changes } = this.deps;
       const session = this.get(id);
       if (session.state === 'stopped') return session;
-      await docker.requireAvailable();
-      if (session.containerId) await docker.stopContainer(session.containerId);
+      await containers.engine.requireAvailable();
+      if (session.containerId) await containers.engine.stopContainer(session.containerId);
       this.markStopped(id);
-      await db.commit();
+      await store.commit();
       changes.emit('sessions', 'workspaces');
       return this.get(id);
     });
@@ -193,72 +146,27 @@ export class Sessions {
   async destroy(id: string): Promise<void> {
     const { workspaceId } = this.get(id);
     await this.deps.locks.run(workspaceId, async () => {
-      const { db, docker, changes } = this.deps;
+      const { store, containers, changes } = this.deps;
       const session = this.get(id);
-      await docker.requireAvailable();
-      if (session.containerId) await docker.removeContainer(session.containerId);
+      await containers.engine.requireAvailable();
+      if (session.containerId) await containers.remove(session.containerId);
       if (session.state !== 'stopped') this.markStopped(id);
-      db.run('DELETE FROM sessions WHERE id = ?', [id]);
-      await db.commit();
+      store.sessions.delete(id);
+      await store.commit();
       changes.emit('sessions', 'workspaces');
     });
   }
 
   /** Marks a session stopped and adds its run time to the workspace; no commit. */
   markStopped(id: string, containerGone = false): void {
-    const { db, clock, workspaces, changes } = this.deps;
-    const row = db.get<SessionRow>('SELECT * FROM sessions WHERE id = ?', [id]);
-    if (!row) return;
-    changes.sessionEnded(id);
+    const { store, clock, workspaces, changes } = this.deps;
     const now = clock.now();
-    db.run(`UPDATE sessions SET state = 'stopped', stopped_at = ?, container_id = ? WHERE id = ?`, [
-      now,
-      containerGone ? null : row.container_id,
-      id,
-    ]);
-    const stillRunning = db.get<{ count: number }>(
-      `SELECT COUNT(*) AS count FROM sessions WHERE workspace_id = ? AND state = 'running'`,
-      [row.workspace_id],
-    )!.count;
-    workspaces.recordAccess(row.workspace_id, {
-      runTimeMs: row.state === 'running' && row.started_at ? now - row.started_at : 0,
-      state: stillRunning === 0 ? 'suspended' : undefined,
+    const stopped = store.sessions.markStopped(id, now, containerGone);
+    if (!stopped) return;
+    changes.sessionEnded(id);
+    workspaces.recordAccess(stopped.workspaceId, {
+      runTimeMs: stopped.ranSince !== undefined ? now - stopped.ranSince : 0,
+      state: store.sessions.countRunning(stopped.workspaceId) === 0 ? 'suspended' : undefined,
     });
   }
-
-  private containerName(sessionId: string): string {
-    return `sandkasten-${this.deps.docker.instanceId}-${sessionId}`;
-  }
-
-  containerSpec(workspace: WorkspaceInfo, sessionId: string): ContainerSpec {
-    const settings = this.deps.config.current;
-    return {
-      name: this.containerName(sessionId),
-      image: workspace.image,
-      role: 'session',
-      workspaceId: workspace.id,
-      sessionId,
-      volume: workspace.volume,
-      cpus: settings['limits.cpus'],
-      memoryMb: settings['limits.memoryMb'],
-      pids: settings['limits.pids'],
-      // Ephemeral workspaces are for untrusted one-off runs: no network, whatever the setting.
-      network: workspace.kind === 'ephemeral' ? 'none' : settings.network,
-    };
-  }
-}
-
-function toSessionInfo(row: SessionRow): SessionInfo {
-  return {
-    id: row.id,
-    workspaceId: row.workspace_id,
-    workspaceName: row.workspace_name,
-    image: row.image,
-    state: row.state,
-    containerId: row.container_id,
-    createdAt: isoTime(row.created_at)!,
-    startedAt: isoTime(row.started_at),
-    stoppedAt: isoTime(row.stopped_at),
-    fromPool: row.from_pool === 1,
-  };
 }

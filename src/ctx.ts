@@ -12,6 +12,7 @@ import {
 import { resolveHome } from '../sidecar/client/home';
 import { connectToSidecar } from '../sidecar/client/launch';
 import {
+  ExecOutputNotification,
   SetConfigRequest,
   StateChangedNotification,
   StatusRequest,
@@ -19,20 +20,38 @@ import {
   type SidecarStatus,
 } from '../sidecar/client/protocol';
 import { Config } from './config';
+import { DisposableScope } from './disposableScope';
 import { describeError } from './errors';
+import { ExecStreamRouter } from './execStreams';
+import { SandboxTerminals } from './terminals';
 
 /** What the views show: starting, ready, Docker missing, or the sidecar failed. */
 export type ConnectionState = 'starting' | 'ready' | 'dockerUnavailable' | 'failed';
 
+/** One client connection and everything registered on it; they end together. */
+interface Connection {
+  readonly client: LanguageClient;
+  readonly scope: DisposableScope;
+}
+
 /**
- * Owns the client connection to the sidecar, the output channel, the status bar item and the
- * disposables. Commands and views receive it instead of reaching for globals.
+ * Owns the client connection to the sidecar, the output channels, the status bar item, the
+ * sandbox terminals, the exec-stream router and two disposable scopes: the extension's
+ * lifetime and the current connection's. Commands and views receive it instead of reaching
+ * for globals.
  */
 export class Ctx implements vscode.Disposable {
   readonly config = new Config();
   readonly output: vscode.LogOutputChannel;
   readonly execOutput: vscode.OutputChannel;
-  private client: LanguageClient | undefined;
+  /** The window's sandbox terminals: the profile, their notifications, reopening after a reload. */
+  readonly terminals: SandboxTerminals;
+  /** Hands Run Command its `exec/output` notifications, by stream id. */
+  readonly execStreams = new ExecStreamRouter(`run-${process.pid}`);
+  /** Commands, views, the status bar, listeners: they last until the extension deactivates. */
+  private readonly extensionScope = new DisposableScope();
+  /** The current client; a new client ends the previous one and its handlers first. */
+  private connection: Connection | undefined;
   private starting: Promise<LanguageClient> | undefined;
   private readonly statusBar: vscode.StatusBarItem;
   private readonly changed = new vscode.EventEmitter<ChangedArea[]>();
@@ -41,8 +60,8 @@ export class Ctx implements vscode.Disposable {
   private readonly connected = new vscode.EventEmitter<void>();
   /** Fired each time a client connection is up, the first and every one after a restart. */
   readonly onDidConnect = this.connected.event;
-  private readonly notificationHandlers: Array<(client: LanguageClient) => vscode.Disposable> = [];
-  private readonly disposables: vscode.Disposable[] = [];
+  /** Registered again on every new client, so handlers survive a retry or restart. */
+  private readonly handlersForEveryConnection: Array<(client: LanguageClient) => vscode.Disposable> = [];
   state: ConnectionState = 'starting';
   status: SidecarStatus | undefined;
   lastError: string | undefined;
@@ -53,13 +72,20 @@ export class Ctx implements vscode.Disposable {
     this.statusBar = vscode.window.createStatusBarItem('sandkasten.status', vscode.StatusBarAlignment.Left, 10);
     this.statusBar.name = 'Sandkasten';
     this.statusBar.command = 'sandkasten.showLogs';
-    this.disposables.push(this.output, this.execOutput, this.statusBar, this.changed, this.connected);
-    this.disposables.push(
+    this.extensionScope.push(
+      this.output,
+      this.execOutput,
+      this.statusBar,
+      this.changed,
+      this.connected,
       vscode.workspace.onDidChangeConfiguration((event) => {
         const keys = this.config.changedSidecarKeys(event);
         if (keys.length > 0) void this.pushSettings(keys, true);
       }),
     );
+    this.onNotification(ExecOutputNotification.type, (output) => this.execStreams.deliver(output));
+    // Last: it registers its handlers and listeners on this context.
+    this.terminals = this.extensionScope.add(new SandboxTerminals(this));
     this.setState('starting');
   }
 
@@ -91,12 +117,18 @@ export class Ctx implements vscode.Disposable {
   }
 
   private ensureClient(): Promise<LanguageClient> {
-    if (this.client?.state === State.Running) return Promise.resolve(this.client);
-    this.starting ??= this.createClient().finally(() => (this.starting = undefined));
+    const client = this.connection?.client;
+    if (client?.state === State.Running) return Promise.resolve(client);
+    // A client restarting by itself after a lost connection is joined, not replaced: a
+    // starting client cannot be stopped, so a replacement would run beside it.
+    if (client?.state === State.Starting) return client.start().then(() => client);
+    this.starting ??= this.replaceClient().finally(() => (this.starting = undefined));
     return this.starting;
   }
 
-  private async createClient(): Promise<LanguageClient> {
+  /** Ends the previous connection (client and handlers), then starts a new client. */
+  private async replaceClient(): Promise<LanguageClient> {
+    await this.endConnection();
     const home = this.home;
     const sidecarScript = this.extension.asAbsolutePath(path.join('dist', 'sidecar.js'));
     const serverOptions: ServerOptions = async () => {
@@ -113,8 +145,10 @@ export class Ctx implements vscode.Disposable {
       },
     };
     const client = new LanguageClient('sandkasten', 'Sandkasten', serverOptions, clientOptions);
-    for (const register of this.notificationHandlers) this.disposables.push(register(client));
-    this.disposables.push(
+    const scope = new DisposableScope();
+    this.connection = { client, scope };
+    for (const register of this.handlersForEveryConnection) scope.add(register(client));
+    scope.push(
       client.onNotification(StateChangedNotification.type, ({ areas }) => {
         if (areas.includes('docker')) void this.refreshStatus();
         this.changed.fire(areas);
@@ -125,9 +159,26 @@ export class Ctx implements vscode.Disposable {
         if (newState === State.Stopped && this.state === 'ready') this.setState('starting');
       }),
     );
-    this.client = client;
     await client.start();
     return client;
+  }
+
+  /**
+   * Ends the current connection: its handlers first, so the stopping client's state changes
+   * reach nobody, then the client. That closes only this window's connection; the sidecar
+   * lives on for other windows and exits by itself once idle.
+   */
+  private async endConnection(): Promise<void> {
+    const connection = this.connection;
+    if (!connection) return;
+    this.connection = undefined;
+    try {
+      connection.scope.dispose();
+    } finally {
+      // Disposed, not just stopped, so it never restarts itself. A client that never ran
+      // refuses to stop; there is nothing to close then.
+      await connection.client.dispose().catch(() => undefined);
+    }
   }
 
   private async afterConnect(): Promise<void> {
@@ -139,9 +190,10 @@ export class Ctx implements vscode.Disposable {
   /** Sends explicitly set VS Code settings to the sidecar: they win over config.json. */
   private async pushSettings(keys?: string[], resetUnset = false): Promise<void> {
     const values = this.config.explicitSidecarSettings(keys, { resetUnset });
-    if (Object.keys(values).length === 0 || this.client?.state !== State.Running) return;
+    const client = this.connection?.client;
+    if (Object.keys(values).length === 0 || client?.state !== State.Running) return;
     try {
-      await this.client.sendRequest(SetConfigRequest.type, { values });
+      await client.sendRequest(SetConfigRequest.type, { values });
     } catch (error) {
       void this.showError(error, 'Sandkasten settings were not applied');
     }
@@ -169,11 +221,14 @@ export class Ctx implements vscode.Disposable {
     return client.sendRequest(type, params, token);
   }
 
-  /** Handles a sidecar notification on this client and on any created later (after a failure). */
+  /**
+   * Handles a sidecar notification on the current client and on every later one, for the
+   * extension's lifetime; each registration ends with its connection.
+   */
   onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): void {
     const register = (client: LanguageClient) => client.onNotification(type, handler);
-    this.notificationHandlers.push(register);
-    if (this.client) this.disposables.push(register(this.client));
+    this.handlersForEveryConnection.push(register);
+    this.connection?.scope.add(register(this.connection.client));
   }
 
   /** Sends a notification once the client runs; notifications sent in order arrive in order. */
@@ -214,14 +269,13 @@ export class Ctx implements vscode.Disposable {
     this.statusBar.show();
   }
 
-  push(...disposables: vscode.Disposable[]): void {
-    this.disposables.push(...disposables);
+  /** For commands, views and other registrations that last as long as the extension. */
+  pushExtensionCleanup(...disposables: vscode.Disposable[]): void {
+    this.extensionScope.push(...disposables);
   }
 
   async dispose(): Promise<void> {
-    // Stopping the client closes only this window's connection; the sidecar lives on for
-    // other windows and exits by itself once idle.
-    await this.client?.stop().catch(() => undefined);
-    for (const disposable of this.disposables.reverse()) disposable.dispose();
+    await this.endConnection();
+    this.extensionScope.dispose();
   }
 }

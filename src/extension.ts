@@ -1,7 +1,6 @@
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
-import { sandboxTerminals } from './terminals';
 import { registerPoolView } from './views/pool';
 import { registerViews } from './views/trees';
 
@@ -19,8 +18,8 @@ export function activate(context: vscode.ExtensionContext): void {
   registerViews(ctx);
   registerPoolView(ctx);
   registerCommands(ctx);
-  // The terminal profile, and the sandbox terminals this window had open before a reload.
-  const reopened = sandboxTerminals(ctx).reopenRemembered();
+  // The sandbox terminals this window had open before a reload.
+  const reopened = ctx.terminals.reopenRemembered();
   ctx.output.info(`Activated in ${(performance.now() - started).toFixed(1)} ms (storage ${ctx.home})`);
   if (reopened > 0) void ctx.startOnce();
 }

@@ -10,6 +10,7 @@ import {
 } from '../sidecar/client/protocol';
 import { sessionFrom } from './commands/pickers';
 import type { Ctx } from './ctx';
+import { DisposableScope } from './disposableScope';
 import { SandboxPseudoterminal, type PseudoterminalOwner } from './sandboxPseudoterminal';
 
 /** The id of the contributed terminal profile (package.json `contributes.terminal.profiles`). */
@@ -24,10 +25,10 @@ interface RememberedTerminal {
 const REMEMBERED_TERMINALS_KEY = 'sandkasten.openTerminals';
 
 /**
- * The sandbox terminals of this window. Routes the sidecar's output and exit notifications to
- * their pseudoterminals, provides the terminal profile, remembers open terminals in the
- * workspace state and reopens them after a reload (they reattach to the live shell and replay
- * its scrollback, or are restored when the shell is gone).
+ * The sandbox terminals of this window; one registry, owned by Ctx. Routes the sidecar's
+ * output and exit notifications to their pseudoterminals, provides the terminal profile,
+ * remembers open terminals in the workspace state and reopens them after a reload (they
+ * reattach to the live shell and replay its scrollback, or are restored when the shell is gone).
  *
  * What closing means: closing the tab (TerminalExitReason.User) ends the shell; a window
  * closing or reloading only detaches (the extension host may already be gone; the sidecar
@@ -36,7 +37,7 @@ const REMEMBERED_TERMINALS_KEY = 'sandkasten.openTerminals';
 export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable {
   private readonly byTerminalId = new Map<string, SandboxPseudoterminal>();
   connectionCount = 0;
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly disposables = new DisposableScope();
 
   constructor(readonly ctx: Ctx) {
     ctx.onNotification(TerminalOutputNotification.type, ({ terminalId, data }) => this.byTerminalId.get(terminalId)?.output(data));
@@ -62,8 +63,7 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
     else vscode.window.createTerminal(this.terminalOptions(terminal.sessionId, terminal.id, title)).show();
   }
 
-  /** After a window reload: every terminal this window had open comes back. */
-  /** Returns how many terminals it reopened. */
+  /** After a window reload: every terminal this window had open comes back. Returns how many. */
   reopenRemembered(): number {
     const remembered = this.remembered();
     let last: vscode.Terminal | undefined;
@@ -141,24 +141,11 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
   }
 
   dispose(): void {
-    for (const disposable of this.disposables) disposable.dispose();
+    this.disposables.dispose();
   }
 }
 
 function pseudoterminalOf(terminal: vscode.Terminal): SandboxPseudoterminal | undefined {
   const pty = (terminal.creationOptions as vscode.ExtensionTerminalOptions).pty;
   return pty instanceof SandboxPseudoterminal ? pty : undefined;
-}
-
-const instances = new WeakMap<Ctx, SandboxTerminals>();
-
-/** The window's sandbox terminals; created with the context, disposed with it. */
-export function sandboxTerminals(ctx: Ctx): SandboxTerminals {
-  let terminals = instances.get(ctx);
-  if (!terminals) {
-    terminals = new SandboxTerminals(ctx);
-    instances.set(ctx, terminals);
-    ctx.push(terminals);
-  }
-  return terminals;
 }

@@ -1,9 +1,12 @@
 /**
  * The whole wire protocol between the sidecar and its clients (the extension, the CLI and,
  * later, the HTTP API). Every method name is spelled here once; both ends import the typed
- * constants. This module may only import protocol types: never `vscode` or `dockerode`.
+ * constants. Each request also declares the schema of its parameters (`params`), which the
+ * sidecar checks before its handler runs. This module may only import protocol types and
+ * ./schema: never `vscode` or `dockerode`.
  */
 import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
+import * as S from './schema';
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -109,11 +112,13 @@ export interface SidecarStatus {
 // ---------------------------------------------------------------------------------------
 
 export namespace StatusRequest {
+  export const params = S.noParams;
   export const method = 'sandkasten/status';
   export const type = new RequestType<Record<string, never>, SidecarStatus, void>(method);
 }
 
 export namespace ShutdownSidecarRequest {
+  export const params = S.noParams;
   export const method = 'sandkasten/shutdown';
   /** Stops the sidecar for every client: drains, flushes, exits. */
   export const type = new RequestType<Record<string, never>, null, void>(method);
@@ -129,11 +134,20 @@ export interface CreateWorkspaceParams {
   tags?: string[];
 }
 export namespace CreateWorkspaceRequest {
+  export const params = S.params({
+    // Checked by the workspace rules (InvalidName), so a missing name gets that message.
+    name: S.optional(S.text()),
+    kind: S.optional(S.oneOf(WORKSPACE_KINDS)),
+    image: S.optional(S.text()),
+    description: S.optional(S.text()),
+    tags: S.optional(S.stringList()),
+  });
   export const method = 'workspace/create';
   export const type = new RequestType<CreateWorkspaceParams, WorkspaceInfo, void>(method);
 }
 
 export namespace ListWorkspacesRequest {
+  export const params = S.noParams;
   export const method = 'workspace/list';
   export const type = new RequestType<Record<string, never>, WorkspaceInfo[], void>(method);
 }
@@ -144,6 +158,7 @@ export interface DeleteWorkspaceParams {
   force?: boolean;
 }
 export namespace DeleteWorkspaceRequest {
+  export const params = S.params({ id: S.string(), force: S.optional(S.boolean()) });
   export const method = 'workspace/delete';
   export const type = new RequestType<DeleteWorkspaceParams, { id: string }, void>(method);
 }
@@ -152,6 +167,7 @@ export interface StartSessionParams {
   workspaceId: string;
 }
 export namespace StartSessionRequest {
+  export const params = S.params({ workspaceId: S.string() });
   export const method = 'session/start';
   /** Resumes the workspace's stopped session when it has one, else starts a new one. */
   export const type = new RequestType<StartSessionParams, SessionInfo, void>(method);
@@ -160,15 +176,19 @@ export namespace StartSessionRequest {
 export interface SessionIdParams {
   id: string;
 }
+const sessionIdParams = S.params({ id: S.string() });
 export namespace ResumeSessionRequest {
+  export const params = sessionIdParams;
   export const method = 'session/resume';
   export const type = new RequestType<SessionIdParams, SessionInfo, void>(method);
 }
 export namespace StopSessionRequest {
+  export const params = sessionIdParams;
   export const method = 'session/stop';
   export const type = new RequestType<SessionIdParams, SessionInfo, void>(method);
 }
 export namespace DestroySessionRequest {
+  export const params = sessionIdParams;
   export const method = 'session/destroy';
   export const type = new RequestType<SessionIdParams, { id: string }, void>(method);
 }
@@ -177,6 +197,7 @@ export interface ListSessionsParams {
   workspaceId?: string;
 }
 export namespace ListSessionsRequest {
+  export const params = S.params({ workspaceId: S.optional(S.string()) });
   export const method = 'session/list';
   export const type = new RequestType<ListSessionsParams, SessionInfo[], void>(method);
 }
@@ -217,6 +238,16 @@ export interface ExecResult {
   droppedBytes: number;
 }
 export namespace ExecRequest {
+  export const params = S.params({
+    sessionId: S.string(),
+    command: S.optional(S.stringList({ nonEmpty: true })),
+    line: S.optional(S.string()),
+    timeoutMs: S.optional(S.positiveInteger()),
+    cleanShell: S.optional(S.boolean()),
+    streamId: S.optional(S.string()),
+    encoding: S.optional(S.oneOf(['utf8', 'base64'] as const)),
+    rawChannelId: S.optional(S.string()),
+  });
   export const method = 'exec/run';
   /** Runs in the session's persistent shell: cd and exported variables persist between commands. */
   export const type = new RequestType<ExecParams, ExecResult, void>(method);
@@ -255,6 +286,10 @@ export namespace ExecOutputNotification {
 // Terminals: interactive TTY shells inside a session that outlive windows and restarts
 // ---------------------------------------------------------------------------------------
 
+/** A TTY's size travels as 16-bit numbers. */
+const MAX_TERMINAL_DIMENSION = 65535;
+const terminalIdParams = S.params({ terminalId: S.string() });
+
 export interface TerminalInfo {
   id: string;
   sessionId: string;
@@ -282,6 +317,12 @@ export interface OpenTerminalResult {
   outcome: 'attached' | 'restored' | 'created';
 }
 export namespace OpenTerminalRequest {
+  export const params = S.params({
+    sessionId: S.string(),
+    terminalId: S.optional(S.string()),
+    cols: S.positiveInteger(MAX_TERMINAL_DIMENSION),
+    rows: S.positiveInteger(MAX_TERMINAL_DIMENSION),
+  });
   export const method = 'terminal/open';
   export const type = new RequestType<OpenTerminalParams, OpenTerminalResult, void>(method);
 }
@@ -289,26 +330,36 @@ export namespace OpenTerminalRequest {
 export interface TerminalIdParams {
   terminalId: string;
 }
+
 export namespace CloseTerminalRequest {
+  export const params = terminalIdParams;
   export const method = 'terminal/close';
   /** Ends the shell and forgets the terminal. */
   export const type = new RequestType<TerminalIdParams, null, void>(method);
 }
 export namespace ListTerminalsRequest {
+  export const params = S.params({ sessionId: S.optional(S.string()) });
   export const method = 'terminal/list';
   export const type = new RequestType<{ sessionId?: string }, TerminalInfo[], void>(method);
 }
 
 export namespace DetachTerminalNotification {
+  export const params = terminalIdParams;
   export const method = 'terminal/detach';
   /** This connection stops listening; the shell lives on. */
   export const type = new NotificationType<TerminalIdParams>(method);
 }
 export namespace TerminalInputNotification {
+  export const params = S.params({ terminalId: S.string(), data: S.text() });
   export const method = 'terminal/input';
   export const type = new NotificationType<{ terminalId: string; data: string }>(method);
 }
 export namespace TerminalResizeNotification {
+  export const params = S.params({
+    terminalId: S.string(),
+    cols: S.positiveInteger(MAX_TERMINAL_DIMENSION),
+    rows: S.positiveInteger(MAX_TERMINAL_DIMENSION),
+  });
   export const method = 'terminal/resize';
   export const type = new NotificationType<{ terminalId: string; cols: number; rows: number }>(method);
 }
@@ -340,6 +391,7 @@ export interface PoolStatus {
   images: PoolImageStatus[];
 }
 export namespace PoolStatusRequest {
+  export const params = S.noParams;
   export const method = 'pool/status';
   export const type = new RequestType<Record<string, never>, PoolStatus, void>(method);
 }
@@ -355,6 +407,7 @@ export interface GetConfigParams {
   key?: string;
 }
 export namespace GetConfigRequest {
+  export const params = S.params({ key: S.optional(S.string()) });
   export const method = 'config/get';
   export const type = new RequestType<GetConfigParams, ConfigValues, void>(method);
 }
@@ -364,6 +417,7 @@ export interface SetConfigParams {
   values: ConfigValues;
 }
 export namespace SetConfigRequest {
+  export const params = S.params({ values: S.dictionary() });
   export const method = 'config/set';
   export const type = new RequestType<SetConfigParams, ConfigValues, void>(method);
 }

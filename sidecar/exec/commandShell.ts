@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type Docker from 'dockerode';
+import type { Engine, ExecProcess } from '../docker/engine';
 import { FrameParser, type StreamType } from '../docker/frames';
+import type { Clock } from '../util/clock';
 import { MarkerScanner } from './markers';
 import { MAIN_SHELL_STATE_FILE, commandStateFile, shellQuote, stopCommandScript } from './shellText';
 
@@ -29,13 +30,15 @@ export interface RunResult {
 }
 
 const MARKER_END = 0x1f;
+/** After TERM, how long the command's processes get before KILL. */
+const TERM_GRACE_MS = 200;
 /** After asking the command's processes to stop, how long before the shell itself is killed. */
 const KILL_ESCALATION_MS = 1500;
 /** A shell that has not said its PID by then is given up (the caller falls back to an exec). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Where the shell's frames come from: its own exec, or the container's main process. */
-type Origin = { kind: 'exec'; exec: Docker.Exec } | { kind: 'main' };
+type Origin = { kind: 'exec'; process: ExecProcess } | { kind: 'main' };
 
 /**
  * One long-lived `sh` attached without a TTY, so stdout and stderr arrive as separate
@@ -57,7 +60,8 @@ export class CommandShell {
   private lastNonce = '';
 
   private constructor(
-    private readonly docker: Docker,
+    private readonly engine: Engine,
+    private readonly clock: Clock,
     private readonly containerId: string,
     private readonly origin: Origin,
     private readonly stream: Duplex,
@@ -67,33 +71,25 @@ export class CommandShell {
   }
 
   /** A new shell in a Docker exec: for a container without a main shell, or a clean shell. */
-  static async open(docker: Docker, containerId: string, workingDir = '/workspace'): Promise<CommandShell> {
-    const exec = await docker.getContainer(containerId).exec({
-      Cmd: ['sh'],
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: false,
-      WorkingDir: workingDir,
-    });
-    const stream = (await exec.start({ hijack: true, stdin: true })) as Duplex;
-    return CommandShell.handshake(docker, containerId, { kind: 'exec', exec }, stream);
+  static async open(engine: Engine, clock: Clock, containerId: string, workingDir = '/workspace'): Promise<CommandShell> {
+    const process = await engine.exec(containerId, { command: ['sh'], workingDir });
+    return CommandShell.handshake(engine, clock, containerId, { kind: 'exec', process }, process.stream);
   }
 
   /**
    * Attaches to the main shell of a container that is not running yet (so nothing it says
    * is missed) and returns what to call once Docker started it.
    */
-  static async attachMain(docker: Docker, containerId: string): Promise<{ ready(): Promise<CommandShell>; abandon(): void }> {
-    const stream = (await docker.getContainer(containerId).attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+  static async attachMain(engine: Engine, clock: Clock, containerId: string): Promise<{ ready(): Promise<CommandShell>; abandon(): void }> {
+    const stream = await engine.attach(containerId);
     return {
-      ready: () => CommandShell.handshake(docker, containerId, { kind: 'main' }, stream),
+      ready: () => CommandShell.handshake(engine, clock, containerId, { kind: 'main' }, stream),
       abandon: () => stream.destroy(),
     };
   }
 
   /** Asks the shell for its PID (needed to stop a command's processes later): the first line it prints. */
-  private static async handshake(docker: Docker, containerId: string, origin: Origin, stream: Duplex): Promise<CommandShell> {
+  private static async handshake(engine: Engine, clock: Clock, containerId: string, origin: Origin, stream: Duplex): Promise<CommandShell> {
     const pid = await new Promise<number>((resolve, reject) => {
       let text = '';
       const parser = new FrameParser((_type, data) => {
@@ -111,9 +107,9 @@ export class CommandShell {
         reject(new Error(`The shell in container ${containerId.slice(0, 12)} ${why}.`));
       };
       const onEnd = fail('ended before it was ready');
-      const timer = setTimeout(fail(`did not answer within ${HANDSHAKE_TIMEOUT_MS / 1000} s`), HANDSHAKE_TIMEOUT_MS);
+      const timer = clock.setTimeout(fail(`did not answer within ${HANDSHAKE_TIMEOUT_MS / 1000} s`), HANDSHAKE_TIMEOUT_MS);
       const cleanup = () => {
-        clearTimeout(timer);
+        timer.cancel();
         stream.off('data', onData);
         stream.off('end', onEnd);
       };
@@ -121,7 +117,7 @@ export class CommandShell {
       stream.once('end', onEnd);
       stream.write('echo $$\n');
     });
-    const shell = new CommandShell(docker, containerId, origin, stream, pid);
+    const shell = new CommandShell(engine, clock, containerId, origin, stream, pid);
     stream.on('data', (chunk: Buffer) => shell.parser.push(chunk));
     const end = () => shell.onEnd();
     stream.once('end', end);
@@ -226,7 +222,7 @@ export class CommandShell {
     if (running) {
       running.stdout.flush();
       running.stderr.flush();
-      const exitCode = this.origin.kind === 'exec' ? this.origin.exec.inspect().then((info) => info.ExitCode ?? -1) : Promise.resolve(-1);
+      const exitCode = this.origin.kind === 'exec' ? this.origin.process.exitCode().then((code) => code ?? -1) : Promise.resolve(-1);
       void exitCode.catch(() => -1).then((code) => running.resolve({ exitCode: code, shellEnded: true }));
     }
     for (const listener of this.endListeners) listener();
@@ -240,26 +236,16 @@ export class CommandShell {
     const running = this.running;
     if (!running) return;
     await this.runSideCommand(stopCommandScript(this.pid, this.stateFile, 'TERM'));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await this.clock.sleep(TERM_GRACE_MS);
     if (this.running !== running) return;
     await this.runSideCommand(stopCommandScript(this.pid, this.stateFile, 'KILL'));
-    await new Promise((resolve) => setTimeout(resolve, KILL_ESCALATION_MS));
+    await this.clock.sleep(KILL_ESCALATION_MS);
     if (this.running === running) await this.runSideCommand(`kill -KILL ${this.pid}`);
   }
 
   /** A separate one-off exec, so it runs even while the shell is busy. */
   private async runSideCommand(script: string): Promise<void> {
-    try {
-      const exec = await this.docker.getContainer(this.containerId).exec({ Cmd: ['sh', '-c', script], AttachStdout: true, AttachStderr: true });
-      const stream = await exec.start({ hijack: true, stdin: false });
-      await new Promise<void>((resolve) => {
-        stream.on('end', resolve);
-        stream.on('error', resolve);
-        stream.resume();
-      });
-    } catch {
-      // the container may be gone already; nothing left to stop
-    }
+    await this.engine.runOnce(this.containerId, ['sh', '-c', script]).catch(() => undefined); // the container may be gone already: nothing left to stop
   }
 
   dispose(): void {

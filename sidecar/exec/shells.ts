@@ -1,4 +1,5 @@
-import type { DockerEngine } from '../docker/engine';
+import type { Engine } from '../docker/engine';
+import type { Clock } from '../util/clock';
 import { CommandShell } from './commandShell';
 
 /**
@@ -9,7 +10,10 @@ import { CommandShell } from './commandShell';
 export class Shells {
   private readonly shells = new Map<string, Promise<CommandShell>>();
 
-  constructor(private readonly docker: DockerEngine) {}
+  constructor(
+    private readonly engine: Engine,
+    private readonly clock: Clock,
+  ) {}
 
   get(sessionId: string, containerId: string): Promise<CommandShell> {
     const existing = this.shells.get(sessionId);
@@ -35,7 +39,7 @@ export class Shells {
   }
 
   private open(sessionId: string, containerId: string): Promise<CommandShell> {
-    const opening = CommandShell.open(this.docker.docker, containerId);
+    const opening = CommandShell.open(this.engine, this.clock, containerId);
     this.track(sessionId, opening);
     return opening;
   }
@@ -57,22 +61,4 @@ export class Shells {
   closeAll(): void {
     for (const sessionId of [...this.shells.keys()]) this.close(sessionId);
   }
-}
-
-/**
- * Starts a created container with its main shell attached, so the first command needs no
- * exec. Attach and start run together: the shell says nothing until it is asked, so an
- * attach that lands after the start misses nothing. Resolves once Docker started the
- * container; `shell` resolves once the shell answered.
- */
-export async function startWithMainShell(docker: DockerEngine, containerId: string): Promise<{ shell: Promise<CommandShell> }> {
-  const attaching = CommandShell.attachMain(docker.docker, containerId);
-  try {
-    await docker.startContainer(containerId);
-  } catch (error) {
-    void attaching.then((attached) => attached.abandon(), () => undefined);
-    throw error;
-  }
-  const attached = await attaching;
-  return { shell: attached.ready() };
 }

@@ -11,6 +11,11 @@ const run = promisify(execFile);
 /** Where a container sees its pipe directory (mounted read-only: a FIFO can be written through that). */
 export const PIPE_MOUNT_POINT = '/run/sandkasten';
 
+/** The host directory a container has mounted at PIPE_MOUNT_POINT, if any. */
+export function pipeDirectoryOf(mounts: Array<{ source: string; target: string }> | undefined): string | undefined {
+  return mounts?.find((mount) => mount.target === PIPE_MOUNT_POINT)?.source;
+}
+
 /**
  * A FIFO that a command in the container writes its stdout to and the client reads on the
  * host: bulk output goes straight from the sandbox to the client, past Docker's stream copy

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { invalidInput } from '../errors';
+import type { Clock } from '../util/clock';
 import { RAW_CHANNEL_PREAMBLE } from '../client/protocol';
 
 /** How long an exec waits for the raw channel it names (the two connections race). */
@@ -13,6 +14,8 @@ const MAX_ID_LENGTH = 128;
 export class RawChannels {
   private readonly channels = new Map<string, Socket>();
   private readonly waiters = new Map<string, (socket: Socket) => void>();
+
+  constructor(private readonly clock: Clock) {}
 
   /**
    * Decides what a new connection is from its first bytes: a raw channel (registered here,
@@ -72,12 +75,12 @@ export class RawChannels {
       return Promise.resolve(ready);
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.waiters.delete(id);
         reject(invalidInput(`No raw channel "${id}" was opened. Open it (see RAW_CHANNEL_PREAMBLE) before or while sending the request.`));
       }, CHANNEL_WAIT_MS);
       this.waiters.set(id, (socket) => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(socket);
       });
     });

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import initSqlJs, { type Database as SqlJsDatabase, type SqlValue, type Statement } from 'sql.js';
+import { systemClock, type Clock } from '../util/clock';
 import { writeFileAtomically } from './durableFile';
 import { migrate } from './migrations';
 import { WriteCoalescer } from './writeCoalescer';
@@ -13,26 +14,32 @@ const LAZY_COMMIT_DELAY_MS = 1000;
 /**
  * The sidecar's state: SQLite in memory (sql.js), written whole to `file` on `commit()`.
  * Only one process may own a file (the sidecar's lock guarantees it), else updates are lost.
+ * The SQL itself lives in the per-table stores beside this file.
  */
 export class Database {
   private readonly writer: WriteCoalescer;
-  private lazyCommit: NodeJS.Timeout | undefined;
+  private lazyCommit: { cancel(): void } | undefined;
   /** Prepared once per SQL text: preparing costs more than running on hot paths such as exec. */
   private readonly statements = new Map<string, Statement>();
 
   private constructor(
     private readonly db: SqlJsDatabase,
-    readonly file: string,
+    /** undefined: in memory only (unit tests), commits write nothing. */
+    readonly file: string | undefined,
+    private readonly clock: Clock,
   ) {
-    this.writer = new WriteCoalescer(() => writeFileAtomically(this.file, this.db.export()));
+    this.writer = new WriteCoalescer(async () => {
+      if (this.file) await writeFileAtomically(this.file, this.db.export());
+    });
   }
 
-  static async open(file: string): Promise<Database> {
+  /** Opens (or creates) the database in `file`, migrated; without a file, an in-memory one. */
+  static async open(file: string | undefined, clock: Clock = systemClock): Promise<Database> {
     const SQL = await initSqlJs({ locateFile: locateWasm });
-    const bytes = fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+    const bytes = file && fs.existsSync(file) ? fs.readFileSync(file) : undefined;
     const db = new SQL.Database(bytes);
     db.run('PRAGMA foreign_keys = ON');
-    const database = new Database(db, file);
+    const database = new Database(db, file, clock);
     const applied = migrate(db);
     if (applied.length > 0 || !bytes) await database.commit();
     return database;
@@ -98,15 +105,14 @@ export class Database {
    */
   commitSoon(delayMs = LAZY_COMMIT_DELAY_MS): void {
     if (this.lazyCommit) return;
-    this.lazyCommit = setTimeout(() => {
+    this.lazyCommit = this.clock.setTimeout(() => {
       this.lazyCommit = undefined;
       void this.writer.flush().catch(() => undefined);
     }, delayMs);
-    this.lazyCommit.unref();
   }
 
   private cancelLazyCommit(): void {
-    if (this.lazyCommit) clearTimeout(this.lazyCommit);
+    this.lazyCommit?.cancel();
     this.lazyCommit = undefined;
   }
 

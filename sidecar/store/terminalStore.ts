@@ -16,8 +16,7 @@ export interface TerminalRow {
 
 /**
  * The `terminals` table (migration 2): which terminals exist and the last state their shell
- * reported. Rows go with their session (ON DELETE CASCADE). Nothing here commits: callers
- * decide when a change must be durable.
+ * reported. Rows go with their session (ON DELETE CASCADE). Nothing here commits (see Store).
  */
 export class TerminalStore {
   constructor(
@@ -61,10 +60,6 @@ export class TerminalStore {
 
   delete(id: string): void {
     this.db.run('DELETE FROM terminals WHERE id = ?', [id]);
-  }
-
-  commit(): Promise<void> {
-    return this.db.commit();
   }
 }
 

@@ -1,7 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import type Docker from 'dockerode';
-import { FrameParser } from '../docker/frames';
+import type { Engine, ExecProcess } from '../docker/engine';
 
 export interface TerminalSize {
   cols: number;
@@ -18,27 +17,23 @@ export class LiveShell {
   private readonly decoder = new StringDecoder('utf8');
   private ended = false;
 
-  private constructor(
-    private readonly exec: Docker.Exec,
-    private readonly stream: Duplex,
-  ) {}
+  private readonly stream: Duplex;
 
-  static async start(docker: Docker, containerId: string, command: string[], size: TerminalSize): Promise<LiveShell> {
-    const exec = await docker.getContainer(containerId).exec({
-      Cmd: command,
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: true,
+  private constructor(private readonly process: ExecProcess) {
+    this.stream = process.stream;
+  }
+
+  static async start(engine: Engine, containerId: string, command: string[], size: TerminalSize): Promise<LiveShell> {
+    const process = await engine.exec(containerId, {
+      command,
+      tty: true,
       // The launch script changes to the saved cwd itself: a cwd that no longer exists would
       // make Docker refuse the exec instead of starting somewhere sensible.
-      WorkingDir: '/',
-      Env: ['TERM=xterm-256color'],
+      workingDir: '/',
+      env: ['TERM=xterm-256color'],
     });
-    // `Tty` here too: Docker decides on it whether to frame the stream. The size follows at
-    // once (ConsoleSize needs API 1.42, older engines are common).
-    const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
-    const shell = new LiveShell(exec, stream);
+    const shell = new LiveShell(process);
+    // The size follows at once (ConsoleSize needs API 1.42, older engines are common).
     await shell.resize(size).catch(() => undefined);
     return shell;
   }
@@ -72,7 +67,7 @@ export class LiveShell {
   }
 
   async resize(size: TerminalSize): Promise<void> {
-    if (!this.ended) await this.exec.resize({ h: size.rows, w: size.cols });
+    if (!this.ended) await this.process.resize(size);
   }
 
   /** Stops reading (back-pressure reaches the shell through the TTY) until resume(). */
@@ -88,21 +83,4 @@ export class LiveShell {
   detach(): void {
     this.stream.destroy();
   }
-}
-
-/** Runs a short non-interactive command in a container and returns what it printed on stdout. */
-export async function runInContainer(docker: Docker, containerId: string, command: string[]): Promise<string> {
-  const exec = await docker.getContainer(containerId).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
-  const stream = (await exec.start({ hijack: true, stdin: false })) as Duplex;
-  const chunks: Buffer[] = [];
-  const parser = new FrameParser((type, data) => {
-    if (type === 'stdout') chunks.push(Buffer.from(data));
-  });
-  await new Promise<void>((resolve, reject) => {
-    stream.on('data', (chunk: Buffer) => parser.push(chunk));
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-    stream.once('error', reject);
-  });
-  return Buffer.concat(chunks).toString('utf8');
 }

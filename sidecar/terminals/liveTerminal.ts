@@ -1,12 +1,16 @@
 import type { Clock } from '../util/clock';
-import type { NotificationFlow } from '../server/flow';
+import type { NotificationType, RequestParam } from 'vscode-languageserver-protocol';
 import { TerminalExitNotification, TerminalOutputNotification } from '../client/protocol';
 import type { LiveShell, TerminalSize } from './liveShell';
 import { Scrollback } from './scrollback';
 import { EXIT_MARKER } from './shellScripts';
 
-/** A client connection that can receive a terminal's notifications, with its back-pressure. */
-export type TerminalClient = Pick<NotificationFlow, 'send' | 'congested' | 'drained'>;
+/** A client connection that can receive a terminal's notifications, with its back-pressure (a NotificationFlow). */
+export interface TerminalClient {
+  send<P>(type: NotificationType<P>, params: RequestParam<P>, bytes: number): void;
+  readonly congested: boolean;
+  drained(): Promise<void>;
+}
 
 /**
  * After Enter, the state files are read once output has been quiet this long: the command

@@ -1,22 +1,22 @@
+import { cryptoRandomHex, newTerminalId, type RandomHex } from '../client/ids';
+import type { OpenTerminalParams, OpenTerminalResult, TerminalInfo } from '../client/protocol';
+import type { Engine } from '../docker/engine';
+import { conflict, hasCode, notFound } from '../errors';
+import type { Sessions } from '../sessions';
+import type { Store } from '../store/store';
+import { stateOf, type TerminalRow, type TerminalStore } from '../store/terminalStore';
 import type { Changes } from '../util/changes';
 import { isoTime, type Clock } from '../util/clock';
-import { statusCode, type DockerEngine } from '../docker/engine';
-import { conflict, notFound } from '../errors';
-import { cryptoRandomHex, newTerminalId, type RandomHex } from '../client/ids';
 import { KeyedLock } from '../util/keyedLock';
 import type { Logger } from '../util/log';
-import type { OpenTerminalParams, OpenTerminalResult, TerminalInfo } from '../client/protocol';
-import type { Sessions } from '../sessions';
-import type { Database } from '../store/database';
-import { LiveShell, runInContainer, type TerminalSize } from './liveShell';
+import { LiveShell, type TerminalSize } from './liveShell';
 import { LiveTerminal, type TerminalClient } from './liveTerminal';
 import { endShellCommand, exportLines, launchCommand, readStateCommand } from './shellScripts';
 import { parseStateDump, type TerminalState } from './state';
-import { stateOf, TerminalStore, type TerminalRow } from '../store/terminalStore';
 
 export interface TerminalDependencies {
-  db: Database;
-  docker: DockerEngine;
+  store: Store;
+  engine: Engine;
   sessions: Sessions;
   changes: Changes;
   clock: Clock;
@@ -42,18 +42,18 @@ function restoredLine(cwd: string): string {
  */
 export class Terminals {
   private readonly live = new Map<string, LiveTerminal>();
-  private readonly store: TerminalStore;
+  private readonly rows: TerminalStore;
   private readonly locks = new KeyedLock();
   private stopped = false;
 
   constructor(private readonly deps: TerminalDependencies) {
-    this.store = new TerminalStore(deps.db, deps.clock);
+    this.rows = deps.store.terminals;
     deps.changes.onSessionEnded((sessionId) => this.onSessionEnded(sessionId));
   }
 
   list(sessionId?: string): TerminalInfo[] {
     if (sessionId !== undefined) this.deps.sessions.get(sessionId);
-    return this.store.list(sessionId).map((row) => this.info(row));
+    return this.rows.list(sessionId).map((row) => this.info(row));
   }
 
   /** Creates a terminal, reattaches to a live one, or restores a dormant one; `client` is attached. */
@@ -70,10 +70,10 @@ export class Terminals {
         await live.resize(size).catch(() => undefined);
         return this.attach(live, row, client, 'attached');
       }
-      const containerId = this.deps.sessions.runningContainer(sessionId);
+      const containerId = this.deps.sessions.running(sessionId).containerId;
       const state = await this.lastState(containerId, row);
-      this.store.saveState(terminalId, state);
-      await this.store.commit();
+      this.rows.saveState(terminalId, state);
+      await this.deps.store.commit();
       const terminal = await this.startShell(terminalId, sessionId, containerId, state, size, restoredLine(state.cwd));
       return this.attach(terminal, this.requireTerminal(terminalId, sessionId), client, 'restored');
     });
@@ -83,21 +83,21 @@ export class Terminals {
   async close(terminalId: string): Promise<null> {
     this.requireTerminal(terminalId);
     await this.locks.run(terminalId, async () => {
-      const row = this.store.get(terminalId);
+      const row = this.rows.get(terminalId);
       if (!row) return; // closed by someone else meanwhile
       const live = this.live.get(terminalId);
       if (live) live.ending = 'closed';
       const session = this.deps.sessions.get(row.session_id);
       if (session.state === 'running' && session.containerId) {
         // Ends a live shell, or one orphaned by a sidecar restart, and removes the state files.
-        await runInContainer(this.deps.docker.docker, session.containerId, endShellCommand(terminalId)).catch((error) => {
-          if (statusCode(error) !== 409) throw error; // 409: the container stopped meanwhile
+        await this.deps.engine.runOnce(session.containerId, endShellCommand(terminalId)).catch((error) => {
+          if (!hasCode(error, 'Conflict')) throw error; // the container stopped meanwhile
         });
       }
       await live?.endWithin(CLOSE_GRACE_MS);
       this.live.delete(terminalId);
-      this.store.delete(terminalId);
-      await this.store.commit();
+      this.rows.delete(terminalId);
+      await this.deps.store.commit();
       this.deps.changes.emit('terminals');
     });
     return null;
@@ -146,12 +146,12 @@ export class Terminals {
   }
 
   private async create(sessionId: string, size: TerminalSize, client: TerminalClient): Promise<OpenTerminalResult> {
-    const containerId = this.deps.sessions.runningContainer(sessionId);
+    const containerId = this.deps.sessions.running(sessionId).containerId;
     const id = newTerminalId(this.deps.randomHex ?? cryptoRandomHex);
     const terminal = await this.startShell(id, sessionId, containerId, NEW_TERMINAL_STATE, size);
     try {
-      this.store.insert(id, sessionId, this.store.nextName(sessionId), NEW_TERMINAL_STATE);
-      await this.store.commit();
+      this.rows.insert(id, sessionId, this.rows.nextName(sessionId), NEW_TERMINAL_STATE);
+      await this.deps.store.commit();
     } catch (error) {
       // The session went away while the shell started (its row is gone): leave nothing behind.
       terminal.ending = 'dropped';
@@ -173,9 +173,9 @@ export class Terminals {
     let shell: LiveShell;
     try {
       const command = launchCommand(id, { cwd: state.cwd, history: state.history, environment: exportLines(state.env) });
-      shell = await LiveShell.start(this.deps.docker.docker, containerId, command, size);
+      shell = await LiveShell.start(this.deps.engine, containerId, command, size);
     } catch (error) {
-      if (statusCode(error) === 409) {
+      if (hasCode(error, 'Conflict')) {
         throw conflict(`The container of session "${sessionId}" is not running. Stop the session and start it again.`);
       }
       throw error;
@@ -211,7 +211,7 @@ export class Terminals {
 
   private async readReportedState(containerId: string, terminalId: string): Promise<Partial<TerminalState> | undefined> {
     try {
-      return parseStateDump(await runInContainer(this.deps.docker.docker, containerId, readStateCommand(terminalId)));
+      return parseStateDump(await this.deps.engine.runOnce(containerId, readStateCommand(terminalId)));
     } catch (error) {
       this.deps.log.info(`could not read the state of terminal ${terminalId}: ${(error as Error).message}`);
       return undefined;
@@ -223,13 +223,13 @@ export class Terminals {
     return this.locks.run(`state:${terminalId}`, async () => {
       if (this.stopped || !this.live.get(terminalId)?.isAlive) return;
       const reported = await this.readReportedState(containerId, terminalId);
-      const row = this.store.get(terminalId);
+      const row = this.rows.get(terminalId);
       if (!reported || !row || this.stopped) return;
       const saved = stateOf(row);
       const next = { cwd: reported.cwd ?? saved.cwd, env: reported.env ?? saved.env, history: reported.history ?? saved.history };
       if (JSON.stringify(next) === JSON.stringify(saved)) return;
-      this.store.saveState(terminalId, next);
-      await this.store.commit();
+      this.rows.saveState(terminalId, next);
+      await this.deps.store.commit();
       if (next.cwd !== saved.cwd) this.deps.changes.emit('terminals');
     });
   }
@@ -237,11 +237,11 @@ export class Terminals {
   private onShellEnded(terminal: LiveTerminal, exitCode: number | undefined, containerId: string): void {
     if (this.live.get(terminal.id) === terminal) this.live.delete(terminal.id);
     if (this.stopped || terminal.ending) return;
-    if (exitCode !== undefined && this.store.get(terminal.id)) {
+    if (exitCode !== undefined && this.rows.get(terminal.id)) {
       // The person ended the shell (exit, Ctrl-D): the terminal is over, not waiting for a restore.
-      this.store.delete(terminal.id);
-      void this.store.commit().catch((error) => this.deps.log.error(`saving the end of terminal ${terminal.id}`, error));
-      void runInContainer(this.deps.docker.docker, containerId, endShellCommand(terminal.id)).catch(() => undefined);
+      this.rows.delete(terminal.id);
+      void this.deps.store.commit().catch((error) => this.deps.log.error(`saving the end of terminal ${terminal.id}`, error));
+      void this.deps.engine.runOnce(containerId, endShellCommand(terminal.id)).catch(() => undefined);
     }
     this.deps.changes.emit('terminals');
   }
@@ -255,7 +255,7 @@ export class Terminals {
   }
 
   private requireTerminal(terminalId: string, sessionId?: string): TerminalRow {
-    const row = this.store.get(terminalId);
+    const row = this.rows.get(terminalId);
     if (!row || (sessionId !== undefined && row.session_id !== sessionId)) {
       const where = sessionId !== undefined ? ` in session "${sessionId}"` : '';
       throw notFound(`No terminal "${terminalId}"${where}. It may have been closed; open a new terminal instead.`);

@@ -2,6 +2,8 @@
 export interface Clock {
   now(): number;
   setTimeout(callback: () => void, ms: number): { cancel(): void };
+  /** Resolves after `ms`. Unlike setTimeout's timers, keeps the process alive: someone awaits it. */
+  sleep(ms: number): Promise<void>;
 }
 
 export const systemClock: Clock = {
@@ -10,6 +12,9 @@ export const systemClock: Clock = {
     const handle = setTimeout(callback, ms);
     handle.unref?.();
     return { cancel: () => clearTimeout(handle) };
+  },
+  sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
   },
 };
 

@@ -1,18 +1,7 @@
 import * as vscode from 'vscode';
-import { ExecOutputNotification, ExecRequest, type ExecOutputParams } from '../../sidecar/client/protocol';
+import { ExecRequest } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { sessionFrom, withProgress } from './pickers';
-
-/** Output notifications of running commands, by the stream id each request chose. */
-const streams = new Map<string, (output: ExecOutputParams) => void>();
-let routing = false;
-let nextStreamId = 1;
-
-function routeExecOutput(ctx: Ctx): void {
-  if (routing) return;
-  routing = true;
-  ctx.onNotification(ExecOutputNotification.type, (output) => streams.get(output.streamId)?.(output));
-}
 
 /**
  * Runs a shell command line in a running session's persistent shell (cd and exports carry
@@ -29,13 +18,11 @@ export async function runCommand(ctx: Ctx, item?: unknown): Promise<void> {
     validateInput: (value) => (value.trim() === '' ? 'Type a command.' : undefined),
   });
   if (!line) return;
-  routeExecOutput(ctx);
   const channel = ctx.execOutput;
-  const streamId = `run-${process.pid}-${nextStreamId++}`;
   channel.appendLine(`$ ${line}    (${session.id}, ${session.workspaceName})`);
   channel.show(true);
   let endsWithNewline = true;
-  streams.set(streamId, ({ data }) => {
+  const stream = ctx.execStreams.open(({ data }) => {
     channel.append(data);
     endsWithNewline = data.endsWith('\n');
   });
@@ -43,7 +30,7 @@ export async function runCommand(ctx: Ctx, item?: unknown): Promise<void> {
     const result = await withProgress(
       ctx,
       `Running "${line}" in ${session.id}…`,
-      (token) => ctx.request(ExecRequest.type, { sessionId: session.id, line, streamId }, token),
+      (token) => ctx.request(ExecRequest.type, { sessionId: session.id, line, streamId: stream.streamId }, token),
       true,
     );
     if (!endsWithNewline) channel.appendLine('');
@@ -54,6 +41,6 @@ export async function runCommand(ctx: Ctx, item?: unknown): Promise<void> {
     }
     channel.appendLine('');
   } finally {
-    streams.delete(streamId);
+    stream.dispose();
   }
 }

@@ -31,7 +31,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
 
 export function registerCommands(ctx: Ctx): void {
   for (const [id, handler] of Object.entries(COMMANDS)) {
-    ctx.push(
+    ctx.pushExtensionCleanup(
       vscode.commands.registerCommand(id, async (...args: unknown[]) => {
         try {
           return await handler(ctx, ...args);

@@ -1,12 +1,11 @@
 import * as vscode from 'vscode';
 import { CloseTerminalRequest } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
-import { sandboxTerminals } from '../terminals';
 import { TerminalItem } from '../views/items';
 
 /** On a terminal in the tree: show it (reattach or restore); otherwise a new one in a session. */
 export async function openTerminal(ctx: Ctx, item?: unknown): Promise<void> {
-  const terminals = sandboxTerminals(ctx);
+  const { terminals } = ctx;
   if (item instanceof TerminalItem) {
     terminals.show(item.terminal, item.session.workspaceName);
     return;

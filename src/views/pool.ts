@@ -81,5 +81,5 @@ class PoolTree implements vscode.TreeDataProvider<PoolImageItem>, vscode.Disposa
 
 export function registerPoolView(ctx: Ctx): void {
   const tree = new PoolTree(ctx);
-  ctx.push(tree, vscode.window.createTreeView('sandkasten.pool', { treeDataProvider: tree }));
+  ctx.pushExtensionCleanup(tree, vscode.window.createTreeView('sandkasten.pool', { treeDataProvider: tree }));
 }

@@ -75,7 +75,7 @@ export function registerViews(ctx: Ctx): { workspaces: SidecarTree<WorkspaceItem
       alsoRefreshOn: ['terminals'],
     },
   );
-  ctx.push(
+  ctx.pushExtensionCleanup(
     workspaces,
     sessions,
     vscode.window.createTreeView('sandkasten.workspaces', { treeDataProvider: workspaces, showCollapseAll: false }),

@@ -10,6 +10,7 @@ const container = (id: string, labels: Record<string, string>, running = true): 
   name: id,
   running,
   labels: { 'sandkasten.managed': 'true', 'sandkasten.instance': 'i1', ...labels },
+  mounts: [],
 });
 const sessionContainer = (id: string, sessionId: string, workspaceId: string, running = true) =>
   container(id, { 'sandkasten.role': 'session', 'sandkasten.session': sessionId, 'sandkasten.workspace': workspaceId }, running);

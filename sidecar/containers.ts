@@ -1,0 +1,161 @@
+import { cryptoRandomHex } from './client/ids';
+import type { WorkspaceKind } from './client/protocol';
+import type { ConfigStore } from './config';
+import type { ContainerSpec, ContainerState, Engine, Mount } from './docker/engine';
+import { BindMountRefusedError } from './docker/errors';
+import { hasCode } from './errors';
+import { CommandShell } from './exec/commandShell';
+import { MAIN_PROCESS_SCRIPT } from './exec/shellText';
+import { PIPE_MOUNT_POINT, type DirectPipes } from './rawChannel/directPipes';
+import type { Clock } from './util/clock';
+
+/** What a container is made for: a session of a workspace, or the pool. */
+export type ContainerPurpose =
+  | { role: 'session'; sessionId: string; workspace: { id: string; kind: WorkspaceKind; image: string; volume: string } }
+  | { role: 'pool'; image: string; volume: string; name: string };
+
+/**
+ * Containers as sessions and the pool make them: the one place for their names, their spec
+ * (limits and network from the settings, the workspace volume, the pipe directory) and their
+ * life cycle around the engine (pull when missing, start with the main shell attached,
+ * removal that also removes the pipe directory).
+ */
+export class Containers {
+  constructor(
+    private readonly deps: {
+      engine: Engine;
+      config: ConfigStore;
+      clock: Clock;
+      /** Host directories for commands' stdout FIFOs, mounted into every container when the engine is local. */
+      pipes: DirectPipes;
+    },
+  ) {}
+
+  get engine(): Engine {
+    return this.deps.engine;
+  }
+
+  sessionContainerName(sessionId: string): string {
+    return `sandkasten-${this.deps.engine.instanceId}-${sessionId}`;
+  }
+
+  workspaceVolumeName(workspaceId: string): string {
+    return `sandkasten-${this.deps.engine.instanceId}-${workspaceId}`;
+  }
+
+  /** A pool entry's container and volume share one name. */
+  newPoolName(): string {
+    return `sandkasten-${this.deps.engine.instanceId}-pool-${cryptoRandomHex(6)}`;
+  }
+
+  /** The network a new container gets; ephemeral workspaces are for untrusted one-off runs: none. */
+  networkFor(kind: WorkspaceKind | undefined): string {
+    return kind === 'ephemeral' ? 'none' : this.deps.config.current.network;
+  }
+
+  spec(purpose: ContainerPurpose): ContainerSpec {
+    const settings = this.deps.config.current;
+    const shape = {
+      command: ['sh', '-c', MAIN_PROCESS_SCRIPT],
+      workingDir: '/workspace',
+      cpus: settings['limits.cpus'],
+      memoryMb: settings['limits.memoryMb'],
+      pids: settings['limits.pids'],
+    };
+    if (purpose.role === 'pool') {
+      return { ...shape, name: purpose.name, image: purpose.image, role: 'pool', mounts: [workspaceMount(purpose.volume)], network: this.networkFor(undefined) };
+    }
+    const { workspace, sessionId } = purpose;
+    return {
+      ...shape,
+      name: this.sessionContainerName(sessionId),
+      image: workspace.image,
+      role: 'session',
+      workspaceId: workspace.id,
+      sessionId,
+      mounts: [workspaceMount(workspace.volume)],
+      network: this.networkFor(workspace.kind),
+    };
+  }
+
+  /**
+   * Creates the container with a fresh pipe directory mounted (when pipes work here); pulls
+   * the image only when Docker says it is missing, and tries again.
+   */
+  async create(spec: ContainerSpec): Promise<string> {
+    try {
+      return await this.createWithPipes(spec);
+    } catch (error) {
+      if (!hasCode(error, 'ImageMissing')) throw error;
+      await this.deps.engine.ensureImage(spec.image);
+      return this.createWithPipes(spec);
+    }
+  }
+
+  private async createWithPipes(spec: ContainerSpec): Promise<string> {
+    const { pipes, engine } = this.deps;
+    const pipeDirectory = pipes.newDirectory();
+    const mounts: Mount[] = pipeDirectory ? [...spec.mounts, { type: 'bind', source: pipeDirectory, target: PIPE_MOUNT_POINT, readOnly: true }] : spec.mounts;
+    try {
+      const id = await engine.createContainer({ ...spec, mounts });
+      pipes.created(id, pipeDirectory);
+      return id;
+    } catch (error) {
+      if (!pipeDirectory) throw error;
+      if (error instanceof BindMountRefusedError) {
+        pipes.refusedMount(pipeDirectory);
+        return this.createWithPipes(spec);
+      }
+      pipes.discardDirectory(pipeDirectory);
+      throw error;
+    }
+  }
+
+  /**
+   * Starts a created container with its main shell attached, so the first command needs no
+   * exec. Attach and start run together: the shell says nothing until it is asked, so an
+   * attach that lands after the start misses nothing. Resolves once the engine started the
+   * container; `shell` resolves once the shell answered.
+   */
+  async startWithMainShell(containerId: string): Promise<{ shell: Promise<CommandShell> }> {
+    const attaching = CommandShell.attachMain(this.deps.engine, this.deps.clock, containerId);
+    try {
+      await this.deps.engine.startContainer(containerId);
+    } catch (error) {
+      void attaching.then((attached) => attached.abandon(), () => undefined);
+      throw error;
+    }
+    const attached = await attaching;
+    return { shell: attached.ready() };
+  }
+
+  /** Creates and starts with the main shell; a container that fails to start is removed. */
+  async createAndStart(spec: ContainerSpec): Promise<{ containerId: string; shell: Promise<CommandShell> }> {
+    const containerId = await this.create(spec);
+    try {
+      const { shell } = await this.startWithMainShell(containerId);
+      return { containerId, shell };
+    } catch (error) {
+      await this.remove(containerId);
+      throw error;
+    }
+  }
+
+  /** Idempotent; the container's pipe directory goes with it. */
+  async remove(containerId: string): Promise<void> {
+    const pipeDirectory = await this.deps.pipes.directoryOf(containerId); // asks Docker after a restart: ask before the removal
+    await this.deps.engine.removeContainer(containerId);
+    this.deps.pipes.removed(containerId, pipeDirectory);
+  }
+
+  /** undefined when the container no longer exists (its pipe directory is removed then). */
+  async inspect(containerId: string): Promise<ContainerState | undefined> {
+    const state = await this.deps.engine.inspectContainer(containerId);
+    if (!state) this.deps.pipes.containerGone(containerId);
+    return state;
+  }
+}
+
+function workspaceMount(volume: string): Mount {
+  return { type: 'volume', source: volume, target: '/workspace' };
+}

@@ -1,0 +1,221 @@
+import type { Duplex } from 'node:stream';
+import Docker from 'dockerode';
+import type { DockerStatus } from '../client/protocol';
+import { imageMissing } from '../errors';
+import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
+import type { ContainerSpec, ContainerState, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role } from './engine';
+import { LABEL } from './engine';
+import { BindMountRefusedError, dockerCall, dockerMessage, dockerUnavailable, fromDockerError, isDockerUnreachable, statusCode } from './errors';
+import { FrameParser } from './frames';
+
+const PING_TIMEOUT_MS = 3000;
+const STOP_GRACE_SECONDS = 2;
+
+/** The Engine on a Docker engine, through dockerode: the only module that imports it. */
+export class DockerEngine implements Engine {
+  private readonly docker: Docker;
+  private readonly pingClient: Docker;
+  readonly isLocal: boolean;
+
+  constructor(
+    readonly instanceId: string,
+    private readonly endpoint: DockerEndpoint = resolveDockerEndpoint(),
+  ) {
+    this.docker = new Docker(endpoint.options);
+    this.pingClient = new Docker({ ...endpoint.options, timeout: PING_TIMEOUT_MS });
+    this.isLocal = process.platform === 'linux' && endpoint.options.socketPath !== undefined;
+  }
+
+  async status(): Promise<DockerStatus> {
+    try {
+      const version = await this.pingClient.version();
+      return { available: true, version: version.Version, endpoint: this.endpoint.description };
+    } catch (error) {
+      return {
+        available: false,
+        endpoint: this.endpoint.description,
+        error: `Docker is not reachable at ${this.endpoint.description} (${(error as Error).message}).`,
+      };
+    }
+  }
+
+  async requireAvailable(): Promise<void> {
+    const status = await this.status();
+    if (!status.available) throw dockerUnavailable(status.error ?? 'Docker is not reachable.');
+  }
+
+  private labels(role: Role, extra: { workspaceId?: string; sessionId?: string } = {}): Record<string, string> {
+    return {
+      [LABEL.managed]: 'true',
+      [LABEL.role]: role,
+      [LABEL.instance]: this.instanceId,
+      ...(extra.workspaceId ? { [LABEL.workspace]: extra.workspaceId } : {}),
+      ...(extra.sessionId ? { [LABEL.session]: extra.sessionId } : {}),
+    };
+  }
+
+  private ownFilter(role?: Role): { label: string[] } {
+    const label = [`${LABEL.managed}=true`, `${LABEL.instance}=${this.instanceId}`];
+    if (role) label.push(`${LABEL.role}=${role}`);
+    return { label };
+  }
+
+  private async imageExists(image: string): Promise<boolean> {
+    return (await dockerCall(`image ${image}`, () => this.docker.getImage(image).inspect(), 404)) !== undefined;
+  }
+
+  async ensureImage(image: string, onProgress?: (message: string) => void): Promise<void> {
+    if (await this.imageExists(image)) return;
+    onProgress?.(`Pulling ${image}…`);
+    try {
+      const stream = await this.docker.pull(image);
+      await new Promise<void>((resolve, reject) =>
+        this.docker.modem.followProgress(
+          stream,
+          (error) => (error ? reject(error) : resolve()),
+          (event: { status?: string; progress?: string }) => onProgress?.(`${image}: ${event.status ?? ''} ${event.progress ?? ''}`.trim()),
+        ),
+      );
+    } catch (error) {
+      if (isDockerUnreachable(error)) throw fromDockerError(error, `image ${image}`);
+      throw imageMissing(`Image "${image}" is not available locally and could not be pulled (${dockerMessage(error)}). Build or pull it, or choose another image.`);
+    }
+  }
+
+  async createVolume(name: string, owner: { role: Role; workspaceId?: string }): Promise<void> {
+    await dockerCall(`volume ${name}`, () => this.docker.createVolume({ Name: name, Labels: this.labels(owner.role, owner) }));
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await dockerCall(`volume ${name}`, () => this.docker.getVolume(name).remove({ force: true }), 404);
+  }
+
+  async listOwnVolumes(): Promise<OwnVolume[]> {
+    const result = await dockerCall('volumes', () => this.docker.listVolumes({ filters: this.ownFilter() }));
+    return (result?.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    try {
+      const container = await this.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        Cmd: spec.command,
+        // stdin stays open across attaches: the main shell reads its commands from it.
+        OpenStdin: true,
+        StdinOnce: false,
+        WorkingDir: spec.workingDir,
+        Labels: this.labels(spec.role, spec),
+        HostConfig: {
+          Mounts: spec.mounts.map((mount) => ({ Type: mount.type, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly })),
+          NanoCpus: Math.round(spec.cpus * 1e9),
+          Memory: spec.memoryMb * 1024 * 1024,
+          PidsLimit: spec.pids,
+          NetworkMode: spec.network,
+          // The main shell's stdout carries command output: a log driver would keep it all on disk.
+          LogConfig: { Type: 'none', Config: {} },
+        },
+      });
+      return container.id;
+    } catch (error) {
+      const bind = spec.mounts.find((mount) => mount.type === 'bind');
+      if (bind && statusCode(error) === 400 && /bind source path/i.test(String(error))) throw new BindMountRefusedError(bind.source);
+      if (statusCode(error) === 404) {
+        throw imageMissing(`Image "${spec.image}" is not available locally (${dockerMessage(error)}).`);
+      }
+      throw fromDockerError(error, `container ${spec.name}`);
+    }
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await dockerCall(containerSubject(id), () => this.docker.getContainer(id).start(), 304);
+  }
+
+  async stopContainer(id: string): Promise<void> {
+    await dockerCall(containerSubject(id), () => this.docker.getContainer(id).stop({ t: STOP_GRACE_SECONDS }), 304, 404);
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await dockerCall(containerSubject(id), () => this.docker.getContainer(id).remove({ force: true, v: false }), 404, 409);
+  }
+
+  async renameContainer(id: string, name: string): Promise<void> {
+    await dockerCall(containerSubject(id), () => this.docker.getContainer(id).rename({ name }));
+  }
+
+  async disconnectNetwork(id: string, network: string): Promise<void> {
+    await dockerCall(`network ${network}`, () => this.docker.getNetwork(network).disconnect({ Container: id, Force: true }));
+  }
+
+  async inspectContainer(id: string): Promise<ContainerState | undefined> {
+    const info = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).inspect(), 404);
+    if (!info) return undefined;
+    // Containers made by versions before the main shell have stdin closed.
+    return { running: info.State.Running, hasMainShell: info.Config.OpenStdin, mounts: mountsOf(info.Mounts) };
+  }
+
+  async listOwnContainers(role?: Role): Promise<OwnContainer[]> {
+    const containers = (await dockerCall('containers', () => this.docker.listContainers({ all: true, filters: this.ownFilter(role) }))) ?? [];
+    return containers.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      running: c.State === 'running',
+      labels: c.Labels,
+      mounts: mountsOf(c.Mounts),
+    }));
+  }
+
+  async attach(id: string): Promise<Duplex> {
+    const stream = await dockerCall(containerSubject(id), () =>
+      this.docker.getContainer(id).attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
+    );
+    return stream as Duplex;
+  }
+
+  async exec(id: string, options: ExecOptions): Promise<ExecProcess> {
+    const tty = options.tty ?? false;
+    const exec = await dockerCall(containerSubject(id), () =>
+      this.docker.getContainer(id).exec({
+        Cmd: options.command,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: tty,
+        WorkingDir: options.workingDir,
+        Env: options.env,
+      }),
+    );
+    // `Tty` here too: Docker decides on it whether to frame the stream.
+    const stream = (await dockerCall(containerSubject(id), () => exec!.start({ hijack: true, stdin: true, Tty: tty }))) as Duplex;
+    return {
+      stream,
+      resize: async (size) => void (await dockerCall(containerSubject(id), () => exec!.resize({ h: size.rows, w: size.cols }))),
+      exitCode: async () => {
+        const info = await dockerCall(containerSubject(id), () => exec!.inspect());
+        return info?.Running === false ? (info.ExitCode ?? undefined) : undefined;
+      },
+    };
+  }
+
+  async runOnce(id: string, command: string[]): Promise<string> {
+    const exec = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true }));
+    const stream = (await dockerCall(containerSubject(id), () => exec!.start({ hijack: true, stdin: false }))) as Duplex;
+    const chunks: Buffer[] = [];
+    const parser = new FrameParser((type, data) => {
+      if (type === 'stdout') chunks.push(Buffer.from(data));
+    });
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (chunk: Buffer) => parser.push(chunk));
+      stream.once('end', resolve);
+      stream.once('close', resolve);
+      stream.once('error', reject);
+    });
+    return Buffer.concat(chunks).toString('utf8');
+  }
+}
+
+const containerSubject = (id: string) => `container ${id.slice(0, 12)}`;
+
+function mountsOf(mounts: Array<{ Source: string; Destination: string }> | undefined): OwnContainer['mounts'] {
+  return (mounts ?? []).map((mount) => ({ source: mount.Source, target: mount.Destination }));
+}

@@ -1,0 +1,67 @@
+import { conflict, dockerUnavailableError, invalidInput, notFound, SandkastenError } from '../errors';
+
+/**
+ * The only place that reads dockerode's errors. Docker answers with HTTP status codes and
+ * docker-modem with socket error codes; the engine turns them into SandkastenErrors (typed
+ * codes a person can act on) so no domain module ever looks at a status code.
+ */
+
+/** Errors from docker-modem when the engine's socket or port does not answer. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EPIPE']);
+
+export function isDockerUnreachable(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  return typeof code === 'string' && UNREACHABLE_CODES.has(code);
+}
+
+export function statusCode(error: unknown): number | undefined {
+  return (error as { statusCode?: number })?.statusCode;
+}
+
+/** Docker's own message without docker-modem's "(HTTP code 404) no such container - " prefix. */
+export function dockerMessage(error: unknown): string {
+  return String((error as Error)?.message ?? error)
+    .split('\n')[0]
+    .replace(/^\(HTTP code \d+\) [^-]*- /, '');
+}
+
+/** The engine refused a bind mount: it does not run on this machine after all. */
+export class BindMountRefusedError extends Error {
+  constructor(readonly source: string) {
+    super(`The Docker engine refused to mount ${source}.`);
+    this.name = 'BindMountRefusedError';
+  }
+}
+
+export function dockerUnavailable(detail: string): SandkastenError {
+  return dockerUnavailableError(`${detail} Start the Docker engine or check DOCKER_HOST, then retry.`);
+}
+
+/**
+ * Maps what dockerode threw while working on `subject` (e.g. `container 3f2a…`) to a
+ * SandkastenError; an error it cannot classify is returned as it is (an Internal error).
+ */
+export function fromDockerError(error: unknown, subject: string): unknown {
+  if (error instanceof SandkastenError || error instanceof BindMountRefusedError) return error;
+  if (isDockerUnreachable(error)) return dockerUnavailable(`Docker is not reachable (${(error as Error).message}).`);
+  switch (statusCode(error)) {
+    case 404:
+      return notFound(`Docker has no ${subject} (${dockerMessage(error)}).`);
+    case 409:
+      return conflict(`Docker refused to act on ${subject}: ${dockerMessage(error)}.`);
+    case 400:
+      return invalidInput(`Docker refused the request for ${subject}: ${dockerMessage(error)}.`);
+    default:
+      return error;
+  }
+}
+
+/** Runs a Docker call, mapping its errors; `ignored` status codes resolve to undefined (idempotent calls). */
+export async function dockerCall<T>(subject: string, call: () => Promise<T>, ...ignored: number[]): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    if (ignored.includes(statusCode(error) ?? 0)) return undefined;
+    throw fromDockerError(error, subject);
+  }
+}

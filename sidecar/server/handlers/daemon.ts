@@ -1,0 +1,18 @@
+import * as P from '../../client/protocol';
+import type { HandlerContext } from './context';
+
+/** Status, shutdown, the pool and settings: the daemon's own requests. */
+export function registerDaemonHandlers({ handle, services }: HandlerContext): void {
+  handle(P.StatusRequest, () => services.status());
+  handle(P.ShutdownSidecarRequest, () => {
+    // Answer first, then exit: the client should see the acknowledgement.
+    services.clock.setTimeout(() => void services.shutdown('requested by a client'), 0);
+    return null;
+  });
+  handle(P.PoolStatusRequest, () => services.pool.status());
+  handle(P.GetConfigRequest, (params) => services.config.get(params.key));
+  handle(P.SetConfigRequest, async (params) => {
+    await services.config.set(params.values);
+    return services.config.get();
+  });
+}

@@ -1,0 +1,13 @@
+import * as P from '../../client/protocol';
+import type { HandlerContext } from './context';
+
+export function registerSessionHandlers({ handle, services: { sessions } }: HandlerContext): void {
+  handle(P.ListSessionsRequest, (params) => sessions.list(params.workspaceId));
+  handle(P.StartSessionRequest, (params) => sessions.start(params.workspaceId));
+  handle(P.ResumeSessionRequest, (params) => sessions.resume(params.id));
+  handle(P.StopSessionRequest, (params) => sessions.stop(params.id));
+  handle(P.DestroySessionRequest, async ({ id }) => {
+    await sessions.destroy(id);
+    return { id };
+  });
+}

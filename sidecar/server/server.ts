@@ -1,0 +1,100 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { createMessageConnection, ExitNotification, InitializeRequest, ShutdownRequest, type MessageConnection } from 'vscode-languageserver-protocol/node';
+import { version } from '../../package.json';
+import { StateChangedNotification, type ChangedArea } from '../client/protocol';
+import type { RawChannels } from '../rawChannel/rawChannels';
+import { NotificationFlow } from './flow';
+import type { HandlerContext } from './handlers/context';
+import { registerDaemonHandlers } from './handlers/daemon';
+import { registerExecHandlers } from './handlers/exec';
+import { registerSessionHandlers } from './handlers/sessions';
+import { registerTerminalHandlers } from './handlers/terminals';
+import { registerWorkspaceHandlers } from './handlers/workspaces';
+import { registrar } from './registrar';
+import type { Services } from './services';
+
+/** Every area's handlers, registered on each new connection. */
+const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
+  registerDaemonHandlers,
+  registerWorkspaceHandlers,
+  registerSessionHandlers,
+  registerExecHandlers,
+  registerTerminalHandlers,
+];
+
+/**
+ * The sidecar's socket: accepts clients (windows, CLI, tests), serves JSON-RPC on each with
+ * its own notification flow, hands raw byte channels to RawChannels, and broadcasts state
+ * changes. Tells its owner when the last client left.
+ */
+export class Server {
+  /** Every JSON-RPC client, with the flow that paces notifications to it. */
+  private readonly connections = new Map<MessageConnection, NotificationFlow>();
+  private readonly server = net.createServer((socket) => this.accept(socket));
+
+  constructor(
+    private readonly services: Services,
+    private readonly rawChannels: RawChannels,
+    private readonly events: { onClientConnected(): void; onLastClientGone(): void },
+  ) {}
+
+  get clientCount(): number {
+    return this.connections.size;
+  }
+
+  async listen(socketPath: string): Promise<void> {
+    // The caller's lock proves no live sidecar owns the socket, so a leftover file is stale.
+    if (process.platform !== 'win32') fs.rmSync(socketPath, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(socketPath, () => resolve());
+    });
+    if (process.platform !== 'win32') fs.chmodSync(socketPath, 0o600);
+  }
+
+  /** Never throws: a client that is disconnecting fails the write (EPIPE) and simply misses it. */
+  broadcast(areas: ChangedArea[]): void {
+    for (const flow of this.connections.values()) flow.send(StateChangedNotification.type, { areas }, 0);
+  }
+
+  /** Stops accepting and drops every client. */
+  close(): void {
+    this.server.close();
+    for (const connection of this.connections.keys()) connection.dispose();
+    this.connections.clear();
+  }
+
+  /** A new connection is either a JSON-RPC client or a raw byte channel for one exec. */
+  private accept(socket: net.Socket): void {
+    socket.on('error', () => socket.destroy());
+    void this.rawChannels.classify(socket).then((isRawChannel) => {
+      if (!isRawChannel) this.serveJsonRpc(socket);
+    });
+  }
+
+  private serveJsonRpc(socket: net.Socket): void {
+    const connection = createMessageConnection(socket, socket);
+    const flow = new NotificationFlow(connection);
+    this.connections.set(connection, flow);
+    this.events.onClientConnected();
+    const { handle, onNotification } = registrar(connection, this.services.log);
+    for (const register of HANDLER_AREAS) register({ handle, onNotification, connection, flow, services: this.services });
+    // A LanguageClient speaks LSP's lifecycle; `exit` ends only this client's connection.
+    connection.onRequest(InitializeRequest.type, () => ({ capabilities: {}, serverInfo: { name: 'sandkasten-sidecar', version } }));
+    connection.onRequest(ShutdownRequest.type, () => undefined);
+    connection.onNotification(ExitNotification.type, () => {
+      socket.end();
+    });
+    connection.onUnhandledNotification(() => undefined);
+    const forget = () => {
+      if (!this.connections.delete(connection)) return;
+      connection.dispose();
+      if (this.connections.size === 0) this.events.onLastClientGone();
+    };
+    connection.onClose(forget);
+    socket.on('close', forget);
+    connection.listen();
+    socket.resume(); // classify() paused it to put back the first bytes
+  }
+}

@@ -1,0 +1,27 @@
+import type { SidecarStatus } from '../client/protocol';
+import type { ConfigStore } from '../config';
+import type { Exec } from '../exec/exec';
+import type { Pool } from '../pool';
+import type { DirectPipes } from '../rawChannel/directPipes';
+import type { RawChannels } from '../rawChannel/rawChannels';
+import type { Sessions } from '../sessions';
+import type { Terminals } from '../terminals/terminals';
+import type { Clock } from '../util/clock';
+import type { Logger } from '../util/log';
+import type { Workspaces } from '../workspaces';
+
+/** What the request handlers reach: the domain modules and the daemon's own controls. */
+export interface Services {
+  workspaces: Workspaces;
+  sessions: Sessions;
+  exec: Exec;
+  terminals: Terminals;
+  pool: Pool;
+  config: ConfigStore;
+  rawChannels: RawChannels;
+  pipes: DirectPipes;
+  clock: Clock;
+  log: Logger;
+  status(): Promise<SidecarStatus>;
+  shutdown(reason: string): Promise<void>;
+}

@@ -1,0 +1,16 @@
+import { newInstanceId } from '../client/ids';
+import type { Database } from './database';
+
+/** The `meta` table: facts about the storage directory itself. Nothing here commits. */
+export class MetaStore {
+  constructor(private readonly db: Database) {}
+
+  /** The instance id labelling this storage directory's Docker objects; made on first use. */
+  instanceId(): { id: string; isNew: boolean } {
+    const existing = this.db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'instance'`)?.value;
+    if (existing) return { id: existing, isNew: false };
+    const id = newInstanceId();
+    this.db.run(`INSERT INTO meta (key, value) VALUES ('instance', ?)`, [id]);
+    return { id, isNew: true };
+  }
+}

@@ -1,0 +1,138 @@
+import type { SessionInfo, SessionState } from '../client/protocol';
+import { isoTime } from '../util/clock';
+import type { Database } from './database';
+
+interface SessionRow {
+  id: string;
+  workspace_id: string;
+  workspace_name: string;
+  container_id: string | null;
+  image: string;
+  state: SessionState;
+  from_pool: number;
+  created_at: number;
+  started_at: number | null;
+  stopped_at: number | null;
+}
+
+/** Sessions of workspaces that are not being deleted, with their workspace's name. */
+const SELECT_SESSIONS = `SELECT s.*, w.name AS workspace_name FROM sessions s JOIN workspaces w ON w.id = s.workspace_id
+  WHERE w.state != 'deleting'`;
+
+export interface NewSession {
+  id: string;
+  workspaceId: string;
+  containerId: string;
+  image: string;
+  fromPool: boolean;
+  now: number;
+}
+
+/** The `sessions` table. Nothing here commits (see WorkspaceStore). */
+export class SessionStore {
+  constructor(private readonly db: Database) {}
+
+  list(workspaceId?: string): SessionInfo[] {
+    const rows =
+      workspaceId === undefined
+        ? this.db.all<SessionRow>(`${SELECT_SESSIONS} ORDER BY s.created_at, s.id`)
+        : this.db.all<SessionRow>(`${SELECT_SESSIONS} AND s.workspace_id = ? ORDER BY s.created_at, s.id`, [workspaceId]);
+    return rows.map(toSessionInfo);
+  }
+
+  get(id: string): SessionInfo | undefined {
+    const row = this.db.get<SessionRow>(`${SELECT_SESSIONS} AND s.id = ?`, [id]);
+    return row && toSessionInfo(row);
+  }
+
+  /** The workspace's most recently stopped session, the one a start resumes. */
+  lastStoppedOf(workspaceId: string): string | undefined {
+    return this.db.get<{ id: string }>(`SELECT id FROM sessions WHERE workspace_id = ? AND state = 'stopped' ORDER BY stopped_at DESC LIMIT 1`, [workspaceId])?.id;
+  }
+
+  insertRunning(session: NewSession): void {
+    this.db.run(
+      `INSERT INTO sessions (id, workspace_id, container_id, image, state, from_pool, created_at, started_at)
+       VALUES (?, ?, ?, ?, 'running', ?, ?, ?)`,
+      [session.id, session.workspaceId, session.containerId, session.image, session.fromPool ? 1 : 0, session.now, session.now],
+    );
+  }
+
+  markStarted(id: string, containerId: string, now: number): void {
+    this.db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL WHERE id = ?`, [containerId, now, id]);
+  }
+
+  /**
+   * Marks the session stopped (forgetting its container when it is gone) and returns what it
+   * was, so the caller can account its run time; undefined when there is no such session.
+   */
+  markStopped(id: string, now: number, containerGone: boolean): { workspaceId: string; ranSince: number | undefined } | undefined {
+    const row = this.db.get<{ workspace_id: string; state: SessionState; started_at: number | null }>(
+      'SELECT workspace_id, state, started_at FROM sessions WHERE id = ?',
+      [id],
+    );
+    if (!row) return undefined;
+    this.db.run(
+      `UPDATE sessions SET state = 'stopped', stopped_at = ?, container_id = CASE WHEN ? THEN NULL ELSE container_id END WHERE id = ?`,
+      [now, containerGone ? 1 : 0, id],
+    );
+    return { workspaceId: row.workspace_id, ranSince: row.state === 'running' && row.started_at ? row.started_at : undefined };
+  }
+
+  /** Found running in Docker although the database said otherwise (reconciliation). */
+  markFoundRunning(id: string): void {
+    this.db.run(`UPDATE sessions SET state = 'running', stopped_at = NULL WHERE id = ?`, [id]);
+  }
+
+  /** The database lost track of the session's container (reconciliation). */
+  setContainer(id: string, containerId: string): void {
+    this.db.run('UPDATE sessions SET container_id = ? WHERE id = ?', [containerId, id]);
+  }
+
+  delete(id: string): void {
+    this.db.run('DELETE FROM sessions WHERE id = ?', [id]);
+  }
+
+  countRunning(workspaceId: string): number {
+    return this.db.get<{ count: number }>(`SELECT COUNT(*) AS count FROM sessions WHERE workspace_id = ? AND state = 'running'`, [workspaceId])!.count;
+  }
+
+  /** Sessions that are not stopped (running or starting). */
+  countActive(workspaceId: string): number {
+    return this.db.get<{ count: number }>(`SELECT COUNT(*) AS count FROM sessions WHERE workspace_id = ? AND state != 'stopped'`, [workspaceId])!.count;
+  }
+
+  idsOf(workspaceId: string): string[] {
+    return this.db.all<{ id: string }>('SELECT id FROM sessions WHERE workspace_id = ?', [workspaceId]).map((row) => row.id);
+  }
+
+  containerIdsOf(workspaceId: string): string[] {
+    return this.db
+      .all<{ container_id: string }>('SELECT container_id FROM sessions WHERE workspace_id = ? AND container_id IS NOT NULL', [workspaceId])
+      .map((row) => row.container_id);
+  }
+
+  ownsContainer(containerId: string): boolean {
+    return this.db.get('SELECT 1 FROM sessions WHERE container_id = ?', [containerId]) !== undefined;
+  }
+
+  /** What reconciliation compares with Docker: every session, of any workspace. */
+  listForReconciliation(): Array<{ id: string; workspaceId: string; containerId: string | null; state: string }> {
+    return this.db.all('SELECT id, workspace_id AS workspaceId, container_id AS containerId, state FROM sessions');
+  }
+}
+
+function toSessionInfo(row: SessionRow): SessionInfo {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    workspaceName: row.workspace_name,
+    image: row.image,
+    state: row.state,
+    containerId: row.container_id,
+    createdAt: isoTime(row.created_at)!,
+    startedAt: isoTime(row.started_at),
+    stoppedAt: isoTime(row.stopped_at),
+    fromPool: row.from_pool === 1,
+  };
+}

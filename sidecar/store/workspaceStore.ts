@@ -1,0 +1,117 @@
+import type { WorkspaceInfo, WorkspaceKind, WorkspaceState } from '../client/protocol';
+import { isoTime } from '../util/clock';
+import type { Database } from './database';
+
+interface WorkspaceRow {
+  id: string;
+  name: string;
+  kind: WorkspaceKind;
+  image: string;
+  description: string;
+  tags: string;
+  pinned: number;
+  state: WorkspaceState;
+  volume: string;
+  created_at: number;
+  last_accessed_at: number;
+  sessions_count: number;
+  commands_count: number;
+  run_time_ms: number;
+}
+
+export interface NewWorkspace {
+  id: string;
+  name: string;
+  kind: WorkspaceKind;
+  image: string;
+  description: string;
+  tags: string[];
+  volume: string;
+  now: number;
+}
+
+/** Usage to add to a workspace's statistics, and optionally its new state. */
+export interface WorkspaceAccess {
+  sessions?: number;
+  commands?: number;
+  runTimeMs?: number;
+  state?: WorkspaceState;
+}
+
+/**
+ * The `workspaces` table. Nothing here commits: the domain decides when a change must be
+ * durable (Database.commit) and what the rules are.
+ */
+export class WorkspaceStore {
+  constructor(private readonly db: Database) {}
+
+  /** Every workspace but those being deleted, oldest first. */
+  list(): WorkspaceInfo[] {
+    return this.db.all<WorkspaceRow>(`SELECT * FROM workspaces WHERE state != 'deleting' ORDER BY created_at, id`).map(toWorkspaceInfo);
+  }
+
+  /** Also returns a workspace being deleted (its state says so). */
+  get(id: string): WorkspaceInfo | undefined {
+    const row = this.db.get<WorkspaceRow>('SELECT * FROM workspaces WHERE id = ?', [id]);
+    return row && toWorkspaceInfo(row);
+  }
+
+  insert(workspace: NewWorkspace): void {
+    this.db.run(
+      `INSERT INTO workspaces (id, name, kind, image, description, tags, state, volume, created_at, last_accessed_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'created', ?, ?, ?)`,
+      [workspace.id, workspace.name, workspace.kind, workspace.image, workspace.description, JSON.stringify(workspace.tags), workspace.volume, workspace.now, workspace.now],
+    );
+  }
+
+  markDeleting(id: string): void {
+    this.db.run(`UPDATE workspaces SET state = 'deleting' WHERE id = ?`, [id]);
+  }
+
+  /** The workspace adopted another (equally empty) volume: a pooled one. */
+  setVolume(id: string, volume: string): void {
+    this.db.run('UPDATE workspaces SET volume = ? WHERE id = ?', [volume, id]);
+  }
+
+  /** Removes the workspace and its sessions (terminals follow by cascade) in one transaction. */
+  deleteWithSessions(id: string): void {
+    this.db.transaction(() => {
+      this.db.run('DELETE FROM sessions WHERE workspace_id = ?', [id]);
+      this.db.run('DELETE FROM workspaces WHERE id = ?', [id]);
+    });
+  }
+
+  recordAccess(id: string, now: number, access: WorkspaceAccess): void {
+    this.db.run(
+      `UPDATE workspaces SET last_accessed_at = ?, sessions_count = sessions_count + ?, commands_count = commands_count + ?,
+         run_time_ms = run_time_ms + ?, state = COALESCE(?, state) WHERE id = ?`,
+      [now, access.sessions ?? 0, access.commands ?? 0, Math.round(access.runTimeMs ?? 0), access.state ?? null, id],
+    );
+  }
+
+  ownsVolume(volume: string): boolean {
+    return this.db.get('SELECT 1 FROM workspaces WHERE volume = ?', [volume]) !== undefined;
+  }
+
+  /** What reconciliation compares with Docker: every workspace, being deleted or not. */
+  listForReconciliation(): Array<{ id: string; volume: string; state: string }> {
+    return this.db.all('SELECT id, volume, state FROM workspaces');
+  }
+}
+
+function toWorkspaceInfo(row: WorkspaceRow): WorkspaceInfo {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    image: row.image,
+    description: row.description,
+    tags: JSON.parse(row.tags) as string[],
+    pinned: row.pinned === 1,
+    state: row.state,
+    volume: row.volume,
+    createdAt: isoTime(row.created_at)!,
+    lastAccessedAt: isoTime(row.last_accessed_at)!,
+    stats: { sessions: row.sessions_count, commands: row.commands_count, runTimeMs: row.run_time_ms },
+  };
+}
