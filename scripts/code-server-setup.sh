@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install a real VS Code for the browser (code-server) and the Node 24 it needs, under
-# .cache/, following /work/shared/ENVIRONMENT.md. Prints the path of a code-server launcher
+# .cache/, following /work/shared/ENVIRONMENT.md (and, with --with-browser, Chromium to drive it). Prints the path of a code-server launcher
 # on stdout (the only stdout line); the launcher puts Node 24 first on PATH, so callers need
 # nothing else. Each step is skipped once its marker file exists.
 set -euo pipefail
@@ -54,6 +54,13 @@ if ! step_done "$code_server_marker" "$CODE_SERVER_VERSION"; then
     npm rebuild --prefix "$CODE_SERVER_PREFIX" --dangerously-allow-all-scripts
   echo "$CODE_SERVER_VERSION" >"$code_server_marker"
   log "code-server $CODE_SERVER_VERSION ready in $(elapsed "$started")"
+fi
+
+# --with-browser (npm test): the end-to-end suite drives the workbench with Chromium through
+# playwright-core, which brings no browser of its own (it would download one): Debian's
+# package is the browser. `npm start` needs none: you bring your own.
+if [ "${1:-}" = "--with-browser" ] && [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  apt_install chromium
 fi
 
 # Rewritten on every run (cheap): it embeds absolute paths, so a moved checkout stays right.

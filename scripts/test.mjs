@@ -24,7 +24,7 @@ step('Lint (ESLint, zero warnings)', 'npm', ['run', 'lint', '--silent']);
 step('Bundle and package the VSIX', 'npm', ['run', 'package', '--silent']);
 step('Docker engine', 'bash', ['scripts/docker-up.sh']);
 step('Local test image', 'bash', ['scripts/build-test-image.sh']);
-step('code-server for the end-to-end suite', 'bash', ['scripts/code-server-setup.sh']);
+step('code-server and Chromium for the end-to-end suite', 'bash', ['scripts/code-server-setup.sh', '--with-browser']);
 
 // Node 20's --test takes no globs: list the files (unit first: they fail fastest).
 const suites = ['unit', 'package', 'integration', 'e2e'];

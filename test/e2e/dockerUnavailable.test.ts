@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
-import { CodeServerSuite, LIMITS } from './harness';
+import { CodeServerSuite } from './codeServerSuite';
+import { LIMITS } from './support';
 
 const NO_DOCKER = 'unix:///tmp/sandkasten-no-docker.sock';
 

@@ -7,7 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
-import { CodeServerSuite, eventually, LIMITS, TEST_IMAGE, type Workbench } from './harness';
+import type { PoolStatus, SessionInfo, WorkspaceInfo } from '../../sidecar/client/protocol';
+import { CodeServerSuite } from './codeServerSuite';
+import { eventually, LIMITS, TEST_IMAGE } from './support';
+import type { Workbench } from './workbench';
 
 const WORKSPACE = 'e2e-terminals';
 const POOL_TARGET = 2;
@@ -83,7 +86,7 @@ describe('Sandkasten Pool view and sandbox terminals in a real VS Code (code-ser
 
     const status = await suite.cli(['pool', 'status', '--json']);
     assert.equal(status.code, 0, `sandkasten pool status failed: ${status.stderr}`);
-    const images = JSON.parse(status.stdout).images as Array<{ image: string; ready: number; target: number }>;
+    const images = (JSON.parse(status.stdout) as PoolStatus).images;
     const image = images.find((i) => i.image === TEST_IMAGE);
     assert.ok(image, `the sidecar's pool has ${TEST_IMAGE}: ${status.stdout}`);
     assert.deepEqual([image.ready, image.target], [POOL_TARGET, POOL_TARGET], 'the CLI agrees with the view');
@@ -93,10 +96,10 @@ describe('Sandkasten Pool view and sandbox terminals in a real VS Code (code-ser
     // The workspace and session come from the CLI (the palette flow is workflow.test.ts's).
     const created = await suite.cli(['workspace', 'create', WORKSPACE, '--image', TEST_IMAGE, '--json']);
     assert.equal(created.code, 0, `sandkasten workspace create failed: ${created.stderr}`);
-    const workspaceId = (JSON.parse(created.stdout) as { id: string }).id;
+    const workspaceId = (JSON.parse(created.stdout) as WorkspaceInfo).id;
     const started = await suite.cli(['session', 'start', workspaceId, '--json']);
     assert.equal(started.code, 0, `sandkasten session start failed: ${started.stderr}`);
-    const session = JSON.parse(started.stdout) as { id: string; state: string };
+    const session = JSON.parse(started.stdout) as SessionInfo;
     sessionId = session.id;
     assert.equal(session.state, 'running', 'the session runs');
 

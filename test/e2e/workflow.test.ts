@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
-import { CodeServerSuite, dockerObjects, eventually, LIMITS, runningContainers, SESSION_LABEL, TEST_IMAGE, WORKSPACE_LABEL } from './harness';
+import { CodeServerSuite } from './codeServerSuite';
+import { dockerObjects, eventually, LIMITS, runningContainers, SESSION_LABEL, TEST_IMAGE, WORKSPACE_LABEL } from './support';
 
 const WORKSPACE = 'e2e-demo';
 const COMMAND = 'echo hello-from-sandbox';

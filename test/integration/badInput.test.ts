@@ -1,21 +1,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import {
-  createWorkspace,
-  docker,
-  exec,
-  expectError,
-  instanceObjectNames,
-  instanceObjects,
-  P,
-  SidecarHarness,
-  TEST_IMAGE,
-} from './harness';
+import { before, describe, it } from 'node:test';
+import { docker, exec, expectError, instanceObjectNames, instanceObjects, P, TEST_IMAGE, useSidecar } from './harness';
 
 describe('bad input gets a typed error and changes nothing', () => {
-  let sidecar: SidecarHarness;
+  const sidecar = useSidecar();
   let workspace: P.WorkspaceInfo;
   let running: P.SessionInfo;
 
@@ -46,13 +36,8 @@ describe('bad input gets a typed error and changes nothing', () => {
   }
 
   before(async () => {
-    sidecar = await SidecarHarness.start();
-    workspace = await createWorkspace(sidecar.client, 'keep');
-    running = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
+    workspace = await sidecar.createWorkspace('keep');
+    running = await sidecar.startSession(workspace.id);
   });
 
   const create = (params: Record<string, unknown>) =>
@@ -108,7 +93,7 @@ describe('bad input gets a typed error and changes nothing', () => {
   }
 
   it('answers a second delete of the same workspace with NotFound', async () => {
-    const doomed = await createWorkspace(sidecar.client, 'twice');
+    const doomed = await sidecar.createWorkspace('twice');
     await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: doomed.id });
     await refuses(() => sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: doomed.id }), 'NotFound');
   });
@@ -180,17 +165,9 @@ describe('bad input gets a typed error and changes nothing', () => {
 });
 
 describe('with the Docker engine down', () => {
-  let sidecar: SidecarHarness;
-
-  before(async () => {
-    sidecar = await SidecarHarness.start({
-      env: { ...process.env, DOCKER_HOST: 'unix:///tmp/nothing.sock' },
-      requireDocker: false,
-    });
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
+  const sidecar = useSidecar({
+    env: { ...process.env, DOCKER_HOST: 'unix:///tmp/nothing.sock' },
+    requireDocker: false,
   });
 
   it('says in its status that Docker is unavailable, and why', async () => {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { CLI_SCRIPT, docker, makeHome, P, runCli, SidecarHarness, TEST_IMAGE, waitFor, waitForExit, type CliResult } from './harness';
+import { before, describe, it } from 'node:test';
+import { CLI_SCRIPT, docker, P, runCli, SidecarHarness, TEST_IMAGE, useSidecar, waitFor, waitForExit, type CliResult } from './harness';
 
 /** Parses the stdout of a `--json` command, with the whole result in the failure message. */
 function json<T>(result: CliResult): T {
@@ -16,7 +16,8 @@ function json<T>(result: CliResult): T {
 }
 
 describe('the sandkasten command line', () => {
-  const home = makeHome();
+  // The CLI starts the sidecar; the harness connects only at the end, to clean up.
+  const { home } = useSidecar({ connect: 'after' });
   const cli = (...args: string[]) => runCli(home, args);
   let workspace: P.WorkspaceInfo;
   let session: P.SessionInfo;
@@ -24,11 +25,6 @@ describe('the sandkasten command line', () => {
   before(async () => {
     const status = json<P.SidecarStatus>(await cli('status', '--json'));
     assert.ok(status.docker.available, `Docker is not reachable: ${status.docker.error}. Run \`bash scripts/docker-up.sh\`.`);
-  });
-
-  after(async () => {
-    const harness = await SidecarHarness.start({ home, requireDocker: false });
-    await harness.cleanup();
   });
 
   it('prints its usage and exits 0 with --help', async () => {
@@ -159,13 +155,8 @@ describe('the sandkasten command line', () => {
 });
 
 describe('the sandkasten command line without Docker', () => {
-  const home = makeHome();
   const env = { ...process.env, DOCKER_HOST: 'unix:///tmp/nothing.sock' };
-
-  after(async () => {
-    const harness = await SidecarHarness.start({ home, env, requireDocker: false });
-    await harness.cleanup();
-  });
+  const { home } = useSidecar({ env, connect: 'after' });
 
   it('reports that Docker is unavailable on stderr and exits 1', async () => {
     const result = await runCli(home, ['workspace', 'create', 'nodocker', '--image', TEST_IMAGE], env);
@@ -176,12 +167,7 @@ describe('the sandkasten command line without Docker', () => {
 });
 
 describe('a sidecar started by the command line', () => {
-  const home = makeHome();
-
-  after(async () => {
-    const harness = await SidecarHarness.start({ home, requireDocker: false });
-    await harness.cleanup();
-  });
+  const { home } = useSidecar({ connect: 'after' });
 
   it('exits by itself once no client has been connected for idleShutdownSeconds', async () => {
     assert.equal((await runCli(home, ['config', 'set', 'idleShutdownSeconds', '1'])).code, 0);

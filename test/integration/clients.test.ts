@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { createWorkspace, exec, makeHome, P, SIDECAR_SCRIPT, SidecarClient, SidecarHarness, waitFor } from './harness';
+import { describe, it } from 'node:test';
+import { createWorkspace, exec, P, SIDECAR_SCRIPT, SidecarClient, useSidecar, waitFor } from './harness';
 
 /** Collects a client's StateChangedNotifications so a test can wait for one. */
 function watchChanges(client: SidecarClient) {
@@ -15,15 +15,7 @@ function watchChanges(client: SidecarClient) {
 }
 
 describe('several clients of one storage directory', () => {
-  let sidecar: SidecarHarness;
-
-  before(async () => {
-    sidecar = await SidecarHarness.start();
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
-  });
+  const sidecar = useSidecar();
 
   it('serves a second client from the same sidecar process', async () => {
     const second = await sidecar.connectAgain();
@@ -35,7 +27,7 @@ describe('several clients of one storage directory', () => {
 
   it("shows each client the other's changes", async () => {
     const second = await sidecar.connectAgain();
-    const fromFirst = await createWorkspace(sidecar.client, 'from-first');
+    const fromFirst = await sidecar.createWorkspace('from-first');
     assert.ok((await second.request(P.ListWorkspacesRequest.type, {})).some((w) => w.id === fromFirst.id));
 
     const fromSecond = await createWorkspace(second, 'from-second');
@@ -53,16 +45,16 @@ describe('several clients of one storage directory', () => {
     const second = await sidecar.connectAgain();
     await second.request(P.StatusRequest.type, {}); // the start-up reconciliation has finished
     const changes = watchChanges(second);
-    await createWorkspace(sidecar.client, 'notified');
+    await sidecar.createWorkspace('notified');
     await changes.waitFor('workspaces');
   });
 
   it('notifies the second client about sessions started and stopped by the first', async () => {
     const second = await sidecar.connectAgain();
     await second.request(P.StatusRequest.type, {});
-    const workspace = await createWorkspace(sidecar.client, 'session-news');
+    const workspace = await sidecar.createWorkspace('session-news');
     const changes = watchChanges(second);
-    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const session = await sidecar.startSession(workspace.id);
     await changes.waitFor('sessions');
     changes.clear();
     await sidecar.client.request(P.StopSessionRequest.type, { id: session.id });
@@ -100,17 +92,12 @@ describe('several clients of one storage directory', () => {
 });
 
 describe('clients racing to start the sidecar of a new storage directory', () => {
-  const home = makeHome();
-  let sidecar: SidecarHarness | undefined;
-
-  after(async () => {
-    if (!sidecar) sidecar = await SidecarHarness.start({ home });
-    await sidecar.cleanup();
-  });
+  // The clients start the sidecar; the harness connects only afterwards, to clean up.
+  const sidecar = useSidecar({ connect: 'after' });
 
   it('ends with every client on one sidecar process', async () => {
     const clients = await Promise.all(
-      Array.from({ length: 4 }, () => SidecarClient.connect({ home, sidecarScript: SIDECAR_SCRIPT })),
+      Array.from({ length: 4 }, () => SidecarClient.connect({ home: sidecar.home, sidecarScript: SIDECAR_SCRIPT })),
     );
     try {
       const statuses = await Promise.all(clients.map((c) => c.request(P.StatusRequest.type, {})));
@@ -121,7 +108,6 @@ describe('clients racing to start the sidecar of a new storage directory', () =>
         assert.ok((await client.request(P.ListWorkspacesRequest.type, {})).some((w) => w.id === created.id));
       }
     } finally {
-      sidecar = await SidecarHarness.start({ home });
       for (const client of clients) client.close();
     }
   });

@@ -1,37 +1,28 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { homePaths } from '../../sidecar/client/home';
 import {
-  createWorkspace,
   docker,
   exec,
   inspectContainer,
   instanceObjects,
   P,
-  SidecarHarness,
   TEST_IMAGE,
   sleep,
+  useSidecar,
   volumeExists,
   waitFor,
   waitForExit,
 } from './harness';
 
 describe('a sidecar killed with kill -9', () => {
-  let sidecar: SidecarHarness;
-
-  before(async () => {
-    sidecar = await SidecarHarness.start();
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
-  });
+  const sidecar = useSidecar();
 
   it('comes back with the workspace and the session that were acknowledged just before the kill', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'crash');
-    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id }).then((acknowledged) => {
+    const workspace = await sidecar.createWorkspace('crash');
+    const session = await sidecar.startSession(workspace.id).then((acknowledged) => {
       process.kill(sidecar.pid, 'SIGKILL'); // right after the acknowledgement, before anything else runs
       return acknowledged;
     });
@@ -56,7 +47,7 @@ describe('a sidecar killed with kill -9', () => {
 
   it('opens the database cleanly after the kill and keeps the same instance id', async () => {
     const instanceId = sidecar.instanceId;
-    const created = await createWorkspace(sidecar.client, 'db-check');
+    const created = await sidecar.createWorkspace('db-check');
     await sidecar.kill9();
     const status = await sidecar.reconnect();
     assert.equal(status.instanceId, instanceId, 'the instance id survives in the database');
@@ -70,7 +61,7 @@ describe('a sidecar killed with kill -9', () => {
   it('keeps every acknowledged workspace and leaks no volume when killed while other creates are in flight', async () => {
     const acknowledged: P.WorkspaceInfo[] = [];
     const requests = Array.from({ length: 6 }, (_, i) =>
-      createWorkspace(sidecar.client, `burst-${i}`).then((w) => {
+      sidecar.createWorkspace(`burst-${i}`).then((w) => {
         acknowledged.push(w);
         if (acknowledged.length === 2) process.kill(sidecar.pid, 'SIGKILL');
       }),
@@ -89,8 +80,8 @@ describe('a sidecar killed with kill -9', () => {
   });
 
   it('fails a request that is in flight when the sidecar dies, instead of leaving it pending forever', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'in-flight');
-    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const workspace = await sidecar.createWorkspace('in-flight');
+    const session = await sidecar.startSession(workspace.id);
     const plain = await sidecar.rawClient(); // the client the CLI uses, without the harness's guard
     const outcome = exec(plain, session.id, ['sleep', '30']).then(
       () => 'resolved',
@@ -141,8 +132,8 @@ describe('a sidecar killed with kill -9', () => {
   });
 
   it('marks a session stopped when its container was removed while the sidecar was dead, and recreates it on start', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'vanished');
-    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const workspace = await sidecar.createWorkspace('vanished');
+    const session = await sidecar.startSession(workspace.id);
     await exec(sidecar.client, session.id, ['sh', '-c', 'echo kept > /workspace/kept']);
     await sidecar.kill9();
     await docker.getContainer(session.containerId!).remove({ force: true });
@@ -152,7 +143,7 @@ describe('a sidecar killed with kill -9', () => {
     assert.equal(after.id, session.id);
     assert.equal(after.state, 'stopped');
 
-    const restarted = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const restarted = await sidecar.startSession(workspace.id);
     assert.equal(restarted.state, 'running');
     assert.ok(restarted.containerId, 'it has a container again');
     assert.notEqual(restarted.containerId, session.containerId, 'a new container');
@@ -164,26 +155,26 @@ describe('a sidecar killed with kill -9', () => {
   });
 
   it('marks a session stopped when its container was stopped while the sidecar was dead', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'halted');
-    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const workspace = await sidecar.createWorkspace('halted');
+    const session = await sidecar.startSession(workspace.id);
     await sidecar.kill9();
     await docker.getContainer(session.containerId!).stop({ t: 0 });
 
     await sidecar.reconnect();
     const after = (await sidecar.client.request(P.ListSessionsRequest.type, { workspaceId: workspace.id }))[0];
     assert.equal(after.state, 'stopped');
-    const resumed = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const resumed = await sidecar.startSession(workspace.id);
     assert.equal(resumed.containerId, session.containerId, 'the stopped container is started again');
     assert.equal((await exec(sidecar.client, resumed.id, ['true'])).exitCode, 0);
   });
 
   it('brings back a workspace volume that was removed while the sidecar was dead', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'lost-volume');
+    const workspace = await sidecar.createWorkspace('lost-volume');
     await sidecar.kill9();
     await docker.getVolume(workspace.volume).remove({ force: true });
     await sidecar.reconnect();
     assert.ok(await volumeExists(workspace.volume), 'an empty volume was created again');
-    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const session = await sidecar.startSession(workspace.id);
     assert.equal(session.state, 'running');
   });
 });

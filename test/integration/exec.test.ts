@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { createWorkspace, exec, expectError, P, SidecarHarness, waitFor } from './harness';
+import { before, describe, it } from 'node:test';
+import { exec, expectError, P, useSidecar, waitFor } from './harness';
 
 describe('exec in a session against the real Docker engine', () => {
-  let sidecar: SidecarHarness;
+  const sidecar = useSidecar();
   let session: P.SessionInfo;
 
   before(async () => {
-    sidecar = await SidecarHarness.start();
-    const workspace = await createWorkspace(sidecar.client, 'exec');
-    session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
+    session = await sidecar.newSession('exec');
   });
 
   it('returns what a command prints on stdout, with exit code 0', async () => {
@@ -66,6 +60,7 @@ describe('exec in a session against the real Docker engine', () => {
   it('kills a command that runs past timeoutMs and reports timedOut', async () => {
     const result = await exec(sidecar.client, session.id, ['sleep', '30'], { timeoutMs: 500 });
     assert.equal(result.timedOut, true);
+    assert.equal(result.cancelled, false, 'a timeout is not a cancellation');
     assert.notEqual(result.exitCode, 0, 'a killed command does not report success');
     // Killed means gone from the container, not merely no longer waited for.
     await waitFor('the timed-out sleep to be gone from the container', async () => {
@@ -100,8 +95,8 @@ describe('exec in a session against the real Docker engine', () => {
   });
 
   it('refuses to exec in a stopped session with Conflict', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'exec-stopped');
-    const other = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const workspace = await sidecar.createWorkspace('exec-stopped');
+    const other = await sidecar.startSession(workspace.id);
     await sidecar.client.request(P.StopSessionRequest.type, { id: other.id });
     await expectError(exec(sidecar.client, other.id, ['echo', 'no']), 'Conflict');
     assert.equal((await sidecar.client.request(P.ListSessionsRequest.type, { workspaceId: workspace.id }))[0].state, 'stopped');

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { after, before } from 'node:test';
 import Docker from 'dockerode';
 import { ResponseError, SidecarClient } from '../../sidecar/client/sidecarClient';
 import { homePaths } from '../../sidecar/client/home';
@@ -166,31 +167,60 @@ export interface StartOptions {
 /**
  * One storage directory and its sidecar, seen through real clients. `client` is the main
  * connection; `connectAgain()` opens more. `pid` and `instanceId` come from StatusRequest.
+ * Suites get one from `useSidecar()`; `SidecarHarness.start()` is for one-off connections.
  */
 export class SidecarHarness {
   client!: SidecarClient;
   pid = 0;
   instanceId = '';
   status!: P.SidecarStatus;
+  readonly home: string;
+  readonly env: NodeJS.ProcessEnv | undefined;
   private readonly clients = new Set<SidecarClient>();
 
-  private constructor(
-    readonly home: string,
-    readonly env: NodeJS.ProcessEnv | undefined,
-  ) {}
+  /** Makes the storage directory (unless given); nothing runs until `start()`. */
+  constructor(private readonly options: StartOptions = {}) {
+    this.home = options.home ?? makeHome();
+    this.env = options.env;
+  }
 
   static async start(options: StartOptions = {}): Promise<SidecarHarness> {
-    const harness = new SidecarHarness(options.home ?? makeHome(), options.env);
-    await harness.reconnect();
-    if (options.requireDocker !== false && !harness.status.docker.available) {
-      await harness.shutdown().catch(() => undefined);
-      if (!options.home) fs.rmSync(harness.home, { recursive: true, force: true });
+    const harness = new SidecarHarness(options);
+    await harness.start();
+    return harness;
+  }
+
+  /** Connects the main client, which starts the sidecar when none runs in this directory. */
+  async start(): Promise<void> {
+    await this.reconnect();
+    if (this.options.requireDocker !== false && !this.status.docker.available) {
+      await this.shutdown().catch(() => undefined);
+      if (!this.options.home) fs.rmSync(this.home, { recursive: true, force: true });
       assert.fail(
-        `The Docker engine is not reachable (${(harness.status.docker.error ?? harness.status.docker.endpoint).replace(/\.$/, '')}). ` +
+        `The Docker engine is not reachable (${(this.status.docker.error ?? this.status.docker.endpoint).replace(/\.$/, '')}). ` +
           'Run `bash scripts/docker-up.sh` (and `bash scripts/build-test-image.sh`); integration tests never skip.',
       );
     }
-    return harness;
+  }
+
+  /** A workspace of the test image, made through the main client. */
+  createWorkspace(name: string, extra: Partial<P.CreateWorkspaceParams> = {}): Promise<P.WorkspaceInfo> {
+    return createWorkspace(this.client, name, extra);
+  }
+
+  /** Starts (or resumes) the workspace's session through the main client. */
+  startSession(workspaceId: string): Promise<P.SessionInfo> {
+    return this.client.request(P.StartSessionRequest.type, { workspaceId });
+  }
+
+  /** A new workspace of the test image and a running session on it. */
+  async newSession(name: string, extra: Partial<P.CreateWorkspaceParams> = {}): Promise<P.SessionInfo> {
+    return this.startSession((await this.createWorkspace(name, extra)).id);
+  }
+
+  /** Deletes a workspace with its sessions (force): a test tidying up what it made. */
+  removeWorkspace(id: string): Promise<{ id: string }> {
+    return this.client.request(P.DeleteWorkspaceRequest.type, { id, force: true });
   }
 
   /**
@@ -262,7 +292,7 @@ export class SidecarHarness {
   async cleanup(): Promise<void> {
     const problems: string[] = [];
     try {
-      if (processGone(this.pid)) await this.reconnect();
+      if (!this.pid || processGone(this.pid)) await this.reconnect();
       const workspaces = await this.client.request(P.ListWorkspacesRequest.type, {});
       for (const workspace of workspaces) {
         await this.client
@@ -291,6 +321,58 @@ export class SidecarHarness {
       `no container or volume labelled ${INSTANCE_LABEL}=${this.instanceId} remains`,
     );
   }
+
+  /** After a failed `start()`: stops what did start and removes the directory made for it. */
+  discard(): void {
+    this.closeClients();
+    if (this.pid && !processGone(this.pid)) process.kill(this.pid, 'SIGKILL');
+    if (!this.options.home) fs.rmSync(this.home, { recursive: true, force: true });
+  }
+}
+
+export interface UseSidecarOptions extends StartOptions {
+  /**
+   * 'before' (the default): `before` starts the sidecar and connects. 'after': the suite starts
+   * it its own way (the CLI, racing clients) in `sidecar.home`; `after` connects to clean up.
+   */
+  connect?: 'before' | 'after';
+}
+
+/**
+ * The set-up and tear-down every integration suite shares, as node:test hooks of the enclosing
+ * `describe` (call it first there, so the suite's own `before` runs once the sidecar is up):
+ * `before` starts a real sidecar in a new storage directory through a real client; `after`
+ * deletes every workspace, shuts the sidecar down and asserts that nothing labelled with its
+ * instance is left in Docker (see `SidecarHarness.cleanup`).
+ */
+export function useSidecar(options: UseSidecarOptions = {}): SidecarHarness {
+  return useSidecars(1, options)[0];
+}
+
+/**
+ * `count` sidecars (own storage directories and instances) in one pair of hooks, so each is
+ * cleaned up and checked even when another's check fails (a failing `after` ends the rest).
+ */
+export function useSidecars(count: number, options: UseSidecarOptions = {}): SidecarHarness[] {
+  assert.ok(count === 1 || !options.home, 'sidecars of one storage directory are one sidecar');
+  const sidecars = Array.from({ length: count }, () => new SidecarHarness(options));
+  let started = options.connect === 'after';
+  if (!started) {
+    before(async () => {
+      await Promise.all(sidecars.map((sidecar) => sidecar.start()));
+      started = true;
+    });
+  }
+  after(async () => {
+    // A failed start has failed the suite already, with its reason; nothing is left to check.
+    if (!started) {
+      for (const sidecar of sidecars) sidecar.discard();
+      return;
+    }
+    const failed = (await Promise.allSettled(sidecars.map((sidecar) => sidecar.cleanup()))).find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+  });
+  return sidecars;
 }
 
 /** A workspace of the test image. */

@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { createWorkspace, exec, inspectContainer, instanceObjectNames, P, SidecarHarness, volumeExists } from './harness';
+import { before, describe, it } from 'node:test';
+import { exec, inspectContainer, instanceObjectNames, P, useSidecars, volumeExists } from './harness';
 
 describe('two sidecars with different storage directories on one engine', () => {
-  let a: SidecarHarness;
-  let b: SidecarHarness;
+  const [a, b] = useSidecars(2);
   let wa: P.WorkspaceInfo;
   let wb: P.WorkspaceInfo;
   let sa: P.SessionInfo;
   let sb: P.SessionInfo;
 
   before(async () => {
-    [a, b] = await Promise.all([SidecarHarness.start(), SidecarHarness.start()]);
-    wa = await createWorkspace(a.client, 'side-a');
-    wb = await createWorkspace(b.client, 'side-b');
-    sa = await a.client.request(P.StartSessionRequest.type, { workspaceId: wa.id });
-    sb = await b.client.request(P.StartSessionRequest.type, { workspaceId: wb.id });
-  });
-
-  after(async () => {
-    await Promise.all([a?.cleanup(), b?.cleanup()]);
+    wa = await a.createWorkspace('side-a');
+    wb = await b.createWorkspace('side-b');
+    sa = await a.startSession(wa.id);
+    sb = await b.startSession(wb.id);
   });
 
   it('runs them as two processes with two instance ids', () => {

@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
-  createWorkspace,
   docker,
   exec,
   inspectContainer,
   instanceObjects,
   P,
   runCli,
-  SidecarHarness,
   sleep,
   TEST_IMAGE,
+  useSidecar,
   volumeExists,
   waitFor,
+  type SidecarHarness,
 } from './harness';
 
 /** The pool must settle within this bound; a burst of cold creates on 2 busy cores takes a while. */
@@ -58,20 +58,8 @@ async function settledPool(sidecar: SidecarHarness, target: number): Promise<str
   );
 }
 
-function startSession(sidecar: SidecarHarness, workspaceId: string): Promise<P.SessionInfo> {
-  return sidecar.client.request(P.StartSessionRequest.type, { workspaceId });
-}
-
 describe('the pre-warmed pool against the real Docker engine', () => {
-  let sidecar: SidecarHarness;
-
-  before(async () => {
-    sidecar = await SidecarHarness.start();
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
-  });
+  const sidecar = useSidecar();
 
   it('fills to its target, and not beyond', async () => {
     await setPool(sidecar, { 'pool.images': { [TEST_IMAGE]: 2 } });
@@ -87,22 +75,22 @@ describe('the pre-warmed pool against the real Docker engine', () => {
   it("serves a new workspace's first session from the pool; its files outlive stop, resume and destroy", async () => {
     await setPool(sidecar, { 'pool.images': { [TEST_IMAGE]: 2 } });
     const ready = await settledPool(sidecar, 2);
-    const workspace = await createWorkspace(sidecar.client, 'pooled');
+    const workspace = await sidecar.createWorkspace('pooled');
 
-    const first = await startSession(sidecar, workspace.id);
+    const first = await sidecar.startSession(workspace.id);
     assert.equal(first.fromPool, true);
     assert.ok(ready.includes(first.containerId!), 'the session runs in one of the containers that were ready');
     const written = await exec(sidecar.client, first.id, ['sh', '-c', 'echo kept > /workspace/note && cat /workspace/note']);
     assert.equal(written.stdout, 'kept\n');
 
     await sidecar.client.request(P.StopSessionRequest.type, { id: first.id });
-    const resumed = await startSession(sidecar, workspace.id);
+    const resumed = await sidecar.startSession(workspace.id);
     assert.equal(resumed.id, first.id, 'starting the workspace again resumes its stopped session');
     assert.equal(resumed.containerId, first.containerId, 'in the same container');
     assert.equal((await exec(sidecar.client, resumed.id, ['cat', '/workspace/note'])).stdout, 'kept\n');
 
     await sidecar.client.request(P.DestroySessionRequest.type, { id: resumed.id });
-    const cold = await startSession(sidecar, workspace.id);
+    const cold = await sidecar.startSession(workspace.id);
     assert.notEqual(cold.id, first.id);
     assert.equal(cold.fromPool, false, 'only a workspace that never had a session takes a pooled container');
     assert.equal((await exec(sidecar.client, cold.id, ['cat', '/workspace/note'])).stdout, 'kept\n', 'a cold session mounts the same storage');
@@ -113,29 +101,29 @@ describe('the pre-warmed pool against the real Docker engine', () => {
     if (listed.volume !== workspace.volume) {
       await waitFor(`the replaced volume ${workspace.volume} to be removed`, async () => ((await volumeExists(workspace.volume)) ? undefined : true));
     }
-    await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
+    await sidecar.removeWorkspace(workspace.id);
   });
 
   it('refills to its target after a hand-out, with a new container', async () => {
     await setPool(sidecar, { 'pool.images': { [TEST_IMAGE]: 2 } });
     const ready = await settledPool(sidecar, 2);
-    const workspace = await createWorkspace(sidecar.client, 'refill');
-    const session = await startSession(sidecar, workspace.id);
+    const workspace = await sidecar.createWorkspace('refill');
+    const session = await sidecar.startSession(workspace.id);
     assert.equal(session.fromPool, true);
 
     const refilled = await settledPool(sidecar, 2);
     assert.ok(!refilled.includes(session.containerId!), 'the handed-out container is no longer counted as ready');
     assert.equal(refilled.filter((id) => !ready.includes(id)).length, 1, 'exactly one container was added');
-    await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
+    await sidecar.removeWorkspace(workspace.id);
   });
 
   it('serves a burst of 20 concurrent starts with a pool of 3 (the rest cold) and settles back at exactly 3', async () => {
     await setPool(sidecar, { 'pool.images': { [TEST_IMAGE]: 3 } });
     const ready = await settledPool(sidecar, 3);
     const workspaces: P.WorkspaceInfo[] = [];
-    for (let i = 0; i < 20; i++) workspaces.push(await createWorkspace(sidecar.client, `burst-${i}`));
+    for (let i = 0; i < 20; i++) workspaces.push(await sidecar.createWorkspace(`burst-${i}`));
 
-    const sessions = await Promise.all(workspaces.map((w) => startSession(sidecar, w.id)));
+    const sessions = await Promise.all(workspaces.map((w) => sidecar.startSession(w.id)));
     assert.equal(new Set(sessions.map((s) => s.containerId)).size, 20, 'every session has a container of its own');
     const pooled = sessions.filter((s) => s.fromPool);
     assert.ok(pooled.length >= 1, 'some came from the pool');
@@ -148,7 +136,7 @@ describe('the pre-warmed pool against the real Docker engine', () => {
     const after = await settledPool(sidecar, 3);
     await sleep(1_000);
     assert.deepEqual(await sparePoolContainers(sidecar), after, 'the refill stopped at the target');
-    await Promise.all(workspaces.map((w) => sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: w.id, force: true })));
+    await Promise.all(workspaces.map((w) => sidecar.removeWorkspace(w.id)));
   });
 
   it('grows and shrinks live when the setting changes (3 → 1 → 2), and Docker follows', async () => {
@@ -188,8 +176,8 @@ describe('the pre-warmed pool against the real Docker engine', () => {
   it("hands an ephemeral workspace a pooled container without any network", async () => {
     await setPool(sidecar, { 'pool.images': { [TEST_IMAGE]: 2 } });
     const ready = await settledPool(sidecar, 2);
-    const ephemeral = await createWorkspace(sidecar.client, 'offline', { kind: 'ephemeral' });
-    const session = await startSession(sidecar, ephemeral.id);
+    const ephemeral = await sidecar.createWorkspace('offline', { kind: 'ephemeral' });
+    const session = await sidecar.startSession(ephemeral.id);
     assert.equal(session.fromPool, true);
     assert.ok(ready.includes(session.containerId!));
 
@@ -199,12 +187,12 @@ describe('the pre-warmed pool against the real Docker engine', () => {
     assert.equal(routes.stdout.trim().split('\n').length, 1, `no route but the header:\n${routes.stdout}`);
 
     // The contrast: a normal workspace's pooled session keeps the configured bridge network.
-    const online = await createWorkspace(sidecar.client, 'online');
-    const other = await startSession(sidecar, online.id);
+    const online = await sidecar.createWorkspace('online');
+    const other = await sidecar.startSession(online.id);
     assert.equal(other.fromPool, true);
     const otherRoutes = await exec(sidecar.client, other.id, ['cat', '/proc/net/route']);
     assert.ok(otherRoutes.stdout.trim().split('\n').length > 1, 'a bridged container has routes');
-    await Promise.all([ephemeral, online].map((w) => sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: w.id, force: true })));
+    await Promise.all([ephemeral, online].map((w) => sidecar.removeWorkspace(w.id)));
   });
 
   it('drains to 0 when pool.enabled is false', async () => {
@@ -217,24 +205,16 @@ describe('the pre-warmed pool against the real Docker engine', () => {
     assert.deepEqual(status.images.filter((i) => i.ready > 0 || i.refilling > 0), []);
 
     // Sessions still start, cold.
-    const workspace = await createWorkspace(sidecar.client, 'no-pool');
-    const session = await startSession(sidecar, workspace.id);
+    const workspace = await sidecar.createWorkspace('no-pool');
+    const session = await sidecar.startSession(workspace.id);
     assert.equal(session.fromPool, false);
-    await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
+    await sidecar.removeWorkspace(workspace.id);
     await setPool(sidecar, { 'pool.enabled': null, 'pool.images': null });
   });
 });
 
 describe('the pool across the end of a sidecar', () => {
-  let sidecar: SidecarHarness;
-
-  before(async () => {
-    sidecar = await SidecarHarness.start();
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
-  });
+  const sidecar = useSidecar();
 
   /** Pool-labelled volumes of this instance that no container of this instance mounts. */
   async function orphanPoolVolumes(): Promise<string[]> {

@@ -1,25 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { createWorkspace, exec, inspectContainer, P, SidecarHarness, TEST_IMAGE, volumeExists } from './harness';
+import { describe, it } from 'node:test';
+import { exec, inspectContainer, P, TEST_IMAGE, useSidecar, volumeExists } from './harness';
 
 describe('sessions against the real Docker engine', () => {
-  let sidecar: SidecarHarness;
+  const sidecar = useSidecar();
 
-  before(async () => {
-    sidecar = await SidecarHarness.start();
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
-  });
-
-  const start = (workspaceId: string) => sidecar.client.request(P.StartSessionRequest.type, { workspaceId });
+  const start = (workspaceId: string) => sidecar.startSession(workspaceId);
   const stop = (id: string) => sidecar.client.request(P.StopSessionRequest.type, { id });
   const destroy = (id: string) => sidecar.client.request(P.DestroySessionRequest.type, { id });
   const sessions = (workspaceId?: string) => sidecar.client.request(P.ListSessionsRequest.type, { workspaceId });
 
   it('starts a running session whose container carries the session labels', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'labels');
+    const workspace = await sidecar.createWorkspace('labels');
     const session = await start(workspace.id);
     assert.match(session.id, /^ses-[0-9a-f]+$/);
     assert.equal(session.state, 'running');
@@ -39,7 +31,7 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('mounts the workspace volume at /workspace', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'mounted');
+    const workspace = await sidecar.createWorkspace('mounted');
     const session = await start(workspace.id);
     const container = await inspectContainer(session.containerId!);
     const mount = container?.Mounts.find((m) => m.Destination === '/workspace');
@@ -50,7 +42,7 @@ describe('sessions against the real Docker engine', () => {
 
   it('applies the configured memory and pids limits to the container', async () => {
     const config = await sidecar.client.request(P.GetConfigRequest.type, {});
-    const workspace = await createWorkspace(sidecar.client, 'limited');
+    const workspace = await sidecar.createWorkspace('limited');
     const session = await start(workspace.id);
     const container = await inspectContainer(session.containerId!);
     assert.equal(container?.HostConfig.Memory, (config['limits.memoryMb'] as number) * 1024 * 1024);
@@ -58,7 +50,7 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('lists a started session, also filtered by its workspace', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'listed');
+    const workspace = await sidecar.createWorkspace('listed');
     const session = await start(workspace.id);
     assert.ok((await sessions()).some((s) => s.id === session.id));
     assert.deepEqual(
@@ -68,7 +60,7 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('stops a session: state stopped, the container still exists but does not run', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'stoppable');
+    const workspace = await sidecar.createWorkspace('stoppable');
     const session = await start(workspace.id);
     const stopped = await stop(session.id);
     assert.equal(stopped.state, 'stopped');
@@ -80,7 +72,7 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('resumes the same container when a session is started again on the same workspace', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'resumable');
+    const workspace = await sidecar.createWorkspace('resumable');
     const first = await start(workspace.id);
     await stop(first.id);
     const again = await start(workspace.id);
@@ -92,7 +84,7 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('resumes a stopped session by id with session/resume', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'resume-by-id');
+    const workspace = await sidecar.createWorkspace('resume-by-id');
     const first = await start(workspace.id);
     await stop(first.id);
     const resumed = await sidecar.client.request(P.ResumeSessionRequest.type, { id: first.id });
@@ -101,7 +93,7 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('answers a stop of an already stopped session with the stopped session, changing nothing', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'stop-twice');
+    const workspace = await sidecar.createWorkspace('stop-twice');
     const first = await start(workspace.id);
     const stopped = await stop(first.id);
     const again = await stop(first.id);
@@ -110,7 +102,7 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('destroys a session: its container leaves Docker, the workspace and its volume stay', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'destroyable');
+    const workspace = await sidecar.createWorkspace('destroyable');
     const session = await start(workspace.id);
     const result = await destroy(session.id);
     assert.deepEqual(result, { id: session.id });
@@ -121,7 +113,7 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('keeps files written in one session for the next session of the same workspace', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'persistent-files', { kind: 'persistent' });
+    const workspace = await sidecar.createWorkspace('persistent-files', { kind: 'persistent' });
     const first = await start(workspace.id);
     const write = await exec(sidecar.client, first.id, ['sh', '-c', 'echo data > /workspace/f']);
     assert.equal(write.exitCode, 0, write.stderr);
@@ -136,8 +128,8 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('keeps the files of a workspace apart from those of another workspace', async () => {
-    const a = await createWorkspace(sidecar.client, 'apart-a');
-    const b = await createWorkspace(sidecar.client, 'apart-b');
+    const a = await sidecar.createWorkspace('apart-a');
+    const b = await sidecar.createWorkspace('apart-b');
     const sa = await start(a.id);
     const sb = await start(b.id);
     await exec(sidecar.client, sa.id, ['sh', '-c', 'echo only-a > /workspace/mine']);
@@ -146,7 +138,7 @@ describe('sessions against the real Docker engine', () => {
   });
 
   it('counts sessions in the workspace statistics and marks the workspace active while one runs', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'stats');
+    const workspace = await sidecar.createWorkspace('stats');
     await start(workspace.id);
     const listed = (await sidecar.client.request(P.ListWorkspacesRequest.type, {})).find((w) => w.id === workspace.id)!;
     assert.equal(listed.stats.sessions, 1);

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import {
   CLI_SCRIPT,
-  createWorkspace,
   docker,
   exec,
   expectError,
   P,
-  SidecarHarness,
   TEST_IMAGE,
+  useSidecar,
   waitFor,
   type SidecarClient,
 } from './harness';
@@ -111,19 +110,13 @@ async function imageExists(image: string): Promise<boolean> {
 }
 
 describe('terminals against the real Docker engine', () => {
-  let sidecar: SidecarHarness;
+  const sidecar = useSidecar();
   let session: P.SessionInfo;
   let watcher: TerminalWatcher;
 
   before(async () => {
-    sidecar = await SidecarHarness.start();
-    const workspace = await createWorkspace(sidecar.client, 'terminals');
-    session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    session = await sidecar.newSession('terminals');
     watcher = new TerminalWatcher(sidecar.client);
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
   });
 
   it('opens an interactive shell in /workspace that runs what is typed', async () => {
@@ -226,12 +219,12 @@ describe('terminals against the real Docker engine', () => {
     await expectError(listTerminals(sidecar.client, 'ses-000000000000'), 'NotFound');
 
     // A terminal belongs to its session: another session cannot open it.
-    const other = await createWorkspace(sidecar.client, 'terminals-other');
-    const otherSession = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: other.id });
+    const other = await sidecar.createWorkspace('terminals-other');
+    const otherSession = await sidecar.startSession(other.id);
     await expectError(open({ sessionId: otherSession.id, terminalId: opened.terminal.id, ...SIZE }), 'NotFound');
     await sidecar.client.request(P.StopSessionRequest.type, { id: otherSession.id });
     await expectError(open({ sessionId: otherSession.id, ...SIZE }), 'Conflict');
-    await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: other.id, force: true });
+    await sidecar.removeWorkspace(other.id);
 
     assert.deepEqual(
       (await listTerminals(sidecar.client)).map((terminal) => terminal.id),
@@ -263,28 +256,20 @@ describe('terminals against the real Docker engine', () => {
   });
 
   it("deletes a session's terminals with the session, ending their shells", async () => {
-    const workspace = await createWorkspace(sidecar.client, 'terminals-destroy');
-    const doomed = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const workspace = await sidecar.createWorkspace('terminals-destroy');
+    const doomed = await sidecar.startSession(workspace.id);
     const opened = await watcher.open({ sessionId: doomed.id });
     await watcher.run(opened.terminal.id, 'echo alive', /alive/);
     await sidecar.client.request(P.DestroySessionRequest.type, { id: doomed.id });
     assert.equal(await watcher.waitForExit(opened.terminal.id), null);
     assert.equal(await terminalInfo(sidecar.client, opened.terminal.id), undefined);
-    await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
+    await sidecar.removeWorkspace(workspace.id);
   });
 });
 
 /** Restores: the shell is gone, its cwd, exported variables and history come back. */
 describe('terminal restore against the real Docker engine', () => {
-  let sidecar: SidecarHarness;
-
-  before(async () => {
-    sidecar = await SidecarHarness.start();
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
-  });
+  const sidecar = useSidecar();
 
   /** Leaves a terminal in /tmp with SK_COLOR exported and a remembered command. */
   async function prepareTerminal(watcher: TerminalWatcher, sessionId: string): Promise<string> {
@@ -311,8 +296,8 @@ describe('terminal restore against the real Docker engine', () => {
   for (const image of images) {
     it(`restores cwd, environment and history after the container restarted (${image})`, async (t) => {
       if (image !== TEST_IMAGE && !(await imageExists(image))) return t.skip(`${image} is not built here (scripts/build-test-image.sh --debian)`);
-      const workspace = await createWorkspace(sidecar.client, 'restore-restart', { image });
-      const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+      const workspace = await sidecar.createWorkspace('restore-restart', { image });
+      const session = await sidecar.startSession(workspace.id);
       const watcher = new TerminalWatcher(sidecar.client);
       const id = await prepareTerminal(watcher, session.id);
 
@@ -321,16 +306,16 @@ describe('terminal restore against the real Docker engine', () => {
       assert.equal((await terminalInfo(sidecar.client, id))?.state, 'dormant');
       await expectError(watcher.open({ sessionId: session.id, terminalId: id }), 'Conflict');
 
-      const resumed = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+      const resumed = await sidecar.startSession(workspace.id);
       assert.equal(resumed.id, session.id);
       await expectRestored(watcher, session.id, id);
-      await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
+      await sidecar.removeWorkspace(workspace.id);
     });
   }
 
   it('restores after the sidecar was killed, ending the orphaned shell', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'restore-kill');
-    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const workspace = await sidecar.createWorkspace('restore-kill');
+    const session = await sidecar.startSession(workspace.id);
     const id = await prepareTerminal(new TerminalWatcher(sidecar.client), session.id);
 
     await sidecar.kill9();
@@ -342,12 +327,12 @@ describe('terminal restore against the real Docker engine', () => {
     assert.equal((await terminalInfo(sidecar.client, id))?.state, 'dormant', 'after a sidecar restart every terminal is dormant');
     await expectRestored(watcher, session.id, id);
     assert.equal((await interactiveShells(sidecar.client, session.id)).length, 1, 'the shell the killed sidecar left behind was ended');
-    await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
+    await sidecar.removeWorkspace(workspace.id);
   });
 
   it('restores from the database when the container was recreated', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'restore-recreate');
-    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const workspace = await sidecar.createWorkspace('restore-recreate');
+    const session = await sidecar.startSession(workspace.id);
     const watcher = new TerminalWatcher(sidecar.client);
     const id = await prepareTerminal(watcher, session.id);
     // The sidecar copies what the shell reports into its database after each command.
@@ -355,9 +340,9 @@ describe('terminal restore against the real Docker engine', () => {
 
     await docker.getContainer(session.containerId!).remove({ force: true });
     await sidecar.client.request(P.StopSessionRequest.type, { id: session.id });
-    const resumed = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const resumed = await sidecar.startSession(workspace.id);
     assert.notEqual(resumed.containerId, session.containerId, 'a new container');
     await expectRestored(watcher, session.id, id);
-    await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
+    await sidecar.removeWorkspace(workspace.id);
   });
 });

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { createWorkspace, docker, instanceObjects, P, SidecarHarness, TEST_IMAGE, volumeExists } from './harness';
+import { describe, it } from 'node:test';
+import { docker, instanceObjects, P, TEST_IMAGE, useSidecar, volumeExists } from './harness';
 
 describe('workspaces against the real Docker engine', () => {
-  let sidecar: SidecarHarness;
-
-  before(async () => {
-    sidecar = await SidecarHarness.start();
-  });
-
-  after(async () => {
-    await sidecar?.cleanup();
-  });
+  const sidecar = useSidecar();
 
   it('creates a workspace whose id is its name followed by 8 hex digits', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'my-api');
+    const workspace = await sidecar.createWorkspace('my-api');
     assert.match(workspace.id, /^my-api-[0-9a-f]{8}$/);
     assert.equal(workspace.name, 'my-api');
     assert.equal(workspace.image, TEST_IMAGE);
@@ -24,21 +16,21 @@ describe('workspaces against the real Docker engine', () => {
 
   it('accepts names at the edges of the rules: one letter, 32 characters, digits and inner hyphens', async () => {
     for (const name of ['a', 'a'.repeat(32), 'x1-2-y']) {
-      const workspace = await createWorkspace(sidecar.client, name);
+      const workspace = await sidecar.createWorkspace(name);
       assert.equal(workspace.id.slice(0, -9), name);
       assert.match(workspace.id.slice(-9), /^-[0-9a-f]{8}$/);
     }
   });
 
   it('gives two workspaces of the same name different ids', async () => {
-    const a = await createWorkspace(sidecar.client, 'twin');
-    const b = await createWorkspace(sidecar.client, 'twin');
+    const a = await sidecar.createWorkspace('twin');
+    const b = await sidecar.createWorkspace('twin');
     assert.notEqual(a.id, b.id);
     for (const w of [a, b]) assert.match(w.id, /^twin-[0-9a-f]{8}$/);
   });
 
   it('keeps the kind, description and tags it was given', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'described', {
+    const workspace = await sidecar.createWorkspace('described', {
       kind: 'persistent',
       description: 'a long-lived project',
       tags: ['api', 'backend'],
@@ -51,7 +43,7 @@ describe('workspaces against the real Docker engine', () => {
   });
 
   it('creates a Docker volume labelled managed, with its instance and workspace', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'labelled');
+    const workspace = await sidecar.createWorkspace('labelled');
     const volume = await docker.getVolume(workspace.volume).inspect();
     assert.equal(volume.Labels['sandkasten.managed'], 'true');
     assert.equal(volume.Labels['sandkasten.instance'], sidecar.instanceId);
@@ -61,7 +53,7 @@ describe('workspaces against the real Docker engine', () => {
   });
 
   it('lists the workspaces it created', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'listed');
+    const workspace = await sidecar.createWorkspace('listed');
     const list = await sidecar.client.request(P.ListWorkspacesRequest.type, {});
     const found = list.find((w) => w.id === workspace.id);
     assert.ok(found, `${workspace.id} is in the list`);
@@ -70,7 +62,7 @@ describe('workspaces against the real Docker engine', () => {
   });
 
   it('deletes a workspace: it leaves the list and its volume leaves Docker', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'doomed');
+    const workspace = await sidecar.createWorkspace('doomed');
     assert.ok(await volumeExists(workspace.volume));
     const result = await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id });
     assert.deepEqual(result, { id: workspace.id });
@@ -80,8 +72,8 @@ describe('workspaces against the real Docker engine', () => {
   });
 
   it('deletes a workspace with a running session when forced, removing the container and the volume', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'forced');
-    const session = await sidecar.client.request(P.StartSessionRequest.type, { workspaceId: workspace.id });
+    const workspace = await sidecar.createWorkspace('forced');
+    const session = await sidecar.startSession(workspace.id);
     assert.ok(session.containerId);
     await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
     assert.ok(!(await sidecar.client.request(P.ListWorkspacesRequest.type, {})).some((w) => w.id === workspace.id));
@@ -92,7 +84,7 @@ describe('workspaces against the real Docker engine', () => {
   });
 
   it('survives a restart of its sidecar: the workspaces are still listed afterwards', async () => {
-    const workspace = await createWorkspace(sidecar.client, 'durable');
+    const workspace = await sidecar.createWorkspace('durable');
     const before = await sidecar.client.request(P.ListWorkspacesRequest.type, {});
     const oldPid = sidecar.pid;
     await sidecar.shutdown();
