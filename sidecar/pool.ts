@@ -44,6 +44,10 @@ export class Pool {
   private readonly images = new Map<string, ImagePool>();
   /** Names of containers and volumes being created right now: the janitor leaves them alone. */
   private readonly creating = new Set<string>();
+  /** Taken by a session that has not recorded it yet: neither ready nor owned, but no leak. */
+  private readonly handingOut = new Set<PooledContainer>();
+  /** Counts recycles: a container whose creation began before the last one has the old shape. */
+  private shapeGeneration = 0;
   private janitorTimer: { cancel(): void } | undefined;
   private draining = false;
   private started = false;
@@ -90,11 +94,17 @@ export class Pool {
     const pool = this.images.get(image);
     const entry = pool?.ready.shift();
     if (!entry) return undefined;
+    this.handingOut.add(entry);
     this.deps.changes.emit('pool');
     // Refill a moment later: creating a container costs CPU that the session just handed out
     // needs for its first command.
     this.deps.clock.setTimeout(() => this.refill(image), REFILL_DELAY_MS);
     return entry;
+  }
+
+  /** The session that took `entry` recorded it (or gave up): from now on the database says who owns it. */
+  handedOver(entry: PooledContainer): void {
+    this.handingOut.delete(entry);
   }
 
   /** Reads the targets from the settings, shrinks or grows each image's pool. */
@@ -132,9 +142,11 @@ export class Pool {
     if (this.draining || pool.refilling > 0 || pool.ready.length >= pool.target || pool.error) return;
     pool.refilling++;
     this.deps.changes.emit('pool');
+    const generation = this.shapeGeneration;
     void this.create(image)
       .then((entry) => {
-        if (this.draining || pool.ready.length >= pool.target) return this.remove(entry);
+        const stale = generation !== this.shapeGeneration; // settings changed while it was made
+        if (this.draining || stale || pool.ready.length >= pool.target) return this.remove(entry);
         pool.ready.push(entry);
         entry.shell.onDidEnd(() => this.forget(image, entry));
       })
@@ -195,6 +207,7 @@ export class Pool {
 
   /** Settings that shape containers changed: replace every ready container. */
   private async recycle(): Promise<void> {
+    this.shapeGeneration++;
     const stale = [...this.images.values()].flatMap((pool) => pool.ready.splice(0));
     await Promise.all(stale.map((entry) => this.remove(entry)));
     this.applyTargets();
@@ -206,12 +219,14 @@ export class Pool {
    */
   async removeUnknownPoolObjects(): Promise<void> {
     const { containers, owned } = this.deps;
-    const known = new Set([...this.images.values()].flatMap((pool) => pool.ready.map((entry) => entry.containerId)));
     const found = await containers.engine.listOwnContainers('pool');
+    // Read what is ours only now: a creation may have finished while Docker answered.
+    const ours = [...this.images.values()].flatMap((pool) => pool.ready).concat([...this.handingOut]);
+    const known = new Set(ours.map((entry) => entry.containerId));
     const leaked = found.filter((c) => !known.has(c.id) && !this.creating.has(c.name) && !owned.container(c.id));
     await Promise.all(leaked.map((c) => containers.remove(c.id)));
     const volumes = (await containers.engine.listOwnVolumes()).filter((v) => v.labels[LABEL.role] === 'pool');
-    const knownVolumes = new Set([...this.images.values()].flatMap((pool) => pool.ready.map((entry) => entry.volume)));
+    const knownVolumes = new Set([...this.images.values()].flatMap((pool) => pool.ready).concat([...this.handingOut]).map((entry) => entry.volume));
     await Promise.all(
       volumes
         .filter((v) => !knownVolumes.has(v.name) && !this.creating.has(v.name) && !owned.volume(v.name))

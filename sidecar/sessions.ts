@@ -72,12 +72,17 @@ export class Sessions {
   /** The hand-out path: no Docker call unless an ephemeral workspace must lose its network. */
   private async startFromPool(workspace: WorkspaceInfo, id: string, pooled: PooledContainer): Promise<SessionInfo> {
     const { store, containers, changes, shells } = this.deps;
-    if (containers.networkFor(workspace.kind) === 'none' && pooled.network !== 'none') {
-      await containers.engine.disconnectNetwork(pooled.containerId, pooled.network);
+    try {
+      if (containers.networkFor(workspace.kind) === 'none' && pooled.network !== 'none') {
+        await containers.engine.disconnectNetwork(pooled.containerId, pooled.network);
+      }
+      store.workspaces.setVolume(workspace.id, pooled.volume);
+      await this.recordStarted(workspace, id, pooled.containerId, true);
+    } finally {
+      // Recorded (owned by the session now) or failed (a leftover the pool's janitor removes).
+      this.deps.pool?.handedOver(pooled);
     }
     const emptyVolume = workspace.volume;
-    store.workspaces.setVolume(workspace.id, pooled.volume);
-    await this.recordStarted(workspace, id, pooled.containerId, true);
     shells.adopt(id, pooled.shell);
     changes.emit('sessions', 'workspaces');
     // Tidy-ups nobody waits for, after the first command had its chance to run; if the

@@ -1,0 +1,72 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ConfigValues } from '../../../sidecar/client/protocol';
+import { ConfigStore } from '../../../sidecar/config';
+import { Containers } from '../../../sidecar/containers';
+import { Exec } from '../../../sidecar/exec/exec';
+import { Shells } from '../../../sidecar/exec/shells';
+import { Pool } from '../../../sidecar/pool';
+import { DirectPipes } from '../../../sidecar/rawChannel/directPipes';
+import { Sessions } from '../../../sidecar/sessions';
+import { Store } from '../../../sidecar/store/store';
+import { Changes } from '../../../sidecar/util/changes';
+import { KeyedLock } from '../../../sidecar/util/keyedLock';
+import { Workspaces } from '../../../sidecar/workspaces';
+import { FakeClock } from './clock';
+import { FakeEngine } from './engine';
+
+export const TEST_IMAGE = 'debian:bookworm-slim';
+
+/**
+ * The sidecar's domain modules wired as `sidecar.ts` wires them, over the fake engine, the
+ * fake clock and an in-memory store. Only the settings file is real (in a temporary
+ * directory that `dispose` removes). The pool is built but not started.
+ */
+export async function makeDomain(settings: ConfigValues = {}) {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-domain-'));
+  const config = await ConfigStore.open(path.join(directory, 'config.json'));
+  await config.set({ 'pool.images': {}, ...settings });
+  const engine = new FakeEngine({ images: [TEST_IMAGE] });
+  const clock = new FakeClock();
+  const changes = new Changes();
+  const locks = new KeyedLock();
+  const store = await Store.open(undefined, clock);
+  const pipes = new DirectPipes(path.join(directory, 'pipes'), false, async () => undefined);
+  const containers = new Containers({ engine, config, clock, pipes });
+  const shells = new Shells(engine, clock);
+  const workspaces = new Workspaces({ store, containers, config, clock, changes, locks });
+  const errors: string[] = [];
+  const pool = new Pool({
+    containers,
+    config,
+    clock,
+    changes,
+    log: { info: () => undefined, error: (message) => errors.push(message) },
+    owned: { container: (id) => store.sessions.ownsContainer(id), volume: (name) => store.workspaces.ownsVolume(name) },
+  });
+  const sessions = new Sessions({ store, containers, config, clock, changes, locks, workspaces, shells, pool });
+  const exec = new Exec({ engine, sessions, workspaces, store, shells, clock });
+  return {
+    engine,
+    clock,
+    config,
+    changes,
+    store,
+    containers,
+    shells,
+    workspaces,
+    pool,
+    sessions,
+    exec,
+    /** What the pool logged as errors. */
+    errors,
+    dispose() {
+      shells.closeAll();
+      store.close();
+      fs.rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Domain = Awaited<ReturnType<typeof makeDomain>>;
