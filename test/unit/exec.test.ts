@@ -8,7 +8,7 @@ import type { OutputSink } from '../../sidecar/exec/outputSink';
 import { CapturedOutput, StreamedOutput, type OutputChannel } from '../../sidecar/exec/sinks';
 import { eventually, settle } from './fakes/clock';
 import { makeDomain, TEST_IMAGE, type Domain } from './fakes/domain';
-import type { ScriptedOutput, WrittenCommand } from './fakes/engine';
+import type { ScriptedOutput, WrittenCommand } from './fakes/shell';
 
 /** CommandShell's pauses while it stops a command (see commandShell.ts). */
 const TERM_GRACE_MS = 200;
