@@ -120,7 +120,7 @@ export class DockerEngine implements Engine {
     } catch (error) {
       const bind = spec.mounts.find((mount) => mount.type === 'bind');
       if (bind && statusCode(error) === 400 && /bind source path/i.test(String(error))) throw new BindMountRefusedError(bind.source);
-      if (statusCode(error) === 404) {
+      if (statusCode(error) === 404 && /no such image/i.test(dockerMessage(error))) {
         throw imageMissing(`Image "${spec.image}" is not available locally (${dockerMessage(error)}).`);
       }
       throw fromDockerError(error, `container ${spec.name}`);
@@ -208,7 +208,7 @@ export class DockerEngine implements Engine {
       stream.on('data', (chunk: Buffer) => parser.push(chunk));
       stream.once('end', resolve);
       stream.once('close', resolve);
-      stream.once('error', reject);
+      stream.once('error', (error) => reject(fromDockerError(error, containerSubject(id))));
     });
     return Buffer.concat(chunks).toString('utf8');
   }

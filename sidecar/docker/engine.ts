@@ -6,8 +6,9 @@ import type { DockerStatus } from '../client/protocol';
  * one implementation; unit tests use a fake. Every object created through it carries the
  * labels below, and listings only ever return this instance's objects.
  *
- * Errors are SandkastenErrors (docker/errors.ts maps Docker's status codes): NotFound,
- * Conflict (e.g. the container is not running), ImageMissing, DockerUnavailable.
+ * Errors are SandkastenErrors (docker/errors.ts maps Docker's status codes): Conflict (the
+ * container is not running, or was removed behind the sidecar's back), InvalidInput,
+ * ImageMissing, DockerUnavailable.
  */
 export interface Engine {
   /** The storage directory's instance id: the `sandkasten.instance` label of everything it owns. */

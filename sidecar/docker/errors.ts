@@ -1,4 +1,4 @@
-import { conflict, dockerUnavailableError, invalidInput, notFound, SandkastenError } from '../errors';
+import { conflict, dockerUnavailableError, invalidInput, SandkastenError } from '../errors';
 
 /**
  * The only place that reads dockerode's errors. Docker answers with HTTP status codes and
@@ -40,13 +40,16 @@ export function dockerUnavailable(detail: string): SandkastenError {
 /**
  * Maps what dockerode threw while working on `subject` (e.g. `container 3f2a…`) to a
  * SandkastenError; an error it cannot classify is returned as it is (an Internal error).
+ * A missing object is a Conflict, not NotFound: the client asked for a session or a
+ * workspace that exists, whose container or volume went away behind the sidecar's back
+ * (NotFound is for ids the client named that do not exist).
  */
 export function fromDockerError(error: unknown, subject: string): unknown {
   if (error instanceof SandkastenError || error instanceof BindMountRefusedError) return error;
   if (isDockerUnreachable(error)) return dockerUnavailable(`Docker is not reachable (${(error as Error).message}).`);
   switch (statusCode(error)) {
     case 404:
-      return notFound(`Docker has no ${subject} (${dockerMessage(error)}).`);
+      return conflict(`Docker has no ${subject} any more: it was removed outside Sandkasten (${dockerMessage(error)}).`);
     case 409:
       return conflict(`Docker refused to act on ${subject}: ${dockerMessage(error)}.`);
     case 400:

@@ -21,19 +21,25 @@ export interface OutputSink {
   dispose?(): void;
 }
 
-/** stdout to one sink, stderr (and the rest of the life cycle) to both. */
+/**
+ * stdout to one sink, stderr to the other, the life cycle to both. When the stdout sink sent
+ * stdout to a file in the container (a FIFO), what still arrives on the shell's stdout is a
+ * stray (an earlier background job's output) and goes to the other sink, as stderr does.
+ */
 export function splitStdout(stdout: OutputSink, rest: OutputSink): OutputSink {
   const both = [stdout, rest];
+  let stdoutRedirected = false;
   return {
     prepare: async () => {
       for (const sink of both) await sink.prepare?.();
     },
     attach: async (target) => {
-      let redirect: { stdoutFile?: string } | undefined;
-      for (const sink of both) redirect = (await sink.attach?.(target)) ?? redirect;
+      const redirect = await stdout.attach?.(target);
+      stdoutRedirected = redirect?.stdoutFile !== undefined;
+      await rest.attach?.(target);
       return redirect;
     },
-    write: (stream, data) => (stream === 'stdout' ? stdout : rest).write(stream, data),
+    write: (stream, data) => (stream === 'stdout' && !stdoutRedirected ? stdout : rest).write(stream, data),
     get congested() {
       return stdout.congested || rest.congested;
     },

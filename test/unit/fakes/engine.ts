@@ -12,7 +12,7 @@ import {
   type OwnVolume,
   type Role,
 } from '../../../sidecar/docker/engine';
-import { conflict, dockerUnavailableError, imageMissing, notFound } from '../../../sidecar/errors';
+import { conflict, dockerUnavailableError, imageMissing } from '../../../sidecar/errors';
 
 import { FakeShell, type ShellScript } from './shell';
 
@@ -323,7 +323,7 @@ export class FakeEngine implements Engine {
 
   private requireContainer(id: string): FakeContainer {
     const container = this.containers.get(id);
-    if (!container) throw notFound(`No such container: ${id}`);
+    if (!container) throw conflict(`No such container: ${id}`);
     return container;
   }
 
