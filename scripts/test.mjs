@@ -23,7 +23,7 @@ step('Type-check', 'npx', ['tsc', '-p', '.']);
 step('Lint (ESLint, zero warnings)', 'npm', ['run', 'lint', '--silent']);
 step('Bundle and package the VSIX', 'npm', ['run', 'package', '--silent']);
 step('Docker engine', 'bash', ['scripts/docker-up.sh']);
-step('Local test image', 'bash', ['scripts/build-test-image.sh']);
+step('Local test images (busybox, and Debian with bash)', 'bash', ['scripts/build-test-image.sh', '--debian']);
 step('code-server and Chromium for the end-to-end suite', 'bash', ['scripts/code-server-setup.sh', '--with-browser']);
 
 // Node 20's --test takes no globs: list the files (unit first: they fail fastest).
