@@ -5,8 +5,9 @@ import type { HandlerContext } from './context';
 export function registerDaemonHandlers({ handle, services }: HandlerContext): void {
   handle(P.StatusRequest, () => services.status());
   handle(P.ShutdownSidecarRequest, () => {
-    // Answer first, then exit: the client should see the acknowledgement.
-    services.clock.setTimeout(() => void services.shutdown('requested by a client'), 0);
+    // Answer first, then exit: the client should see the acknowledgement. setImmediate (a
+    // turn of the event loop, not a timer) lets the answer's socket write go out first.
+    setImmediate(() => void services.shutdown('requested by a client'));
     return null;
   });
   handle(P.PoolStatusRequest, () => services.pool.status());
