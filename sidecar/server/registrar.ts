@@ -1,4 +1,5 @@
 import {
+  CancellationTokenSource,
   ResponseError,
   type CancellationToken,
   type MessageConnection,
@@ -28,17 +29,25 @@ export type HandleNotification = <P, S>(notification: NotificationDeclaration<P,
 /**
  * The one wrapper around every handler of a connection: parameters are checked against
  * the request's schema before the handler runs (a bad one is InvalidInput and changes
- * nothing), and whatever is thrown becomes a typed ResponseError.
+ * nothing), whatever is thrown becomes a typed ResponseError, and a handler's token is
+ * cancelled when its client cancels the request or goes away (a killed CLI's command is
+ * stopped, its queued ones dropped, as if it had pressed Ctrl-C).
  */
 export function registrar(connection: MessageConnection, log: Logger): { handle: Handle; onNotification: HandleNotification } {
+  const connectionGone = new CancellationTokenSource();
+  connection.onClose(() => connectionGone.cancel());
+  connection.onDispose(() => connectionGone.cancel());
   const handle: Handle = (request, handler) => {
     const method = request.type.method;
     const wrapped = async (raw: unknown, token: CancellationToken) => {
+      const cancellation = eitherCancelled(token, connectionGone.token);
       try {
-        return await handler(request.params.check(raw, method), token);
+        return await handler(request.params.check(raw, method), cancellation.token);
       } catch (error) {
         if (!(error instanceof SandkastenError) && !(error instanceof SchemaError)) log.error(`${method} failed`, error);
         throw toResponseError(error);
+      } finally {
+        cancellation.dispose();
       }
     };
     // The casts only bridge vscode-jsonrpc's conditional types for a generic P and R.
@@ -58,6 +67,20 @@ export function registrar(connection: MessageConnection, log: Logger): { handle:
     connection.onNotification(notification.type as NotificationType<unknown>, wrapped as NotificationHandler<unknown>);
   };
   return { handle, onNotification };
+}
+
+/** A token cancelled when either is; dispose it to drop its listeners on both. */
+function eitherCancelled(first: CancellationToken, second: CancellationToken): { token: CancellationToken; dispose(): void } {
+  const source = new CancellationTokenSource();
+  const listeners = [first, second].map((token) => token.onCancellationRequested(() => source.cancel()));
+  if (first.isCancellationRequested || second.isCancellationRequested) source.cancel();
+  return {
+    token: source.token,
+    dispose: () => {
+      for (const listener of listeners) listener.dispose();
+      source.dispose();
+    },
+  };
 }
 
 /** Turns anything thrown by a handler into the ResponseError sent to the client. */

@@ -65,7 +65,7 @@ async function responseError(promise: Promise<unknown>): Promise<ResponseError<{
   assert.fail('the request succeeded');
 }
 
-const outcome = (overrides: Partial<ExecOutcome> = {}): ExecOutcome => ({ exitCode: 0, durationMs: 3, timedOut: false, cancelled: false, ...overrides });
+const outcome = (overrides: Partial<ExecOutcome> = {}): ExecOutcome => ({ exitCode: 0, durationMs: 3, timedOut: false, cancelled: false, shellReset: false, ...overrides });
 
 describe('protocol', () => {
   it('answers bad parameters with InvalidInput, without calling the handler', async () => {
@@ -179,7 +179,7 @@ describe('protocol', () => {
 
     const result = await client.sendRequest(P.ExecRequest.type, { sessionId: 'ses-1', line: 'greet' });
 
-    assert.deepEqual(result, { exitCode: 1, durationMs: 3, timedOut: false, cancelled: false, stdout: 'hello\n', stderr: 'careful\n', droppedBytes: 0 });
+    assert.deepEqual(result, { exitCode: 1, durationMs: 3, timedOut: false, cancelled: false, shellReset: false, stdout: 'hello\n', stderr: 'careful\n', droppedBytes: 0 });
   });
 
   it('streams output as exec/output notifications that arrive before the result', async () => {
@@ -223,6 +223,26 @@ describe('protocol', () => {
     assert.deepEqual(resized, [['term-1', { cols: 80, rows: 24 }]]);
     assert.deepEqual(await client.sendRequest(P.ListWorkspacesRequest.type, {}), [], 'the connection still answers');
     assert.deepEqual(logged, []);
+  });
+
+  it("cancels a handler's token when its client goes away, as if it had cancelled", async () => {
+    let seen: CancellationToken | undefined;
+    const { client, server } = connect({
+      exec: {
+        run: (_command: ExecCommand, _sink: OutputSink, token: CancellationToken) => {
+          seen = token;
+          return new Promise<ExecOutcome>(() => undefined); // a command that never ends by itself
+        },
+      },
+    });
+
+    void client.sendRequest(P.ExecRequest.type, { sessionId: 'ses-1', line: 'yes' }).catch(() => undefined);
+    await eventually(() => seen !== undefined, 'the request to reach the handler');
+    assert.equal(seen!.isCancellationRequested, false);
+    client.dispose();
+    server.dispose(); // what the sidecar's server does when the socket closes
+
+    assert.equal(seen!.isCancellationRequested, true);
   });
 
   it('detaches the client from every terminal when its connection ends', async () => {
