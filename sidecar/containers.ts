@@ -56,7 +56,7 @@ export class Containers {
   spec(purpose: ContainerPurpose): ContainerSpec {
     const settings = this.deps.config.current;
     const shape = {
-      command: ['sh', '-c', MAIN_PROCESS_SCRIPT],
+      command: mainProcessCommand(),
       workingDir: '/workspace',
       cpus: settings['limits.cpus'],
       memoryMb: settings['limits.memoryMb'],
@@ -148,12 +148,24 @@ export class Containers {
     this.deps.pipes.removed(containerId, pipeDirectory);
   }
 
+  /**
+   * Whether the container's main process is this version's command shell host. Containers
+   * made by older versions (stdin closed, or another PID 1 script) get exec'd shells.
+   */
+  hasCurrentMainShell(state: ContainerState): boolean {
+    return state.openStdin && state.command.join('\0') === mainProcessCommand().join('\0');
+  }
+
   /** undefined when the container no longer exists (its pipe directory is removed then). */
   async inspect(containerId: string): Promise<ContainerState | undefined> {
     const state = await this.deps.engine.inspectContainer(containerId);
     if (!state) this.deps.pipes.containerGone(containerId);
     return state;
   }
+}
+
+function mainProcessCommand(): string[] {
+  return ['sh', '-c', MAIN_PROCESS_SCRIPT];
 }
 
 function workspaceMount(volume: string): Mount {

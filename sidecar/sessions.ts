@@ -113,10 +113,10 @@ export class Sessions {
       let containerId: string;
       if (existing && session.containerId) {
         containerId = session.containerId;
-        if (existing.hasMainShell && !existing.running) {
+        if (containers.hasCurrentMainShell(existing) && !existing.running) {
           shells.adopt(id, (await containers.startWithMainShell(containerId)).shell);
         } else {
-          // Running already, or made before containers had a main shell: an exec'd shell.
+          // Running already, or made by a version with another main shell: an exec'd shell.
           await containers.engine.startContainer(containerId);
           shells.prepare(id, containerId);
         }

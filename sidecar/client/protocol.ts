@@ -234,6 +234,12 @@ export interface ExecResult {
   durationMs: number;
   timedOut: boolean;
   cancelled: boolean;
+  /**
+   * The session's shell ended during the command (`exit`, `exec`, `set -e` and a failure, or
+   * a cancel it would not obey): the next command starts in a new shell, in /workspace, with
+   * none of the variables, functions or options set before.
+   */
+  shellReset: boolean;
   /** Output bytes not delivered because the captured (non-streamed) output passed its limit. */
   droppedBytes: number;
 }

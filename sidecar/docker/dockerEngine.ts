@@ -151,7 +151,7 @@ export class DockerEngine implements Engine {
     const info = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).inspect(), 404);
     if (!info) return undefined;
     // Containers made by versions before the main shell have stdin closed.
-    return { running: info.State.Running, hasMainShell: info.Config.OpenStdin, mounts: mountsOf(info.Mounts) };
+    return { running: info.State.Running, openStdin: info.Config.OpenStdin, command: info.Config.Cmd ?? [], mounts: mountsOf(info.Mounts) };
   }
 
   async listOwnContainers(role?: Role): Promise<OwnContainer[]> {

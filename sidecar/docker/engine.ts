@@ -85,8 +85,10 @@ export interface ContainerSpec {
 
 export interface ContainerState {
   running: boolean;
-  /** Made with an open stdin (a main shell); containers of older versions have none. */
-  hasMainShell: boolean;
+  /** Made with an open stdin, which a main shell reads its commands from. */
+  openStdin: boolean;
+  /** The main process's argv, as created. */
+  command: string[];
   mounts: Array<Pick<Mount, 'source' | 'target'>>;
 }
 

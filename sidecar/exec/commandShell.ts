@@ -4,7 +4,7 @@ import type { Engine, ExecProcess } from '../docker/engine';
 import { FrameParser, type StreamType } from '../docker/frames';
 import type { Clock } from '../util/clock';
 import { MarkerScanner } from './markers';
-import { MAIN_SHELL_STATE_FILE, commandStateFile, shellQuote, stopCommandScript } from './shellText';
+import { MAIN_SHELL_STATE_FILE, SHELL_SETUP, commandStateFile, shellQuote, stopCommandScript } from './shellText';
 
 export interface RunOptions {
   /** A shell command line (run by `command eval`, see commandText) or an argv (quoted, always valid). */
@@ -30,15 +30,29 @@ export interface RunResult {
 }
 
 const MARKER_END = 0x1f;
-/** After TERM, how long the command's processes get before KILL. */
-const TERM_GRACE_MS = 200;
-/** After asking the command's processes to stop, how long before the shell itself is killed. */
-const KILL_ESCALATION_MS = 1500;
+/** After INT (and the shell's abandon signal), how long the command's processes get before TERM. */
+export const INT_GRACE_MS = 300;
+/** After TERM, how long they get before KILL. */
+export const TERM_GRACE_MS = 1000;
+/** After KILL of the command's processes, how long before the shell itself is killed. */
+export const KILL_ESCALATION_MS = 1500;
 /** A shell that has not said its PID by then is given up (the caller falls back to an exec). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-/** Where the shell's frames come from: its own exec, or the container's main process. */
-type Origin = { kind: 'exec'; process: ExecProcess } | { kind: 'main' };
+/**
+ * Where the shell's frames come from: its own exec, or the container's main process, which
+ * reports the shell's death with a marker carrying `secret` (see MAIN_PROCESS_SCRIPT).
+ */
+type Origin = { kind: 'exec'; process: ExecProcess } | { kind: 'main'; secret: string };
+
+interface RunningCommand {
+  resolve(result: RunResult): void;
+  options: RunOptions;
+  stdout: MarkerScanner;
+  stderr: MarkerScanner;
+  exitCode?: number;
+  stderrDone: boolean;
+}
 
 /**
  * One long-lived `sh` attached without a TTY, so stdout and stderr arrive as separate
@@ -50,14 +64,12 @@ type Origin = { kind: 'exec'; process: ExecProcess } | { kind: 'main' };
  */
 export class CommandShell {
   private readonly parser: FrameParser;
-  private running:
-    | { resolve(result: RunResult): void; options: RunOptions; stdout: MarkerScanner; stderr: MarkerScanner; exitCode?: number; shellEnded: boolean; stderrDone: boolean }
-    | undefined;
+  private running: RunningCommand | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private ended = false;
   private readonly endListeners: Array<() => void> = [];
-  /** The main shell's end marker repeats the last command's nonce; seen between commands, it means the shell died. */
-  private lastNonce = '';
+  /** The main shell's death marker, looked for in all stdout, during a command or between commands. */
+  private readonly deathScanner: MarkerScanner | undefined;
 
   private constructor(
     private readonly engine: Engine,
@@ -68,6 +80,12 @@ export class CommandShell {
     readonly pid: number,
   ) {
     this.parser = new FrameParser((type, data) => this.onFrame(type, data));
+    if (origin.kind === 'main') {
+      // Output that is not the death marker belongs to the running command (a background job's between commands: dropped).
+      this.deathScanner = new MarkerScanner(Buffer.from(`\x1eSK${origin.secret}:E`, 'latin1'), MARKER_END, 12, (data) =>
+        this.running?.options.onOutput('stdout', data),
+      );
+    }
   }
 
   /** A new shell in a Docker exec: for a container without a main shell, or a clean shell. */
@@ -83,12 +101,15 @@ export class CommandShell {
   static async attachMain(engine: Engine, clock: Clock, containerId: string): Promise<{ ready(): Promise<CommandShell>; abandon(): void }> {
     const stream = await engine.attach(containerId);
     return {
-      ready: () => CommandShell.handshake(engine, clock, containerId, { kind: 'main' }, stream),
+      ready: () => CommandShell.handshake(engine, clock, containerId, { kind: 'main', secret: randomBytes(12).toString('hex') }, stream),
       abandon: () => stream.destroy(),
     };
   }
 
-  /** Asks the shell for its PID (needed to stop a command's processes later): the first line it prints. */
+  /**
+   * Sets the shell up (SHELL_SETUP; the main process first reads its secret) and asks for its
+   * PID (needed to stop a command's processes later): the first line it prints.
+   */
   private static async handshake(engine: Engine, clock: Clock, containerId: string, origin: Origin, stream: Duplex): Promise<CommandShell> {
     const pid = await new Promise<number>((resolve, reject) => {
       let text = '';
@@ -115,7 +136,7 @@ export class CommandShell {
       };
       stream.on('data', onData);
       stream.once('end', onEnd);
-      stream.write('echo $$\n');
+      stream.write(`${origin.kind === 'main' ? `#${origin.secret}\n` : ''}${SHELL_SETUP}echo $$\n`);
     });
     const shell = new CommandShell(engine, clock, containerId, origin, stream, pid);
     stream.on('data', (chunk: Buffer) => shell.parser.push(chunk));
@@ -169,16 +190,18 @@ export class CommandShell {
 
   private runNow(options: RunOptions): Promise<RunResult> {
     if (this.ended) return Promise.resolve({ exitCode: -1, shellEnded: true });
-    const nonce = randomBytes(6).toString('hex');
-    this.lastNonce = nonce;
+    const nonce = randomBytes(12).toString('hex');
     return new Promise<RunResult>((resolve) => {
-      const emit = (stream: StreamType) => (data: Buffer) => options.onOutput(stream, data);
+      // stdout passes the death scanner (main shell) after the command's own marker scanner.
+      const stdout = (data: Buffer) => {
+        const deathStatus = this.deathScanner ? this.deathScanner.push(data) : (options.onOutput('stdout', data), undefined);
+        if (deathStatus !== undefined) this.shellDied(Number(deathStatus));
+      };
       this.running = {
         resolve,
         options,
-        stdout: new MarkerScanner(Buffer.from(`\x1eSK${nonce}:`, 'latin1'), MARKER_END, 12, emit('stdout')),
-        stderr: new MarkerScanner(Buffer.from(`\x1eSK${nonce}`, 'latin1'), MARKER_END, 2, emit('stderr')),
-        shellEnded: false,
+        stdout: new MarkerScanner(Buffer.from(`\x1eSK${nonce}:`, 'latin1'), MARKER_END, 12, stdout),
+        stderr: new MarkerScanner(Buffer.from(`\x1eSK${nonce}`, 'latin1'), MARKER_END, 2, (data) => options.onOutput('stderr', data)),
         stderrDone: false,
       };
       this.stream.write(commandText(options.command, nonce, this.stateFile, options.stdoutFile));
@@ -188,30 +211,40 @@ export class CommandShell {
   private onFrame(type: StreamType, data: Buffer): void {
     const running = this.running;
     if (!running) {
-      // Output of a background job between commands, which nobody asked for; or the main
-      // shell's end marker: the shell died while idle.
-      if (this.origin.kind === 'main' && type === 'stdout' && data.includes(`\x1eSK${this.lastNonce}:E`)) this.dispose();
+      // Between commands: a background job's output, which nobody asked for, or the main
+      // shell's death marker: it died while idle.
+      if (type === 'stdout' && this.deathScanner?.push(data) !== undefined) this.dispose();
       return;
     }
     if (type === 'stdout') {
       const code = running.stdout.push(data);
+      if (this.running !== running) return; // the shell died during the command
       if (code !== undefined) {
-        running.shellEnded = code.startsWith('E'); // the main shell ended during the command
-        running.exitCode = Number(running.shellEnded ? code.slice(1) : code);
+        running.exitCode = Number(code);
+        this.deathScanner?.flush(); // bytes held back as a possible marker were the command's output
       }
     } else if (running.stderr.push(data) !== undefined) {
       running.stderrDone = true;
     }
     if (running.exitCode !== undefined && running.stderrDone) {
       this.running = undefined;
-      running.resolve({ exitCode: running.exitCode, shellEnded: running.shellEnded });
-      if (running.shellEnded) this.dispose();
+      running.resolve({ exitCode: running.exitCode, shellEnded: false });
       return;
     }
     if (running.options.isCongested?.() && running.options.waitForDrain) {
       this.stream.pause();
       void running.options.waitForDrain().then(() => this.stream.resume());
     }
+  }
+
+  /** The main process reported the shell's end during a command (e.g. `exit 3`): its status is the result. */
+  private shellDied(status: number): void {
+    const running = this.running;
+    if (!running) return;
+    this.running = undefined;
+    running.stderr.flush();
+    running.resolve({ exitCode: status, shellEnded: true });
+    this.dispose();
   }
 
   private onEnd(): void {
@@ -221,6 +254,7 @@ export class CommandShell {
     this.running = undefined;
     if (running) {
       running.stdout.flush();
+      this.deathScanner?.flush();
       running.stderr.flush();
       const exitCode = this.origin.kind === 'exec' ? this.origin.process.exitCode().then((code) => code ?? -1) : Promise.resolve(-1);
       void exitCode.catch(() => -1).then((code) => running.resolve({ exitCode: code, shellEnded: true }));
@@ -229,18 +263,25 @@ export class CommandShell {
   }
 
   /**
-   * Stops the running command: its processes get TERM, then KILL; if the command is the
-   * shell itself (a builtin loop), the shell is killed and the next command gets a new one.
+   * Stops the running command as Ctrl-C would: the shell abandons the rest of the line and
+   * the command's processes get INT, then TERM, then KILL; a shell that still does not
+   * answer (its abandon trap replaced, or the shell itself stuck) is killed, and the next
+   * command gets a new one.
    */
   private async interruptRunning(): Promise<void> {
     const running = this.running;
     if (!running) return;
-    await this.runSideCommand(stopCommandScript(this.pid, this.stateFile, 'TERM'));
-    await this.clock.sleep(TERM_GRACE_MS);
-    if (this.running !== running) return;
-    await this.runSideCommand(stopCommandScript(this.pid, this.stateFile, 'KILL'));
-    await this.clock.sleep(KILL_ESCALATION_MS);
-    if (this.running === running) await this.runSideCommand(`kill -KILL ${this.pid}`);
+    const steps: Array<{ script: string; graceMs: number }> = [
+      { script: stopCommandScript(this.pid, this.stateFile, 'INT', true), graceMs: INT_GRACE_MS },
+      { script: stopCommandScript(this.pid, this.stateFile, 'TERM'), graceMs: TERM_GRACE_MS },
+      { script: stopCommandScript(this.pid, this.stateFile, 'KILL'), graceMs: KILL_ESCALATION_MS },
+      { script: `kill -KILL ${this.pid}`, graceMs: 0 },
+    ];
+    for (const step of steps) {
+      if (this.running !== running) return;
+      await this.runSideCommand(step.script);
+      if (step.graceMs > 0) await this.clock.sleep(step.graceMs);
+    }
   }
 
   /** A separate one-off exec, so it runs even while the shell is busy. */
@@ -258,16 +299,21 @@ export class CommandShell {
 }
 
 /**
- * What is written to the shell for one command. stdin comes from /dev/null so a command that
- * reads input cannot swallow the commands after it. A command line runs through `command
- * eval`: a syntax error in a plain `eval` makes a non-interactive shell exit, while `command`
- * turns it into status 2 (POSIX; busybox ash and dash agree), with no fork for a `sh -n` check.
+ * What is written to the shell for one command. The prelude notes the start time (builtins
+ * only, no fork; `>|` works under `set -C`; `\command` gets past aliases and functions of
+ * the same name). The line runs inside `__sk_run` (see SHELL_SETUP) with stdin from
+ * /dev/null, so a command that reads input cannot swallow the commands after it, and with
+ * fds 8 and 9 closed. `command eval` turns a syntax error into status 2 instead of ending a
+ * non-interactive shell (POSIX; busybox ash and dash agree). The epilogue, untraced, prints
+ * the markers on the saved fds: the nonce exists only in this text and the shell's memory.
  */
 function commandText(command: RunOptions['command'], nonce: string, stateFile: string, stdoutFile?: string): string {
-  // Builtins only (no fork): note the start time, so a cancel spares older background jobs.
-  const start = `read -r __sk_up __sk_idle </proc/uptime; echo "$__sk_up ${nonce}" 2>/dev/null >${stateFile}\n`;
-  const markers = `__sk_rc=$?; printf '\\036SK${nonce}\\037' >&2; printf '\\036SK${nonce}:%d\\037' "$__sk_rc"\n`;
+  const start = `{ IFS=' ' \\command read -r __sk_up __sk_idle </proc/uptime; \\command echo "$__sk_up" >|${stateFile}; } 2>/dev/null\n`;
+  const line = 'argv' in command ? command.argv.map(shellQuote).join(' ') : command.line;
   const redirects = stdoutFile ? `</dev/null >${shellQuote(stdoutFile)}` : '</dev/null';
-  if ('argv' in command) return `${start}${command.argv.map(shellQuote).join(' ')} ${redirects}\n${markers}`;
-  return `${start}command eval ${shellQuote(command.line)} ${redirects}\n${markers}`;
+  const run = `__sk_line=${shellQuote(line)}; __sk_run 8>&- 9>&- ${redirects}\n`;
+  const end =
+    `{ __sk_rc=$?; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x; } 2>/dev/null; ` +
+    `\\command printf '\\036SK${nonce}\\037' >&9; \\command printf '\\036SK${nonce}:%d\\037' "$__sk_rc" >&8\n`;
+  return start + run + end;
 }

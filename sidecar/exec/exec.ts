@@ -22,6 +22,8 @@ export interface ExecOutcome {
   durationMs: number;
   timedOut: boolean;
   cancelled: boolean;
+  /** The shell ended during the command: its state starts afresh. */
+  shellReset: boolean;
 }
 
 /** Runs commands in a session's persistent shell, their output into a sink chosen by the caller. */
@@ -46,7 +48,7 @@ export class Exec {
     try {
       // The sink first (a raw channel the client is still opening): if it never comes, no shell was opened for nothing.
       await sink.prepare?.();
-      if (cancellation?.isCancellationRequested) return { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true };
+      if (cancellation?.isCancellationRequested) return { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false };
       shell = command.cleanShell ? await CommandShell.open(engine, clock, containerId) : await shells.get(command.sessionId, containerId);
       const redirect = await sink.attach?.({ containerId, shell });
 
@@ -74,7 +76,7 @@ export class Exec {
         await sink.finish();
         workspaces.recordAccess(workspaceId, { commands: 1 });
         store.commitSoon(); // statistics: not worth a durable write per command
-        return { exitCode: result.exitCode, durationMs: clock.now() - started, timedOut, cancelled };
+        return { exitCode: result.exitCode, durationMs: clock.now() - started, timedOut, cancelled, shellReset: result.shellEnded && !command.cleanShell };
       } finally {
         timer?.cancel();
         cancelListener?.dispose();

@@ -46,13 +46,22 @@ export class MarkerScanner {
       this.held = Buffer.from(data.subarray(at));
       return undefined;
     }
-    // Only a tail that could begin a marker is held back, so a short line ("started\n") goes
-    // out at once instead of waiting for more output.
-    const candidate = data.indexOf(this.prefix[0], Math.max(0, data.length - this.holdBack));
-    const safe = candidate >= 0 ? candidate : data.length;
+    // Only a tail that could still become the prefix is held back, so a short line
+    // ("started\n") goes out at once, and so does another marker (e.g. the main shell's
+    // death marker, which a scanner behind this one looks for).
+    const safe = this.partialPrefixStart(data);
     if (safe > 0) this.emit(data.subarray(0, safe));
     this.held = Buffer.from(data.subarray(safe));
     return undefined;
+  }
+
+  /** Where a tail of `data` that is the beginning of the prefix starts; data.length when none is. */
+  private partialPrefixStart(data: Buffer): number {
+    const first = this.prefix[0];
+    for (let at = data.indexOf(first, Math.max(0, data.length - this.prefix.length + 1)); at >= 0; at = data.indexOf(first, at + 1)) {
+      if (this.prefix.subarray(0, data.length - at).equals(data.subarray(at))) return at;
+    }
+    return data.length;
   }
 
   /** The held-back bytes, when the stream ends without a marker. */

@@ -3,6 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { CancellationTokenSource } from 'vscode-languageserver-protocol';
 import type { StreamType } from '../../sidecar/docker/frames';
 import { SandkastenError } from '../../sidecar/errors';
+import { INT_GRACE_MS, KILL_ESCALATION_MS, TERM_GRACE_MS } from '../../sidecar/exec/commandShell';
 import type { ExecCommand } from '../../sidecar/exec/exec';
 import type { OutputSink } from '../../sidecar/exec/outputSink';
 import { CapturedOutput, StreamedOutput, type OutputChannel } from '../../sidecar/exec/sinks';
@@ -10,9 +11,6 @@ import { eventually, settle } from './fakes/clock';
 import { makeDomain, TEST_IMAGE, type Domain } from './fakes/domain';
 import type { ScriptedOutput, WrittenCommand } from './fakes/shell';
 
-/** CommandShell's pauses while it stops a command (see commandShell.ts). */
-const TERM_GRACE_MS = 200;
-const KILL_ESCALATION_MS = 1500;
 
 let domain: Domain | undefined;
 afterEach(() => {
@@ -85,7 +83,7 @@ describe('exec', () => {
 
     const outcome = await run({ line: 'make test' }, sink);
 
-    assert.deepEqual(outcome, { exitCode: 2, durationMs: 0, timedOut: false, cancelled: false });
+    assert.deepEqual(outcome, { exitCode: 2, durationMs: 0, timedOut: false, cancelled: false, shellReset: false });
     assert.equal(sink.text('stdout'), 'all green\n');
     assert.equal(sink.text('stderr'), 'one warning\n');
     assert.deepEqual(written.map((command) => command.line), ['make test']);
@@ -189,9 +187,10 @@ describe('exec', () => {
     assert.deepEqual(engine.runOnceScripts, [], 'nothing is stopped before the deadline');
     await clock.advance(1);
 
-    assert.deepEqual(await outcome, { exitCode: 143, durationMs: 5000, timedOut: true, cancelled: false });
+    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 5000, timedOut: true, cancelled: false, shellReset: false }, 'stopped like Ctrl-C');
     assert.equal(engine.runOnceScripts.length, 1);
-    assert.match(engine.runOnceScripts[0], /kill -TERM/);
+    assert.match(engine.runOnceScripts[0], /kill -INT/);
+    assert.match(engine.runOnceScripts[0], new RegExp(`kill -USR1 ${mainShell().pid}`), 'the shell abandons the rest of the line');
     assert.match(engine.runOnceScripts[0], new RegExp(`P=${mainShell().pid};`), 'the stop script targets the shell');
 
     const sink = new CapturedOutput('utf8');
@@ -200,24 +199,25 @@ describe('exec', () => {
     assert.equal(mainShell().commands.length, 2);
   });
 
-  it('escalates to KILL, then kills the shell, for a command that ignores TERM', async () => {
+  it('escalates to TERM, KILL, then kills the shell, for a command that ignores INT and TERM', async () => {
     const { run, clock, engine, mainShell, session } = await runningSession({ 'trap "" TERM; sleep 100': { hang: true }, pwd: { stdout: '/workspace\n' } });
+    engine.hangIgnores.add('INT');
     engine.hangIgnores.add('TERM');
     engine.hangIgnores.add('KILL');
     const firstShell = mainShell();
 
     const outcome = run({ line: 'trap "" TERM; sleep 100', timeoutMs: 1000 });
     await settle();
-    await clock.advance(1000 + TERM_GRACE_MS + KILL_ESCALATION_MS);
+    await clock.advance(1000 + INT_GRACE_MS + TERM_GRACE_MS + KILL_ESCALATION_MS);
 
     const result = await outcome;
     assert.equal(result.timedOut, true);
     assert.equal(result.exitCode, 137);
     assert.deepEqual(
-      engine.runOnceScripts.map((script) => (/kill -(TERM|KILL)/.exec(script) ?? [''])[0]),
-      ['kill -TERM', 'kill -KILL', 'kill -KILL'],
+      engine.runOnceScripts.map((script) => (/kill -(INT|TERM|KILL)/.exec(script) ?? [''])[0]),
+      ['kill -INT', 'kill -TERM', 'kill -KILL', 'kill -KILL'],
     );
-    assert.equal(engine.runOnceScripts[2], `kill -KILL ${firstShell.pid}`);
+    assert.equal(engine.runOnceScripts[3], `kill -KILL ${firstShell.pid}`);
 
     const sink = new CapturedOutput('utf8');
     assert.equal((await run({ line: 'pwd' }, sink)).exitCode, 0);
@@ -233,8 +233,8 @@ describe('exec', () => {
     await settle();
     cancellation.cancel();
 
-    assert.deepEqual(await outcome, { exitCode: 143, durationMs: 0, timedOut: false, cancelled: true });
-    assert.match(engine.runOnceScripts[0], /kill -TERM/);
+    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false });
+    assert.match(engine.runOnceScripts[0], /kill -INT/);
   });
 
   it('drops a cancelled command that waits its turn, without disturbing the one running', async () => {
@@ -246,7 +246,7 @@ describe('exec', () => {
     await eventually(() => mainShell().running?.line === 'build', 'the first command to start');
     cancellation.cancel();
 
-    assert.deepEqual(await second, { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true });
+    assert.deepEqual(await second, { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false });
     assert.deepEqual(engine.runOnceScripts, [], 'nothing was stopped');
     mainShell().finish(0);
     assert.equal((await first).exitCode, 0);
@@ -268,6 +268,30 @@ describe('exec', () => {
     assert.equal(outcome.cancelled, true);
     assert.equal(outcome.exitCode, 130);
     assert.deepEqual(written, []);
+  });
+
+  it("reports a command that ends the main shell with the shell's status, the state reset, and carries on in a new shell", async () => {
+    const { run, engine, mainShell, session } = await runningSession({ 'exit 3': { stdout: 'bye\n', exitCode: 3, endsShell: true }, pwd: { stdout: '/workspace\n' } });
+    const first = mainShell();
+    const sink = new CapturedOutput('utf8');
+
+    assert.deepEqual(await run({ line: 'exit 3' }, sink), { exitCode: 3, durationMs: 0, timedOut: false, cancelled: false, shellReset: true });
+    assert.equal(sink.text('stdout'), 'bye\n', "what the shell printed before it ended (an EXIT trap's output) is the command's");
+    assert.equal(first.alive, false);
+    assert.equal((await run({ line: 'pwd' })).shellReset, false);
+    assert.deepEqual(engine.callsTo('exec'), [[session.containerId, { command: ['sh'], workingDir: '/workspace' }]], "the next command gets an exec'd shell");
+  });
+
+  it('ignores a death marker with the wrong secret: sandbox code cannot end a command early', async () => {
+    const { run, mainShell } = await runningSession({ 'false-alarm': { stdout: '\x1eSKdeadbeef:E0\x1f', exitCode: 42 } });
+    const sink = new CapturedOutput('utf8');
+
+    const outcome = await run({ line: 'false-alarm' }, sink);
+
+    assert.equal(outcome.exitCode, 42);
+    assert.equal(outcome.shellReset, false);
+    assert.equal(sink.text('stdout'), '\x1eSKdeadbeef:E0\x1f', 'a forged marker is plain output');
+    assert.equal(mainShell().alive, true);
   });
 
   it('asks for either a command or a line: InvalidInput for both or neither', async () => {

@@ -43,6 +43,9 @@ export interface EngineCall {
  * `exec` hand out speak Docker's framed stream and answer CommandShell's protocol, with
  * output from `script`.
  */
+/** A shell's status for a command killed by the signal: 128 + its number. */
+const SIGNAL_STATUS = { INT: 130, TERM: 143, KILL: 137 } as const;
+
 export class FakeEngine implements Engine {
   readonly instanceId: string;
   readonly isLocal = false;
@@ -56,7 +59,7 @@ export class FakeEngine implements Engine {
   readonly runOnceScripts: string[] = [];
   available = true;
   /** Signals a hanging command shrugs off (it still ends on a kill of its shell). */
-  readonly hangIgnores = new Set<'TERM' | 'KILL'>();
+  readonly hangIgnores = new Set<'INT' | 'TERM' | 'KILL'>();
   script: ShellScript = () => ({});
 
   private readonly failures = new Map<keyof Engine, Error[]>();
@@ -249,7 +252,12 @@ export class FakeEngine implements Engine {
     this.checkAvailable();
     const container = this.containers.get(id);
     if (!container) return undefined;
-    return { running: container.running, hasMainShell: container.hasMainShell, mounts: container.mounts.map(({ source, target }) => ({ source, target })) };
+    return {
+      running: container.running,
+      openStdin: container.hasMainShell,
+      command: container.hasMainShell ? (container.spec?.command ?? []) : ['sleep', 'infinity'],
+      mounts: container.mounts.map(({ source, target }) => ({ source, target })),
+    };
   }
 
   async listOwnContainers(role?: Role): Promise<OwnContainer[]> {
@@ -300,8 +308,8 @@ export class FakeEngine implements Engine {
       if (!shell.alive) continue;
       if (new RegExp(`^kill -KILL ${shell.pid}$`).test(script.trim())) shell.killed(137);
       else if (script.includes(`P=${shell.pid};`)) {
-        const signal = script.includes('kill -KILL') ? 'KILL' : script.includes('kill -TERM') ? 'TERM' : undefined;
-        if (signal && !this.hangIgnores.has(signal)) shell.finish(signal === 'TERM' ? 143 : 137);
+        const signal = (['KILL', 'TERM', 'INT'] as const).find((name) => script.includes(`kill -${name}`));
+        if (signal && !this.hangIgnores.has(signal)) shell.finish(SIGNAL_STATUS[signal]);
       }
     }
     return '';

@@ -1,4 +1,5 @@
 import { Duplex } from 'node:stream';
+import { SHELL_SETUP } from '../../../sidecar/exec/shellText';
 import type { FakeEngine } from './engine';
 
 /** What a scripted command prints and how it ends. Output given as a list goes out as one frame per item. */
@@ -29,7 +30,7 @@ export type ShellScript = (commandText: string, command: WrittenCommand) => Scri
 export const STDOUT = 1;
 export const STDERR = 2;
 /** CommandShell ends every command's text with this (see commandText in commandShell.ts). */
-const MARKERS_LINE_END = '"$__sk_rc"\n';
+const MARKERS_LINE_END = '"$__sk_rc" >&8\n';
 const HANDSHAKE = 'echo $$\n';
 
 /** One frame of Docker's multiplexed stream: [type, 0, 0, 0, size as uint32BE] and the payload. */
@@ -60,7 +61,8 @@ export class FakeShell extends Duplex {
   exitCode: number | undefined;
   private input = Buffer.alloc(0);
   private busy: { command: WrittenCommand; finish(exitCode: number): void } | undefined;
-  private lastNonce = '';
+  /** The death-marker secret the sidecar gave the main process. */
+  private secret = '';
   private done = false;
 
   constructor(
@@ -134,6 +136,16 @@ export class FakeShell extends Duplex {
     if (this.origin === 'main' && !this.container.running) return;
     for (;;) {
       const text = this.input.toString('latin1');
+      // The main process's secret line, then the shell's set-up, then the PID question.
+      if (this.origin === 'main' && text.startsWith('#') && text.includes('\n')) {
+        this.secret = text.slice(1, text.indexOf('\n'));
+        this.input = this.input.subarray(text.indexOf('\n') + 1);
+        continue;
+      }
+      if (text.startsWith(SHELL_SETUP)) {
+        this.input = this.input.subarray(SHELL_SETUP.length);
+        continue;
+      }
       if (text.startsWith(HANDSHAKE)) {
         this.input = this.input.subarray(HANDSHAKE.length);
         this.send(STDOUT, `${this.pid}\n`);
@@ -152,7 +164,6 @@ export class FakeShell extends Duplex {
   private run(commandText: string): void {
     this.commands.push(commandText);
     const command = parseCommandText(commandText);
-    this.lastNonce = command.nonce;
     const scripted = this.engine.script(commandText, command) ?? {};
     for (const chunk of chunks(scripted.stdout)) this.send(STDOUT, chunk);
     for (const chunk of chunks(scripted.stderr)) this.send(STDERR, chunk);
@@ -176,10 +187,10 @@ export class FakeShell extends Duplex {
     this.push(Buffer.concat([frame(STDERR, `\x1eSK${nonce}\x1f`), frame(STDOUT, `\x1eSK${nonce}:${code}\x1f`)]));
   }
 
-  /** MAIN_PROCESS_SCRIPT's epilogue: the last command's markers with E and the status, then silence. */
+  /** MAIN_PROCESS_SCRIPT's epilogue: the death marker with the secret and the status, then silence. */
   private reportMainShellEnd(exitCode: number): void {
     this.busy = undefined;
-    this.sendMarkers(this.lastNonce, `E${exitCode}`);
+    if (!this.destroyed) this.push(frame(STDOUT, `\x1eSK${this.secret}:E${exitCode}\x1f`));
     this.done = true;
   }
 
@@ -202,18 +213,18 @@ function chunks(output: Output | undefined): Array<Buffer | string> {
   return Array.isArray(output) ? output : [output];
 }
 
-/** Takes apart what CommandShell wrote: its start line, the command, then the markers line. */
+/** Takes apart what CommandShell wrote: its start line, `__sk_line='…'; __sk_run … [>file]`, then the markers line. */
 export function parseCommandText(commandText: string): WrittenCommand {
   const nonce = /\\036SK([0-9a-f]+)\\037/.exec(commandText)?.[1];
   if (!nonce) throw new Error(`No marker nonce in the command text: ${JSON.stringify(commandText)}`);
   const afterStart = commandText.indexOf('\n') + 1;
   const beforeMarkers = commandText.lastIndexOf('\n', commandText.length - 2);
-  const words = shellWords(commandText.slice(afterStart, beforeMarkers));
-  const redirectAt = words.findIndex((word) => word.redirect);
-  const plain = words.slice(0, redirectAt < 0 ? words.length : redirectAt).map((word) => word.text);
+  const words = shellWords(commandText.slice(afterStart, beforeMarkers).replace(/^__sk_line=/, '').replace(/; __sk_run /, ' '));
+  const line = words[0].text;
   const stdoutFile = words.find((word) => word.redirect && word.text.startsWith('>'))?.text.slice(1);
-  if (plain[0] === 'command' && plain[1] === 'eval' && plain.length === 3) return { nonce, line: plain[2], stdoutFile };
-  return { nonce, argv: plain, stdoutFile };
+  // An argv was written as quoted words; a command line as it is.
+  if (line.startsWith("'")) return { nonce, argv: shellWords(line).map((word) => word.text), stdoutFile };
+  return { nonce, line, stdoutFile };
 }
 
 /** Splits the words of a line made with shellQuote: single-quoted runs, `\'`, and bare redirections. */
