@@ -132,12 +132,13 @@ export async function reconcileWithDocker(deps: {
   );
   for (const id of plan.finishDeleting) await workspaces.finishDeletion(id);
   await Promise.all(plan.removeContainers.map((id) => containers.remove(id)));
+  await Promise.all(plan.removeVolumes.map((name) => engine.removeVolume(name)));
+  for (const { workspaceId, volume } of plan.recreateVolumes) await engine.createVolume(volume, { role: 'workspace', workspaceId });
+  // The rows last, right before their commit: a change is never left uncommitted across an await.
   for (const { sessionId, containerId } of plan.adopt) store.sessions.setContainer(sessionId, containerId);
   for (const id of plan.markRunning) store.sessions.markFoundRunning(id);
   for (const id of plan.markStopped) sessions.markStopped(id);
   for (const id of plan.markGone) sessions.markStopped(id, true);
-  await Promise.all(plan.removeVolumes.map((name) => engine.removeVolume(name)));
-  for (const { workspaceId, volume } of plan.recreateVolumes) await engine.createVolume(volume, { role: 'workspace', workspaceId });
   await store.commit();
   return plan;
 }

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../util/clock';
-import { Database } from './database';
+import { Database, type DatabaseOptions } from './database';
 import { MetaStore } from './metaStore';
 import { SessionStore } from './sessionStore';
 import { TerminalStore } from './terminalStore';
@@ -8,7 +8,9 @@ import { WorkspaceStore } from './workspaceStore';
 /**
  * The sidecar's state, one store per table over one database. Stores change the in-memory
  * database only; `commit()` makes every change made so far durable (concurrent callers
- * share one write), `commitSoon()` for changes nobody waits on.
+ * share one write), `commitSoon()` for changes nobody waits on. A failed write undoes every
+ * change it would have made durable, so its callers' errors are the whole story (see
+ * Database): make a change and commit it in the same synchronous step.
  */
 export class Store {
   readonly workspaces: WorkspaceStore;
@@ -27,8 +29,8 @@ export class Store {
   }
 
   /** The database in `file` (created and migrated as needed); without a file, in memory only. */
-  static async open(file: string | undefined, clock: Clock = systemClock): Promise<Store> {
-    return new Store(await Database.open(file, clock), clock);
+  static async open(file: string | undefined, clock: Clock = systemClock, options: DatabaseOptions = {}): Promise<Store> {
+    return new Store(await Database.open(file, clock, options), clock);
   }
 
   commit(): Promise<void> {

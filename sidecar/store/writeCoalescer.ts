@@ -1,7 +1,7 @@
 /**
- * Lets concurrent changes share one durable write. `flush()` resolves once a write that
- * *started after the call* has finished, so the caller's change is certainly on disk.
- * While a write runs, every new caller joins the single next write.
+ * Lets concurrent changes share one durable write, and never runs two writes at once. `flush()`
+ * resolves once a write that *started after the call* has finished, so the caller's change is
+ * certainly on disk. While a write runs, every new caller joins the single next write.
  */
 export class WriteCoalescer {
   private running: Promise<void> | undefined;
@@ -10,15 +10,16 @@ export class WriteCoalescer {
   constructor(private readonly writeSnapshot: () => Promise<void>) {}
 
   flush(): Promise<void> {
+    // Also between the end of a write and the start of the queued one, when `running` is
+    // already cleared: starting another write then would run two at once.
+    if (this.next) return this.next;
     if (!this.running) return this.startWrite();
-    if (!this.next) {
-      this.next = this.running
-        .catch(() => undefined) // the previous write's failure belongs to its own callers
-        .then(() => {
-          this.next = undefined;
-          return this.startWrite();
-        });
-    }
+    this.next = this.running
+      .catch(() => undefined) // the previous write's failure belongs to its own callers
+      .then(() => {
+        this.next = undefined;
+        return this.startWrite();
+      });
     return this.next;
   }
 
