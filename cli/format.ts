@@ -12,6 +12,9 @@ Usage:
   sandkasten session resume SESSION_ID
   sandkasten session rm SESSION_ID
   sandkasten exec SESSION_ID [--timeout SECONDS] -- CMD [ARGS...]
+                                                       runs CMD in the session's shell; its stdout and
+                                                       stderr come out here, its stdin is /dev/null
+                                                       (it reads nothing from this terminal or pipe)
   sandkasten shell SESSION_ID [--terminal ID]          an interactive shell in the session; exit it to
                                                        end it, close the window to detach (the shell
                                                        lives on: reattach or restore with --terminal)
@@ -31,7 +34,11 @@ Options:
   -h, --help   this text;  --version  the version
 
 Exit codes: 0 done, 1 refused or failed (message on stderr), 2 bad usage;
-exec exits with the command's own exit code, shell with the shell's.`;
+exec exits with the command's own exit code, shell with the shell's.
+Interrupted, sandkasten cancels what it runs (exec: the command in the container, as Ctrl-C
+does), writes out what it has, and exits as a shell reports a command ended by a signal:
+  129 SIGHUP (the terminal closed), 130 SIGINT (Ctrl-C), 143 SIGTERM,
+  141 its output was closed (the reader of a pipe went away, as in \`... | head\`).`;
 
 export function formatTable(headers: string[], rows: string[][]): string {
   if (rows.length === 0) return '(none)';

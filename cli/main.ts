@@ -3,19 +3,26 @@
  * extension uses, so scripts and agents see exactly what the sidebar shows.
  * Output for people goes to stdout, `--json` prints machine-readable results, errors go to
  * stderr. Exit codes: 0 done, 1 the sidecar refused or failed, 2 bad usage; `exec` exits with
- * the command's own code.
+ * the command's own code; an interruption (a signal, a closed output pipe) gives 128 + the
+ * signal's number, as in a shell (see lifecycle.ts). Every exit waits until stdout and stderr
+ * are written out.
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { version } from '../package.json';
-import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient } from '../sidecar/client/sidecarClient';
+import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient, type RawChannelReader } from '../sidecar/client/sidecarClient';
 import { resolveHome } from '../sidecar/client/home';
 import * as P from '../sidecar/client/protocol';
 import { formatTable, parseConfigValue, USAGE, UsageError } from './format';
+import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runShell } from './shell';
 
 const SIDECAR_SCRIPT = path.join(__dirname, 'sidecar.js');
+/** After an interrupted exec's cancellation, how long the sidecar has to stop the command before the CLI leaves anyway. */
+const CANCEL_GRACE_MS = 5_000;
+
+const lifecycle = new CliLifecycle().install();
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -180,68 +187,87 @@ async function runExec(client: SidecarClient, sessionId: string | undefined, com
   const timeoutSeconds = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new UsageError('--timeout takes a positive number of seconds.');
   const cancellation = new CancellationTokenSource();
-  process.once('SIGINT', () => cancellation.cancel());
   // Output streams as it comes: stdout over a raw byte channel (binary-safe, the socket's own
-  // back-pressure reaches the command), stderr as base64 notifications. --json captures instead.
+  // back-pressure reaches the command), stderr as base64 notifications; so does stdout that
+  // reaches the sidecar on the shell's own stream (a background job's, an EXIT trap's), so
+  // each notification goes where its `stream` says. --json captures instead.
   const streamId = `cli-${process.pid}`;
+  let channel: RawChannelReader | undefined;
   let stdoutDone: Promise<void> = Promise.resolve();
   if (!values.json) {
-    const channel = await client.openRawChannel(streamId);
-    channel.pipe(process.stdout, { end: false });
-    stdoutDone = new Promise((resolve) => channel.once('close', () => resolve()));
-    client.onNotification(P.ExecOutputNotification.type, ({ streamId: id, data }) => {
-      if (id === streamId) process.stderr.write(Buffer.from(data, 'base64'));
+    const opened = await client.openRawChannel(streamId);
+    channel = opened;
+    stdoutDone = new Promise((resolve) => opened.once('close', () => resolve()));
+    opened.on('error', (error) => process.stderr.write(`sandkasten: the command's stdout was cut off: ${error.message}\n`));
+    opened.pipe(process.stdout, { end: false });
+    client.onNotification(P.ExecOutputNotification.type, ({ streamId: id, stream, data }) => {
+      if (id === streamId) lifecycle.writeHoldingBack(stream === 'stdout' ? process.stdout : process.stderr, Buffer.from(data, 'base64'), client.socket);
     });
   }
-  const result = await client.request(
-    P.ExecRequest.type,
-    {
-      sessionId,
-      command,
-      timeoutMs: timeoutSeconds ? Math.round(timeoutSeconds * 1000) : undefined,
-      streamId: values.json ? undefined : streamId,
-      rawChannelId: values.json ? undefined : streamId,
-      encoding: values.json ? 'utf8' : 'base64',
-    },
-    cancellation,
-  );
-  await stdoutDone;
-  if (values.json) print(JSON.stringify(result, null, 2));
-  else if (result.timedOut) process.stderr.write(`sandkasten: the command timed out after ${timeoutSeconds} s and was stopped\n`);
-  else if (result.cancelled) process.stderr.write('sandkasten: the command was cancelled\n');
-  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-  return result.exitCode;
+  const onInterrupt = () => {
+    cancellation.cancel();
+    // Nobody reads stdout any more: let the rest of the channel through to nowhere, so the
+    // command is not held back while its cancellation travels.
+    if (lifecycle.isClosed(process.stdout) && channel) {
+      channel.unpipe(process.stdout);
+      channel.resume();
+    }
+  };
+  return lifecycle.whileRunning({ onInterrupt, graceMs: CANCEL_GRACE_MS }, async () => {
+    const result = await client.request(
+      P.ExecRequest.type,
+      {
+        sessionId,
+        command,
+        timeoutMs: timeoutSeconds ? Math.round(timeoutSeconds * 1000) : undefined,
+        streamId: values.json ? undefined : streamId,
+        rawChannelId: values.json ? undefined : streamId,
+        encoding: values.json ? 'utf8' : 'base64',
+      },
+      cancellation,
+    );
+    await stdoutDone;
+    if (values.json) print(JSON.stringify(result, null, 2));
+    else if (result.timedOut) process.stderr.write(`sandkasten: the command timed out after ${timeoutSeconds} s and was stopped\n`);
+    // After a closed output, as after SIGPIPE in a shell, the exit code alone says it.
+    else if (result.cancelled && (lifecycle.interruption === undefined || isSignal(lifecycle.interruption))) process.stderr.write('sandkasten: the command was cancelled\n');
+    return result.exitCode;
+  });
 }
 
 /** `sandkasten daemon`: the sidecar in the foreground, logging to stderr. */
 function runDaemonInForeground(home: string): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SIDECAR_SCRIPT, '--home', home], { stdio: 'inherit' });
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
-    child.on('exit', (code) => resolve(code ?? 1));
-  });
+  const child = spawn(process.execPath, [SIDECAR_SCRIPT, '--home', home], { stdio: 'inherit' });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+  // The sidecar shuts down in its own time; a second signal leaves without waiting.
+  const onInterrupt = (interruption: Interruption) => child.kill(isSignal(interruption) ? interruption : 'SIGTERM');
+  return lifecycle.whileRunning({ onInterrupt }, () => exited);
 }
 
 function print(text: string): void {
   if (text) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
+/** Says what went wrong on stderr, in one line (no stack trace), and returns the exit code. */
+function report(error: unknown): number {
+  if (error instanceof UsageError || (error as NodeJS.ErrnoException)?.code?.startsWith?.('ERR_PARSE_ARGS')) {
+    process.stderr.write(`sandkasten: ${(error as Error).message}\nRun \`sandkasten --help\` for usage.\n`);
+    return 2;
+  }
+  if (error instanceof ResponseError && (error.code === ErrorCodes.PendingResponseRejected || error.code === ErrorCodes.ConnectionInactive)) {
+    process.stderr.write('sandkasten: the connection to the sidecar was lost (it stopped or crashed); see sidecar.log in the storage directory\n');
+    return 1;
+  }
+  if (error instanceof ResponseError) {
+    process.stderr.write(`sandkasten: ${error.message} [${P.errorCodeName(error.code) ?? error.code}]\n`);
+    return 1;
+  }
+  process.stderr.write(`sandkasten: ${(error as Error)?.message ?? error}\n`);
+  return 1;
+}
+
+process.on('uncaughtException', (error) => void lifecycle.exit(report(error)));
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error) => {
-    if (error instanceof UsageError || (error as NodeJS.ErrnoException)?.code?.startsWith?.('ERR_PARSE_ARGS')) {
-      process.stderr.write(`sandkasten: ${(error as Error).message}\nRun \`sandkasten --help\` for usage.\n`);
-      process.exit(2);
-    }
-    if (error instanceof ResponseError && (error.code === ErrorCodes.PendingResponseRejected || error.code === ErrorCodes.ConnectionInactive)) {
-      process.stderr.write('sandkasten: the connection to the sidecar was lost (it stopped or crashed); see sidecar.log in the storage directory\n');
-      process.exit(1);
-    }
-    if (error instanceof ResponseError) {
-      process.stderr.write(`sandkasten: ${error.message} [${P.errorCodeName(error.code) ?? error.code}]\n`);
-      process.exit(1);
-    }
-    process.stderr.write(`sandkasten: ${(error as Error).message ?? error}\n`);
-    process.exit(1);
-  },
+  (code) => lifecycle.exit(code),
+  (error: unknown) => lifecycle.exit(report(error)),
 );
