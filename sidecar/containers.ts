@@ -148,6 +148,11 @@ export class Containers {
     this.deps.pipes.removed(containerId, pipeDirectory);
   }
 
+  /** Docker says the container no longer exists (removed behind the sidecar's back): its pipe directory goes too. */
+  forgetRemoved(containerId: string): void {
+    this.deps.pipes.containerGone(containerId);
+  }
+
   /**
    * Whether the container's main process is this version's command shell host. Containers
    * made by older versions (stdin closed, or another PID 1 script) get exec'd shells.

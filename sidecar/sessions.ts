@@ -31,18 +31,27 @@ export class Sessions {
     return session;
   }
 
-  /** The session if it runs, or a Conflict saying how to start it. */
+  /** The session if it runs, or a Conflict saying why not and how to go on. */
   running(id: string): SessionInfo & { containerId: string } {
     const session = this.get(id);
-    if (session.state !== 'running' || !session.containerId) {
-      throw conflict(`Session "${id}" is ${session.state}. Start it again (\`sandkasten session start ${session.workspaceId}\`) first.`);
+    if (session.state === 'running' && session.containerId) return session as SessionInfo & { containerId: string };
+    const why = session.stateReason ? ` (${session.stateReason})` : '';
+    if (session.state === 'paused') {
+      throw conflict(`Session "${id}" is paused${why}: nothing in its container can run. Resume it (\`sandkasten session resume ${id}\`) first.`);
     }
-    return session as SessionInfo & { containerId: string };
+    throw conflict(`Session "${id}" is ${session.state}${why}. Resume it (\`sandkasten session resume ${id}\`) first.`);
   }
 
-  /** Resumes the workspace's stopped session if it has one (no cold create), else starts a new one. */
+  /**
+   * Resumes the workspace's stopped session if it has one (no cold create), else starts a new
+   * one. A session the database believes runs but whose container stopped or went away is
+   * repaired first, so the workspace never gets a second session by mistake.
+   */
   async start(workspaceId: string): Promise<SessionInfo> {
     const workspace = this.deps.workspaces.get(workspaceId);
+    for (const session of this.deps.store.sessions.list(workspaceId)) {
+      if (session.state === 'running' || session.state === 'paused') await this.checkContainer(session);
+    }
     const stopped = this.deps.store.sessions.lastStoppedOf(workspaceId);
     if (stopped) return this.resume(stopped);
     return this.deps.locks.run(workspaceId, () => this.startNew(workspace));
@@ -101,14 +110,63 @@ export class Sessions {
     await store.commit();
   }
 
-  /** Starts a stopped session again; recreates its container when Docker lost it. */
+  /**
+   * Looks at the container of a session the database believes runs, and records what Docker
+   * says if that is not so (stopped, removed or paused behind the sidecar's back): the same
+   * thing the container watch does when Docker's event comes first.
+   */
+  async checkContainer(session: SessionInfo): Promise<void> {
+    if (!session.containerId) return;
+    const state = await this.deps.containers.inspect(session.containerId);
+    await this.recordContainerState(session.containerId, state ? { running: state.running, paused: state.paused } : 'gone');
+  }
+
+  /**
+   * What Docker says about a session's container, applied to the session when it differs
+   * from what the database believes; `reason` explains a stop the sidecar did not make.
+   */
+  async recordContainerState(containerId: string, found: { running: boolean; paused: boolean } | 'gone', reason?: string): Promise<void> {
+    const owner = this.deps.store.sessions.byContainer(containerId);
+    if (!owner) return;
+    await this.deps.locks.run(owner.workspaceId, async () => {
+      const { store, changes } = this.deps;
+      const session = store.sessions.byContainer(containerId); // as it is now, after the sidecar's own work on it
+      if (!session) return;
+      if (found === 'gone') {
+        this.markStopped(session.id, true, reason ?? 'its container was removed outside Sandkasten');
+      } else if (!found.running) {
+        if (session.state === 'stopped') return;
+        this.markStopped(session.id, false, reason ?? 'its container was stopped outside Sandkasten');
+      } else if (session.state === 'stopped') {
+        store.sessions.markFoundRunning(session.id, 'its container was started outside Sandkasten');
+        if (found.paused) store.sessions.markPaused(session.id, true, 'its container was paused outside Sandkasten');
+      } else if (found.paused !== (session.state === 'paused')) {
+        store.sessions.markPaused(session.id, found.paused, found.paused ? 'its container was paused outside Sandkasten' : null);
+      } else {
+        return;
+      }
+      await store.commit();
+      changes.emit('sessions', 'workspaces');
+    });
+  }
+
+  /** Starts a stopped session again (a paused one is unpaused); recreates its container when Docker lost it. */
   async resume(id: string): Promise<SessionInfo> {
-    const { workspaceId } = this.get(id);
+    const before = this.get(id);
+    if (before.state === 'running' || before.state === 'paused') await this.checkContainer(before);
+    const { workspaceId } = before;
     return this.deps.locks.run(workspaceId, async () => {
       const { store, containers, shells, clock, changes, workspaces } = this.deps;
       const session = this.get(id);
       if (session.state === 'running') return session;
       await containers.engine.requireAvailable();
+      if (session.state === 'paused' && session.containerId) {
+        await containers.engine.unpauseContainer(session.containerId);
+        store.sessions.markPaused(id, false, null);
+        await store.commit();
+        changes.emit('sessions', 'workspaces');
+        return this.get(id);
+      }
       const existing = session.containerId ? await containers.inspect(session.containerId) : undefined;
       let containerId: string;
       if (existing && session.containerId) {
@@ -140,7 +198,10 @@ export class Sessions {
       const session = this.get(id);
       if (session.state === 'stopped') return session;
       await containers.engine.requireAvailable();
-      if (session.containerId) await containers.engine.stopContainer(session.containerId);
+      if (session.containerId) {
+        if (session.state === 'paused') await containers.engine.unpauseContainer(session.containerId); // a frozen process cannot receive TERM
+        await containers.engine.stopContainer(session.containerId);
+      }
       this.markStopped(id);
       await store.commit();
       changes.emit('sessions', 'workspaces');
@@ -162,11 +223,11 @@ export class Sessions {
     });
   }
 
-  /** Marks a session stopped and adds its run time to the workspace; no commit. */
-  markStopped(id: string, containerGone = false): void {
+  /** Marks a session stopped (with why, when the sidecar did not stop it) and adds its run time to the workspace; no commit. */
+  markStopped(id: string, containerGone = false, reason: string | null = null): void {
     const { store, clock, workspaces, changes } = this.deps;
     const now = clock.now();
-    const stopped = store.sessions.markStopped(id, now, containerGone);
+    const stopped = store.sessions.markStopped(id, now, containerGone, reason);
     if (!stopped) return;
     changes.sessionEnded(id);
     workspaces.recordAccess(stopped.workspaceId, {

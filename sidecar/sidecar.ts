@@ -3,6 +3,7 @@ import { version } from '../package.json';
 import { homePaths, type HomePaths } from './client/home';
 import type { SidecarStatus } from './client/protocol';
 import { ConfigStore } from './config';
+import { ContainerWatch } from './containerWatch';
 import { Containers } from './containers';
 import { DockerEngine } from './docker/dockerEngine';
 import type { Engine } from './docker/engine';
@@ -52,6 +53,7 @@ export class Sidecar implements Services {
   readonly pipes: DirectPipes;
   readonly log: Logger;
   private readonly shells: Shells;
+  private readonly containerWatch: ContainerWatch;
   private readonly server: Server;
   private readonly changes: Changes;
   private readonly reconcile: () => ReturnType<typeof reconcileWithDocker>;
@@ -92,6 +94,7 @@ export class Sidecar implements Services {
     this.sessions = new Sessions({ store, containers, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells, pool: this.pool });
     this.exec = new Exec({ engine, sessions: this.sessions, workspaces: this.workspaces, store, shells: this.shells, clock });
     this.terminals = new Terminals({ store, engine, sessions: this.sessions, changes, clock, log: options.log });
+    this.containerWatch = new ContainerWatch({ containers, store, sessions: this.sessions, config, clock, log: options.log });
     this.server = new Server(this, this.rawChannels, {
       onClientConnected: () => this.idleTimer?.cancel(),
       onLastClientGone: () => this.scheduleIdleShutdown(),
@@ -110,7 +113,7 @@ export class Sidecar implements Services {
     try {
       const clock = options.clock ?? systemClock;
       const config = await ConfigStore.open(paths.config);
-      const store = await Store.open(paths.database, clock);
+      const store = await Store.open(paths.database, clock, { log: options.log });
       const instance = store.meta.instanceId();
       if (instance.isNew) await store.commit();
       const engine = options.engine?.(instance.id) ?? new DockerEngine(instance.id);
@@ -137,6 +140,7 @@ export class Sidecar implements Services {
           .map(([action, items]) => `${action}=${items.length}`);
         this.log.info(`reconciled with Docker${counts.length ? `: ${counts.join(', ')}` : ': nothing to do'}`);
         this.changes.emit('workspaces', 'sessions');
+        await this.containerWatch.start();
         await this.sweepPipeDirectories();
         await this.pool.start();
       })().catch((error) => {
@@ -184,12 +188,14 @@ export class Sidecar implements Services {
       this.log.info(`shutting down: ${reason}`);
       this.idleTimer?.cancel();
       this.pipeSweepTimer?.cancel();
-      this.server.close();
+      this.containerWatch.stop();
+      this.server.stopAccepting();
       this.shells.closeAll();
       this.terminals.closeAll();
       try {
         await this.pool.drain().catch((error) => this.log.error('draining the pool failed', error));
         await this.store.commit();
+        await this.server.disconnect(); // after the answers went out: the client of a shutdown request sees it
       } finally {
         this.store.close();
         if (process.platform !== 'win32') fs.rmSync(this.paths.socket, { force: true });

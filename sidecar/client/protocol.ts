@@ -71,7 +71,8 @@ export interface WorkspaceInfo {
   stats: { sessions: number; commands: number; runTimeMs: number };
 }
 
-export type SessionState = 'starting' | 'running' | 'stopped';
+/** paused: its container is frozen (by `docker pause`): running, but nothing in it moves. */
+export type SessionState = 'starting' | 'running' | 'paused' | 'stopped';
 
 export interface SessionInfo {
   id: string;
@@ -85,6 +86,12 @@ export interface SessionInfo {
   stoppedAt: string | null;
   /** True when the container came from the pre-warmed pool. */
   fromPool: boolean;
+  /**
+   * Why the session is in its state when the sidecar did not put it there, in a few words:
+   * "its container was stopped outside Sandkasten (exit code 137)", "killed: out of memory
+   * (limit 1024 MiB)", "its container was paused outside Sandkasten".
+   */
+  stateReason?: string;
 }
 
 export interface DockerStatus {

@@ -3,7 +3,7 @@ import Docker from 'dockerode';
 import type { DockerStatus } from '../client/protocol';
 import { imageMissing } from '../errors';
 import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
-import type { ContainerSpec, ContainerState, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role } from './engine';
+import type { ContainerEvent, ContainerSpec, ContainerState, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role } from './engine';
 import { LABEL } from './engine';
 import { BindMountRefusedError, dockerCall, dockerMessage, dockerUnavailable, fromDockerError, isDockerUnreachable, statusCode } from './errors';
 import { FrameParser } from './frames';
@@ -135,6 +135,11 @@ export class DockerEngine implements Engine {
     await dockerCall(containerSubject(id), () => this.docker.getContainer(id).stop({ t: STOP_GRACE_SECONDS }), 304, 404);
   }
 
+  async unpauseContainer(id: string): Promise<void> {
+    const state = await this.inspectContainer(id);
+    if (state?.paused) await dockerCall(containerSubject(id), () => this.docker.getContainer(id).unpause());
+  }
+
   async removeContainer(id: string): Promise<void> {
     await dockerCall(containerSubject(id), () => this.docker.getContainer(id).remove({ force: true, v: false }), 404, 409);
   }
@@ -151,7 +156,7 @@ export class DockerEngine implements Engine {
     const info = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).inspect(), 404);
     if (!info) return undefined;
     // Containers made by versions before the main shell have stdin closed.
-    return { running: info.State.Running, openStdin: info.Config.OpenStdin, command: info.Config.Cmd ?? [], mounts: mountsOf(info.Mounts) };
+    return { running: info.State.Running, paused: info.State.Paused, openStdin: info.Config.OpenStdin, command: info.Config.Cmd ?? [], mounts: mountsOf(info.Mounts) };
   }
 
   async listOwnContainers(role?: Role): Promise<OwnContainer[]> {
@@ -159,7 +164,8 @@ export class DockerEngine implements Engine {
     return containers.map((c) => ({
       id: c.Id,
       name: (c.Names[0] ?? '').replace(/^\//, ''),
-      running: c.State === 'running',
+      running: c.State === 'running' || c.State === 'paused',
+      paused: c.State === 'paused',
       labels: c.Labels,
       mounts: mountsOf(c.Mounts),
     }));
@@ -197,6 +203,28 @@ export class DockerEngine implements Engine {
     };
   }
 
+  async followContainerEvents(onEvent: (event: ContainerEvent) => void, onEnd: (error?: Error) => void): Promise<{ close(): void }> {
+    const stream = (await dockerCall('events', () =>
+      this.docker.getEvents({ filters: { type: ['container'], label: [`${LABEL.managed}=true`, `${LABEL.instance}=${this.instanceId}`] } }),
+    )) as NodeJS.ReadableStream & { destroy(): void };
+    let ended = false;
+    const end = (error?: Error) => {
+      if (ended) return;
+      ended = true;
+      onEnd(error);
+    };
+    stream.on('data', parseContainerEvents(onEvent));
+    stream.once('end', () => end());
+    stream.once('close', () => end());
+    stream.once('error', (error: Error) => end(error));
+    return {
+      close: () => {
+        ended = true;
+        stream.destroy();
+      },
+    };
+  }
+
   async runOnce(id: string, command: string[]): Promise<string> {
     const exec = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true }));
     const stream = (await dockerCall(containerSubject(id), () => exec!.start({ hijack: true, stdin: false }))) as Duplex;
@@ -215,6 +243,41 @@ export class DockerEngine implements Engine {
 }
 
 const containerSubject = (id: string) => `container ${id.slice(0, 12)}`;
+
+const FOLLOWED_ACTIONS = new Set<ContainerEvent['action']>(['start', 'die', 'stop', 'kill', 'pause', 'unpause', 'destroy', 'oom']);
+/** One event line is a few hundred bytes; a longer one is not Docker's. */
+const MAX_EVENT_LINE_BYTES = 64 * 1024;
+
+/** Parses Docker's event stream (one JSON object per line) into the events we follow. */
+export function parseContainerEvents(onEvent: (event: ContainerEvent) => void): (chunk: Buffer) => void {
+  let pending = '';
+  return (chunk) => {
+    pending += chunk.toString('utf8');
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      const event = parseEventLine(line);
+      if (event) onEvent(event);
+    }
+    if (pending.length > MAX_EVENT_LINE_BYTES) pending = '';
+  };
+}
+
+function parseEventLine(line: string): ContainerEvent | undefined {
+  let raw: { Type?: unknown; Action?: unknown; Actor?: { ID?: unknown; Attributes?: Record<string, unknown> } };
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  // Docker reports some actions with details after a colon ("exec_start: sh"); those are not followed.
+  const action = typeof raw.Action === 'string' ? (raw.Action as ContainerEvent['action']) : undefined;
+  const containerId = raw.Actor?.ID;
+  if (raw.Type !== 'container' || !action || !FOLLOWED_ACTIONS.has(action) || typeof containerId !== 'string') return undefined;
+  const exitCode = Number(raw.Actor?.Attributes?.exitCode);
+  return { containerId, action, ...(action === 'die' && Number.isInteger(exitCode) ? { exitCode } : {}) };
+}
 
 function mountsOf(mounts: Array<{ Source: string; Destination: string }> | undefined): OwnContainer['mounts'] {
   return (mounts ?? []).map((mount) => ({ source: mount.Source, target: mount.Destination }));

@@ -31,6 +31,8 @@ export interface Engine {
   createContainer(spec: ContainerSpec): Promise<string>;
   startContainer(id: string): Promise<void>;
   stopContainer(id: string): Promise<void>;
+  /** Idempotent: a container that is not paused is fine. */
+  unpauseContainer(id: string): Promise<void>;
   /** Idempotent: a container already gone, or already being removed, is fine. */
   removeContainer(id: string): Promise<void>;
   renameContainer(id: string, name: string): Promise<void>;
@@ -45,6 +47,21 @@ export interface Engine {
   exec(id: string, options: ExecOptions): Promise<ExecProcess>;
   /** Runs a short non-interactive command and returns what it printed on stdout. */
   runOnce(id: string, command: string[]): Promise<string>;
+
+  /**
+   * Follows what happens to this instance's containers (started, stopped, paused, removed,
+   * killed for memory), whoever did it. `onEnd` is called once when the stream ends or
+   * fails (the engine restarted, the connection dropped): subscribe again after re-listing.
+   */
+  followContainerEvents(onEvent: (event: ContainerEvent) => void, onEnd: (error?: Error) => void): Promise<{ close(): void }>;
+}
+
+/** What happened to a container, as Docker reports it. */
+export interface ContainerEvent {
+  containerId: string;
+  action: 'start' | 'die' | 'stop' | 'kill' | 'pause' | 'unpause' | 'destroy' | 'oom';
+  /** For `die`: the main process's exit status. */
+  exitCode?: number;
 }
 
 /** Every object the sidecar creates carries these labels; reconciliation relies on them. */
@@ -85,6 +102,8 @@ export interface ContainerSpec {
 
 export interface ContainerState {
   running: boolean;
+  /** Frozen by `docker pause` (or the lifecycle's freeze): running, but nothing in it moves. */
+  paused: boolean;
   /** Made with an open stdin, which a main shell reads its commands from. */
   openStdin: boolean;
   /** The main process's argv, as created. */
@@ -95,7 +114,9 @@ export interface ContainerState {
 export interface OwnContainer {
   id: string;
   name: string;
+  /** Its processes exist (a paused container's too). */
   running: boolean;
+  paused: boolean;
   labels: Record<string, string>;
   mounts: Array<Pick<Mount, 'source' | 'target'>>;
 }

@@ -1,11 +1,11 @@
 import type { ExecParams } from '../client/protocol';
 import type { Engine } from '../docker/engine';
-import { invalidInput } from '../errors';
+import { conflict, invalidInput } from '../errors';
 import type { Sessions } from '../sessions';
 import type { Store } from '../store/store';
 import type { Clock } from '../util/clock';
 import type { Workspaces } from '../workspaces';
-import { CommandShell, type RunOptions } from './commandShell';
+import { CommandShell, INT_GRACE_MS, KILL_ESCALATION_MS, TERM_GRACE_MS, type RunOptions } from './commandShell';
 import type { OutputSink } from './outputSink';
 import type { Shells } from './shells';
 
@@ -13,6 +13,13 @@ export interface Cancellation {
   readonly isCancellationRequested: boolean;
   onCancellationRequested(listener: () => void): { dispose(): void };
 }
+
+/**
+ * After a timeout or a cancel, how long the command gets to stop (the shell's whole
+ * escalation, and a margin) before Exec stops waiting for it and says why: a paused or
+ * stopped container never answers, and a deadline must hold whatever the container does.
+ */
+const GIVE_UP_AFTER_INTERRUPT_MS = INT_GRACE_MS + TERM_GRACE_MS + KILL_ESCALATION_MS + 2000;
 
 /** What to run; where its output goes is the sink's business. */
 export type ExecCommand = Pick<ExecParams, 'sessionId' | 'command' | 'line' | 'timeoutMs' | 'cleanShell'>;
@@ -61,29 +68,55 @@ export class Exec {
       } satisfies RunOptions);
       let timedOut = false;
       let cancelled = false;
+      let giveUp: { cancel(): void } | undefined;
+      let stopWaiting: (error: Error) => void = () => undefined;
+      const abandoned = new Promise<never>((_resolve, reject) => (stopWaiting = reject));
+      abandoned.catch(() => undefined);
+      const interrupt = () => {
+        void run.interrupt();
+        giveUp ??= clock.setTimeout(() => {
+          void this.whyNoAnswer(containerId).then((error) => {
+            shell?.dispose(); // its state is unknown now: the next command gets a new shell
+            stopWaiting(error);
+          });
+        }, GIVE_UP_AFTER_INTERRUPT_MS);
+      };
       const timer = command.timeoutMs
         ? clock.setTimeout(() => {
             timedOut = true;
-            void run.interrupt();
+            interrupt();
           }, command.timeoutMs)
         : undefined;
       const cancelListener = cancellation?.onCancellationRequested(() => {
         cancelled = true;
-        void run.interrupt();
+        interrupt();
       });
       try {
-        const result = await run.result;
+        const result = await Promise.race([run.result, abandoned]);
         await sink.finish();
         workspaces.recordAccess(workspaceId, { commands: 1 });
         store.commitSoon(); // statistics: not worth a durable write per command
         return { exitCode: result.exitCode, durationMs: clock.now() - started, timedOut, cancelled, shellReset: result.shellEnded && !command.cleanShell };
       } finally {
         timer?.cancel();
+        giveUp?.cancel();
         cancelListener?.dispose();
       }
     } finally {
       sink.dispose?.();
       if (command.cleanShell) shell?.dispose();
     }
+  }
+
+  /** The sentence for a command that did not stop when told to, from the container's state. */
+  private async whyNoAnswer(containerId: string): Promise<Error> {
+    const state = await this.deps.engine.inspectContainer(containerId).catch(() => undefined);
+    if (state?.paused) {
+      return conflict(
+        `The session's container is paused, so the command could not be stopped; it may still run once the container is unpaused. Unpause it (docker unpause ${containerId.slice(0, 12)}) or stop the session.`,
+      );
+    }
+    if (!state?.running) return conflict(`The session's container ${state ? 'stopped' : 'is gone'} while the command ran. Start the session again.`);
+    return conflict('The command did not stop when told to, and its shell did not answer; the session will use a new shell for the next command.');
   }
 }

@@ -14,6 +14,9 @@ import { registerWorkspaceHandlers } from './handlers/workspaces';
 import { registrar } from './registrar';
 import type { Services } from './services';
 
+/** On shutdown, how long a client's socket may take to take what was written to it. */
+const FLUSH_LIMIT_MS = 1000;
+
 /** Every area's handlers, registered on each new connection. */
 const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
   registerDaemonHandlers,
@@ -31,6 +34,7 @@ const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
 export class Server {
   /** Every JSON-RPC client, with the flow that paces notifications to it. */
   private readonly connections = new Map<MessageConnection, NotificationFlow>();
+  private readonly sockets = new Set<net.Socket>();
   private readonly server = net.createServer((socket) => this.accept(socket));
 
   constructor(
@@ -58,9 +62,26 @@ export class Server {
     for (const flow of this.connections.values()) flow.send(StateChangedNotification.type, { areas }, 0);
   }
 
-  /** Stops accepting and drops every client. */
-  close(): void {
+  /** Stops accepting new clients; those connected are still answered until `disconnect()`. */
+  stopAccepting(): void {
     this.server.close();
+  }
+
+  /**
+   * Ends every client's connection once what was written to it went out (the answer to a
+   * shutdown request among it), or after FLUSH_LIMIT_MS, then forgets the clients.
+   */
+  async disconnect(): Promise<void> {
+    await Promise.all(
+      [...this.sockets].map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            const limit = this.services.clock.setTimeout(() => (socket.destroy(), resolve()), FLUSH_LIMIT_MS);
+            socket.once('close', () => (limit.cancel(), resolve()));
+            socket.end();
+          }),
+      ),
+    );
     for (const connection of this.connections.keys()) connection.dispose();
     this.connections.clear();
   }
@@ -74,6 +95,8 @@ export class Server {
   }
 
   private serveJsonRpc(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     const connection = createMessageConnection(socket, socket);
     const flow = new NotificationFlow(connection);
     this.connections.set(connection, flow);

@@ -67,6 +67,16 @@ export const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'why a session is in its state, and sessions by container',
+    up(db) {
+      db.run(`
+        ALTER TABLE sessions ADD COLUMN state_reason TEXT;
+        CREATE INDEX sessions_by_container ON sessions(container_id);
+      `);
+    },
+  },
 ];
 
 export function schemaVersion(db: Database): number {

@@ -13,6 +13,7 @@ interface SessionRow {
   created_at: number;
   started_at: number | null;
   stopped_at: number | null;
+  state_reason: string | null;
 }
 
 /** Sessions of workspaces that are not being deleted, with their workspace's name. */
@@ -59,29 +60,45 @@ export class SessionStore {
   }
 
   markStarted(id: string, containerId: string, now: number): void {
-    this.db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL WHERE id = ?`, [containerId, now, id]);
+    this.db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL, state_reason = NULL WHERE id = ?`, [
+      containerId,
+      now,
+      id,
+    ]);
+  }
+
+  /** The session whose container this is, if any. */
+  byContainer(containerId: string): SessionInfo | undefined {
+    const row = this.db.get<SessionRow>(`${SELECT_SESSIONS} AND s.container_id = ?`, [containerId]);
+    return row && toSessionInfo(row);
+  }
+
+  /** Frozen, or thawed (back to running), by someone else; `reason` says by whom. */
+  markPaused(id: string, paused: boolean, reason: string | null): void {
+    this.db.run(`UPDATE sessions SET state = ?, state_reason = ? WHERE id = ?`, [paused ? 'paused' : 'running', reason, id]);
   }
 
   /**
    * Marks the session stopped (forgetting its container when it is gone) and returns what it
    * was, so the caller can account its run time; undefined when there is no such session.
    */
-  markStopped(id: string, now: number, containerGone: boolean): { workspaceId: string; ranSince: number | undefined } | undefined {
+  markStopped(id: string, now: number, containerGone: boolean, reason: string | null = null): { workspaceId: string; ranSince: number | undefined } | undefined {
     const row = this.db.get<{ workspace_id: string; state: SessionState; started_at: number | null }>(
       'SELECT workspace_id, state, started_at FROM sessions WHERE id = ?',
       [id],
     );
     if (!row) return undefined;
     this.db.run(
-      `UPDATE sessions SET state = 'stopped', stopped_at = ?, container_id = CASE WHEN ? THEN NULL ELSE container_id END WHERE id = ?`,
-      [now, containerGone ? 1 : 0, id],
+      `UPDATE sessions SET state = 'stopped', stopped_at = ?, container_id = CASE WHEN ? THEN NULL ELSE container_id END, state_reason = ? WHERE id = ?`,
+      [now, containerGone ? 1 : 0, reason, id],
     );
-    return { workspaceId: row.workspace_id, ranSince: row.state === 'running' && row.started_at ? row.started_at : undefined };
+    const ran = (row.state === 'running' || row.state === 'paused') && row.started_at;
+    return { workspaceId: row.workspace_id, ranSince: ran ? row.started_at! : undefined };
   }
 
   /** Found running in Docker although the database said otherwise (reconciliation). */
-  markFoundRunning(id: string): void {
-    this.db.run(`UPDATE sessions SET state = 'running', stopped_at = NULL WHERE id = ?`, [id]);
+  markFoundRunning(id: string, reason: string | null = null): void {
+    this.db.run(`UPDATE sessions SET state = 'running', stopped_at = NULL, state_reason = ? WHERE id = ?`, [reason, id]);
   }
 
   /** The database lost track of the session's container (reconciliation). */
@@ -93,8 +110,14 @@ export class SessionStore {
     this.db.run('DELETE FROM sessions WHERE id = ?', [id]);
   }
 
+  /** Sessions whose container runs (a paused one counts: it holds its memory and processes). */
   countRunning(workspaceId: string): number {
-    return this.db.get<{ count: number }>(`SELECT COUNT(*) AS count FROM sessions WHERE workspace_id = ? AND state = 'running'`, [workspaceId])!.count;
+    return this.db.get<{ count: number }>(`SELECT COUNT(*) AS count FROM sessions WHERE workspace_id = ? AND state IN ('running', 'paused')`, [workspaceId])!.count;
+  }
+
+  /** Sessions the database believes have a running (or paused) container: what events and re-lists check. */
+  listLive(): SessionInfo[] {
+    return this.db.all<SessionRow>(`${SELECT_SESSIONS} AND s.state IN ('running', 'paused') AND s.container_id IS NOT NULL`).map(toSessionInfo);
   }
 
   /** Sessions that are not stopped (running or starting). */
@@ -134,5 +157,6 @@ function toSessionInfo(row: SessionRow): SessionInfo {
     startedAt: isoTime(row.started_at),
     stoppedAt: isoTime(row.stopped_at),
     fromPool: row.from_pool === 1,
+    ...(row.state_reason ? { stateReason: row.state_reason } : {}),
   };
 }

@@ -16,7 +16,7 @@ export async function startSession(ctx: Ctx, item?: unknown): Promise<void> {
 }
 
 export async function stopSession(ctx: Ctx, item?: unknown): Promise<void> {
-  const session = await sessionFrom(ctx, item, (s) => s.state === 'running', 'No session is running.');
+  const session = await sessionFrom(ctx, item, (s) => s.state === 'running' || s.state === 'paused', 'No session is running.');
   if (!session) return;
   await withProgress(ctx, `Stopping session ${session.id}…`, () => ctx.request(StopSessionRequest.type, { id: session.id }));
 }

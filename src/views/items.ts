@@ -40,19 +40,21 @@ export class SessionItem extends vscode.TreeItem {
   ) {
     super(session.id, terminals.length > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     this.id = `session:${session.id}`;
-    this.description = `${session.workspaceName} · ${session.state}`;
+    this.description = `${session.workspaceName} · ${session.state}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
     this.iconPath =
       session.state === 'running'
         ? new vscode.ThemeIcon('vm-running', new vscode.ThemeColor('testing.iconPassed'))
         : session.state === 'starting'
           ? new vscode.ThemeIcon('loading~spin')
-          : new vscode.ThemeIcon('vm-outline', new vscode.ThemeColor('disabledForeground'));
+          : session.state === 'paused'
+            ? new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('editorWarning.foreground'))
+            : new vscode.ThemeIcon('vm-outline', new vscode.ThemeColor('disabledForeground'));
     this.contextValue = `session.${session.state}`;
     this.tooltip = new vscode.MarkdownString(
       [
         `**${session.id}** on \`${session.workspaceId}\``,
         '',
-        `State: ${session.state}${session.fromPool ? ' (from the warm pool)' : ''}  `,
+        `State: ${session.state}${session.stateReason ? ` — ${session.stateReason}` : ''}${session.fromPool ? ' (from the warm pool)' : ''}  `,
         `Image: \`${session.image}\`  `,
         `Container: \`${session.containerId?.slice(0, 12) ?? '—'}\`  `,
         `Started: ${session.startedAt ? new Date(session.startedAt).toLocaleString() : '—'}`,

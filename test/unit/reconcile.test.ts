@@ -11,6 +11,7 @@ const container = (id: string, labels: Record<string, string>, running = true): 
   running,
   labels: { 'sandkasten.managed': 'true', 'sandkasten.instance': 'i1', ...labels },
   mounts: [],
+  paused: false,
 });
 const sessionContainer = (id: string, sessionId: string, workspaceId: string, running = true) =>
   container(id, { 'sandkasten.role': 'session', 'sandkasten.session': sessionId, 'sandkasten.workspace': workspaceId }, running);

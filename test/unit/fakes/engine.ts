@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { DockerStatus } from '../../../sidecar/client/protocol';
 import {
   LABEL,
+  type ContainerEvent,
   type ContainerSpec,
   type ContainerState,
   type Engine,
@@ -23,6 +24,7 @@ export interface FakeContainer {
   labels: Record<string, string>;
   mounts: Mount[];
   running: boolean;
+  paused?: boolean;
   hasMainShell: boolean;
   network: string;
   /** As the sidecar asked for it; absent for containers a test put there. */
@@ -222,6 +224,13 @@ export class FakeEngine implements Engine {
     this.endShells(container);
   }
 
+  async unpauseContainer(id: string): Promise<void> {
+    await this.enter('unpauseContainer', [id]);
+    this.checkAvailable();
+    const container = this.requireContainer(id);
+    container.paused = false;
+  }
+
   async removeContainer(id: string): Promise<void> {
     await this.enter('removeContainer', [id]);
     this.checkAvailable();
@@ -254,6 +263,7 @@ export class FakeEngine implements Engine {
     if (!container) return undefined;
     return {
       running: container.running,
+      paused: container.paused ?? false,
       openStdin: container.hasMainShell,
       command: container.hasMainShell ? (container.spec?.command ?? []) : ['sleep', 'infinity'],
       mounts: container.mounts.map(({ source, target }) => ({ source, target })),
@@ -269,6 +279,7 @@ export class FakeEngine implements Engine {
         id: container.id,
         name: container.name,
         running: container.running,
+        paused: container.paused ?? false,
         labels: { ...container.labels },
         mounts: container.mounts.map(({ source, target }) => ({ source, target })),
       }));
@@ -295,6 +306,29 @@ export class FakeEngine implements Engine {
       resize: async () => undefined,
       exitCode: async () => shell.exitCode,
     };
+  }
+
+  /** Who follows container events now, with how to end their stream. */
+  readonly eventFollowers = new Set<{ onEvent(event: ContainerEvent): void; onEnd(error?: Error): void }>();
+
+  async followContainerEvents(onEvent: (event: ContainerEvent) => void, onEnd: (error?: Error) => void): Promise<{ close(): void }> {
+    await this.enter('followContainerEvents', []);
+    this.checkAvailable();
+    const follower = { onEvent, onEnd };
+    this.eventFollowers.add(follower);
+    return { close: () => void this.eventFollowers.delete(follower) };
+  }
+
+  /** Docker reports something that happened to a container (done behind the sidecar's back). */
+  emitContainerEvent(event: ContainerEvent): void {
+    for (const follower of this.eventFollowers) follower.onEvent(event);
+  }
+
+  /** The event stream drops (the engine restarted): every follower's stream ends. */
+  endContainerEvents(error?: Error): void {
+    const followers = [...this.eventFollowers];
+    this.eventFollowers.clear();
+    for (const follower of followers) follower.onEnd(error);
   }
 
   async runOnce(id: string, command: string[]): Promise<string> {

@@ -1,0 +1,108 @@
+import type { ConfigStore } from './config';
+import type { Containers } from './containers';
+import type { ContainerEvent } from './docker/engine';
+import type { Sessions } from './sessions';
+import type { Store } from './store/store';
+import type { Clock } from './util/clock';
+import type { Logger } from './util/log';
+
+/** After the event stream ended (the engine restarted, the connection dropped), wait this long before re-listing and following again. */
+const RESUBSCRIBE_DELAY_MS = 1000;
+/** While the engine does not answer, try again this often. */
+const RETRY_INTERVAL_MS = 5000;
+
+/**
+ * Follows Docker's events for this instance's containers, so a session whose container was
+ * stopped, killed, paused, removed or killed for memory behind the sidecar's back says so
+ * within a second (tree, CLI, API) instead of answering every exec with an engine error.
+ * When the stream ends it re-lists the containers (catching up on what it missed) and
+ * follows again. What the sidecar does itself is seen too, and changes nothing: the session
+ * is already in that state once the workspace's lock lets the event through.
+ */
+export class ContainerWatch {
+  private subscription: { close(): void } | undefined;
+  private retryTimer: { cancel(): void } | undefined;
+  private stopped = false;
+  /** Containers Docker reported out of memory: their next death is explained by it. */
+  private readonly outOfMemory = new Set<string>();
+
+  constructor(
+    private readonly deps: { containers: Containers; store: Store; sessions: Sessions; config: ConfigStore; clock: Clock; log: Logger },
+  ) {}
+
+  /** Catches up with Docker, then follows its events. Never throws: retried while the engine is away. */
+  async start(): Promise<void> {
+    if (this.stopped || this.subscription) return;
+    try {
+      // Subscribe first, then list: nothing that happens in between is missed.
+      this.subscription = await this.deps.containers.engine.followContainerEvents(
+        (event) => void this.onEvent(event).catch((error) => this.deps.log.error(`following a container ${event.action} event failed`, error)),
+        (error) => this.onStreamEnd(error),
+      );
+      await this.catchUp();
+    } catch (error) {
+      this.subscription?.close();
+      this.subscription = undefined;
+      this.deps.log.info(`following Docker's events postponed: ${(error as Error).message}`);
+      this.retryLater(RETRY_INTERVAL_MS);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.retryTimer?.cancel();
+    this.subscription?.close();
+    this.subscription = undefined;
+  }
+
+  /** Compares every session the database believes runs with what Docker lists now. */
+  private async catchUp(): Promise<void> {
+    const live = this.deps.store.sessions.listLive();
+    if (live.length === 0) return;
+    const found = new Map((await this.deps.containers.engine.listOwnContainers()).map((container) => [container.id, container]));
+    for (const session of live) {
+      const container = found.get(session.containerId!);
+      if (!container) this.deps.containers.forgetRemoved(session.containerId!);
+      await this.deps.sessions.recordContainerState(session.containerId!, container ? { running: container.running, paused: container.paused } : 'gone');
+    }
+  }
+
+  private async onEvent(event: ContainerEvent): Promise<void> {
+    const { sessions } = this.deps;
+    switch (event.action) {
+      case 'oom':
+        this.outOfMemory.add(event.containerId);
+        return;
+      case 'die': {
+        const reason = this.outOfMemory.delete(event.containerId)
+          ? `killed: out of memory (limit ${this.deps.config.current['limits.memoryMb']} MiB)`
+          : `its container was stopped outside Sandkasten (exit code ${event.exitCode ?? 'unknown'})`;
+        return sessions.recordContainerState(event.containerId, { running: false, paused: false }, reason);
+      }
+      case 'destroy':
+        this.outOfMemory.delete(event.containerId);
+        this.deps.containers.forgetRemoved(event.containerId);
+        return sessions.recordContainerState(event.containerId, 'gone');
+      case 'pause':
+        return sessions.recordContainerState(event.containerId, { running: true, paused: true });
+      case 'unpause':
+      case 'start':
+        return sessions.recordContainerState(event.containerId, { running: true, paused: false });
+      default:
+        return; // stop and kill come with a die
+    }
+  }
+
+  private onStreamEnd(error?: Error): void {
+    this.subscription = undefined;
+    if (this.stopped) return;
+    this.deps.log.info(`Docker's event stream ended${error ? ` (${error.message})` : ''}; following again after a re-list`);
+    this.retryLater(RESUBSCRIBE_DELAY_MS);
+  }
+
+  private retryLater(delayMs: number): void {
+    if (this.stopped) return;
+    this.retryTimer?.cancel();
+    this.retryTimer = this.deps.clock.setTimeout(() => void this.start(), delayMs);
+  }
+}
