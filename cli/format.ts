@@ -11,10 +11,26 @@ Usage:
   sandkasten session stop SESSION_ID
   sandkasten session resume SESSION_ID
   sandkasten session rm SESSION_ID
-  sandkasten exec SESSION_ID [--timeout SECONDS] -- CMD [ARGS...]
+  sandkasten exec SESSION_ID [--timeout SECONDS] [--queue] -- CMD [ARGS...]
                                                        runs CMD in the session's shell; its stdout and
                                                        stderr come out here, its stdin is /dev/null
                                                        (it reads nothing from this terminal or pipe)
+                                                       while another command runs in the session, it
+                                                       runs at once beside it, in a shell of its own
+                                                       that starts where the session is; --queue
+                                                       waits for its turn instead
+  sandkasten exec --background SESSION_ID -- CMD [ARGS...]
+                                                       starts CMD in the background and prints its
+                                                       process id at once (--json: the whole record)
+  sandkasten ps [SESSION_ID] [--json]                  background processes, running and exited
+  sandkasten process output PROCESS_ID [--follow]      what it printed (--follow: until it exits)
+  sandkasten process kill PROCESS_ID [--signal INT|TERM|KILL]
+                                                       stops it as Ctrl-C would, or sends the signal
+  sandkasten process wait PROCESS_ID [--timeout SECONDS]
+                                                       waits for it; exits with its exit code (124:
+                                                       still running when the timeout came)
+  sandkasten logs SESSION_ID [--follow]                what background jobs printed after their
+                                                       command returned (kept up to logs.sessionKb)
   sandkasten shell SESSION_ID [--terminal ID]          an interactive shell in the session; exit it to
                                                        end it, close the window to detach (the shell
                                                        lives on: reattach or restore with --terminal)

@@ -16,6 +16,7 @@ import { resolveHome } from '../sidecar/client/home';
 import * as P from '../sidecar/client/protocol';
 import { formatTable, parseConfigValue, USAGE, UsageError } from './format';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
+import { runProcessCommand, startBackground } from './processes';
 import { runShell } from './shell';
 
 const SIDECAR_SCRIPT = path.join(__dirname, 'sidecar.js');
@@ -36,6 +37,10 @@ const OPTIONS = {
   workspace: { type: 'string' },
   force: { type: 'boolean', short: 'f' },
   timeout: { type: 'string' },
+  queue: { type: 'boolean' },
+  background: { type: 'boolean' },
+  follow: { type: 'boolean' },
+  signal: { type: 'string' },
   terminal: { type: 'string' },
 } as const;
 
@@ -176,6 +181,17 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       return 0;
     }
     default:
+      if (group === 'ps' || group === 'logs' || group === 'process') {
+        const command = group === 'process' ? `process ${verb ?? ''}`.trim() : group;
+        const args = group === 'process' ? rest : verb === undefined ? rest : [verb, ...rest];
+        const timeoutSeconds = values.timeout === undefined ? undefined : Number(values.timeout);
+        if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new UsageError('--timeout takes a positive number of seconds.');
+        return runProcessCommand(client, command, args, { json, follow: values.follow ?? false, signal: values.signal, timeoutSeconds });
+      }
+      if (group === 'exec' && values.background) {
+        if (!verb || rest.length === 0) throw new UsageError('exec --background needs a SESSION_ID and a command after --.');
+        return startBackground(client, verb, rest, { json, follow: false });
+      }
       if (group === 'exec') return runExec(client, verb, rest, values);
       if (group === 'shell') return runShell(client, verb, rest, values.terminal);
       throw new UsageError(`Unknown command "${[group, verb].filter(Boolean).join(' ')}".`);
@@ -220,6 +236,7 @@ async function runExec(client: SidecarClient, sessionId: string | undefined, com
         sessionId,
         command,
         timeoutMs: timeoutSeconds ? Math.round(timeoutSeconds * 1000) : undefined,
+        queue: values.queue,
         streamId: values.json ? undefined : streamId,
         rawChannelId: values.json ? undefined : streamId,
         encoding: values.json ? 'utf8' : 'base64',

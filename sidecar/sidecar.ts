@@ -8,6 +8,8 @@ import { Containers } from './containers';
 import { DockerEngine } from './docker/dockerEngine';
 import type { Engine } from './docker/engine';
 import { Exec } from './exec/exec';
+import { Processes } from './exec/processes';
+import { SessionLogs } from './exec/sessionLogs';
 import { Shells } from './exec/shells';
 import { Pool } from './pool';
 import { DirectPipes, pipeDirectoryOf } from './rawChannel/directPipes';
@@ -47,6 +49,8 @@ export class Sidecar implements Services {
   readonly workspaces: Workspaces;
   readonly sessions: Sessions;
   readonly exec: Exec;
+  readonly processes: Processes;
+  readonly sessionLogs: SessionLogs;
   readonly terminals: Terminals;
   readonly pool: Pool;
   readonly rawChannels: RawChannels;
@@ -81,7 +85,8 @@ export class Sidecar implements Services {
     this.pipes = new DirectPipes(paths.pipes, pipesWork, async (id) => pipeDirectoryOf((await engine.inspectContainer(id))?.mounts));
     this.rawChannels = new RawChannels(clock);
     const containers = new Containers({ engine, config, clock, pipes: this.pipes });
-    this.shells = new Shells(engine, clock);
+    this.sessionLogs = new SessionLogs({ config, clock });
+    this.shells = new Shells(engine, clock, (sessionId, stream, data) => this.sessionLogs.append(sessionId, stream, data));
     this.workspaces = new Workspaces({ store, containers, config, clock, changes, locks });
     this.pool = new Pool({
       containers,
@@ -93,6 +98,7 @@ export class Sidecar implements Services {
     });
     this.sessions = new Sessions({ store, containers, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells, pool: this.pool });
     this.exec = new Exec({ engine, sessions: this.sessions, workspaces: this.workspaces, store, shells: this.shells, clock });
+    this.processes = new Processes({ engine, sessions: this.sessions, config, clock, changes });
     this.terminals = new Terminals({ store, engine, sessions: this.sessions, changes, clock, log: options.log });
     this.containerWatch = new ContainerWatch({ containers, store, sessions: this.sessions, config, clock, log: options.log });
     this.server = new Server(this, this.rawChannels, {
@@ -191,6 +197,7 @@ export class Sidecar implements Services {
       this.containerWatch.stop();
       this.server.stopAccepting();
       this.shells.closeAll();
+      this.processes.closeAll();
       this.terminals.closeAll();
       try {
         await this.pool.drain().catch((error) => this.log.error('draining the pool failed', error));

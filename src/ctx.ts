@@ -48,6 +48,8 @@ export class Ctx implements vscode.Disposable {
   readonly terminals: SandboxTerminals;
   /** Hands Run Command its `exec/output` notifications, by stream id. */
   readonly execStreams = new ExecStreamRouter(`run-${process.pid}`);
+  /** One output channel per background process whose output was shown, with whether it is being followed. */
+  private readonly processChannels = new Map<string, vscode.OutputChannel & { following: boolean }>();
   /** Commands, views, the status bar, listeners: they last until the extension deactivates. */
   private readonly extensionScope = new DisposableScope();
   /** The current client; a new client ends the previous one and its handlers first. */
@@ -87,6 +89,16 @@ export class Ctx implements vscode.Disposable {
     // Last: it registers its handlers and listeners on this context.
     this.terminals = this.extensionScope.add(new SandboxTerminals(this));
     this.setState('starting');
+  }
+
+  /** The output channel of a background process (made on first use, kept until the window closes). */
+  processOutputChannel(processId: string, name: string): vscode.OutputChannel & { following: boolean } {
+    let channel = this.processChannels.get(processId);
+    if (!channel) {
+      channel = Object.assign(this.extensionScope.add(vscode.window.createOutputChannel(name)), { following: false });
+      this.processChannels.set(processId, channel);
+    }
+    return channel;
   }
 
   get home(): string {

@@ -83,6 +83,11 @@ export const SETTINGS = {
     defaultValue: 600,
     check: isInteger(1, 604800),
   },
+  'logs.sessionKb': {
+    description: "Output of a session's background jobs kept after their command returned (sandkasten logs), and of each background process, in KiB; the oldest goes first.",
+    defaultValue: 1024,
+    check: isInteger(16, 65536),
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -101,6 +106,7 @@ export interface SettingsValues {
   'pool.enabled': boolean;
   'pool.images': Record<string, number>;
   idleShutdownSeconds: number;
+  'logs.sessionKb': number;
 }
 
 export function defaultSettings(): SettingsValues {

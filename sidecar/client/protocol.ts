@@ -220,6 +220,13 @@ export interface ExecParams {
   /** Run in a fresh shell (no cwd or environment from earlier commands, none kept after). */
   cleanShell?: boolean;
   /**
+   * While another command runs in the session's shell, a new one runs at once beside it in a
+   * shell of its own, which starts at the session's cwd and exported environment (as they
+   * were when the running command started); what it changes stays in that shell. `queue`
+   * waits for its turn in the session's shell instead, in strict order.
+   */
+  queue?: boolean;
+  /**
    * Stream output as ExecOutputNotification tagged with this id instead of returning it in the
    * result. Chosen by the client, unique per connection.
    */
@@ -247,6 +254,8 @@ export interface ExecResult {
    * none of the variables, functions or options set before.
    */
   shellReset: boolean;
+  /** It ran beside a busy session shell, in a shell of its own (see ExecParams.queue). */
+  sideBySide: boolean;
   /** Output bytes not delivered because the captured (non-streamed) output passed its limit. */
   droppedBytes: number;
 }
@@ -257,6 +266,7 @@ export namespace ExecRequest {
     line: S.optional(S.string()),
     timeoutMs: S.optional(S.positiveInteger()),
     cleanShell: S.optional(S.boolean()),
+    queue: S.optional(S.boolean()),
     streamId: S.optional(S.string()),
     encoding: S.optional(S.oneOf(['utf8', 'base64'] as const)),
     rawChannelId: S.optional(S.string()),
@@ -293,6 +303,95 @@ export interface ExecOutputParams {
 export namespace ExecOutputNotification {
   export const method = 'exec/output';
   export const type = new NotificationType<ExecOutputParams>(method);
+}
+
+// ---------------------------------------------------------------------------------------
+// Background output: a session's log, and background processes with a handle
+// ---------------------------------------------------------------------------------------
+
+/** The longest a request waits for output or an exit (long poll); a client asks again after. */
+const MAX_OUTPUT_WAIT_MS = 600_000;
+
+/** A page of kept output; `nextOffset` asks for what comes after it. */
+export interface OutputPage {
+  chunks: Array<{ stream: 'stdout' | 'stderr'; data: string }>;
+  nextOffset: number;
+  /** Bytes after the offset asked for that were dropped (the log keeps the newest). */
+  droppedBytes: number;
+}
+/** Which output to read, and how long to wait for some when there is none yet (long poll). */
+export interface OutputQuery {
+  /** From this offset (a previous page's nextOffset); from the oldest kept when omitted. */
+  offset?: number;
+  /** Wait up to this long for output (or the end of a process) when none is there yet. */
+  waitMs?: number;
+  /** `base64` for bytes as they are; `utf8` (default) decodes text. */
+  encoding?: 'utf8' | 'base64';
+}
+const outputQuery = {
+  offset: S.optional(S.wholeNumber()),
+  waitMs: S.optional(S.positiveInteger(MAX_OUTPUT_WAIT_MS)),
+  encoding: S.optional(S.oneOf(['utf8', 'base64'] as const)),
+};
+
+export namespace SessionLogsRequest {
+  export const params = S.params({ sessionId: S.string(), ...outputQuery });
+  export const method = 'session/logs';
+  /**
+   * What the session's background jobs printed after their command returned (between
+   * commands), kept up to the `logs.sessionKb` setting. Never part of another command's output.
+   */
+  export const type = new RequestType<{ sessionId: string } & OutputQuery, OutputPage, void>(method);
+}
+
+export interface ProcessInfo {
+  id: string;
+  sessionId: string;
+  /** The command line as started. */
+  command: string;
+  state: 'running' | 'exited';
+  /** Set once it exited: its status (130, 143, 137 when a signal ended it). */
+  exitCode: number | null;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+export interface StartProcessParams {
+  sessionId: string;
+  command?: string[];
+  line?: string;
+}
+export namespace StartProcessRequest {
+  export const params = S.params({ sessionId: S.string(), command: S.optional(S.stringList({ nonEmpty: true })), line: S.optional(S.string()) });
+  export const method = 'process/start';
+  /**
+   * Starts a command in the background, in a shell of its own that starts where the session
+   * is, and answers with its handle at once. Its output is kept (see ProcessOutputRequest).
+   */
+  export const type = new RequestType<StartProcessParams, ProcessInfo, void>(method);
+}
+export namespace ListProcessesRequest {
+  export const params = S.params({ sessionId: S.optional(S.string()) });
+  export const method = 'process/list';
+  export const type = new RequestType<{ sessionId?: string }, ProcessInfo[], void>(method);
+}
+export namespace ProcessOutputRequest {
+  export const params = S.params({ processId: S.string(), ...outputQuery });
+  export const method = 'process/output';
+  /** A page of the process's output; with `waitMs`, waits for more (follow). */
+  export const type = new RequestType<{ processId: string } & OutputQuery, OutputPage & { process: ProcessInfo }, void>(method);
+}
+export namespace SignalProcessRequest {
+  export const params = S.params({ processId: S.string(), signal: S.optional(S.oneOf(['INT', 'TERM', 'KILL'] as const)) });
+  export const method = 'process/signal';
+  /** Sends the signal to the process's command; without one, stops it as Ctrl-C would (INT, then TERM, then KILL). */
+  export const type = new RequestType<{ processId: string; signal?: 'INT' | 'TERM' | 'KILL' }, ProcessInfo, void>(method);
+}
+export namespace WaitProcessRequest {
+  export const params = S.params({ processId: S.string(), timeoutMs: S.optional(S.positiveInteger(MAX_OUTPUT_WAIT_MS)) });
+  export const method = 'process/wait';
+  /** Answers once the process exited, or after `timeoutMs` with it still running. */
+  export const type = new RequestType<{ processId: string; timeoutMs?: number }, ProcessInfo, void>(method);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -439,7 +538,7 @@ export namespace SetConfigRequest {
 // Notifications (sidecar → clients)
 // ---------------------------------------------------------------------------------------
 
-export type ChangedArea = 'workspaces' | 'sessions' | 'terminals' | 'pool' | 'config' | 'docker';
+export type ChangedArea = 'workspaces' | 'sessions' | 'terminals' | 'processes' | 'pool' | 'config' | 'docker';
 export interface StateChangedParams {
   areas: ChangedArea[];
 }

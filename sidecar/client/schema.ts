@@ -44,6 +44,12 @@ export function positiveInteger(maximum = Number.MAX_SAFE_INTEGER): Schema<numbe
   };
 }
 
+export function wholeNumber(): Schema<number> {
+  return {
+    check: (value, key) => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : fail(`"${key}" must be a whole number, 0 or more.`)),
+  };
+}
+
 export function oneOf<const T extends string>(choices: readonly T[]): Schema<T> {
   return {
     check: (value, key) =>

@@ -4,7 +4,7 @@ import type { Engine, ExecProcess } from '../docker/engine';
 import { FrameParser, type StreamType } from '../docker/frames';
 import type { Clock } from '../util/clock';
 import { MarkerScanner } from './markers';
-import { MAIN_SHELL_STATE_FILE, SHELL_SETUP, commandStateFile, shellQuote, stopCommandScript } from './shellText';
+import { MAIN_SHELL_STATE_FILE, SESSION_CWD_FILE, SESSION_ENV_FILE, SHELL_SETUP, commandStateFile, shellQuote, stopCommandScript } from './shellText';
 
 export interface RunOptions {
   /** A shell command line (run by `command eval`, see commandText) or an argv (quoted, always valid). */
@@ -15,6 +15,12 @@ export interface RunOptions {
   /** Asked after each delivery; when true the shell's stream pauses until `waitForDrain`. */
   isCongested?(): boolean;
   waitForDrain?(): Promise<void>;
+  /**
+   * `session`: the session's own shell, which notes its cwd and exports after the command
+   * for side-by-side commands; `side`: first takes on that cwd and those exports. Neither:
+   * a clean shell.
+   */
+  role?: 'session' | 'side';
 }
 
 export interface CommandRun {
@@ -66,10 +72,14 @@ export class CommandShell {
   private readonly parser: FrameParser;
   private running: RunningCommand | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Commands running or waiting their turn. */
+  private commandsInHand = 0;
   private ended = false;
   private readonly endListeners: Array<() => void> = [];
   /** The main shell's death marker, looked for in all stdout, during a command or between commands. */
   private readonly deathScanner: MarkerScanner | undefined;
+  /** Where output goes that arrives between commands: background jobs of earlier ones (see SessionLogs). */
+  onStrayOutput: ((stream: StreamType, data: Buffer) => void) | undefined;
 
   private constructor(
     private readonly engine: Engine,
@@ -81,9 +91,9 @@ export class CommandShell {
   ) {
     this.parser = new FrameParser((type, data) => this.onFrame(type, data));
     if (origin.kind === 'main') {
-      // Output that is not the death marker belongs to the running command (a background job's between commands: dropped).
+      // Output that is not the death marker belongs to the running command, or between commands to a background job.
       this.deathScanner = new MarkerScanner(Buffer.from(`\x1eSK${origin.secret}:E`, 'latin1'), MARKER_END, 12, (data) =>
-        this.running?.options.onOutput('stdout', data),
+        this.running ? this.running.options.onOutput('stdout', data) : this.onStrayOutput?.('stdout', data),
       );
     }
   }
@@ -155,6 +165,11 @@ export class CommandShell {
     return !this.ended;
   }
 
+  /** A command runs or waits its turn: a new one would have to wait. */
+  get isBusy(): boolean {
+    return this.commandsInHand > 0;
+  }
+
   onDidEnd(listener: () => void): void {
     this.endListeners.push(listener);
   }
@@ -164,6 +179,7 @@ export class CommandShell {
    * while running its processes are stopped; other commands are not disturbed.
    */
   run(options: RunOptions): CommandRun {
+    this.commandsInHand++;
     let cancelledWhileQueued = false;
     let started = false;
     let dropQueued: (result: RunResult) => void = () => undefined;
@@ -175,6 +191,7 @@ export class CommandShell {
     });
     this.queue = ran.catch(() => undefined);
     const result = Promise.race([ran, dropped]);
+    void result.finally(() => this.commandsInHand--).catch(() => undefined);
     return {
       result,
       interrupt: async () => {
@@ -204,16 +221,19 @@ export class CommandShell {
         stderr: new MarkerScanner(Buffer.from(`\x1eSK${nonce}`, 'latin1'), MARKER_END, 2, (data) => options.onOutput('stderr', data)),
         stderrDone: false,
       };
-      this.stream.write(commandText(options.command, nonce, this.stateFile, options.stdoutFile));
+      this.stream.write(commandText(options.command, nonce, this.stateFile, options.stdoutFile, options.role));
     });
   }
 
   private onFrame(type: StreamType, data: Buffer): void {
     const running = this.running;
     if (!running) {
-      // Between commands: a background job's output, which nobody asked for, or the main
-      // shell's death marker: it died while idle.
-      if (type === 'stdout' && this.deathScanner?.push(data) !== undefined) this.dispose();
+      // Between commands: a background job's output, or the main shell's death marker (it died while idle).
+      if (type === 'stdout' && this.deathScanner) {
+        if (this.deathScanner.push(data) !== undefined) this.dispose();
+      } else {
+        this.onStrayOutput?.(type, data);
+      }
       return;
     }
     if (type === 'stdout') {
@@ -284,6 +304,11 @@ export class CommandShell {
     }
   }
 
+  /** Sends `signal` to the running command's processes, as they are (no escalation). */
+  async signalCommand(signal: 'INT' | 'TERM' | 'KILL'): Promise<void> {
+    if (this.running) await this.runSideCommand(stopCommandScript(this.pid, this.stateFile, signal));
+  }
+
   /** A separate one-off exec, so it runs even while the shell is busy. */
   private async runSideCommand(script: string): Promise<void> {
     await this.engine.runOnce(this.containerId, ['sh', '-c', script]).catch(() => undefined); // the container may be gone already: nothing left to stop
@@ -307,13 +332,23 @@ export class CommandShell {
  * non-interactive shell (POSIX; busybox ash and dash agree). The epilogue, untraced, prints
  * the markers on the saved fds: the nonce exists only in this text and the shell's memory.
  */
-function commandText(command: RunOptions['command'], nonce: string, stateFile: string, stdoutFile?: string): string {
-  const start = `{ IFS=' ' \\command read -r __sk_up __sk_idle </proc/uptime; \\command echo "$__sk_up" >|${stateFile}; } 2>/dev/null\n`;
+function commandText(command: RunOptions['command'], nonce: string, stateFile: string, stdoutFile?: string, role?: RunOptions['role']): string {
+  // The session's shell notes where it is after each command (and before its first), so a
+  // side shell or a background process takes on the session's cwd and exports as they were
+  // when the running command started, or are now. A missing file must not end the shell.
+  const noteSession = ` \\export -p >|${SESSION_ENV_FILE}; \\command printf '%s\\n' "$PWD" >|${SESSION_CWD_FILE};`;
+  const sessionState =
+    role === 'session'
+      ? ` \\command test -e ${SESSION_CWD_FILE} || {${noteSession} };`
+      : role === 'side'
+        ? ` if \\command test -r ${SESSION_ENV_FILE}; then . ${SESSION_ENV_FILE}; fi; IFS= \\command read -r __sk_cwd <${SESSION_CWD_FILE} && \\command cd -- "$__sk_cwd";`
+        : '';
+  const start = `{${sessionState} IFS=' ' \\command read -r __sk_up __sk_idle </proc/uptime; \\command echo "$__sk_up" >|${stateFile}; } 2>/dev/null\n`;
   const line = 'argv' in command ? command.argv.map(shellQuote).join(' ') : command.line;
   const redirects = stdoutFile ? `</dev/null >${shellQuote(stdoutFile)}` : '</dev/null';
   const run = `__sk_line=${shellQuote(line)}; __sk_run 8>&- 9>&- ${redirects}\n`;
   const end =
-    `{ __sk_rc=$?; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x; } 2>/dev/null; ` +
+    `{ __sk_rc=$?; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x;${role === 'session' ? noteSession : ''} } 2>/dev/null; ` +
     `\\command printf '\\036SK${nonce}\\037' >&9; \\command printf '\\036SK${nonce}:%d\\037' "$__sk_rc" >&8\n`;
   return start + run + end;
 }

@@ -22,7 +22,7 @@ export interface Cancellation {
 const GIVE_UP_AFTER_INTERRUPT_MS = INT_GRACE_MS + TERM_GRACE_MS + KILL_ESCALATION_MS + 2000;
 
 /** What to run; where its output goes is the sink's business. */
-export type ExecCommand = Pick<ExecParams, 'sessionId' | 'command' | 'line' | 'timeoutMs' | 'cleanShell'>;
+export type ExecCommand = Pick<ExecParams, 'sessionId' | 'command' | 'line' | 'timeoutMs' | 'cleanShell' | 'queue'>;
 
 export interface ExecOutcome {
   exitCode: number;
@@ -31,6 +31,8 @@ export interface ExecOutcome {
   cancelled: boolean;
   /** The shell ended during the command: its state starts afresh. */
   shellReset: boolean;
+  /** It ran in a shell of its own beside a busy session shell (see ExecParams.queue). */
+  sideBySide: boolean;
 }
 
 /** Runs commands in a session's persistent shell, their output into a sink chosen by the caller. */
@@ -52,14 +54,29 @@ export class Exec {
     const { containerId, workspaceId } = sessions.running(command.sessionId);
     const started = clock.now();
     let shell: CommandShell | undefined;
+    let releaseSideShell: (() => void) | undefined;
     try {
       // The sink first (a raw channel the client is still opening): if it never comes, no shell was opened for nothing.
       await sink.prepare?.();
-      if (cancellation?.isCancellationRequested) return { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false };
-      shell = command.cleanShell ? await CommandShell.open(engine, clock, containerId) : await shells.get(command.sessionId, containerId);
+      if (cancellation?.isCancellationRequested) return { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false, sideBySide: false };
+      let role: RunOptions['role'];
+      if (command.cleanShell) {
+        shell = await CommandShell.open(engine, clock, containerId);
+      } else {
+        shell = await shells.get(command.sessionId, containerId);
+        role = 'session';
+        if (shell.isBusy && !command.queue) {
+          // Another command runs: this one starts at once beside it, where the session is.
+          const side = await shells.side(command.sessionId, containerId);
+          shell = side.shell;
+          releaseSideShell = side.release;
+          role = 'side';
+        }
+      }
       const redirect = await sink.attach?.({ containerId, shell });
 
       const run = shell.run({
+        role,
         command: command.line !== undefined ? { line: command.line } : { argv: command.command! },
         stdoutFile: redirect?.stdoutFile,
         onOutput: (stream, data) => sink.write(stream, data),
@@ -96,7 +113,14 @@ export class Exec {
         await sink.finish();
         workspaces.recordAccess(workspaceId, { commands: 1 });
         store.commitSoon(); // statistics: not worth a durable write per command
-        return { exitCode: result.exitCode, durationMs: clock.now() - started, timedOut, cancelled, shellReset: result.shellEnded && !command.cleanShell };
+        return {
+          exitCode: result.exitCode,
+          durationMs: clock.now() - started,
+          timedOut,
+          cancelled,
+          shellReset: result.shellEnded && role === 'session',
+          sideBySide: role === 'side',
+        };
       } finally {
         timer?.cancel();
         giveUp?.cancel();
@@ -105,6 +129,7 @@ export class Exec {
     } finally {
       sink.dispose?.();
       if (command.cleanShell) shell?.dispose();
+      releaseSideShell?.();
     }
   }
 

@@ -32,6 +32,15 @@ export const MAIN_PROCESS_SCRIPT = [
   'exec 3<&- >/dev/null 2>&1; while :; do sleep 86400 & wait $!; done',
 ].join('\n');
 
+/**
+ * Where the session's shell notes its exported environment (`export -p`) and cwd after each
+ * command, so a command run side by side starts where the session is. Sandbox code can
+ * rewrite these files; the side shell that reads them runs sandbox code anyway, and nothing
+ * secret is in it (see commandText).
+ */
+export const SESSION_ENV_FILE = '/dev/shm/.sandkasten-session-env';
+export const SESSION_CWD_FILE = '/dev/shm/.sandkasten-session-cwd';
+
 /** The signal that makes a persistent shell abandon the rest of its current command line. */
 export const ABANDON_SIGNAL = 'USR1';
 
@@ -51,7 +60,8 @@ export const SHELL_SETUP = [
   '__sk_x=; __sk_in=',
   // `__sk_in` is cleared inside the function: a signal after it returned must not `return`.
   '__sk_run() { __sk_in=1; command eval "$__sk_x$__sk_line"; { __sk_s=$?; __sk_in=; return $__sk_s; } 2>/dev/null; }',
-  `trap '__sk_s=$?; if [ -n "\${__sk_in-}" ]; then __sk_in=; return $((__sk_s > 128 ? __sk_s : 130)); fi' ${ABANDON_SIGNAL}`,
+  // Untraced (a `set -x` of the command must not show the wrapper's trap either).
+  `trap '{ __sk_s=$?; if [ -n "\${__sk_in-}" ]; then __sk_in=; return $((__sk_s > 128 ? __sk_s : 130)); fi; } 2>/dev/null' ${ABANDON_SIGNAL}`,
   '',
 ].join('\n');
 

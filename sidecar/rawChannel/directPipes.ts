@@ -38,9 +38,44 @@ export class DirectPipe {
 
   /** The reader went away: read and drop what the command still writes, as the relay does. */
   discard(): void {
-    if (this.drain || this.closed) return;
-    this.drain = new net.Socket({ fd: fs.openSync(this.hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK), readable: true, writable: false });
-    this.drain.on('error', () => undefined).resume();
+    this.openDrain(() => undefined);
+  }
+
+  /**
+   * The command is over, but a background job it started may still write into the FIFO. The
+   * sidecar holds a reader open from now on, so that job never dies of SIGPIPE, but reads
+   * nothing yet: what is in the FIFO is the client's. Once the client is done (call the
+   * returned function), the sidecar reads what comes into `onData`, until the last writer
+   * closes the FIFO. The keeper goes, so the client sees end-of-file as before.
+   */
+  handOver(onData: (data: Buffer) => void): () => void {
+    if (this.closed) return () => undefined;
+    this.closed = true;
+    const heldBack = this.drain ? undefined : fs.openSync(this.hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fs.closeSync(this.keeper);
+    fs.rmSync(this.hostPath, { force: true });
+    let started = false;
+    return () => {
+      if (started) return;
+      started = true;
+      const drain = this.drain ?? this.readerOf(heldBack!);
+      drain.removeAllListeners('data');
+      drain.on('data', onData);
+      drain.once('end', () => drain.destroy());
+    };
+  }
+
+  private openDrain(onData: (data: Buffer) => void): void {
+    if (this.closed) return;
+    this.drain ??= this.readerOf(fs.openSync(this.hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
+    this.drain.removeAllListeners('data');
+    this.drain.on('data', onData);
+  }
+
+  private readerOf(fd: number): net.Socket {
+    const reader = new net.Socket({ fd, readable: true, writable: false });
+    reader.on('error', () => undefined);
+    return reader;
   }
 
   /** The command is over: the client reads what is left in the FIFO, then end-of-file. */

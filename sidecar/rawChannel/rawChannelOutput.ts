@@ -26,6 +26,8 @@ export class RawChannelOutput implements OutputSink {
   constructor(
     private readonly deps: { channels: RawChannels; pipes: DirectPipes; clock: Clock },
     private readonly channelId: string,
+    /** What a background job writes into the FIFO after the command is over (see DirectPipe.handOver). */
+    private readonly onLeftover: (data: Buffer) => void = () => undefined,
   ) {}
 
   async prepare(): Promise<void> {
@@ -94,8 +96,13 @@ export class RawChannelOutput implements OutputSink {
 
   /** Ends the channel once every byte was handed to the kernel (the FIFO's reader then sees its end). */
   async finish(): Promise<void> {
-    this.pipe?.close();
     const socket = this.socket;
+    if (this.pipe && socket) {
+      // Background output is the sidecar's once the client stopped reading (it closes the channel then).
+      const takeOver = this.pipe.handOver(this.onLeftover);
+      if (socket.destroyed) takeOver();
+      else socket.once('close', takeOver);
+    }
     if (socket) await new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.end(resolve)));
   }
 

@@ -8,6 +8,7 @@ import { NotificationFlow } from './flow';
 import type { HandlerContext } from './handlers/context';
 import { registerDaemonHandlers } from './handlers/daemon';
 import { registerExecHandlers } from './handlers/exec';
+import { registerProcessHandlers } from './handlers/processes';
 import { registerSessionHandlers } from './handlers/sessions';
 import { registerTerminalHandlers } from './handlers/terminals';
 import { registerWorkspaceHandlers } from './handlers/workspaces';
@@ -23,6 +24,7 @@ const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
   registerWorkspaceHandlers,
   registerSessionHandlers,
   registerExecHandlers,
+  registerProcessHandlers,
   registerTerminalHandlers,
 ];
 

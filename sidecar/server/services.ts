@@ -1,6 +1,8 @@
 import type { SidecarStatus } from '../client/protocol';
 import type { ConfigStore } from '../config';
 import type { Exec } from '../exec/exec';
+import type { Processes } from '../exec/processes';
+import type { SessionLogs } from '../exec/sessionLogs';
 import type { Pool } from '../pool';
 import type { DirectPipes } from '../rawChannel/directPipes';
 import type { RawChannels } from '../rawChannel/rawChannels';
@@ -15,6 +17,8 @@ export interface Services {
   workspaces: Workspaces;
   sessions: Sessions;
   exec: Exec;
+  processes: Processes;
+  sessionLogs: SessionLogs;
   terminals: Terminals;
   pool: Pool;
   config: ConfigStore;

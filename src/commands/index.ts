@@ -1,7 +1,8 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
-import { SessionItem, TerminalItem, WorkspaceItem } from '../views/items';
+import { ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from '../views/items';
 import { runCommand } from './exec';
+import { showProcessOutput, stopProcess } from './processes';
 import { destroySession, startSession, stopSession } from './sessions';
 import { closeTerminal, openTerminal } from './terminals';
 import { createWorkspace, deleteWorkspace } from './workspaces';
@@ -18,13 +19,23 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.exec.run': runCommand,
   'sandkasten.terminal.open': openTerminal,
   'sandkasten.terminal.close': closeTerminal,
+  'sandkasten.process.stop': stopProcess,
+  'sandkasten.process.showOutput': showProcessOutput,
   'sandkasten.pool.configure': () => vscode.commands.executeCommand('workbench.action.openSettings', 'sandkasten.pool'),
   'sandkasten.refresh': (ctx) => ctx.refreshStatus(),
   'sandkasten.retry': (ctx) => ctx.start(),
   'sandkasten.showLogs': (ctx) => ctx.output.show(),
   'sandkasten.copyId': async (_ctx, item) => {
     const id =
-      item instanceof WorkspaceItem ? item.workspace.id : item instanceof SessionItem ? item.session.id : item instanceof TerminalItem ? item.terminal.id : undefined;
+      item instanceof WorkspaceItem
+        ? item.workspace.id
+        : item instanceof SessionItem
+          ? item.session.id
+          : item instanceof TerminalItem
+            ? item.terminal.id
+            : item instanceof ProcessItem
+              ? item.process.id
+              : undefined;
     if (id) await vscode.env.clipboard.writeText(id);
   },
 };

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
+import type { ProcessInfo, SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
 
 const KIND_ICONS: Record<WorkspaceKind, string> = {
   ephemeral: 'flame',
@@ -37,8 +37,10 @@ export class SessionItem extends vscode.TreeItem {
   constructor(
     readonly session: SessionInfo,
     readonly terminals: TerminalInfo[] = [],
+    /** Its running background processes (exited ones: `sandkasten ps`). */
+    readonly processes: ProcessInfo[] = [],
   ) {
-    super(session.id, terminals.length > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    super(session.id, terminals.length + processes.length > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     this.id = `session:${session.id}`;
     this.description = `${session.workspaceName} · ${session.state}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
     this.iconPath =
@@ -85,6 +87,25 @@ export class TerminalItem extends vscode.TreeItem {
           ? `A shell runs now in \`${terminal.cwd}\`.`
           : `Its shell ended; opening it starts a new one in \`${terminal.cwd}\` with the saved environment and history.`,
       ].join('\n'),
+    );
+  }
+}
+
+/** A background process under its session: Stop and Show Output act on it. */
+export class ProcessItem extends vscode.TreeItem {
+  constructor(
+    readonly process: ProcessInfo,
+    readonly session: SessionInfo,
+  ) {
+    super(process.command, vscode.TreeItemCollapsibleState.None);
+    this.id = `process:${process.id}`;
+    this.description = `${process.id} · ${process.state === 'running' ? `running since ${relativeTime(process.startedAt)}` : `exited ${process.exitCode}`}`;
+    this.iconPath = new vscode.ThemeIcon(process.state === 'running' ? 'gear~spin' : 'pass');
+    this.contextValue = `process.${process.state}`;
+    this.accessibilityInformation = { label: `Background process ${process.command} in ${session.workspaceName}, ${process.state}` };
+    this.command = { command: 'sandkasten.process.showOutput', title: 'Show Output', arguments: [this] };
+    this.tooltip = new vscode.MarkdownString(
+      [`**\`${process.command}\`** (\`${process.id}\`) in ${session.id}`, '', `Started: ${new Date(process.startedAt).toLocaleString()}`].join('\n'),
     );
   }
 }

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
-import { ListSessionsRequest, ListTerminalsRequest, ListWorkspacesRequest, type ChangedArea } from '../../sidecar/client/protocol';
+import { ListProcessesRequest, ListSessionsRequest, ListTerminalsRequest, ListWorkspacesRequest, type ChangedArea } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
-import { SessionItem, TerminalItem, WorkspaceItem } from './items';
+import { ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from './items';
 
 /** Sidecar notifications can come in bursts; one refresh per burst is enough. */
 const REFRESH_DEBOUNCE_MS = 100;
@@ -59,20 +59,39 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
   }
 }
 
-export function registerViews(ctx: Ctx): { workspaces: SidecarTree<WorkspaceItem>; sessions: SidecarTree<SessionItem | TerminalItem> } {
+type SessionsTreeItem = SessionItem | TerminalItem | ProcessItem;
+
+export function registerViews(ctx: Ctx): { workspaces: SidecarTree<WorkspaceItem>; sessions: SidecarTree<SessionsTreeItem> } {
   const workspaces = new SidecarTree(ctx, 'workspaces', async () =>
     (await ctx.request(ListWorkspacesRequest.type, {})).map((workspace) => new WorkspaceItem(workspace)),
   );
-  const sessions = new SidecarTree<SessionItem | TerminalItem>(
+  const sessions = new SidecarTree<SessionsTreeItem>(
     ctx,
     'sessions',
     async () => {
-      const [sessionList, terminals] = await Promise.all([ctx.request(ListSessionsRequest.type, {}), ctx.request(ListTerminalsRequest.type, {})]);
-      return sessionList.map((session) => new SessionItem(session, terminals.filter((terminal) => terminal.sessionId === session.id)));
+      const [sessionList, terminals, processes] = await Promise.all([
+        ctx.request(ListSessionsRequest.type, {}),
+        ctx.request(ListTerminalsRequest.type, {}),
+        ctx.request(ListProcessesRequest.type, {}),
+      ]);
+      return sessionList.map(
+        (session) =>
+          new SessionItem(
+            session,
+            terminals.filter((terminal) => terminal.sessionId === session.id),
+            processes.filter((process) => process.sessionId === session.id && process.state === 'running'),
+          ),
+      );
     },
     {
-      children: (element) => (element instanceof SessionItem ? element.terminals.map((terminal) => new TerminalItem(terminal, element.session)) : []),
-      alsoRefreshOn: ['terminals'],
+      children: (element) =>
+        element instanceof SessionItem
+          ? [
+              ...element.terminals.map((terminal) => new TerminalItem(terminal, element.session)),
+              ...element.processes.map((process) => new ProcessItem(process, element.session)),
+            ]
+          : [],
+      alsoRefreshOn: ['terminals', 'processes'],
     },
   );
   ctx.pushExtensionCleanup(

@@ -61,7 +61,7 @@ describe('cancelling exec, and timeouts of queued commands, against the real Doc
     const first = exec(sidecar.client, shared.id, ['sh', '-c', waiting], { timeoutMs: SAFETY_TIMEOUT_MS });
     try {
       await waitUntilRunning(shared.id, new RegExp(flag));
-      const second = sidecar.client.request(P.ExecRequest.type, { sessionId: shared.id, command: ['echo', 'second'], ...queued }, cancellation);
+      const second = sidecar.client.request(P.ExecRequest.type, { sessionId: shared.id, command: ['echo', 'second'], queue: true, ...queued }, cancellation);
       await disturb();
       // Time for a stray interrupt (TERM, then KILL 1.7 s later) to hit the wrong command.
       await sleep(2_500);

@@ -168,7 +168,7 @@ describe('exec an agent can trust, against the real Docker engine', () => {
       const session = await sidecar.newSession('gone');
       const doomed = await sidecar.connectAgain();
       void doomed.request(P.ExecRequest.type, { sessionId: session.id, line: 'sleep 31' }).catch(() => undefined);
-      void doomed.request(P.ExecRequest.type, { sessionId: session.id, line: 'touch /workspace/queued-by-a-dead-client' }).catch(() => undefined);
+      void doomed.request(P.ExecRequest.type, { sessionId: session.id, line: 'touch /workspace/queued-by-a-dead-client', queue: true }).catch(() => undefined);
       await waitUntilRunning(session.id, /sleep 31/);
       doomed.close(); // as a kill -9 of the CLI would
 

@@ -83,7 +83,7 @@ describe('exec', () => {
 
     const outcome = await run({ line: 'make test' }, sink);
 
-    assert.deepEqual(outcome, { exitCode: 2, durationMs: 0, timedOut: false, cancelled: false, shellReset: false });
+    assert.deepEqual(outcome, { exitCode: 2, durationMs: 0, timedOut: false, cancelled: false, shellReset: false, sideBySide: false });
     assert.equal(sink.text('stdout'), 'all green\n');
     assert.equal(sink.text('stderr'), 'one warning\n');
     assert.deepEqual(written.map((command) => command.line), ['make test']);
@@ -187,7 +187,7 @@ describe('exec', () => {
     assert.deepEqual(engine.runOnceScripts, [], 'nothing is stopped before the deadline');
     await clock.advance(1);
 
-    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 5000, timedOut: true, cancelled: false, shellReset: false }, 'stopped like Ctrl-C');
+    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 5000, timedOut: true, cancelled: false, shellReset: false, sideBySide: false }, 'stopped like Ctrl-C');
     assert.equal(engine.runOnceScripts.length, 1);
     assert.match(engine.runOnceScripts[0], /kill -INT/);
     assert.match(engine.runOnceScripts[0], new RegExp(`kill -USR1 ${mainShell().pid}`), 'the shell abandons the rest of the line');
@@ -233,7 +233,7 @@ describe('exec', () => {
     await settle();
     cancellation.cancel();
 
-    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false });
+    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false, sideBySide: false });
     assert.match(engine.runOnceScripts[0], /kill -INT/);
   });
 
@@ -242,11 +242,11 @@ describe('exec', () => {
     const cancellation = new CancellationTokenSource();
 
     const first = run({ line: 'build' });
-    const second = run({ line: 'test' }, new CapturedOutput('utf8'), cancellation);
+    const second = run({ line: 'test', queue: true }, new CapturedOutput('utf8'), cancellation);
     await eventually(() => mainShell().running?.line === 'build', 'the first command to start');
     cancellation.cancel();
 
-    assert.deepEqual(await second, { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false });
+    assert.deepEqual(await second, { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false, sideBySide: false });
     assert.deepEqual(engine.runOnceScripts, [], 'nothing was stopped');
     mainShell().finish(0);
     assert.equal((await first).exitCode, 0);
@@ -256,6 +256,41 @@ describe('exec', () => {
       ['build'],
       'the dropped command was never written',
     );
+  });
+
+  it('runs a command at once beside a busy session shell, in a side shell that takes on the session\'s cwd and exports', async () => {
+    const { run, mainShell, engine, session } = await runningSession({ 'npm run dev': { hang: true }, 'echo side': { stdout: 'side\n' } });
+    const long = run({ line: 'npm run dev' });
+    await eventually(() => mainShell().running?.line === 'npm run dev', 'the long command to start');
+
+    const sink = new CapturedOutput('utf8');
+    const beside = await run({ line: 'echo side' }, sink);
+    assert.equal(beside.sideBySide, true);
+    assert.equal(sink.text('stdout'), 'side\n');
+    assert.equal(mainShell().running?.line, 'npm run dev', 'the long command still runs');
+    const sideShell = engine.shellsOf(session.containerId!).find((shell) => shell.origin === 'exec')!;
+    assert.match(sideShell.commands.at(-1)!, /\. \/dev\/shm\/\.sandkasten-session-env/, 'it takes on the exported environment');
+    assert.match(sideShell.commands.at(-1)!, /cd -- "\$__sk_cwd"/, 'and the cwd');
+    assert.match(mainShell().commands[0], /export -p >\|\/dev\/shm\/\.sandkasten-session-env/, 'which the session shell noted as the long command started');
+
+    await run({ line: 'echo side' });
+    assert.equal(engine.callsTo('exec').length, 1, 'the next one reuses the warm side shell: no second exec');
+    mainShell().finish(0);
+    assert.equal((await long).sideBySide, false);
+  });
+
+  it('queues a command behind a busy session shell when asked to, in strict order', async () => {
+    const { run, mainShell, engine, written } = await runningSession({ build: { hang: true }, test: { stdout: 'ok\n' } });
+    const first = run({ line: 'build' });
+    await eventually(() => mainShell().running?.line === 'build', 'the first command to start');
+    const second = run({ line: 'test', queue: true });
+    await settle();
+    assert.deepEqual(written.map((command) => command.line), ['build'], 'the queued command waits');
+    mainShell().finish(0);
+    await first;
+    assert.equal((await second).sideBySide, false);
+    assert.deepEqual(written.map((command) => command.line), ['build', 'test']);
+    assert.equal(engine.callsTo('exec').length, 0, 'no other shell was opened');
   });
 
   it('runs nothing for a request cancelled before its command was written', async () => {
@@ -275,7 +310,7 @@ describe('exec', () => {
     const first = mainShell();
     const sink = new CapturedOutput('utf8');
 
-    assert.deepEqual(await run({ line: 'exit 3' }, sink), { exitCode: 3, durationMs: 0, timedOut: false, cancelled: false, shellReset: true });
+    assert.deepEqual(await run({ line: 'exit 3' }, sink), { exitCode: 3, durationMs: 0, timedOut: false, cancelled: false, shellReset: true, sideBySide: false });
     assert.equal(sink.text('stdout'), 'bye\n', "what the shell printed before it ended (an EXIT trap's output) is the command's");
     assert.equal(first.alive, false);
     assert.equal((await run({ line: 'pwd' })).shellReset, false);

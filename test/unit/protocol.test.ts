@@ -65,7 +65,7 @@ async function responseError(promise: Promise<unknown>): Promise<ResponseError<{
   assert.fail('the request succeeded');
 }
 
-const outcome = (overrides: Partial<ExecOutcome> = {}): ExecOutcome => ({ exitCode: 0, durationMs: 3, timedOut: false, cancelled: false, shellReset: false, ...overrides });
+const outcome = (overrides: Partial<ExecOutcome> = {}): ExecOutcome => ({ exitCode: 0, durationMs: 3, timedOut: false, cancelled: false, shellReset: false, sideBySide: false, ...overrides });
 
 describe('protocol', () => {
   it('answers bad parameters with InvalidInput, without calling the handler', async () => {
@@ -179,7 +179,7 @@ describe('protocol', () => {
 
     const result = await client.sendRequest(P.ExecRequest.type, { sessionId: 'ses-1', line: 'greet' });
 
-    assert.deepEqual(result, { exitCode: 1, durationMs: 3, timedOut: false, cancelled: false, shellReset: false, stdout: 'hello\n', stderr: 'careful\n', droppedBytes: 0 });
+    assert.deepEqual(result, { exitCode: 1, durationMs: 3, timedOut: false, cancelled: false, shellReset: false, sideBySide: false, stdout: 'hello\n', stderr: 'careful\n', droppedBytes: 0 });
   });
 
   it('streams output as exec/output notifications that arrive before the result', async () => {

@@ -28,7 +28,12 @@ export function registerExecHandlers({ handle, flow, services }: HandlerContext)
             encoding,
           );
     const sink: OutputSink = (captured ?? notified)!;
-    const raw = rawChannelId === undefined ? undefined : new RawChannelOutput({ channels: services.rawChannels, pipes: services.pipes, clock: services.clock }, rawChannelId);
+    const raw =
+      rawChannelId === undefined
+        ? undefined
+        : new RawChannelOutput({ channels: services.rawChannels, pipes: services.pipes, clock: services.clock }, rawChannelId, (data) =>
+            services.sessionLogs.append(params.sessionId, 'stdout', data),
+          );
     const outcome = await services.exec.run(params, raw ? splitStdout(raw, sink) : sink, token);
     return {
       ...outcome,
