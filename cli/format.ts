@@ -11,10 +11,11 @@ Usage:
   sandkasten session stop SESSION_ID
   sandkasten session resume SESSION_ID
   sandkasten session rm SESSION_ID
-  sandkasten exec SESSION_ID [--timeout SECONDS] [--queue] -- CMD [ARGS...]
+  sandkasten exec SESSION_ID [-i] [--timeout SECONDS] [--queue] -- CMD [ARGS...]
                                                        runs CMD in the session's shell; its stdout and
-                                                       stderr come out here, its stdin is /dev/null
-                                                       (it reads nothing from this terminal or pipe)
+                                                       stderr come out here; its stdin is /dev/null
+                                                       unless -i passes this terminal's or pipe's
+                                                       stdin through (as docker exec -i does)
                                                        while another command runs in the session, it
                                                        runs at once beside it, in a shell of its own
                                                        that starts where the session is; --queue

@@ -38,6 +38,7 @@ const OPTIONS = {
   force: { type: 'boolean', short: 'f' },
   timeout: { type: 'string' },
   queue: { type: 'boolean' },
+  interactive: { type: 'boolean', short: 'i' },
   background: { type: 'boolean' },
   follow: { type: 'boolean' },
   signal: { type: 'string' },
@@ -210,6 +211,12 @@ async function runExec(client: SidecarClient, sessionId: string | undefined, com
   const streamId = `cli-${process.pid}`;
   let channel: RawChannelReader | undefined;
   let stdoutDone: Promise<void> = Promise.resolve();
+  // -i: this process's stdin becomes the command's, through a second raw channel (pipe() keeps the back-pressure).
+  const stdinChannel = values.interactive ? await client.openStdinChannel(`${streamId}-stdin`) : undefined;
+  if (stdinChannel) {
+    stdinChannel.on('error', () => undefined); // the command stopped reading: the rest of stdin is not wanted
+    process.stdin.pipe(stdinChannel);
+  }
   if (!values.json) {
     const opened = await client.openRawChannel(streamId);
     channel = opened;
@@ -237,6 +244,7 @@ async function runExec(client: SidecarClient, sessionId: string | undefined, com
         command,
         timeoutMs: timeoutSeconds ? Math.round(timeoutSeconds * 1000) : undefined,
         queue: values.queue,
+        stdinChannelId: stdinChannel ? `${streamId}-stdin` : undefined,
         streamId: values.json ? undefined : streamId,
         rawChannelId: values.json ? undefined : streamId,
         encoding: values.json ? 'utf8' : 'base64',
@@ -244,6 +252,12 @@ async function runExec(client: SidecarClient, sessionId: string | undefined, com
       cancellation,
     );
     await stdoutDone;
+    if (stdinChannel) {
+      // The command is over: stop reading our stdin, or it would keep the CLI alive.
+      process.stdin.unpipe(stdinChannel);
+      process.stdin.destroy();
+      stdinChannel.destroy();
+    }
     if (values.json) print(JSON.stringify(result, null, 2));
     else if (result.timedOut) process.stderr.write(`sandkasten: the command timed out after ${timeoutSeconds} s and was stopped\n`);
     // After a closed output, as after SIGPIPE in a shell, the exit code alone says it.

@@ -73,7 +73,7 @@ export class Sidecar implements Services {
     private readonly releaseLock: () => void,
     private readonly store: Store,
     readonly config: ConfigStore,
-    private readonly engine: Engine,
+    readonly engine: Engine,
     readonly clock: Clock,
   ) {
     const changes = new Changes();

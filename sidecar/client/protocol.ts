@@ -239,6 +239,12 @@ export interface ExecParams {
    * the channel before it answers the request.
    */
   rawChannelId?: string;
+  /**
+   * The command's stdin: the bytes the client writes on the raw channel it opened with this
+   * id (after the preamble line), until it ends the channel; with the socket's back-pressure.
+   * Without it, stdin is /dev/null.
+   */
+  stdinChannelId?: string;
 }
 export interface ExecResult {
   exitCode: number;
@@ -270,6 +276,7 @@ export namespace ExecRequest {
     streamId: S.optional(S.string()),
     encoding: S.optional(S.oneOf(['utf8', 'base64'] as const)),
     rawChannelId: S.optional(S.string()),
+    stdinChannelId: S.optional(S.string()),
   });
   export const method = 'exec/run';
   /** Runs in the session's persistent shell: cd and exported variables persist between commands. */

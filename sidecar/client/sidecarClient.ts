@@ -54,6 +54,17 @@ export class SidecarClient {
     return new RawChannelReader(socket);
   }
 
+  /**
+   * Opens a raw channel to pass as `stdinChannelId` to an exec: what is written to the
+   * returned socket becomes the command's stdin, with the socket's back-pressure; ending it
+   * ends the command's input.
+   */
+  async openStdinChannel(id: string): Promise<Socket> {
+    const socket = await connectToSidecar({ ...this.launch, startIfMissing: false });
+    socket.write(`${RAW_CHANNEL_PREAMBLE}${id}\n`);
+    return socket;
+  }
+
   close(): void {
     this.connection.dispose();
     this.socket.destroy();

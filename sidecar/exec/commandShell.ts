@@ -12,6 +12,8 @@ export interface RunOptions {
   onOutput(stream: StreamType, data: Buffer): void;
   /** A file (in the container) that receives stdout instead of the shell's stream: a direct pipe. */
   stdoutFile?: string;
+  /** A FIFO (in the container) the command reads its stdin from, made for it; else /dev/null. */
+  stdinFifo?: string;
   /** Asked after each delivery; when true the shell's stream pauses until `waitForDrain`. */
   isCongested?(): boolean;
   waitForDrain?(): Promise<void>;
@@ -74,6 +76,8 @@ export class CommandShell {
   private queue: Promise<unknown> = Promise.resolve();
   /** Commands running or waiting their turn. */
   private commandsInHand = 0;
+  /** This shell noted the session's state (see commandText) before its first session command. */
+  private sessionNoted = false;
   private ended = false;
   private readonly endListeners: Array<() => void> = [];
   /** The main shell's death marker, looked for in all stdout, during a command or between commands. */
@@ -221,7 +225,9 @@ export class CommandShell {
         stderr: new MarkerScanner(Buffer.from(`\x1eSK${nonce}`, 'latin1'), MARKER_END, 2, (data) => options.onOutput('stderr', data)),
         stderrDone: false,
       };
-      this.stream.write(commandText(options.command, nonce, this.stateFile, options.stdoutFile, options.role));
+      const firstInShell = options.role === 'session' && !this.sessionNoted;
+      if (options.role === 'session') this.sessionNoted = true;
+      this.stream.write(commandText(options.command, nonce, this.stateFile, { ...options, firstInShell }));
     });
   }
 
@@ -332,23 +338,38 @@ export class CommandShell {
  * non-interactive shell (POSIX; busybox ash and dash agree). The epilogue, untraced, prints
  * the markers on the saved fds: the nonce exists only in this text and the shell's memory.
  */
-function commandText(command: RunOptions['command'], nonce: string, stateFile: string, stdoutFile?: string, role?: RunOptions['role']): string {
-  // The session's shell notes where it is after each command (and before its first), so a
-  // side shell or a background process takes on the session's cwd and exports as they were
-  // when the running command started, or are now. A missing file must not end the shell.
-  const noteSession = ` \\export -p >|${SESSION_ENV_FILE}; \\command printf '%s\\n' "$PWD" >|${SESSION_CWD_FILE};`;
-  const sessionState =
-    role === 'session'
-      ? ` \\command test -e ${SESSION_CWD_FILE} || {${noteSession} };`
-      : role === 'side'
-        ? ` if \\command test -r ${SESSION_ENV_FILE}; then . ${SESSION_ENV_FILE}; fi; IFS= \\command read -r __sk_cwd <${SESSION_CWD_FILE} && \\command cd -- "$__sk_cwd";`
-        : '';
-  const start = `{${sessionState} IFS=' ' \\command read -r __sk_up __sk_idle </proc/uptime; \\command echo "$__sk_up" >|${stateFile}; } 2>/dev/null\n`;
+function commandText(
+  command: RunOptions['command'],
+  nonce: string,
+  stateFile: string,
+  options: Pick<RunOptions, 'stdoutFile' | 'stdinFifo' | 'role'> & { firstInShell: boolean },
+): string {
+  const { stdoutFile, stdinFifo, role } = options;
+  // The session's shell notes where it is before its first command and after each, so a side
+  // shell or a background process takes on the session's cwd and exports as they were when
+  // the running command started, or are now (a new session shell replaces what an ended one noted).
+  // The cwd first, then the environment with an end line: a reader that finds the end line
+  // read a whole file (a side command may start while the session's shell rewrites them).
+  const noteSession = ` \\command printf '%s\\n' "$PWD" >|${SESSION_CWD_FILE}; { \\export -p; \\command echo __sk_noted=1; } >|${SESSION_ENV_FILE};`;
+  // A side command runs in a subshell that takes that on, so nothing it or an earlier side
+  // command changed lasts in the side shell; a half-written note is read again (10 ms, at
+  // most 20 times). A missing file must not end the shell.
+  const takeOnSession =
+    ` __sk_n=0; while \\command test -r ${SESSION_ENV_FILE}; do __sk_noted=; . ${SESSION_ENV_FILE}; IFS= \\command read -r __sk_cwd <${SESSION_CWD_FILE};` +
+    ` [ "$__sk_noted" = 1 ] && [ -n "$__sk_cwd" ] && break; __sk_n=$((__sk_n + 1)); [ "$__sk_n" -ge 20 ] && break; sleep 0.01; done;` +
+    ` [ -n "\${__sk_cwd-}" ] && \\command cd -- "$__sk_cwd";`;
+  const notedFirst = role === 'session' && options.firstInShell ? noteSession : '';
+  // The start time and the last background job so far: a cancel spares what started before.
+  const start = `{${notedFirst} IFS=' ' \\command read -r __sk_up __sk_idle </proc/uptime; \\command echo "$__sk_up \${!:-0}" >|${stateFile}; } 2>/dev/null\n`;
   const line = 'argv' in command ? command.argv.map(shellQuote).join(' ') : command.line;
-  const redirects = stdoutFile ? `</dev/null >${shellQuote(stdoutFile)}` : '</dev/null';
-  const run = `__sk_line=${shellQuote(line)}; __sk_run 8>&- 9>&- ${redirects}\n`;
+  // A stdin FIFO is made here if the writer has not made it yet (whoever comes first), and removed after.
+  const stdin = stdinFifo ? `<${shellQuote(stdinFifo)}` : '</dev/null';
+  const redirects = stdoutFile ? `${stdin} >${shellQuote(stdoutFile)}` : stdin;
+  const makeFifo = stdinFifo ? `{ mkfifo -m 600 ${shellQuote(stdinFifo)} || :; } 2>/dev/null; ` : '';
+  const invoke = `__sk_run 8>&- 9>&- ${redirects}`;
+  const run = `${makeFifo}__sk_line=${shellQuote(line)}; ${role === 'side' ? `( {${takeOnSession} } 2>/dev/null; ${invoke} )` : invoke}\n`;
   const end =
     `{ __sk_rc=$?; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x;${role === 'session' ? noteSession : ''} } 2>/dev/null; ` +
-    `\\command printf '\\036SK${nonce}\\037' >&9; \\command printf '\\036SK${nonce}:%d\\037' "$__sk_rc" >&8\n`;
+    `${stdinFifo ? `\\command rm -f ${shellQuote(stdinFifo)}; ` : ''}\\command printf '\\036SK${nonce}\\037' >&9; \\command printf '\\036SK${nonce}:%d\\037' "$__sk_rc" >&8\n`;
   return start + run + end;
 }

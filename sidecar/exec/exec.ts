@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ExecParams } from '../client/protocol';
 import type { Engine } from '../docker/engine';
 import { conflict, invalidInput } from '../errors';
@@ -35,6 +36,16 @@ export interface ExecOutcome {
   sideBySide: boolean;
 }
 
+/** Where a command's stdin comes from, when not /dev/null: bytes a client sends (see ExecParams.stdinChannelId). */
+export interface StdinSource {
+  /** Before a shell is chosen, e.g. waiting for the client's channel; may fail the exec. */
+  prepare(): Promise<void>;
+  /** Starts writing into the FIFO at `path` in the container (made by whoever comes first). */
+  start(containerId: string, path: string): Promise<void>;
+  /** Always called last: release what is still open. */
+  dispose(): void;
+}
+
 /** Runs commands in a session's persistent shell, their output into a sink chosen by the caller. */
 export class Exec {
   constructor(
@@ -48,7 +59,7 @@ export class Exec {
     },
   ) {}
 
-  async run(command: ExecCommand, sink: OutputSink, cancellation?: Cancellation): Promise<ExecOutcome> {
+  async run(command: ExecCommand, sink: OutputSink, cancellation?: Cancellation, stdin?: StdinSource): Promise<ExecOutcome> {
     const { sessions, workspaces, store, shells, clock, engine } = this.deps;
     if ((command.command === undefined) === (command.line === undefined)) throw invalidInput('Give either "command" (a list of words) or "line" (a shell command line).');
     const { containerId, workspaceId } = sessions.running(command.sessionId);
@@ -58,6 +69,7 @@ export class Exec {
     try {
       // The sink first (a raw channel the client is still opening): if it never comes, no shell was opened for nothing.
       await sink.prepare?.();
+      await stdin?.prepare();
       if (cancellation?.isCancellationRequested) return { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false, sideBySide: false };
       let role: RunOptions['role'];
       if (command.cleanShell) {
@@ -74,11 +86,14 @@ export class Exec {
         }
       }
       const redirect = await sink.attach?.({ containerId, shell });
+      const stdinFifo = stdin ? `/dev/shm/.sandkasten-stdin-${randomBytes(8).toString('hex')}` : undefined;
+      if (stdin && stdinFifo) await stdin.start(containerId, stdinFifo);
 
       const run = shell.run({
         role,
         command: command.line !== undefined ? { line: command.line } : { argv: command.command! },
         stdoutFile: redirect?.stdoutFile,
+        stdinFifo,
         onOutput: (stream, data) => sink.write(stream, data),
         isCongested: () => sink.congested,
         waitForDrain: () => sink.drained(),
@@ -127,6 +142,7 @@ export class Exec {
         cancelListener?.dispose();
       }
     } finally {
+      stdin?.dispose();
       sink.dispose?.();
       if (command.cleanShell) shell?.dispose();
       releaseSideShell?.();

@@ -4,7 +4,8 @@ export function shellQuote(word: string): string {
 }
 
 /**
- * Where a persistent shell notes when its current command started (from /proc/uptime), so a
+ * Where a persistent shell notes when its current command started (from /proc/uptime) and
+ * the PID of the last background job started before it, so a
  * cancel spares older background jobs. Nothing secret is in it: any process in the sandbox
  * can read it. An exec'd shell has one per PID; the container's main shell has a fixed one.
  * In /dev/shm (tmpfs, in every container Docker makes): written per command, it costs half
@@ -76,12 +77,13 @@ export function stopCommandScript(shellPid: number, stateFile: string, signal: '
   return [
     ...(abandon ? [`kill -${ABANDON_SIGNAL} ${shellPid} 2>/dev/null`] : []),
     // /proc/uptime "12345.67" and stat's starttime are both in 1/100 s (CLK_TCK is 100 on Linux).
-    `read -r u _ <${stateFile} 2>/dev/null || exit 0; since=\${u%.*}\${u#*.}`,
+    `read -r u last _ <${stateFile} 2>/dev/null || exit 0; since=\${u%.*}\${u#*.}; last=\${last:-0}`,
     // In /proc/N/stat the command name may hold spaces: cut up to ") ", then $2 is the
     // parent pid and $20 the start time.
     'kids() { for f in /proc/[0-9]*/stat; do s=$(cat "$f" 2>/dev/null) || continue; s=${s##*) }; set -- $s;',
     '  [ "$2" = "$P" ] && { d=${f%/stat}; echo "${d#/proc/} ${20}"; }; done; }',
     `tree() { P=$1; kids | while read -r c t; do tree "$c"; kill -${signal} "$c" 2>/dev/null; done; }`,
-    `P=${shellPid}; kids | while read -r c t; do [ "$t" -ge "$since" ] && { tree "$c"; kill -${signal} "$c" 2>/dev/null; }; done`,
+    // Started in a later tick than the command, or in its tick after the last earlier background job (ticks are 10 ms).
+    `P=${shellPid}; kids | while read -r c t; do { [ "$t" -gt "$since" ] || { [ "$t" -eq "$since" ] && [ "$c" -gt "$last" ]; }; } && { tree "$c"; kill -${signal} "$c" 2>/dev/null; }; done`,
   ].join('\n');
 }

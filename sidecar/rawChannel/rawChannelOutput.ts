@@ -53,6 +53,7 @@ export class RawChannelOutput implements OutputSink {
       const no = done(false);
       const timer = this.deps.clock.setTimeout(no, PIPE_OPEN_WAIT_MS);
       socket.once('data', yes).once('close', no);
+      socket.resume(); // RawChannels hands channels over paused
     });
     if (!opened) {
       pipe.close();

@@ -50,6 +50,12 @@ export class RawChannels {
         if (received.length > preamble.length + MAX_ID_LENGTH) socket.destroy();
         continue;
       }
+      // What follows the preamble line is the channel's first bytes (a stdin channel's input): put it back.
+      // Paused until its consumer reads it: a stdin channel's input (the first of it may have
+      // come with the preamble, put back here) must not flow away unread, nor its end be seen
+      // (and the channel forgotten) before it was read.
+      socket.pause();
+      if (newline + 1 < received.length) socket.unshift(received.subarray(newline + 1));
       this.register(received.subarray(preamble.length, newline).toString('utf8'), socket);
       return true;
     }

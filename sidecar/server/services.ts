@@ -1,5 +1,6 @@
 import type { SidecarStatus } from '../client/protocol';
 import type { ConfigStore } from '../config';
+import type { Engine } from '../docker/engine';
 import type { Exec } from '../exec/exec';
 import type { Processes } from '../exec/processes';
 import type { SessionLogs } from '../exec/sessionLogs';
@@ -16,6 +17,7 @@ import type { Workspaces } from '../workspaces';
 export interface Services {
   workspaces: Workspaces;
   sessions: Sessions;
+  engine: Engine;
   exec: Exec;
   processes: Processes;
   sessionLogs: SessionLogs;

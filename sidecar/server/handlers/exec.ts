@@ -3,6 +3,7 @@ import type { OutputSink } from '../../exec/outputSink';
 import { splitStdout } from '../../exec/outputSink';
 import { CapturedOutput, StreamedOutput } from '../../exec/sinks';
 import { RawChannelOutput } from '../../rawChannel/rawChannelOutput';
+import { RawChannelStdin } from '../../rawChannel/rawChannelStdin';
 import type { HandlerContext } from './context';
 
 /**
@@ -34,7 +35,8 @@ export function registerExecHandlers({ handle, flow, services }: HandlerContext)
         : new RawChannelOutput({ channels: services.rawChannels, pipes: services.pipes, clock: services.clock }, rawChannelId, (data) =>
             services.sessionLogs.append(params.sessionId, 'stdout', data),
           );
-    const outcome = await services.exec.run(params, raw ? splitStdout(raw, sink) : sink, token);
+    const stdin = params.stdinChannelId === undefined ? undefined : new RawChannelStdin({ channels: services.rawChannels, engine: services.engine }, params.stdinChannelId);
+    const outcome = await services.exec.run(params, raw ? splitStdout(raw, sink) : sink, token, stdin);
     return {
       ...outcome,
       stdout: captured?.text('stdout') ?? '',

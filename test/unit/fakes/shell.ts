@@ -219,9 +219,12 @@ export function parseCommandText(commandText: string): WrittenCommand {
   if (!nonce) throw new Error(`No marker nonce in the command text: ${JSON.stringify(commandText)}`);
   const afterStart = commandText.indexOf('\n') + 1;
   const beforeMarkers = commandText.lastIndexOf('\n', commandText.length - 2);
-  const words = shellWords(commandText.slice(afterStart, beforeMarkers).replace(/^__sk_line=/, '').replace(/; __sk_run /, ' '));
-  const line = words[0].text;
-  const stdoutFile = words.find((word) => word.redirect && word.text.startsWith('>'))?.text.slice(1);
+  const middle = commandText.slice(afterStart, beforeMarkers);
+  // `__sk_line='…'` (a shellQuote'd word), then `__sk_run … [<stdin] [>file]`, perhaps in a subshell.
+  const quoted = /__sk_line=((?:'[^']*'|\\')+)/.exec(middle)?.[1] ?? "''";
+  const line = shellWords(quoted)[0]?.text ?? '';
+  const invoke = middle.slice(middle.indexOf('__sk_run ')).replace(/ \)$/, '');
+  const stdoutFile = shellWords(invoke).find((word) => word.redirect && word.text.startsWith('>'))?.text.slice(1);
   // An argv was written as quoted words; a command line as it is.
   if (line.startsWith("'")) return { nonce, argv: shellWords(line).map((word) => word.text), stdoutFile };
   return { nonce, line, stdoutFile };
