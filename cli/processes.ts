@@ -45,23 +45,16 @@ export async function runProcessCommand(client: SidecarClient, command: string, 
     }
     case 'process output': {
       const processId = one('PROCESS_ID');
-      let offset: number | undefined;
-      for (;;) {
-        const page = await client.request(P.ProcessOutputRequest.type, { processId, offset, waitMs: options.follow ? FOLLOW_WAIT_MS : undefined, encoding: 'base64' });
-        await writePage(page);
-        offset = page.nextOffset;
-        if (!options.follow || (page.process.state === 'exited' && page.chunks.length === 0)) return 0;
-      }
+      // Followed until the process exited and nothing more came.
+      return follow(options.follow, async (query) => {
+        const page = await client.request(P.ProcessOutputRequest.type, { processId, ...query });
+        return { page, over: page.process.state === 'exited' && page.chunks.length === 0 };
+      });
     }
     case 'logs': {
       const sessionId = one('SESSION_ID');
-      let offset: number | undefined;
-      for (;;) {
-        const page = await client.request(P.SessionLogsRequest.type, { sessionId, offset, waitMs: options.follow ? FOLLOW_WAIT_MS : undefined, encoding: 'base64' });
-        await writePage(page);
-        offset = page.nextOffset;
-        if (!options.follow) return 0;
-      }
+      // A session's log has no end: followed until interrupted.
+      return follow(options.follow, async (query) => ({ page: await client.request(P.SessionLogsRequest.type, { sessionId, ...query }), over: false }));
     }
     case 'process kill': {
       const signal = options.signal?.toUpperCase().replace(/^SIG/, '');
@@ -81,6 +74,17 @@ export async function runProcessCommand(client: SidecarClient, command: string, 
     }
     default:
       throw new UsageError(`Unknown command "${command}".`);
+  }
+}
+
+/** Writes out pages of output; with `following`, asks for what comes next (long poll) until `over`. */
+async function follow(following: boolean, read: (query: P.OutputQuery) => Promise<{ page: P.OutputPage; over: boolean }>): Promise<number> {
+  let offset: number | undefined;
+  for (;;) {
+    const { page, over } = await read({ offset, waitMs: following ? FOLLOW_WAIT_MS : undefined, encoding: 'base64' });
+    await writePage(page);
+    offset = page.nextOffset;
+    if (!following || over) return 0;
   }
 }
 
