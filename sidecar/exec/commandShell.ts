@@ -369,7 +369,7 @@ function commandText(
   const invoke = `__sk_run 8>&- 9>&- ${redirects}`;
   const run = `${makeFifo}__sk_line=${shellQuote(line)}; ${role === 'side' ? `( {${takeOnSession} } 2>/dev/null; ${invoke} )` : invoke}\n`;
   const end =
-    `{ __sk_rc=$?; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x;${role === 'session' ? noteSession : ''} } 2>/dev/null; ` +
+    `{ __sk_rc=$?; case \${__sk_ab-} in ?*) __sk_rc=$__sk_ab; __sk_ab=;; esac; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x;${role === 'session' ? noteSession : ''} } 2>/dev/null; ` +
     `${stdinFifo ? `\\command rm -f ${shellQuote(stdinFifo)}; ` : ''}\\command printf '\\036SK${nonce}\\037' >&9; \\command printf '\\036SK${nonce}:%d\\037' "$__sk_rc" >&8\n`;
   return start + run + end;
 }

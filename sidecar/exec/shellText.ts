@@ -62,7 +62,9 @@ export const SHELL_SETUP = [
   // `__sk_in` is cleared inside the function: a signal after it returned must not `return`.
   '__sk_run() { __sk_in=1; command eval "$__sk_x$__sk_line"; { __sk_s=$?; __sk_in=; return $__sk_s; } 2>/dev/null; }',
   // Untraced (a `set -x` of the command must not show the wrapper's trap either).
-  `trap '{ __sk_s=$?; if [ -n "\${__sk_in-}" ]; then __sk_in=; return $((__sk_s > 128 ? __sk_s : 130)); fi; } 2>/dev/null' ${ABANDON_SIGNAL}`,
+  // The status goes in __sk_ab too: some shells put back the status from before the trap
+  // once it ran, whatever it returned (busybox ash after a builtin loop).
+  `trap '{ __sk_s=$?; case \${__sk_in-} in ?*) __sk_in=; __sk_ab=$((__sk_s > 128 ? __sk_s : 130)); return $__sk_ab;; esac; } 2>/dev/null' ${ABANDON_SIGNAL}`,
   '',
 ].join('\n');
 

@@ -45,7 +45,7 @@ async function waitForTerminalLine(page: Page, line: RegExp, limitMs = LIMITS.do
 
 /** Focuses the (single) visible sandbox terminal like a person: a click into it. */
 async function focusTerminal(page: Page): Promise<void> {
-  const xterm = terminals(page).first();
+  const xterm = terminals(page).filter({ visible: true }).first();
   await xterm.waitFor({ state: 'visible', timeout: LIMITS.uiMs });
   await xterm.click();
   await page.locator('.part.panel .xterm.focus, .part.panel .xterm-helper-textarea:focus').first().waitFor({ state: 'attached', timeout: LIMITS.uiMs });
@@ -64,6 +64,9 @@ describe('Sandkasten Pool view and sandbox terminals in a real VS Code (code-ser
       'sandkasten.pool.images': { [TEST_IMAGE]: POOL_TARGET },
       // The DOM renderer keeps the terminal's text in the page, where a test can read it.
       'terminal.integrated.gpuAcceleration': 'off',
+      // After a reload the sandbox terminal comes back once the extension reattaches it; VS Code
+      // must not fill the empty panel with a default shell meanwhile.
+      'terminal.integrated.hideOnStartup': 'whenEmpty',
     },
   });
   let sessionId = '';
@@ -127,7 +130,7 @@ describe('Sandkasten Pool view and sandbox terminals in a real VS Code (code-ser
   suite.step('3. After "Developer: Reload Window" the sandbox terminal is back on the same shell, its output replayed', async (vs) => {
     await vs.reloadWindow();
     // The earlier output comes back without typing anything: the sidecar replays the scrollback.
-    await terminals(vs.page).first().waitFor({ state: 'visible', timeout: LIMITS.dockerMs });
+    await terminals(vs.page).filter({ visible: true }).first().waitFor({ state: 'visible', timeout: LIMITS.dockerMs });
     await waitForTerminalLine(vs.page, /^term-42$/);
     await typeInTerminal(vs, 'echo again-$((1+1))');
     await waitForTerminalLine(vs.page, /^again-2$/);
