@@ -240,6 +240,16 @@ export class CodeServerSuite {
     return run(process.execPath, [path.join(this.installedExtension, 'bin', 'sandkasten'), ...args], { env: this.env });
   }
 
+  /** A workspace of `image` and a running session on it, made with the CLI (as an agent would). */
+  async newSession(workspaceName: string, image: string): Promise<SessionInfo> {
+    const created = await this.cli(['workspace', 'create', workspaceName, '--image', image, '--json']);
+    assert.equal(created.code, 0, `sandkasten workspace create failed: ${created.stderr}`);
+    const workspaceId = (JSON.parse(created.stdout) as WorkspaceInfo).id;
+    const started = await this.cli(['session', 'start', workspaceId, '--json']);
+    assert.equal(started.code, 0, `sandkasten session start failed: ${started.stderr}`);
+    return JSON.parse(started.stdout) as SessionInfo;
+  }
+
   /** `sandkasten status --json`: pid, instance and Docker as the sidecar sees them. */
   async sidecarStatus(): Promise<SidecarStatus> {
     const result = await this.cli(['status', '--json']);

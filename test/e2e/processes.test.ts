@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
-import type { ProcessInfo, SessionInfo, WorkspaceInfo } from '../../sidecar/client/protocol';
+import type { ProcessInfo } from '../../sidecar/client/protocol';
 import { CodeServerSuite } from './codeServerSuite';
 import { eventually, LIMITS, TEST_IMAGE } from './support';
 
@@ -19,12 +19,7 @@ describe('Sandkasten background processes in a real VS Code (code-server)', () =
   after(() => suite.stop(), { timeout: LIMITS.suiteMs });
 
   suite.step('1. A background process started by an agent appears under its session', async (vs) => {
-    const created = await suite.cli(['workspace', 'create', WORKSPACE, '--image', TEST_IMAGE, '--json']);
-    assert.equal(created.code, 0, `sandkasten workspace create failed: ${created.stderr}`);
-    const workspaceId = (JSON.parse(created.stdout) as WorkspaceInfo).id;
-    const started = await suite.cli(['session', 'start', workspaceId, '--json']);
-    assert.equal(started.code, 0, `sandkasten session start failed: ${started.stderr}`);
-    const session = JSON.parse(started.stdout) as SessionInfo;
+    const session = await suite.newSession(WORKSPACE, TEST_IMAGE);
 
     const background = await suite.cli(['exec', '--background', '--json', session.id, '--', 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo "serving request $i"; sleep 1; done']);
     assert.equal(background.code, 0, `sandkasten exec --background failed: ${background.stderr}`);

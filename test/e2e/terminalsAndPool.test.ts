@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
-import type { PoolStatus, SessionInfo, WorkspaceInfo } from '../../sidecar/client/protocol';
+import type { PoolStatus } from '../../sidecar/client/protocol';
 import { CodeServerSuite } from './codeServerSuite';
 import { eventually, LIMITS, TEST_IMAGE } from './support';
 import type { Workbench } from './workbench';
@@ -97,12 +97,7 @@ describe('Sandkasten Pool view and sandbox terminals in a real VS Code (code-ser
 
   suite.step('2. "Open Terminal" on a running session opens a sandbox terminal that runs what is typed', async (vs) => {
     // The workspace and session come from the CLI (the palette flow is workflow.test.ts's).
-    const created = await suite.cli(['workspace', 'create', WORKSPACE, '--image', TEST_IMAGE, '--json']);
-    assert.equal(created.code, 0, `sandkasten workspace create failed: ${created.stderr}`);
-    const workspaceId = (JSON.parse(created.stdout) as WorkspaceInfo).id;
-    const started = await suite.cli(['session', 'start', workspaceId, '--json']);
-    assert.equal(started.code, 0, `sandkasten session start failed: ${started.stderr}`);
-    const session = JSON.parse(started.stdout) as SessionInfo;
+    const session = await suite.newSession(WORKSPACE, TEST_IMAGE);
     sessionId = session.id;
     assert.equal(session.state, 'running', 'the session runs');
 
