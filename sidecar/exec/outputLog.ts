@@ -56,10 +56,6 @@ export class OutputLog {
     for (const wake of [...this.waiters]) wake();
   }
 
-  get isClosed(): boolean {
-    return this.ended;
-  }
-
   /**
    * A page of what came after `query.offset`; when there is none yet and the log is open,
    * waits up to `query.waitMs` for some (or for the cancellation).
