@@ -82,8 +82,17 @@ export class CommandShell {
   private readonly endListeners: Array<() => void> = [];
   /** The main shell's death marker, looked for in all stdout, during a command or between commands. */
   private readonly deathScanner: MarkerScanner | undefined;
-  /** Where output goes that arrives between commands: background jobs of earlier ones (see SessionLogs). */
+  /** Where output goes that is not a command's: background jobs of earlier ones (see SessionLogs). */
   onStrayOutput: ((stream: StreamType, data: Buffer) => void) | undefined;
+  /**
+   * Where commands' output arrives: the shell's own stream, or the relay it moved its output
+   * to (see moveOutput). Frames of any other stream are background jobs'.
+   */
+  private output: Duplex;
+  /** Relays this shell moved its output to, the current one last; each is read until it ends. */
+  private readonly relays: Duplex[] = [];
+  /** The last command left background jobs that hold the current output (see moveOutput). */
+  private outputHeldByJobs = false;
 
   private constructor(
     private readonly engine: Engine,
@@ -93,11 +102,12 @@ export class CommandShell {
     private readonly stream: Duplex,
     readonly pid: number,
   ) {
-    this.parser = new FrameParser((type, data) => this.onFrame(type, data));
+    this.output = stream;
+    this.parser = new FrameParser((type, data) => (this.output === this.stream ? this.onFrame(type, data) : this.onJobOutput(type, data)));
     if (origin.kind === 'main') {
-      // Output that is not the death marker belongs to the running command, or between commands to a background job.
+      // Output that is not the death marker belongs to the running command, or to a background job.
       this.deathScanner = new MarkerScanner(Buffer.from(`\x1eSK${origin.secret}:E`, 'latin1'), MARKER_END, 12, (data) =>
-        this.running ? this.running.options.onOutput('stdout', data) : this.onStrayOutput?.('stdout', data),
+        this.running && this.output === this.stream ? this.running.options.onOutput('stdout', data) : this.onStrayOutput?.('stdout', data),
       );
     }
   }
@@ -184,14 +194,14 @@ export class CommandShell {
    */
   run(options: RunOptions): CommandRun {
     this.commandsInHand++;
-    let cancelledWhileQueued = false;
+    let cancelledBeforeWritten = false;
     let started = false;
     let dropQueued: (result: RunResult) => void = () => undefined;
     const dropped = new Promise<RunResult>((resolve) => (dropQueued = resolve));
     const ran = this.queue.then(() => {
-      if (cancelledWhileQueued) return dropped;
+      if (cancelledBeforeWritten) return dropped;
       started = true;
-      return this.runNow(options);
+      return this.runNow(options, () => cancelledBeforeWritten);
     });
     this.queue = ran.catch(() => undefined);
     const result = Promise.race([ran, dropped]);
@@ -200,22 +210,27 @@ export class CommandShell {
       result,
       interrupt: async () => {
         if (!started) {
-          cancelledWhileQueued = true;
+          cancelledBeforeWritten = true;
           dropQueued({ exitCode: 130, shellEnded: false });
           return;
         }
-        if (this.running?.options === options) await this.interruptRunning();
+        // Not written to the shell yet (its output is being moved): it will not be.
+        if (this.running?.options !== options) cancelledBeforeWritten = true;
+        else await this.interruptRunning();
       },
     };
   }
 
-  private runNow(options: RunOptions): Promise<RunResult> {
-    if (this.ended) return Promise.resolve({ exitCode: -1, shellEnded: true });
+  private async runNow(options: RunOptions, cancelled: () => boolean): Promise<RunResult> {
+    if (this.outputHeldByJobs && !this.ended) await this.moveOutput();
+    if (this.ended) return { exitCode: -1, shellEnded: true };
+    if (cancelled()) return { exitCode: 130, shellEnded: false };
     const nonce = randomBytes(12).toString('hex');
     return new Promise<RunResult>((resolve) => {
-      // stdout passes the death scanner (main shell) after the command's own marker scanner.
+      // stdout passes the death scanner (main shell, while it prints on its own stream) after the command's own marker scanner.
       const stdout = (data: Buffer) => {
-        const deathStatus = this.deathScanner ? this.deathScanner.push(data) : (options.onOutput('stdout', data), undefined);
+        if (!this.deathScanner || this.output !== this.stream) return options.onOutput('stdout', data);
+        const deathStatus = this.deathScanner.push(data);
         if (deathStatus !== undefined) this.shellDied(Number(deathStatus));
       };
       this.running = {
@@ -231,23 +246,18 @@ export class CommandShell {
     });
   }
 
+  /** A frame of the stream commands' output arrives on. */
   private onFrame(type: StreamType, data: Buffer): void {
     const running = this.running;
-    if (!running) {
-      // Between commands: a background job's output, or the main shell's death marker (it died while idle).
-      if (type === 'stdout' && this.deathScanner) {
-        if (this.deathScanner.push(data) !== undefined) this.dispose();
-      } else {
-        this.onStrayOutput?.(type, data);
-      }
-      return;
-    }
+    if (!running) return this.onJobOutput(type, data);
     if (type === 'stdout') {
       const code = running.stdout.push(data);
       if (this.running !== running) return; // the shell died during the command
       if (code !== undefined) {
-        running.exitCode = Number(code);
-        this.deathScanner?.flush(); // bytes held back as a possible marker were the command's output
+        // "j": the command started background jobs, which may write to this output later.
+        if (code.endsWith('j')) this.outputHeldByJobs = true;
+        running.exitCode = parseInt(code, 10);
+        if (this.output === this.stream) this.deathScanner?.flush(); // bytes held back as a possible marker were the command's output
       }
     } else if (running.stderr.push(data) !== undefined) {
       running.stderrDone = true;
@@ -258,9 +268,82 @@ export class CommandShell {
       return;
     }
     if (running.options.isCongested?.() && running.options.waitForDrain) {
-      this.stream.pause();
-      void running.options.waitForDrain().then(() => this.stream.resume());
+      const output = this.output;
+      output.pause();
+      void running.options.waitForDrain().then(() => output.resume());
     }
+  }
+
+  /**
+   * Output that is not the running command's: a background job's, or on the main shell's
+   * own stream its death marker (during a command, its status is the command's).
+   */
+  private onJobOutput(type: StreamType, data: Buffer, stream: Duplex = this.stream): void {
+    if (type === 'stdout' && this.deathScanner && stream === this.stream) {
+      const status = this.deathScanner.push(data);
+      if (status === undefined) return;
+      if (this.running) this.shellDied(Number(status));
+      else this.dispose();
+      return;
+    }
+    this.onStrayOutput?.(type, data);
+  }
+
+  /**
+   * A background job holds the fds the shell prints on, and writes into whatever command
+   * runs next. So before that next command the shell moves its own stdout and stderr (and
+   * the marker fds) to FIFOs that a relay, a Docker exec of two `cat`s, copies to a new
+   * stream; from then on everything on the old stream is the job's and goes to the session
+   * log. Costs one exec, and only after a command that started jobs. If the relay cannot
+   * start, the shell keeps its output (the job's bytes may then mix into later commands').
+   */
+  private async moveOutput(): Promise<void> {
+    this.outputHeldByJobs = false;
+    const fifo = `/dev/shm/.sandkasten-output-${this.pid}-${randomBytes(6).toString('hex')}`;
+    const script = `umask 077; mkfifo ${fifo}.1 ${fifo}.2 || exit 1; echo; cat ${fifo}.1 & cat ${fifo}.2 >&2; wait`;
+    let relay: Duplex;
+    let firstBytes: Buffer;
+    try {
+      relay = (await this.engine.exec(this.containerId, { command: ['sh', '-c', script], workingDir: '/' })).stream;
+      firstBytes = await this.relayReady(relay);
+    } catch {
+      return;
+    }
+    if (this.ended) return void relay.destroy();
+    const parser = new FrameParser((type, data) => (this.output === relay ? this.onFrame(type, data) : this.onJobOutput(type, data, relay)));
+    parser.push(firstBytes);
+    relay.on('data', (chunk: Buffer) => parser.push(chunk));
+    relay.resume();
+    relay.once('end', () => relay.destroy());
+    relay.on('error', () => relay.destroy());
+    this.relays.push(relay);
+    this.output = relay;
+    this.stream.write(moveOutputScript(fifo));
+  }
+
+  /** The relay prints an empty line once its FIFOs exist; resolves, paused, with what came after it. */
+  private relayReady(relay: Duplex): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const fail = () => (cleanup(), relay.destroy(), reject(new Error('The output relay did not start.')));
+      const timer = this.clock.setTimeout(fail, HANDSHAKE_TIMEOUT_MS);
+      let header = Buffer.alloc(0);
+      const onData = (chunk: Buffer) => {
+        header = Buffer.concat([header, chunk]);
+        // One stdout frame: 8 bytes of header and the "\n".
+        if (header.length < 9) return;
+        cleanup();
+        if (header[0] !== 1 || header[8] !== 0x0a) return fail();
+        resolve(header.subarray(9));
+      };
+      const cleanup = () => {
+        relay.pause();
+        timer.cancel();
+        relay.off('data', onData);
+        relay.off('end', fail);
+      };
+      relay.on('data', onData);
+      relay.once('end', fail);
+    });
   }
 
   /** The main process reported the shell's end during a command (e.g. `exit 3`): its status is the result. */
@@ -325,8 +408,24 @@ export class CommandShell {
       this.stream.end();
       this.stream.destroy();
     }
+    for (const relay of this.relays) relay.destroy();
     this.onEnd();
   }
+}
+
+/**
+ * Moves the shell's output to the relay's FIFOs `<fifo>.1` and `.2`. Every fd a command can
+ * name (1 to 7) that prints on the old stream (fds 8 and 9 are its stdout and stderr) moves
+ * to the FIFO of the stream it printed on, and nothing else, so what a command set up on
+ * purpose lasts: `exec 2>&1` stays merged, `exec 2>/dev/null` stays quiet, a stderr saved
+ * with `exec 7>&2` comes back to the new stream. `command exec`: a failed redirection must
+ * not end the shell (POSIX special built-in); nothing here is redirected as a whole, or the
+ * shell would put the old fds back after it.
+ */
+function moveOutputScript(fifo: string): string {
+  const move = (fd: number) =>
+    `if [ /proc/$$/fd/${fd} -ef /proc/$$/fd/8 ]; then \\command exec ${fd}>|${fifo}.1; elif [ /proc/$$/fd/${fd} -ef /proc/$$/fd/9 ]; then \\command exec ${fd}>|${fifo}.2; fi`;
+  return `${[1, 2, 3, 4, 5, 6, 7].map(move).join('\n')}\n\\command exec 8>|${fifo}.1 9>|${fifo}.2 || :\n\\command rm -f ${fifo}.1 ${fifo}.2\n`;
 }
 
 /**
@@ -360,16 +459,22 @@ function commandText(
     ` [ -n "\${__sk_cwd-}" ] && \\command cd -- "$__sk_cwd";`;
   const notedFirst = role === 'session' && options.firstInShell ? noteSession : '';
   // The start time and the last background job so far: a cancel spares what started before.
-  const start = `{${notedFirst} IFS=' ' \\command read -r __sk_up __sk_idle </proc/uptime; \\command echo "$__sk_up \${!:-0}" >|${stateFile}; } 2>/dev/null\n`;
+  const start = `{${notedFirst} IFS=' ' \\command read -r __sk_up __sk_idle </proc/uptime; __sk_bg=\${!:-0}; \\command echo "$__sk_up $__sk_bg" >|${stateFile}; } 2>/dev/null\n`;
   const line = 'argv' in command ? command.argv.map(shellQuote).join(' ') : command.line;
   // A stdin FIFO is made here if the writer has not made it yet (whoever comes first), and removed after.
   const stdin = stdinFifo ? `<${shellQuote(stdinFifo)}` : '</dev/null';
   const redirects = stdoutFile ? `${stdin} >${shellQuote(stdoutFile)}` : stdin;
   const makeFifo = stdinFifo ? `{ mkfifo -m 600 ${shellQuote(stdinFifo)} || :; } 2>/dev/null; ` : '';
   const invoke = `__sk_run 8>&- 9>&- ${redirects}`;
-  const run = `${makeFifo}__sk_line=${shellQuote(line)}; ${role === 'side' ? `( {${takeOnSession} } 2>/dev/null; ${invoke} )` : invoke}\n`;
+  // Did the command start a background job (it may print later, into the next command's
+  // output: see moveOutput)? A side command runs in a subshell, which leaves a note.
+  const jobsNote = `/dev/shm/.sandkasten-jobs-$$`;
+  const sideCommand = `( {${takeOnSession} } 2>/dev/null; ${invoke}; { __sk_s=$?; case \${!:-0} in "$__sk_bg") ;; *) : >|${jobsNote};; esac; } 2>/dev/null; exit $__sk_s )`;
+  const run = `${makeFifo}__sk_line=${shellQuote(line)}; ${role === 'side' ? sideCommand : invoke}\n`;
+  const startedJobs =
+    role === 'side' ? ` if [ -e ${jobsNote} ]; then \\command rm -f ${jobsNote}; __sk_rc=\${__sk_rc}j; fi;` : ` case \${!:-0} in "$__sk_bg") ;; *) __sk_rc=\${__sk_rc}j;; esac;`;
   const end =
-    `{ __sk_rc=$?; case \${__sk_ab-} in ?*) __sk_rc=$__sk_ab; __sk_ab=;; esac; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x;${role === 'session' ? noteSession : ''} } 2>/dev/null; ` +
-    `${stdinFifo ? `\\command rm -f ${shellQuote(stdinFifo)}; ` : ''}\\command printf '\\036SK${nonce}\\037' >&9; \\command printf '\\036SK${nonce}:%d\\037' "$__sk_rc" >&8\n`;
+    `{ __sk_rc=$?; case \${__sk_ab-} in ?*) __sk_rc=$__sk_ab; __sk_ab=;; esac; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x;${role === 'session' ? noteSession : ''} ${startedJobs} } 2>/dev/null; ` +
+    `${stdinFifo ? `\\command rm -f ${shellQuote(stdinFifo)}; ` : ''}\\command printf '\\036SK${nonce}\\037' >&9; \\command printf '\\036SK${nonce}:%s\\037' "$__sk_rc" >&8\n`;
   return start + run + end;
 }

@@ -84,8 +84,11 @@ export function stopCommandScript(shellPid: number, stateFile: string, signal: '
     // parent pid and $20 the start time.
     'kids() { for f in /proc/[0-9]*/stat; do s=$(cat "$f" 2>/dev/null) || continue; s=${s##*) }; set -- $s;',
     '  [ "$2" = "$P" ] && { d=${f%/stat}; echo "${d#/proc/} ${20}"; }; done; }',
-    `tree() { P=$1; kids | while read -r c t; do tree "$c"; kill -${signal} "$c" 2>/dev/null; done; }`,
+    'tree() { P=$1; kids | while read -r c t; do echo "$c"; tree "$c"; done; }',
     // Started in a later tick than the command, or in its tick after the last earlier background job (ticks are 10 ms).
-    `P=${shellPid}; kids | while read -r c t; do { [ "$t" -gt "$since" ] || { [ "$t" -eq "$since" ] && [ "$c" -gt "$last" ]; }; } && { tree "$c"; kill -${signal} "$c" 2>/dev/null; }; done`,
+    `pids=$(P=${shellPid}; kids | while read -r c t; do { [ "$t" -gt "$since" ] || { [ "$t" -eq "$since" ] && [ "$c" -gt "$last" ]; }; } && { echo "$c"; tree "$c"; }; done)`,
+    // The whole tree is listed first, then signalled parents first in one go: a subshell killed
+    // after its child would run the rest of its line in between (and an orphan would be missed).
+    `[ -n "$pids" ] && kill -${signal} $pids 2>/dev/null`,
   ].join('\n');
 }

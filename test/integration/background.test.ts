@@ -24,6 +24,56 @@ describe('background jobs and processes, against the real Docker engine', () => 
     assert.equal((await line(session.id, 'echo next')).stdout, 'next\n', 'the next command has only its own output');
   });
 
+  // A job holds the fds the shell prints on; what it prints while a later command runs is
+  // the job's, not that command's. Vary the streams, the shell (main, exec'd after `exit`,
+  // side by side) and how the job was started.
+  for (const variant of [
+    { name: 'stdout of a subshell job', job: '(sleep 1; echo JOBBYTES) &', stream: 'stdout' as const },
+    { name: 'stderr of a loop job', job: 'for i in 1 2 3 4 5 6; do sleep 0.3; echo JOBBYTES >&2; done &', stream: 'stderr' as const },
+    { name: 'both streams of a child shell, after the shell was replaced', before: 'exit 4', job: 'sh -c "trap \"\" HUP; sleep 1; echo JOBBYTES; echo JOBBYTES >&2" &', stream: 'stdout' as const },
+  ]) {
+    it(`never counts a background job's later output as a later command's: ${variant.name}`, async () => {
+      const session = await sidecar.newSession('bgmix');
+      if (variant.before) await line(session.id, variant.before);
+      const started = await line(session.id, `${variant.job} echo started`);
+      assert.equal(started.stdout, 'started\n');
+      // This command runs while the job prints.
+      const later = await line(session.id, 'sleep 2.5; echo mine; echo mine-err >&2; pwd');
+      assert.equal(later.stdout, 'mine\n/workspace\n');
+      assert.equal(later.stderr, 'mine-err\n');
+      await waitFor('the job output in the log', async () => ((await logText(session.id, variant.stream)).includes('JOBBYTES') ? true : undefined));
+      // The session's shell state lives on after its output moved.
+      await line(session.id, 'cd /tmp; export KEPT=yes');
+      const after = await line(session.id, 'echo "$KEPT $(pwd)"; exit 9');
+      assert.deepEqual([after.stdout, after.exitCode], ['yes /tmp\n', 9]);
+    });
+  }
+
+  it('keeps what a command set up on purpose when the output moves away from a job: a merged stderr, a silenced one', async () => {
+    const session = await sidecar.newSession('bgfds');
+    await line(session.id, "exec 7>&2; eval 'exec 2>&1'");
+    await line(session.id, '(sleep 1; echo JOB) &');
+    const merged = await line(session.id, 'echo out; echo err >&2');
+    assert.deepEqual([merged.stdout, merged.stderr], ['out\nerr\n', '']);
+    await line(session.id, "eval 'exec 2>/dev/null'; (sleep 1; echo JOB) &");
+    const silenced = await line(session.id, 'echo out; echo err >&2');
+    assert.deepEqual([silenced.stdout, silenced.stderr], ['out\n', '']);
+    const restored = await line(session.id, 'exec 2>&7 7>&-; echo out; echo err >&2');
+    assert.deepEqual([restored.stdout, restored.stderr], ['out\n', 'err\n'], 'a stderr saved on fd 7 before the move comes back to the new stream');
+  });
+
+  it('keeps the job output of a command run side by side out of later side commands', async () => {
+    const session = await sidecar.newSession('bgside');
+    const busy = line(session.id, 'sleep 6');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const side = await line(session.id, '(sleep 1; echo SIDEJOB; echo SIDEJOB >&2) & echo side-started');
+    assert.deepEqual([side.stdout, side.sideBySide], ['side-started\n', true]);
+    const next = await line(session.id, 'sleep 2; echo side-two');
+    assert.deepEqual([next.stdout, next.stderr, next.sideBySide], ['side-two\n', '', true]);
+    await waitFor('the side job output in the log', async () => ((await logText(session.id, 'stderr')).includes('SIDEJOB') ? true : undefined));
+    assert.equal((await busy).exitCode, 0);
+  });
+
   it('lets a job started through the CLI (stdout in a FIFO) live on and print, instead of dying of SIGPIPE', async () => {
     const session = await sidecar.newSession('bgfifo');
     const cli = await runCli(sidecar.home, ['exec', session.id, '--', 'sh', '-c', '(sleep 1; echo from-the-job; touch /tmp/job-survived) & echo started']);

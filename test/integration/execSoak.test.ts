@@ -196,7 +196,7 @@ describe(`a randomized soak of one session (seed ${SEED}; replay with SOAK_SEED=
         stderr: merged ? '' : writes.filter((w) => w.stream === 'stderr').map((w) => w.text).join(''),
       };
       const where = `${what} (${sideBySide ? 'side by side' : 'session shell'}${merged ? ', stderr merged' : ''}${model.xtrace && !sideBySide ? ', traced' : ''})`;
-      assert.ok(stdout === expected.stdout, `${where}: stdout ${show(stdout)}, expected ${show(expected.stdout)}`);
+      assert.ok(stdout === expected.stdout, `${where}: stdout ${show(stdout)}, expected ${show(expected.stdout)} (stderr ${show(stderr)})`);
       assert.ok(stderr === expected.stderr, `${where}: stderr ${show(stderr)}, expected ${show(expected.stderr)}`);
       assert.equal(output.result.exitCode, exitCode, `${where}: exit code`);
       assert.equal(output.result.shellReset, false, `${where}: the shell stayed`);
