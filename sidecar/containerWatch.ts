@@ -3,7 +3,7 @@ import type { Containers } from './containers';
 import type { ContainerEvent } from './docker/engine';
 import type { Sessions } from './sessions';
 import type { Store } from './store/store';
-import type { Clock } from './util/clock';
+import { isoTime, type Clock } from './util/clock';
 import type { Logger } from './util/log';
 
 /** After the event stream ended (the engine restarted, the connection dropped), wait this long before re-listing and following again. */
@@ -71,11 +71,12 @@ export class ContainerWatch {
     const { sessions } = this.deps;
     switch (event.action) {
       case 'oom':
+        // A process of the container was killed for memory; if it was the main one, a die follows.
         this.outOfMemory.add(event.containerId);
-        return;
+        return sessions.noteContainerEvent(event.containerId, `a process was killed: out of memory (limit ${this.deps.config.current['limits.memoryMb']} MiB) at ${isoTime(this.deps.clock.now())}`);
       case 'die': {
         const reason = this.outOfMemory.delete(event.containerId)
-          ? `killed: out of memory (limit ${this.deps.config.current['limits.memoryMb']} MiB)`
+          ? `stopped: out of memory (limit ${this.deps.config.current['limits.memoryMb']} MiB)`
           : `its container was stopped outside Sandkasten (exit code ${event.exitCode ?? 'unknown'})`;
         return sessions.recordContainerState(event.containerId, { running: false, paused: false }, reason);
       }

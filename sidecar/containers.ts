@@ -53,6 +53,18 @@ export class Containers {
     return kind === 'ephemeral' ? 'none' : this.deps.config.current.network;
   }
 
+  /** What the `sandbox.*` settings ask of a kind's containers (the pool's have none of it). */
+  sandboxShape(kind: WorkspaceKind): Pick<ContainerSpec, 'readOnlyRoot' | 'user' | 'runtime'> {
+    const settings = this.deps.config.current;
+    return { readOnlyRoot: settings['sandbox.readOnlyRoot'][kind] === true, user: settings['sandbox.user'][kind] || undefined, runtime: settings['sandbox.runtime'][kind] || undefined };
+  }
+
+  /** Whether a pooled container (made without any `sandbox.*` setting) suits a workspace of this kind. */
+  poolSuits(kind: WorkspaceKind): boolean {
+    const shape = this.sandboxShape(kind);
+    return !shape.readOnlyRoot && !shape.user && !shape.runtime;
+  }
+
   spec(purpose: ContainerPurpose): ContainerSpec {
     const settings = this.deps.config.current;
     const shape = {
@@ -63,11 +75,12 @@ export class Containers {
       pids: settings['limits.pids'],
     };
     if (purpose.role === 'pool') {
-      return { ...shape, name: purpose.name, image: purpose.image, role: 'pool', mounts: [workspaceMount(purpose.volume)], network: this.networkFor(undefined) };
+      return { ...shape, name: purpose.name, image: purpose.image, role: 'pool', mounts: [workspaceMount(purpose.volume)], network: this.networkFor(undefined), readOnlyRoot: false };
     }
     const { workspace, sessionId } = purpose;
     return {
       ...shape,
+      ...this.sandboxShape(workspace.kind),
       name: this.sessionContainerName(sessionId),
       image: workspace.image,
       role: 'session',

@@ -62,7 +62,7 @@ export class Sessions {
     const id = newSessionId(this.deps.randomHex ?? cryptoRandomHex);
     // A workspace that never had a session has an empty volume, so it can take a pooled
     // container together with the pooled container's (equally empty) volume.
-    const pooled = fresh.stats.sessions === 0 ? this.deps.pool?.take(fresh.image) : undefined;
+    const pooled = fresh.stats.sessions === 0 && this.deps.containers.poolSuits(fresh.kind) ? this.deps.pool?.take(fresh.image) : undefined;
     if (pooled) return this.startFromPool(fresh, id, pooled);
     return this.startCold(fresh, id);
   }
@@ -147,6 +147,19 @@ export class Sessions {
       }
       await store.commit();
       changes.emit('sessions', 'workspaces');
+    });
+  }
+
+  /** Something happened in a live session's container that a person should see (a process killed for memory). */
+  async noteContainerEvent(containerId: string, reason: string): Promise<void> {
+    const owner = this.deps.store.sessions.byContainer(containerId);
+    if (!owner) return;
+    await this.deps.locks.run(owner.workspaceId, async () => {
+      const session = this.deps.store.sessions.byContainer(containerId);
+      if (!session || session.state === 'stopped') return;
+      this.deps.store.sessions.noteReason(session.id, reason);
+      await this.deps.store.commit();
+      this.deps.changes.emit('sessions');
     });
   }
 

@@ -39,7 +39,30 @@ const isPoolMap = (value: unknown) => {
   return undefined;
 };
 
-const NETWORK_MODES = ['bridge', 'none', 'host'];
+const NETWORK_MODES = ['bridge', 'none'];
+
+/** Kinds a per-kind setting may name (ephemeral workspaces are always the most locked down). */
+const KINDS = ['ephemeral', 'session', 'persistent', 'collaborative'];
+
+/** An object from workspace kind to a value `check` accepts, e.g. {"ephemeral": true}. */
+const isKindMap = (check: (value: unknown) => string | undefined, example: string) => (value: unknown) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `must be an object from workspace kind to a value, e.g. ${example}`;
+  for (const [kind, entry] of Object.entries(value)) {
+    if (!KINDS.includes(kind)) return `names "${kind}", which is not a workspace kind (${KINDS.join(', ')})`;
+    const problem = check(entry);
+    if (problem) return `has ${JSON.stringify(entry)} for "${kind}", which ${problem}`;
+  }
+  return undefined;
+};
+
+/** A user as Docker takes it: a name or uid, optionally with a group (`1000:1000`, `node`). */
+const isUser = (value: unknown) =>
+  typeof value === 'string' && /^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$|^[0-9]{1,10}(:[0-9]{1,10})?$/i.test(value)
+    ? undefined
+    : 'must be a user name or uid, optionally with ":group" (e.g. "1000:1000")';
+
+const isRuntime = (value: unknown) =>
+  typeof value === 'string' && /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(value) ? undefined : 'must be the name of a runtime the Docker engine has (e.g. "runsc")';
 
 export const SETTINGS = {
   defaultImage: {
@@ -63,10 +86,30 @@ export const SETTINGS = {
     check: isInteger(16, 65536),
   },
   network: {
-    description: 'Network mode of session containers (bridge, none or host). Ephemeral workspaces always get none.',
+    description:
+      "Outbound network of session containers: bridge (Sandkasten's own network, sandboxes cannot reach one another) or none. Ephemeral workspaces always get none. The host's network is never a global setting: it is a per-workspace choice.",
     defaultValue: 'bridge',
     check: (value: unknown) =>
-      typeof value === 'string' && NETWORK_MODES.includes(value) ? undefined : `must be one of ${NETWORK_MODES.join(', ')}`,
+      value === 'host'
+        ? 'would let every sandbox reach the services of this machine, so it is not accepted as a global setting. Set "bridge" or "none" (`sandkasten config set network bridge`), and create a workspace that needs the host network with `--allow-host-network`'
+        : typeof value === 'string' && NETWORK_MODES.includes(value)
+          ? undefined
+          : `must be one of ${NETWORK_MODES.join(', ')}`,
+  },
+  'sandbox.readOnlyRoot': {
+    description: 'Per workspace kind, a read-only root filesystem (with tmpfs /tmp and /run; /workspace stays writable), e.g. {"ephemeral": true}.',
+    defaultValue: {},
+    check: isKindMap(isBoolean, '{"ephemeral": true}'),
+  },
+  'sandbox.user': {
+    description: 'Per workspace kind, the user commands run as instead of root (a name the image knows, or uid[:gid]), e.g. {"ephemeral": "1000:1000"}. The image should own /workspace by that user: a new volume takes the owner of the image\'s /workspace.',
+    defaultValue: {},
+    check: isKindMap(isUser, '{"ephemeral": "1000:1000"}'),
+  },
+  'sandbox.runtime': {
+    description: 'Per workspace kind, the container runtime Docker runs the sandbox with (e.g. "runsc" for gVisor), when the engine has it; `sandkasten status` lists the runtimes it has.',
+    defaultValue: {},
+    check: isKindMap(isRuntime, '{"ephemeral": "runsc"}'),
   },
   'pool.enabled': {
     description: 'Keep pre-warmed containers ready so new sessions start instantly.',
@@ -103,6 +146,9 @@ export interface SettingsValues {
   'limits.memoryMb': number;
   'limits.pids': number;
   network: string;
+  'sandbox.readOnlyRoot': Partial<Record<string, boolean>>;
+  'sandbox.user': Partial<Record<string, string>>;
+  'sandbox.runtime': Partial<Record<string, string>>;
   'pool.enabled': boolean;
   'pool.images': Record<string, number>;
   idleShutdownSeconds: number;

@@ -88,7 +88,7 @@ export interface SessionInfo {
   fromPool: boolean;
   /**
    * Why the session is in its state when the sidecar did not put it there, in a few words:
-   * "its container was stopped outside Sandkasten (exit code 137)", "killed: out of memory
+   * "its container was stopped outside Sandkasten (exit code 137)", "stopped: out of memory
    * (limit 1024 MiB)", "its container was paused outside Sandkasten".
    */
   stateReason?: string;

@@ -3,8 +3,8 @@ import Docker from 'dockerode';
 import type { DockerStatus } from '../client/protocol';
 import { imageMissing } from '../errors';
 import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
-import type { ContainerEvent, ContainerSpec, ContainerState, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role } from './engine';
-import { LABEL } from './engine';
+import type { ContainerEvent, ContainerSpec, ContainerState, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role, RunOnceLimits } from './engine';
+import { LABEL, RUN_ONCE_MAX_BYTES, SANDBOX_CAPABILITIES, SANDBOX_NOFILE, SANDBOX_NPROC, SANDBOX_TMPFS } from './engine';
 import { BindMountRefusedError, dockerCall, dockerMessage, dockerUnavailable, fromDockerError, isDockerUnreachable, statusCode } from './errors';
 import { FrameParser } from './frames';
 
@@ -106,12 +106,28 @@ export class DockerEngine implements Engine {
         StdinOnce: false,
         WorkingDir: spec.workingDir,
         Labels: this.labels(spec.role, spec),
+        User: spec.user,
         HostConfig: {
           Mounts: spec.mounts.map((mount) => ({ Type: mount.type, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly })),
           NanoCpus: Math.round(spec.cpus * 1e9),
           Memory: spec.memoryMb * 1024 * 1024,
+          // No swap beyond the memory limit: the limit is what the sandbox gets.
+          MemorySwap: spec.memoryMb * 1024 * 1024,
           PidsLimit: spec.pids,
           NetworkMode: spec.network,
+          // Hardening (README, Security): see SANDBOX_CAPABILITIES. Docker's default seccomp profile stays on.
+          CapDrop: ['ALL'],
+          CapAdd: [...SANDBOX_CAPABILITIES],
+          SecurityOpt: ['no-new-privileges:true'],
+          // An init as PID 1 reaps orphans (a fork bomb's, a daemon's) and passes signals on.
+          Init: true,
+          Ulimits: [
+            { Name: 'nofile', Soft: SANDBOX_NOFILE, Hard: SANDBOX_NOFILE },
+            { Name: 'nproc', Soft: SANDBOX_NPROC, Hard: SANDBOX_NPROC },
+          ],
+          ReadonlyRootfs: spec.readOnlyRoot,
+          Tmpfs: spec.readOnlyRoot ? { ...SANDBOX_TMPFS } : undefined,
+          Runtime: spec.runtime,
           // The main shell's stdout carries command output: a log driver would keep it all on disk.
           LogConfig: { Type: 'none', Config: {} },
         },
@@ -225,17 +241,30 @@ export class DockerEngine implements Engine {
     };
   }
 
-  async runOnce(id: string, command: string[]): Promise<string> {
+  async runOnce(id: string, command: string[], limits: RunOnceLimits = {}): Promise<string> {
+    const maxBytes = limits.maxBytes ?? RUN_ONCE_MAX_BYTES;
+    limits.signal?.throwIfAborted();
     const exec = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true }));
     const stream = (await dockerCall(containerSubject(id), () => exec!.start({ hijack: true, stdin: false }))) as Duplex;
     const chunks: Buffer[] = [];
-    const parser = new FrameParser((type, data) => {
-      if (type === 'stdout') chunks.push(Buffer.from(data));
-    });
+    let size = 0;
     await new Promise<void>((resolve, reject) => {
+      const stop = (why: string) => {
+        stream.destroy();
+        reject(new Error(`The command in ${containerSubject(id)} ${why}.`));
+      };
+      const parser = new FrameParser((type, data) => {
+        if (type !== 'stdout') return;
+        size += data.length;
+        if (size > maxBytes) return stop(`printed more than ${maxBytes} bytes`);
+        chunks.push(Buffer.from(data));
+      });
+      const onAbort = () => stop(String((limits.signal?.reason as Error)?.message ?? 'was stopped'));
+      limits.signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => (limits.signal?.removeEventListener('abort', onAbort), resolve());
       stream.on('data', (chunk: Buffer) => parser.push(chunk));
-      stream.once('end', resolve);
-      stream.once('close', resolve);
+      stream.once('end', done);
+      stream.once('close', done);
       stream.once('error', (error) => reject(fromDockerError(error, containerSubject(id))));
     });
     return Buffer.concat(chunks).toString('utf8');

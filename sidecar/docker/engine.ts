@@ -1,3 +1,4 @@
+import type { Clock } from '../util/clock';
 import type { Duplex } from 'node:stream';
 import type { DockerStatus } from '../client/protocol';
 
@@ -45,8 +46,12 @@ export interface Engine {
   attach(id: string): Promise<Duplex>;
   /** A process started in the container, its stdio attached; framed unless `tty`. */
   exec(id: string, options: ExecOptions): Promise<ExecProcess>;
-  /** Runs a short non-interactive command and returns what it printed on stdout. */
-  runOnce(id: string, command: string[]): Promise<string>;
+  /**
+   * Runs a short non-interactive command and returns what it printed on stdout. What a
+   * container prints is its own to choose: more than `maxBytes` (default RUN_ONCE_MAX_BYTES)
+   * or an abort through `signal` ends the read with an error; nothing unbounded is kept.
+   */
+  runOnce(id: string, command: string[], limits?: RunOnceLimits): Promise<string>;
 
   /**
    * Follows what happens to this instance's containers (started, stopped, paused, removed,
@@ -98,7 +103,32 @@ export interface ContainerSpec {
   memoryMb: number;
   pids: number;
   network: string;
+  /** A read-only root filesystem, with tmpfs /tmp and /run. */
+  readOnlyRoot: boolean;
+  /** The user the main process (and every exec) runs as; the image's (root) when absent. */
+  user?: string;
+  /** A container runtime the engine has (`runsc`); Docker's default when absent. */
+  runtime?: string;
 }
+
+/**
+ * The capabilities a sandbox keeps; every other one is dropped. What ordinary work needs:
+ * files of other owners (package installs, `chown`: CHOWN, DAC_OVERRIDE, FOWNER, FSETID),
+ * changing user (`su`, apt's sandbox user: SETUID, SETGID), signalling processes of other
+ * users (KILL), and ports below 1024 for dev servers (NET_BIND_SERVICE). Docker's other
+ * defaults go: MKNOD, NET_RAW (raw sockets, ARP spoofing), SETFCAP, SETPCAP, SYS_CHROOT,
+ * AUDIT_WRITE.
+ */
+export const SANDBOX_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'NET_BIND_SERVICE'] as const;
+/** Open files per process: plenty for watchers and dev servers, and within what Docker engines allow themselves. */
+export const SANDBOX_NOFILE = 8192;
+/**
+ * Processes per user. Without a user namespace the count is the host user's (root's), so
+ * this is a second guard set well above the pids limit, which is the real cap.
+ */
+export const SANDBOX_NPROC = 16384;
+/** tmpfs sizes for a read-only root's writable places. */
+export const SANDBOX_TMPFS = { '/tmp': 'rw,nosuid,nodev,size=512m', '/run': 'rw,nosuid,nodev,size=64m' } as const;
 
 export interface ContainerState {
   running: boolean;
@@ -124,6 +154,31 @@ export interface OwnContainer {
 export interface OwnVolume {
   name: string;
   labels: Record<string, string>;
+}
+
+export interface RunOnceLimits {
+  maxBytes?: number;
+  signal?: AbortSignal;
+}
+
+/** What runOnce keeps of a command's stdout at most, unless told otherwise. */
+export const RUN_ONCE_MAX_BYTES = 1024 * 1024;
+
+/** runOnce with a deadline on the injected clock: a container cannot keep the sidecar waiting. */
+export async function runOnceWithin(
+  engine: Engine,
+  clock: Clock,
+  id: string,
+  command: string[],
+  limits: { maxBytes?: number; timeoutMs: number },
+): Promise<string> {
+  const controller = new AbortController();
+  const timer = clock.setTimeout(() => controller.abort(new Error(`took longer than ${limits.timeoutMs / 1000} s`)), limits.timeoutMs);
+  try {
+    return await engine.runOnce(id, command, { maxBytes: limits.maxBytes, signal: controller.signal });
+  } finally {
+    timer.cancel();
+  }
 }
 
 export interface ExecOptions {

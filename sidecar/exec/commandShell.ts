@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type { Engine, ExecProcess } from '../docker/engine';
+import { runOnceWithin, type Engine, type ExecProcess } from '../docker/engine';
 import { FrameParser, type StreamType } from '../docker/frames';
 import type { Clock } from '../util/clock';
 import { MarkerScanner } from './markers';
@@ -46,6 +46,7 @@ export const TERM_GRACE_MS = 1000;
 export const KILL_ESCALATION_MS = 1500;
 /** A shell that has not said its PID by then is given up (the caller falls back to an exec). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+const MAX_HANDSHAKE_BYTES = 64;
 
 /**
  * Where the shell's frames come from: its own exec, or the container's main process, which
@@ -140,9 +141,13 @@ export class CommandShell {
       const parser = new FrameParser((_type, data) => {
         text += data.toString('latin1');
         const newline = text.indexOf('\n');
+        // The first line is a PID; an image's `sh` that says something else is not a shell we can drive.
+        if (newline < 0 && text.length > MAX_HANDSHAKE_BYTES) return fail('did not say its PID')();
         if (newline >= 0) {
+          const pid = Number(text.slice(0, newline));
+          if (!Number.isInteger(pid) || pid <= 0) return fail('did not say its PID')();
           cleanup();
-          resolve(Number(text.slice(0, newline)));
+          resolve(pid);
         }
       });
       const onData = (chunk: Buffer) => parser.push(chunk);
@@ -400,7 +405,8 @@ export class CommandShell {
 
   /** A separate one-off exec, so it runs even while the shell is busy. */
   private async runSideCommand(script: string): Promise<void> {
-    await this.engine.runOnce(this.containerId, ['sh', '-c', script]).catch(() => undefined); // the container may be gone already: nothing left to stop
+    // The container may be gone already (nothing left to stop), or stuck: the caller escalates.
+    await runOnceWithin(this.engine, this.clock, this.containerId, ['sh', '-c', script], { maxBytes: 64 * 1024, timeoutMs: HANDSHAKE_TIMEOUT_MS }).catch(() => undefined);
   }
 
   dispose(): void {

@@ -15,11 +15,12 @@ export const commandStateFile = (shellPid: number) => `/dev/shm/.sandkasten-comm
 export const MAIN_SHELL_STATE_FILE = '/dev/shm/.sandkasten-main-shell';
 
 /**
- * PID 1 of every container the sidecar creates. Its stdin (kept open by Docker, attached by
+ * The main process of every container the sidecar creates (PID 2: Docker's init is PID 1
+ * and reaps orphans). Its stdin (kept open by Docker, attached by
  * the sidecar before the start) feeds a command shell, so a new container's first command
  * needs no `docker exec` (runc spawning an exec costs ~50 ms). The first line on it is a
  * secret the sidecar chose for this start ("#" and hex: a comment to any shell that reads
- * it by mistake), kept only in PID 1's memory. PID 1 stays a plain waiter: it stops at once
+ * it by mistake), kept only in the main process's memory. It stays a plain waiter: it stops at once
  * on TERM, and when the shell ends (`exit`, or a kill) it prints the death marker — the
  * secret, "E" and the shell's status — so the sidecar learns of it; a process in the sandbox
  * cannot forge one. Then it idles; the session's next command gets an exec'd shell.

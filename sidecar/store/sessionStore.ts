@@ -97,6 +97,11 @@ export class SessionStore {
   }
 
   /** Found running in Docker although the database said otherwise (reconciliation). */
+  /** Notes what happened to a live session's container (a process killed for memory); its state stays. */
+  noteReason(id: string, reason: string): void {
+    this.db.run(`UPDATE sessions SET state_reason = ? WHERE id = ?`, [reason, id]);
+  }
+
   markFoundRunning(id: string, reason: string | null = null): void {
     this.db.run(`UPDATE sessions SET state = 'running', stopped_at = NULL, state_reason = ? WHERE id = ?`, [reason, id]);
   }

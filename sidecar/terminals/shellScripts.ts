@@ -113,13 +113,22 @@ export function launchCommand(terminalId: string, state: LaunchState): string[] 
 export const STATE_DUMP_HEADER = 'sandkasten-terminal-state\x1e';
 export const STATE_DUMP_SEPARATOR = '\x1e';
 
-/** argv of the exec that prints a terminal's state files: cwd, env, history, session-history. */
+/** The most of each state file read back (the files are the sandbox's to write: see readStateCommand). */
+export const STATE_FILE_MAX_BYTES = 256 * 1024;
+/** What a whole dump may be: four files, their separators and the header. */
+export const STATE_DUMP_MAX_BYTES = 4 * STATE_FILE_MAX_BYTES + 64;
+
+/**
+ * argv of the exec that prints a terminal's state files: cwd, env, history, session-history.
+ * Anything in the sandbox can write them, so only regular files that are not symlinks are
+ * read (a FIFO or a link to /dev/zero is skipped), each cut at STATE_FILE_MAX_BYTES.
+ */
 export function readStateCommand(terminalId: string): string[] {
   const script = [
     'd=$1',
-    '[ -d "$d" ] || exit 0',
+    '[ -d "$d" ] && [ ! -L "$d" ] || exit 0',
     `printf '${STATE_DUMP_HEADER.replace('\x1e', '\\036')}'`,
-    `for f in cwd env history session-history; do cat "$d/$f" 2>/dev/null; printf '\\036'; done`,
+    `for f in cwd env history session-history; do if [ -f "$d/$f" ] && [ ! -L "$d/$f" ]; then head -c ${STATE_FILE_MAX_BYTES} "$d/$f" 2>/dev/null; fi; printf '\\036'; done`,
   ].join('\n');
   return ['sh', '-c', script, 'sandkasten-terminal-state', terminalStateDirectory(terminalId)];
 }
@@ -128,8 +137,8 @@ export function readStateCommand(terminalId: string): string[] {
 export function endShellCommand(terminalId: string): string[] {
   const script = [
     'd=$1 id=$2',
-    'if [ -f "$d/pid" ]; then',
-    '  p=$(cat "$d/pid")',
+    'if [ -f "$d/pid" ] && [ ! -L "$d/pid" ]; then',
+    '  p=$(head -c 16 "$d/pid")',
     `  tr '\\0' '\\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "SANDKASTEN_TERMINAL=$id" && kill -HUP "$p" 2>/dev/null`,
     'fi',
     'rm -rf "$d"',

@@ -1,6 +1,6 @@
 import { cryptoRandomHex, newTerminalId, type RandomHex } from '../client/ids';
 import type { OpenTerminalParams, OpenTerminalResult, TerminalInfo } from '../client/protocol';
-import type { Engine } from '../docker/engine';
+import { runOnceWithin, type Engine } from '../docker/engine';
 import { conflict, hasCode, notFound } from '../errors';
 import type { Sessions } from '../sessions';
 import type { Store } from '../store/store';
@@ -11,7 +11,7 @@ import { KeyedLock } from '../util/keyedLock';
 import type { Logger } from '../util/log';
 import { LiveShell, type TerminalSize } from './liveShell';
 import { LiveTerminal, type TerminalClient } from './liveTerminal';
-import { endShellCommand, exportLines, launchCommand, readStateCommand } from './shellScripts';
+import { endShellCommand, exportLines, launchCommand, readStateCommand, STATE_DUMP_MAX_BYTES } from './shellScripts';
 import { parseStateDump, type TerminalState } from './state';
 
 export interface TerminalDependencies {
@@ -27,6 +27,9 @@ export interface TerminalDependencies {
 const NEW_TERMINAL_STATE: TerminalState = { cwd: '/workspace', env: {}, history: '' };
 /** After SIGHUP, how long a shell may take to exit (bash hangs up its jobs) before its stream is dropped. */
 const CLOSE_GRACE_MS = 2000;
+/** A script the sidecar runs in a container (read state, end a shell) gets this long; the container may be stuck. */
+const SCRIPT_TIMEOUT_MS = 10_000;
+const SCRIPT_LIMITS = { maxBytes: 64 * 1024, timeoutMs: SCRIPT_TIMEOUT_MS };
 
 function restoredLine(cwd: string): string {
   return `\r\n[sandkasten] restored: new shell in ${cwd} (the previous one ended)\r\n`;
@@ -90,7 +93,7 @@ export class Terminals {
       const session = this.deps.sessions.get(row.session_id);
       if (session.state === 'running' && session.containerId) {
         // Ends a live shell, or one orphaned by a sidecar restart, and removes the state files.
-        await this.deps.engine.runOnce(session.containerId, endShellCommand(terminalId)).catch((error) => {
+        await runOnceWithin(this.deps.engine, this.deps.clock, session.containerId, endShellCommand(terminalId), SCRIPT_LIMITS).catch((error) => {
           if (!hasCode(error, 'Conflict')) throw error; // the container stopped meanwhile
         });
       }
@@ -211,7 +214,7 @@ export class Terminals {
 
   private async readReportedState(containerId: string, terminalId: string): Promise<Partial<TerminalState> | undefined> {
     try {
-      return parseStateDump(await this.deps.engine.runOnce(containerId, readStateCommand(terminalId)));
+      return parseStateDump(await runOnceWithin(this.deps.engine, this.deps.clock, containerId, readStateCommand(terminalId), { maxBytes: STATE_DUMP_MAX_BYTES, timeoutMs: SCRIPT_TIMEOUT_MS }));
     } catch (error) {
       this.deps.log.info(`could not read the state of terminal ${terminalId}: ${(error as Error).message}`);
       return undefined;
@@ -241,7 +244,7 @@ export class Terminals {
       // The person ended the shell (exit, Ctrl-D): the terminal is over, not waiting for a restore.
       this.rows.delete(terminal.id);
       void this.deps.store.commit().catch((error) => this.deps.log.error(`saving the end of terminal ${terminal.id}`, error));
-      void this.deps.engine.runOnce(containerId, endShellCommand(terminal.id)).catch(() => undefined);
+      void runOnceWithin(this.deps.engine, this.deps.clock, containerId, endShellCommand(terminal.id), SCRIPT_LIMITS).catch(() => undefined);
     }
     this.deps.changes.emit('terminals');
   }

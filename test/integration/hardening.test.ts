@@ -1,0 +1,166 @@
+/**
+ * Sandboxes that can hold untrusted code (issue 12): what a process inside a sandbox can do
+ * and what it cannot, looked at from inside, and what it cannot do to the sidecar.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { SANDBOX_CAPABILITIES } from '../../sidecar/docker/engine';
+import { execLine, MEMORY_BOUND_MB, rssMb, SAFETY_TIMEOUT_MS } from './execSupport';
+import { terminalStateDirectory } from '../../sidecar/terminals/shellScripts';
+import { docker, P, TEST_IMAGE, useSidecar, waitFor } from './harness';
+
+/** Linux capability numbers (include/uapi/linux/capability.h) of the names we keep. */
+const CAPABILITY_BITS: Record<string, number> = { CHOWN: 0, DAC_OVERRIDE: 1, FOWNER: 3, FSETID: 4, KILL: 5, SETGID: 6, SETUID: 7, NET_BIND_SERVICE: 10 };
+
+describe('hardened sandboxes, against the real Docker engine', () => {
+  const sidecar = useSidecar();
+  const line = (sessionId: string, text: string) => execLine(sidecar.client, sessionId, text, { timeoutMs: SAFETY_TIMEOUT_MS });
+  /** `docker exec` as another user: what an unprivileged process in the sandbox could do. */
+  const execAs = (containerId: string, user: string, args: string[]) => {
+    try {
+      return { code: 0, stdout: execFileSync('docker', ['exec', '-u', user, containerId, ...args], { encoding: 'utf8', stdio: 'pipe' }) };
+    } catch (error) {
+      const failed = error as { status: number; stdout: string; stderr: string };
+      return { code: failed.status, stdout: failed.stdout + failed.stderr };
+    }
+  };
+
+  it('keeps exactly the documented capabilities, with no_new_privs, an init, and no Docker socket', async () => {
+    const session = await sidecar.newSession('caps');
+    const status = (await line(session.id, 'grep -E "^(CapEff|CapBnd|CapPrm|NoNewPrivs)" /proc/self/status')).stdout;
+    const expected = SANDBOX_CAPABILITIES.reduce((mask, name) => mask | (1n << BigInt(CAPABILITY_BITS[name])), 0n);
+    for (const field of ['CapEff', 'CapBnd', 'CapPrm']) {
+      const value = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1];
+      assert.equal(BigInt(`0x${value}`), expected, `${field} is exactly ${SANDBOX_CAPABILITIES.join(', ')}: ${status}`);
+    }
+    assert.match(status, /^NoNewPrivs:\s*1$/m);
+    assert.equal((await line(session.id, 'cat /proc/1/comm')).stdout, 'docker-init\n', 'an init reaps orphans');
+    assert.equal((await line(session.id, 'test -e /var/run/docker.sock || test -e /run/docker.sock')).exitCode, 1, 'no Docker socket inside');
+
+    const inspected = await docker.getContainer(session.containerId!).inspect();
+    assert.equal(inspected.HostConfig.Privileged, false);
+    assert.equal(inspected.HostConfig.MemorySwap, inspected.HostConfig.Memory, 'no swap beyond the memory limit');
+    assert.ok((inspected.HostConfig.PidsLimit ?? 0) > 0);
+    assert.deepEqual(
+      (inspected.HostConfig.Ulimits ?? []).map((u) => u.Name).sort(),
+      ['nofile', 'nproc'],
+    );
+  });
+
+  it('refuses what the dropped capabilities guard: device nodes, raw sockets, chroot', async () => {
+    const session = await sidecar.newSession('nocaps');
+    const mknod = await line(session.id, 'mknod /tmp/sda b 8 0');
+    assert.notEqual(mknod.exitCode, 0, `mknod must fail: ${mknod.stderr}`);
+    const ping = await line(session.id, 'ping -c 1 -W 1 127.0.0.1');
+    assert.notEqual(ping.exitCode, 0, 'a raw ICMP socket needs NET_RAW');
+    assert.match(ping.stderr, /permitted|permission/i);
+    assert.notEqual((await line(session.id, 'chroot / true')).exitCode, 0, 'chroot needs SYS_CHROOT');
+    // What ordinary work needs still works: files of another owner, chown.
+    const ordinary = await line(session.id, 'touch /tmp/f && chown 1234:1234 /tmp/f && stat -c %u /tmp/f && kill -0 1 && echo ok');
+    assert.equal(ordinary.stdout, '1234\nok\n', ordinary.stderr);
+  });
+
+  it('gives a setuid binary nothing: an unprivileged user stays unprivileged', async () => {
+    const session = await sidecar.newSession('setuid');
+    assert.equal((await line(session.id, 'mkdir -p /tmp/suid && cp /bin/busybox /tmp/suid/busybox && chmod 4755 /tmp/suid/busybox && echo ready')).stdout, 'ready\n');
+    const asNobody = execAs(session.containerId!, '65534:65534', ['/tmp/suid/busybox', 'id', '-u']);
+    assert.equal(asNobody.stdout.trim(), '65534', 'no_new_privs: the setuid bit does not make it root');
+  });
+
+  it("reaps a command's orphans instead of leaving zombies", async () => {
+    const session = await sidecar.newSession('reap');
+    // Each subshell exits at once; its `sleep` becomes an orphan that the init must reap when it ends.
+    await line(session.id, 'for i in 1 2 3 4 5; do (sleep 0.2 &) ; done');
+    await waitFor('the orphans to be reaped', async () => {
+      const states = (await line(session.id, 'cat /proc/[0-9]*/stat 2>/dev/null | grep -c ") Z " || true')).stdout.trim();
+      return states === '0' ? true : undefined;
+    });
+  });
+
+  it('keeps the sidecar bounded whatever a sandbox writes as terminal state: a huge file, a link to /dev/zero, a FIFO', async () => {
+    const session = await sidecar.newSession('statefiles');
+    const other = await sidecar.newSession('bystander');
+    const opened = await sidecar.client.request(P.OpenTerminalRequest.type, { sessionId: session.id, cols: 80, rows: 24 });
+    const directory = terminalStateDirectory(opened.terminal.id);
+    await waitFor('the terminal to note its state', async () => ((await line(session.id, `test -f ${directory}/cwd`)).exitCode === 0 ? true : undefined));
+    const before = rssMb(sidecar.pid!);
+    // 300 MB of env, history a link to /dev/zero, cwd a FIFO nobody writes to.
+    const sabotage = await line(
+      session.id,
+      `d=${directory}; head -c 300000000 /dev/zero | tr '\\0' 'x' > $d/env; rm -f $d/history; ln -s /dev/zero $d/history; rm -f $d/cwd; mkfifo $d/cwd; echo done`,
+    );
+    assert.equal(sabotage.stdout, 'done\n', sabotage.stderr);
+    // Closing the terminal and reading its state back (restore) is what reads those files.
+    await sidecar.client.request(P.StopSessionRequest.type, { id: session.id });
+    await sidecar.startSession(session.workspaceId);
+    const restored = await sidecar.client.request(P.OpenTerminalRequest.type, { sessionId: session.id, terminalId: opened.terminal.id, cols: 80, rows: 24 }).catch((error: Error) => error);
+    assert.ok(!(restored instanceof Error) || /terminal/i.test(restored.message), `the restore answers: ${String(restored)}`);
+    assert.equal((await line(other.id, 'echo still-here')).stdout, 'still-here\n', 'every other session stays responsive');
+    const after = rssMb(sidecar.pid!);
+    assert.ok(after - before < MEMORY_BOUND_MB, `the sidecar's RSS grew by ${after - before} MB (from ${before} MB)`);
+  });
+
+  it('contains a fork bomb: the pids limit holds, the host and other sessions stay responsive, a restart clears it', async () => {
+    await sidecar.client.request(P.SetConfigRequest.type, { values: { 'limits.pids': 64 } });
+    try {
+      const session = await sidecar.newSession('forkbomb');
+      const other = await sidecar.newSession('calm');
+      await line(session.id, "bomb() { bomb | bomb & }; (bomb) >/dev/null 2>&1 & echo lit");
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const pids = Number((await docker.getContainer(session.containerId!).stats({ stream: false })).pids_stats?.current ?? 0);
+      assert.ok(pids <= 64, `the pids limit holds (${pids})`);
+      assert.equal((await line(other.id, 'echo calm')).stdout, 'calm\n', 'another session answers');
+      // The bombed session: a clear answer, not a hang (its shell may still run builtins).
+      const bombed = await execLine(sidecar.client, session.id, 'echo inside', { timeoutMs: 15_000 }).catch((error: Error) => error);
+      if (bombed instanceof Error) assert.match(bombed.message, /process limit|processes/i);
+      await sidecar.client.request(P.StopSessionRequest.type, { id: session.id });
+      await sidecar.startSession(session.workspaceId);
+      assert.equal((await line(session.id, 'echo recovered')).stdout, 'recovered\n');
+    } finally {
+      await sidecar.client.request(P.SetConfigRequest.type, { values: { 'limits.pids': 512 } });
+    }
+  });
+
+  it('tells why a command died of memory: the out-of-memory kill is in the session state', async () => {
+    await sidecar.client.request(P.SetConfigRequest.type, { values: { 'limits.memoryMb': 64 } });
+    try {
+      const session = await sidecar.newSession('oom');
+      const hog = await line(session.id, 'head -c 200000000 /dev/zero | tail > /dev/null; echo "status $?"');
+      assert.match(hog.stdout, /status 137/, `the hog is killed (${hog.stdout}${hog.stderr})`);
+      const info = await waitFor('the session to say why', async () => {
+        const found = (await sidecar.client.request(P.ListSessionsRequest.type, {})).find((s) => s.id === session.id);
+        return found?.stateReason && /out of memory/.test(found.stateReason) ? found : undefined;
+      });
+      assert.match(info.stateReason!, /64 MiB/);
+    } finally {
+      await sidecar.client.request(P.SetConfigRequest.type, { values: { 'limits.memoryMb': 1024 } });
+    }
+  });
+
+  it('refuses the host network as a global setting, saying what to do instead', async () => {
+    const refused = await sidecar.client.request(P.SetConfigRequest.type, { values: { network: 'host' } }).catch((error: Error) => error);
+    assert.ok(refused instanceof Error);
+    assert.match(refused.message, /allow-host-network/);
+    assert.equal((await sidecar.client.request(P.GetConfigRequest.type, { key: 'network' })).network, 'bridge', 'nothing changed');
+  });
+
+  it('runs a kind with a read-only root and a non-root user when the settings ask for it', async () => {
+    // An image whose /workspace belongs to the user, as the setting asks (a new volume takes that owner).
+    const image = 'sandkasten-test/busybox-user:latest';
+    execFileSync('docker', ['build', '-q', '-t', image, '-'], { input: `FROM ${TEST_IMAGE}\nRUN mkdir -p /workspace && chown 1000:1000 /workspace\n`, stdio: ['pipe', 'ignore', 'inherit'] });
+    await sidecar.client.request(P.SetConfigRequest.type, { values: { 'sandbox.readOnlyRoot': { session: true }, 'sandbox.user': { session: '1000:1000' } } });
+    try {
+      const session = await sidecar.newSession('locked', { kind: 'session', image });
+      const result = await line(session.id, 'id -u; touch /etc/x 2>/dev/null && echo wrote-etc; touch /tmp/t && echo tmp-ok; touch /workspace/w && echo workspace-ok');
+      assert.equal(result.stdout, '1000\ntmp-ok\nworkspace-ok\n', result.stderr);
+      const inspected = await docker.getContainer(session.containerId!).inspect();
+      assert.equal(inspected.HostConfig.ReadonlyRootfs, true);
+      assert.equal(inspected.Config.User, '1000:1000');
+      await sidecar.removeWorkspace(session.workspaceId);
+    } finally {
+      await sidecar.client.request(P.SetConfigRequest.type, { values: { 'sandbox.readOnlyRoot': {}, 'sandbox.user': {} } });
+      execFileSync('docker', ['rmi', '-f', image], { stdio: 'ignore' });
+    }
+  });
+});
