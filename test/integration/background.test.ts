@@ -30,7 +30,7 @@ describe('background jobs and processes, against the real Docker engine', () => 
   for (const variant of [
     { name: 'stdout of a subshell job', job: '(sleep 1; echo JOBBYTES) &', stream: 'stdout' as const },
     { name: 'stderr of a loop job', job: 'for i in 1 2 3 4 5 6; do sleep 0.3; echo JOBBYTES >&2; done &', stream: 'stderr' as const },
-    { name: 'both streams of a child shell, after the shell was replaced', before: 'exit 4', job: 'sh -c "trap \"\" HUP; sleep 1; echo JOBBYTES; echo JOBBYTES >&2" &', stream: 'stdout' as const },
+    { name: 'both streams of a child shell, after the shell was replaced', before: 'exit 4', job: `sh -c 'trap "" HUP; sleep 1; echo JOBBYTES; echo JOBBYTES >&2' &`, stream: 'stdout' as const },
   ]) {
     it(`never counts a background job's later output as a later command's: ${variant.name}`, async () => {
       const session = await sidecar.newSession('bgmix');
