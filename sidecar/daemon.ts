@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { resolveHome } from './client/home';
+import { UnsafeDirectoryError } from './client/privateDirectory';
 import { AlreadyRunningError } from './util/lock';
 import { stderrLogger } from './util/log';
 import { Sidecar } from './sidecar';
@@ -26,7 +27,8 @@ export async function runSidecar(argv: string[]): Promise<void> {
       stderrLogger.info(error.message);
       process.exit(0);
     }
-    stderrLogger.error('the sidecar could not start', error);
+    if (error instanceof UnsafeDirectoryError) stderrLogger.info(`the sidecar could not start: ${error.message}`);
+    else stderrLogger.error('the sidecar could not start', error);
     process.exit(1);
   }
 }

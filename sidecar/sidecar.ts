@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { version } from '../package.json';
 import { homePaths, type HomePaths } from './client/home';
+import { ensurePrivateDirectory } from './client/privateDirectory';
 import type { SidecarStatus } from './client/protocol';
 import { ConfigStore } from './config';
 import { ContainerWatch } from './containerWatch';
@@ -114,7 +115,8 @@ export class Sidecar implements Services {
 
   static async start(options: SidecarOptions): Promise<Sidecar> {
     const paths = homePaths(options.home);
-    fs.mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+    ensurePrivateDirectory(paths.home, 'storage directory', { allowSymlink: true });
+    if (paths.socketDirectory) ensurePrivateDirectory(paths.socketDirectory, 'socket directory', { allowSymlink: false });
     const releaseLock = acquireLock(paths.lock);
     try {
       const clock = options.clock ?? systemClock;
@@ -206,6 +208,7 @@ export class Sidecar implements Services {
       } finally {
         this.store.close();
         if (process.platform !== 'win32') fs.rmSync(this.paths.socket, { force: true });
+        if (this.paths.socketDirectory) fs.rmSync(this.paths.socketDirectory, { recursive: true, force: true });
         this.releaseLock();
         this.options.onExit?.();
       }

@@ -1,4 +1,5 @@
 import { cryptoRandomHex, newWorkspaceId, workspaceNameProblem, type RandomHex } from './client/ids';
+import { imageReferenceProblem } from './client/imageReference';
 import { WORKSPACE_KINDS, type CreateWorkspaceParams, type WorkspaceInfo } from './client/protocol';
 import type { ConfigStore } from './config';
 import type { Containers } from './containers';
@@ -54,6 +55,8 @@ export class Workspaces {
       throw invalidInput(`Tags must be at most ${MAX_TAGS} non-empty words of up to ${MAX_TAG_LENGTH} characters.`);
     }
     const image = params.image?.trim() || config.current.defaultImage;
+    const imageProblem = imageReferenceProblem(image);
+    if (imageProblem) throw invalidInput(`"${image}" is not an image reference: ${imageProblem}. Example: "debian:bookworm-slim".`);
 
     const engine = containers.engine;
     await engine.requireAvailable();

@@ -4,6 +4,8 @@
  * same keys; a unit test keeps the two in step). Pure: imported by the extension too.
  */
 
+import { imageReferenceProblem } from './imageReference';
+
 export interface SettingSpec {
   description: string;
   defaultValue: unknown;
@@ -21,8 +23,11 @@ const isNumber = (min: number, max: number) => (value: unknown) =>
     ? undefined
     : `must be a number from ${min} to ${max}`;
 
-const isNonEmptyString = (value: unknown) =>
-  typeof value === 'string' && value.trim() !== '' ? undefined : 'must be a non-empty string';
+const isImageReference = (value: unknown) => {
+  if (typeof value !== 'string' || value.trim() === '') return 'must be an image reference such as "debian:bookworm-slim"';
+  const problem = imageReferenceProblem(value);
+  return problem ? `is not an image reference: ${problem}` : undefined;
+};
 
 const isBoolean = (value: unknown) => (typeof value === 'boolean' ? undefined : 'must be true or false');
 
@@ -31,7 +36,8 @@ const isPoolMap = (value: unknown) => {
     return 'must be an object mapping an image to a number of ready containers, e.g. {"debian:bookworm-slim": 3}';
   }
   for (const [image, count] of Object.entries(value)) {
-    if (image.trim() === '') return 'has an empty image name';
+    const imageProblem = imageReferenceProblem(image);
+    if (imageProblem) return `has "${image}", which is not an image reference (${imageProblem})`;
     if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > 50) {
       return `has ${JSON.stringify(count)} for "${image}"; each count must be a whole number from 0 to 50`;
     }
@@ -68,7 +74,7 @@ export const SETTINGS = {
   defaultImage: {
     description: 'Image for new workspaces when none is given.',
     defaultValue: 'debian:bookworm-slim',
-    check: isNonEmptyString,
+    check: isImageReference,
   },
   'limits.cpus': {
     description: 'CPUs a session container may use (fractions allowed).',

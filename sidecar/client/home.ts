@@ -12,21 +12,37 @@ export function resolveHome(explicit?: string, env: NodeJS.ProcessEnv = process.
   return path.resolve(chosen);
 }
 
-/** Unix socket paths are limited to ~104 bytes; longer homes get a hashed path in tmp. */
+/** Unix socket paths are limited to ~104 bytes; longer homes get a private directory elsewhere. */
 const MAX_UNIX_SOCKET_PATH = 100;
 
-export function homePaths(home: string) {
+/**
+ * Where the socket of a home whose path is too long lives: a directory of this user's
+ * (0700, checked before use: see privateDirectory.ts) in $XDG_RUNTIME_DIR, which is private
+ * by design, or else in the temp directory, named with the uid and a hash of the home.
+ */
+function socketDirectoryFor(digest: string, env: NodeJS.ProcessEnv): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const runtime = env.XDG_RUNTIME_DIR?.trim();
+  const parent = runtime && path.isAbsolute(runtime) ? runtime : os.tmpdir();
+  return path.join(parent, `sandkasten-${uid}-${digest}`);
+}
+
+export function homePaths(home: string, env: NodeJS.ProcessEnv = process.env) {
   const digest = createHash('sha256').update(home).digest('hex').slice(0, 16);
   const preferredSocket = path.join(home, 'sidecar.sock');
+  const socketDirectory =
+    process.platform === 'win32' || preferredSocket.length <= MAX_UNIX_SOCKET_PATH ? undefined : socketDirectoryFor(digest, env);
   const socket =
     process.platform === 'win32'
       ? `\\\\.\\pipe\\sandkasten-${digest}`
-      : preferredSocket.length <= MAX_UNIX_SOCKET_PATH
-        ? preferredSocket
-        : path.join(os.tmpdir(), `sandkasten-${digest}.sock`);
+      : socketDirectory
+        ? path.join(socketDirectory, 'sidecar.sock')
+        : preferredSocket;
   return {
     home,
     socket,
+    /** The private directory the socket lives in when the home's path is too long for it. */
+    socketDirectory,
     database: path.join(home, 'state.sqlite'),
     config: path.join(home, 'config.json'),
     lock: path.join(home, 'sidecar.pid'),

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { homePaths } from './home';
+import { checkPrivateDirectory, ensurePrivateDirectory } from './privateDirectory';
 
 /** How long a client waits for a sidecar it started to answer. */
 const START_TIMEOUT_MS = 20_000;
@@ -23,6 +24,9 @@ export interface LaunchOptions {
  */
 export async function connectToSidecar(options: LaunchOptions): Promise<net.Socket> {
   const paths = homePaths(options.home);
+  // A socket in a directory someone else controls may be theirs: never send it a request.
+  if (paths.socketDirectory && fs.existsSync(paths.socketDirectory)) checkPrivateDirectory(paths.socketDirectory, 'socket directory', { allowSymlink: false });
+  if (fs.existsSync(paths.home)) checkPrivateDirectory(paths.home, 'storage directory', { allowSymlink: true });
   const first = await tryConnect(paths.socket);
   if (first) return first;
   if (options.startIfMissing === false) {
@@ -46,7 +50,7 @@ export async function connectToSidecar(options: LaunchOptions): Promise<net.Sock
 
 function startDetached(options: LaunchOptions) {
   const paths = homePaths(options.home);
-  fs.mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+  ensurePrivateDirectory(paths.home, 'storage directory', { allowSymlink: true });
   const log = fs.openSync(paths.log, 'a', 0o600);
   const child = spawn(process.execPath, [options.sidecarScript, '--home', options.home], {
     detached: true,

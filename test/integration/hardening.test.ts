@@ -4,11 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SANDBOX_CAPABILITIES } from '../../sidecar/docker/engine';
 import { execLine, MEMORY_BOUND_MB, rssMb, SAFETY_TIMEOUT_MS } from './execSupport';
 import { terminalStateDirectory } from '../../sidecar/terminals/shellScripts';
-import { docker, P, TEST_IMAGE, useSidecar, waitFor } from './harness';
+import { homePaths } from '../../sidecar/client/home';
+import { docker, makeHome, P, runCli, TEST_IMAGE, useSidecar, waitFor } from './harness';
 
 /** Linux capability numbers (include/uapi/linux/capability.h) of the names we keep. */
 const CAPABILITY_BITS: Record<string, number> = { CHOWN: 0, DAC_OVERRIDE: 1, FOWNER: 3, FSETID: 4, KILL: 5, SETGID: 6, SETUID: 7, NET_BIND_SERVICE: 10 };
@@ -162,5 +165,64 @@ describe('hardened sandboxes, against the real Docker engine', () => {
       await sidecar.client.request(P.SetConfigRequest.type, { values: { 'sandbox.readOnlyRoot': {}, 'sandbox.user': {} } });
       execFileSync('docker', ['rmi', '-f', image], { stdio: 'ignore' });
     }
+  });
+});
+
+describe('the host side: storage directory, socket, image names', () => {
+  const longHome = path.join(makeHome(), 'a-storage-directory-with-a-path-far-too-long-for-a-unix-socket', 'x'.repeat(40));
+  fs.mkdirSync(longHome, { recursive: true, mode: 0o700 });
+  const sidecar = useSidecar({ home: longHome });
+
+  it('puts the socket of a long storage path in a private directory of its own, and removes it on shutdown', async () => {
+    const { socket, socketDirectory } = homePaths(longHome);
+    assert.ok(socketDirectory && socket.startsWith(socketDirectory + path.sep), socket);
+    const stat = fs.lstatSync(socketDirectory);
+    assert.ok(stat.isDirectory() && !stat.isSymbolicLink());
+    assert.equal(stat.mode & 0o777, 0o700);
+    assert.equal(stat.uid, process.getuid!());
+    assert.equal((await runCli(longHome, ['status'])).code, 0, 'the CLI finds it there');
+  });
+
+  it('refuses a socket directory another user could have made, before sending it anything', async () => {
+    const home = path.join(makeHome(), 'y'.repeat(110));
+    fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+    const { socketDirectory } = homePaths(home);
+    fs.mkdirSync(socketDirectory!, { mode: 0o777 });
+    fs.chmodSync(socketDirectory!, 0o777); // as a listener of another user would leave it
+    try {
+      const cli = await runCli(home, ['status']);
+      assert.notEqual(cli.code, 0);
+      assert.match(cli.stderr, /socket directory .* can be written by other users/);
+      assert.doesNotMatch(cli.stderr, /\n\s+at /, 'no stack trace');
+      assert.equal(fs.existsSync(path.join(home, 'sidecar.pid')), false, 'no sidecar was started');
+    } finally {
+      fs.rmSync(socketDirectory!, { recursive: true, force: true });
+      fs.rmSync(path.dirname(home), { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a storage directory others can write into, and changes nothing in it', async () => {
+    const home = makeHome();
+    fs.chmodSync(home, 0o777);
+    try {
+      const cli = await runCli(home, ['workspace', 'list']);
+      assert.notEqual(cli.code, 0);
+      assert.match(cli.stderr, /storage directory .* \(mode 0777\).*chmod 700/s);
+      assert.deepEqual(fs.readdirSync(home), [], 'nothing was created in it');
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses image references outside Docker\'s grammar with InvalidInput, creating nothing', async () => {
+    for (const image of ['../../etc', 'ubuntu/../../containers/json', 'UPPER', 'x:y:z', 'debian@sha256:nothex']) {
+      const refused = await sidecar.client.request(P.CreateWorkspaceRequest.type, { name: 'badimage', image }).catch((error: { code?: number; message: string }) => error);
+      assert.ok(refused && 'code' in refused, `${image} is refused`);
+      assert.equal(refused.code, P.ErrorCode.InvalidInput, `${image}: ${refused.message}`);
+      assert.match(refused.message, /not an image reference/);
+    }
+    assert.deepEqual(await sidecar.client.request(P.ListWorkspacesRequest.type, {}), []);
+    const missing = await sidecar.client.request(P.CreateWorkspaceRequest.type, { name: 'noimage', image: 'sandkasten-test/does-not-exist:1' }).catch((error: { code?: number }) => error);
+    assert.equal((missing as { code?: number }).code, P.ErrorCode.ImageMissing, 'a well-formed name Docker does not have is ImageMissing, not Internal');
   });
 });
