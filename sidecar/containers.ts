@@ -48,9 +48,41 @@ export class Containers {
     return `sandkasten-${this.deps.engine.instanceId}-pool-${cryptoRandomHex(6)}`;
   }
 
-  /** The network a new container gets; ephemeral workspaces are for untrusted one-off runs: none. */
+  /**
+   * The network a new container gets. Ephemeral workspaces are for untrusted one-off runs:
+   * none. Others reach the outside through this instance's own bridge, on which sandboxes
+   * cannot reach one another (see Engine.ensureSandboxNetwork); one network per instance,
+   * not per workspace, because Docker has address space for a few dozen bridges only.
+   */
   networkFor(kind: WorkspaceKind | undefined): string {
-    return kind === 'ephemeral' ? 'none' : this.deps.config.current.network;
+    return kind === 'ephemeral' || this.deps.config.current.network === 'none' ? 'none' : this.sandboxNetworkName();
+  }
+
+  sandboxNetworkName(): string {
+    return `sandkasten-${this.deps.engine.instanceId}-sandboxes`;
+  }
+
+  private sandboxNetworkReady: Promise<void> | undefined;
+
+  /** Makes the sandbox network before the first container that needs it (once; again after a failure). */
+  private ensureNetwork(network: string): Promise<void> {
+    if (network !== this.sandboxNetworkName()) return Promise.resolve();
+    this.sandboxNetworkReady ??= this.deps.engine.ensureSandboxNetwork(network).catch((error: unknown) => {
+      this.sandboxNetworkReady = undefined;
+      throw error;
+    });
+    return this.sandboxNetworkReady;
+  }
+
+  /**
+   * Removes this instance's networks once no container of it remains (at shutdown: a stopped
+   * container still names its network and could not start again without it).
+   */
+  async removeUnusedNetworks(): Promise<void> {
+    const { engine } = this.deps;
+    if ((await engine.listOwnContainers()).length > 0) return;
+    this.sandboxNetworkReady = undefined;
+    for (const name of await engine.listOwnNetworks()) await engine.removeNetwork(name);
   }
 
   /** What the `sandbox.*` settings ask of a kind's containers (the pool's have none of it). */
@@ -107,6 +139,7 @@ export class Containers {
 
   private async createWithPipes(spec: ContainerSpec): Promise<string> {
     const { pipes, engine } = this.deps;
+    await this.ensureNetwork(spec.network);
     const pipeDirectory = pipes.newDirectory();
     const mounts: Mount[] = pipeDirectory ? [...spec.mounts, { type: 'bind', source: pipeDirectory, target: PIPE_MOUNT_POINT, readOnly: true }] : spec.mounts;
     try {
@@ -133,7 +166,13 @@ export class Containers {
   async startWithMainShell(containerId: string): Promise<{ shell: Promise<CommandShell> }> {
     const attaching = CommandShell.attachMain(this.deps.engine, this.deps.clock, containerId);
     try {
-      await this.deps.engine.startContainer(containerId);
+      await this.deps.engine.startContainer(containerId).catch(async (error: unknown) => {
+        // A stopped container whose network was removed behind our back: make it again, once.
+        if (!/network .*not found/i.test(String((error as Error)?.message))) throw error;
+        this.sandboxNetworkReady = undefined;
+        await this.ensureNetwork(this.sandboxNetworkName());
+        await this.deps.engine.startContainer(containerId);
+      });
     } catch (error) {
       void attaching.then((attached) => attached.abandon(), () => undefined);
       throw error;

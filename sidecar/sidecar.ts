@@ -58,6 +58,7 @@ export class Sidecar implements Services {
   readonly pipes: DirectPipes;
   readonly log: Logger;
   private readonly shells: Shells;
+  private readonly containers: Containers;
   private readonly containerWatch: ContainerWatch;
   private readonly server: Server;
   private readonly changes: Changes;
@@ -86,6 +87,7 @@ export class Sidecar implements Services {
     this.pipes = new DirectPipes(paths.pipes, pipesWork, async (id) => pipeDirectoryOf((await engine.inspectContainer(id))?.mounts));
     this.rawChannels = new RawChannels(clock);
     const containers = new Containers({ engine, config, clock, pipes: this.pipes });
+    this.containers = containers;
     this.sessionLogs = new SessionLogs({ config, clock });
     this.shells = new Shells(engine, clock, (sessionId, stream, data) => this.sessionLogs.append(sessionId, stream, data));
     this.workspaces = new Workspaces({ store, containers, config, clock, changes, locks });
@@ -203,6 +205,7 @@ export class Sidecar implements Services {
       this.terminals.closeAll();
       try {
         await this.pool.drain().catch((error) => this.log.error('draining the pool failed', error));
+        await this.containers.removeUnusedNetworks().catch((error) => this.log.error('removing the sandbox network failed', error));
         await this.store.commit();
         await this.server.disconnect(); // after the answers went out: the client of a shutdown request sees it
       } finally {

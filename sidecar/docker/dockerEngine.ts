@@ -168,6 +168,40 @@ export class DockerEngine implements Engine {
     await dockerCall(`network ${network}`, () => this.docker.getNetwork(network).disconnect({ Container: id, Force: true }));
   }
 
+  async ensureSandboxNetwork(name: string): Promise<void> {
+    const existing = await dockerCall(`network ${name}`, () => this.docker.getNetwork(name).inspect(), 404);
+    if (existing) return;
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Labels: this.labels('network'),
+        // Inter-container communication off: Docker drops traffic between two containers of this bridge.
+        Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+      });
+    } catch (error) {
+      if (statusCode(error) === 409) return; // made meanwhile (another start of this instance)
+      throw fromDockerError(error, `network ${name}`);
+    }
+  }
+
+  async removeNetwork(name: string): Promise<boolean> {
+    try {
+      await this.docker.getNetwork(name).remove();
+      return true;
+    } catch (error) {
+      if (statusCode(error) === 404) return true;
+      if (statusCode(error) === 403 || statusCode(error) === 409) return false; // it has active endpoints
+      throw fromDockerError(error, `network ${name}`);
+    }
+  }
+
+  async listOwnNetworks(): Promise<string[]> {
+    const networks = await dockerCall('networks', () => this.docker.listNetworks({ filters: this.ownFilter('network') }));
+    return (networks ?? []).map((network) => network.Name);
+  }
+
   async inspectContainer(id: string): Promise<ContainerState | undefined> {
     const info = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).inspect(), 404);
     if (!info) return undefined;

@@ -38,6 +38,14 @@ export interface Engine {
   removeContainer(id: string): Promise<void>;
   renameContainer(id: string, name: string): Promise<void>;
   disconnectNetwork(id: string, network: string): Promise<void>;
+  /**
+   * Creates this instance's bridge network for sandboxes when missing: labelled, and with
+   * traffic between its containers off (each sandbox reaches the outside, not another sandbox).
+   */
+  ensureSandboxNetwork(name: string): Promise<void>;
+  /** Removes a network of this instance; false when a container still uses it. */
+  removeNetwork(name: string): Promise<boolean>;
+  listOwnNetworks(): Promise<string[]>;
   /** undefined when the container no longer exists. */
   inspectContainer(id: string): Promise<ContainerState | undefined>;
   listOwnContainers(role?: Role): Promise<OwnContainer[]>;
@@ -79,7 +87,7 @@ export const LABEL = {
 } as const;
 
 /** `workspace` marks volumes; containers are `pool` or `session`. */
-export type Role = 'pool' | 'session' | 'workspace';
+export type Role = 'pool' | 'session' | 'workspace' | 'network';
 
 export interface Mount {
   /** A volume name, or a host path for a bind mount. */

@@ -141,6 +141,33 @@ describe('hardened sandboxes, against the real Docker engine', () => {
     }
   });
 
+  it("puts sandboxes on the instance's own network, where one cannot reach another", async () => {
+    const serving = await sidecar.newSession('serving');
+    const probing = await sidecar.newSession('probing');
+    const inspected = await docker.getContainer(serving.containerId!).inspect();
+    const networks = Object.keys(inspected.NetworkSettings.Networks ?? {});
+    assert.deepEqual(networks, [`sandkasten-${sidecar.instanceId}-sandboxes`]);
+    const network = await docker.getNetwork(networks[0]).inspect();
+    assert.equal(network.Options?.['com.docker.network.bridge.enable_icc'], 'false');
+    assert.equal(network.Labels?.['sandkasten.instance'], sidecar.instanceId);
+    const address = inspected.NetworkSettings.Networks![networks[0]].IPAddress;
+    await line(serving.id, 'mkdir -p /tmp/www && echo served > /tmp/www/index.html && httpd -p 7777 -h /tmp/www');
+    // The control: the server answers (from its own sandbox, and from the host).
+    const get = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${address} 7777`;
+    await waitFor('the server to answer in its own sandbox', async () => ((await line(serving.id, get)).stdout.includes('served') ? true : undefined));
+    const fromHost = await fetch(`http://${address}:7777/`).then((response) => response.text());
+    assert.equal(fromHost, 'served\n');
+    const across = await line(probing.id, get);
+    assert.doesNotMatch(across.stdout, /served/, 'another sandbox cannot reach it');
+    assert.match(across.stderr, /timed out|refused|unreachable/i);
+  });
+
+  it('keeps an ephemeral workspace off every network', async () => {
+    const session = await sidecar.newSession('offline', { kind: 'ephemeral' });
+    const routes = await line(session.id, 'cat /proc/net/route');
+    assert.equal(routes.stdout.trim().split('\n').length, 1, `no route but the header:\n${routes.stdout}`);
+  });
+
   it('refuses the host network as a global setting, saying what to do instead', async () => {
     const refused = await sidecar.client.request(P.SetConfigRequest.type, { values: { network: 'host' } }).catch((error: Error) => error);
     assert.ok(refused instanceof Error);

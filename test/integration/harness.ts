@@ -117,14 +117,17 @@ export async function expectError(promise: Promise<unknown>, code: P.ErrorCodeNa
   assert.fail(`expected error ${code}, but the request succeeded with ${JSON.stringify(result)}`);
 }
 
-/** The containers and volumes labelled with one instance, straight from Docker. */
-export async function instanceObjects(instanceId: string): Promise<{ containers: Docker.ContainerInfo[]; volumes: Docker.VolumeInspectInfo[] }> {
+/** The containers, volumes and networks labelled with one instance, straight from Docker. */
+export async function instanceObjects(
+  instanceId: string,
+): Promise<{ containers: Docker.ContainerInfo[]; volumes: Docker.VolumeInspectInfo[]; networks: Docker.NetworkInspectInfo[] }> {
   const filters = { label: [`${INSTANCE_LABEL}=${instanceId}`] };
-  const [containers, volumes] = await Promise.all([
+  const [containers, volumes, networks] = await Promise.all([
     docker.listContainers({ all: true, filters }),
     docker.listVolumes({ filters }),
+    docker.listNetworks({ filters }),
   ]);
-  return { containers, volumes: volumes.Volumes ?? [] };
+  return { containers, volumes: volumes.Volumes ?? [], networks };
 }
 
 /** Names of an instance's containers and volumes, sorted: a snapshot to compare. */
@@ -305,20 +308,21 @@ export class SidecarHarness {
       if (this.pid && !processGone(this.pid)) process.kill(this.pid, 'SIGKILL');
       this.closeClients();
     }
-    const left = this.instanceId ? await instanceObjects(this.instanceId) : { containers: [], volumes: [] };
+    const left = this.instanceId ? await instanceObjects(this.instanceId) : { containers: [], volumes: [], networks: [] };
     await Promise.all([
       ...left.containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)),
       ...left.volumes.map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)),
     ]);
+    await Promise.all(left.networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
     const log = this.logTail();
     const pipeDirectories = fs.existsSync(homePaths(this.home).pipes) ? fs.readdirSync(homePaths(this.home).pipes) : [];
     fs.rmSync(this.home, { recursive: true, force: true });
     assert.deepEqual(problems, [], `the sidecar cleaned up without errors; its log ends with:\n${log}`);
     assert.deepEqual(pipeDirectories, [], 'every pipe directory left with its container');
     assert.deepEqual(
-      { containers: left.containers.map((c) => c.Names[0]), volumes: left.volumes.map((v) => v.Name) },
-      { containers: [], volumes: [] },
-      `no container or volume labelled ${INSTANCE_LABEL}=${this.instanceId} remains`,
+      { containers: left.containers.map((c) => c.Names[0]), volumes: left.volumes.map((v) => v.Name), networks: left.networks.map((n) => n.Name) },
+      { containers: [], volumes: [], networks: [] },
+      `no container, volume or network labelled ${INSTANCE_LABEL}=${this.instanceId} remains`,
     );
   }
 

@@ -30,12 +30,13 @@ describe('exec in a persistent shell against the real Docker engine', () => {
 
   it("runs a new or resumed container's commands in its main shell, a child of the container's main process, with no exec", async () => {
     const session = await sidecar.newSession('main-shell');
-    // PID 1 is Docker's init (it reaps orphans); the container's main process is its child, PID 2.
-    const parentOfShell = async () => (await line(session.id, 'read -r s </proc/$$/stat; set -- ${s##*) }; p=$2; read -r s </proc/$p/stat; set -- ${s##*) }; echo "$p $2"')).stdout;
-    assert.equal(await parentOfShell(), '2 1\n', "the persistent shell is the one the main process started, under the init");
+    // PID 1 is Docker's init (it reaps orphans); the container's main process (the script that reads the secret) is its child.
+    const parentOfShell = async () =>
+      (await line(session.id, 'read -r s </proc/$$/stat; set -- ${s##*) }; p=$2; read -r s </proc/$p/stat; set -- ${s##*) }; tr "\\0" " " </proc/$p/cmdline | grep -q "read -r k" && echo "main process, child of $2"')).stdout;
+    assert.equal(await parentOfShell(), 'main process, child of 1\n', 'the persistent shell is the one the main process started, under the init');
     await sidecar.client.request(P.StopSessionRequest.type, { id: session.id });
     await sidecar.startSession(session.workspaceId);
-    assert.equal(await parentOfShell(), '2 1\n', 'after a resume too');
+    assert.equal(await parentOfShell(), 'main process, child of 1\n', 'after a resume too');
     const inspected = await docker.getContainer(session.containerId!).inspect();
     assert.equal(inspected.HostConfig.LogConfig?.Type, 'none', 'command output is not kept in a container log');
   });

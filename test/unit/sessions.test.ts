@@ -115,7 +115,7 @@ describe('sessions', () => {
     const session = await sessions.start(workspace.id);
 
     assert.equal(session.fromPool, true);
-    assert.deepEqual(engine.callsTo('disconnectNetwork'), [[session.containerId, 'bridge']]);
+    assert.deepEqual(engine.callsTo('disconnectNetwork'), [[session.containerId, `sandkasten-${engine.instanceId}-sandboxes`]]);
     assert.equal(engine.containers.get(session.containerId!)?.network, 'none');
   });
 

@@ -256,6 +256,29 @@ export class FakeEngine implements Engine {
     if (container.network === network) container.network = 'none';
   }
 
+  /** Networks of every instance, by name: the labels they were made with. */
+  readonly networks = new Map<string, Record<string, string>>();
+
+  async ensureSandboxNetwork(name: string): Promise<void> {
+    await this.enter('ensureSandboxNetwork', [name]);
+    this.checkAvailable();
+    if (!this.networks.has(name)) this.networks.set(name, { [LABEL.managed]: 'true', [LABEL.role]: 'network', [LABEL.instance]: this.instanceId });
+  }
+
+  async removeNetwork(name: string): Promise<boolean> {
+    await this.enter('removeNetwork', [name]);
+    this.checkAvailable();
+    if ([...this.containers.values()].some((container) => container.running && container.network === name)) return false;
+    this.networks.delete(name);
+    return true;
+  }
+
+  async listOwnNetworks(): Promise<string[]> {
+    await this.enter('listOwnNetworks', []);
+    this.checkAvailable();
+    return [...this.networks].filter(([, labels]) => labels[LABEL.instance] === this.instanceId).map(([name]) => name);
+  }
+
   async inspectContainer(id: string): Promise<ContainerState | undefined> {
     await this.enter('inspectContainer', [id]);
     this.checkAvailable();
