@@ -4,6 +4,8 @@ export const USAGE = `sandkasten — Docker sandboxes shared with the Sandkasten
 
 Usage:
   sandkasten workspace create NAME [--kind K] [--image IMG] [--description TEXT] [--tag T]... [--json]
+                             [--allow-host-network]    its sessions share this machine's network and
+                                                       can reach every service on it: only when needed
   sandkasten workspace list [--json]
   sandkasten workspace rm ID [--force]
   sandkasten session start WORKSPACE_ID [--json]     resumes its stopped session, or starts one

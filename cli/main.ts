@@ -34,6 +34,7 @@ const OPTIONS = {
   image: { type: 'string' },
   description: { type: 'string' },
   tag: { type: 'string', multiple: true },
+  'allow-host-network': { type: 'boolean' },
   workspace: { type: 'string' },
   force: { type: 'boolean', short: 'f' },
   timeout: { type: 'string' },
@@ -79,8 +80,12 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
         image: values.image,
         description: values.description,
         tags: values.tag,
+        allowHostNetwork: values['allow-host-network'],
       });
-      output(workspace, () => `Created workspace ${workspace.id} (${workspace.kind}, ${workspace.image})`);
+      if (workspace.hostNetwork) {
+        process.stderr.write(`sandkasten: warning: sessions of ${workspace.id} share this machine's network and can reach every service on it (127.0.0.1 included).\n`);
+      }
+      output(workspace, () => `Created workspace ${workspace.id} (${workspace.kind}, ${workspace.image}${workspace.hostNetwork ? ', host network' : ''})`);
       return 0;
     }
     case 'workspace list':
@@ -89,7 +94,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       output(workspaces, () =>
         formatTable(
           ['ID', 'KIND', 'STATE', 'IMAGE', 'SESSIONS', 'LAST ACCESS'],
-          workspaces.map((w) => [w.id, w.kind, w.state, w.image, String(w.stats.sessions), w.lastAccessedAt]),
+          workspaces.map((w) => [w.id, w.hostNetwork ? `${w.kind} (host network)` : w.kind, w.state, w.image, String(w.stats.sessions), w.lastAccessedAt]),
         ),
       );
       return 0;

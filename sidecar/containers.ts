@@ -1,5 +1,5 @@
 import { cryptoRandomHex } from './client/ids';
-import type { WorkspaceKind } from './client/protocol';
+import type { WorkspaceInfo, WorkspaceKind } from './client/protocol';
 import type { ConfigStore } from './config';
 import type { ContainerSpec, ContainerState, Engine, Mount } from './docker/engine';
 import { BindMountRefusedError } from './docker/errors';
@@ -11,7 +11,7 @@ import type { Clock } from './util/clock';
 
 /** What a container is made for: a session of a workspace, or the pool. */
 export type ContainerPurpose =
-  | { role: 'session'; sessionId: string; workspace: { id: string; kind: WorkspaceKind; image: string; volume: string } }
+  | { role: 'session'; sessionId: string; workspace: { id: string; kind: WorkspaceKind; image: string; volume: string; hostNetwork?: boolean } }
   | { role: 'pool'; image: string; volume: string; name: string };
 
 /**
@@ -91,10 +91,10 @@ export class Containers {
     return { readOnlyRoot: settings['sandbox.readOnlyRoot'][kind] === true, user: settings['sandbox.user'][kind] || undefined, runtime: settings['sandbox.runtime'][kind] || undefined };
   }
 
-  /** Whether a pooled container (made without any `sandbox.*` setting) suits a workspace of this kind. */
-  poolSuits(kind: WorkspaceKind): boolean {
-    const shape = this.sandboxShape(kind);
-    return !shape.readOnlyRoot && !shape.user && !shape.runtime;
+  /** Whether a pooled container (made without any `sandbox.*` setting, on the sandbox network) suits a workspace. */
+  poolSuits(workspace: Pick<WorkspaceInfo, 'kind' | 'hostNetwork'>): boolean {
+    const shape = this.sandboxShape(workspace.kind);
+    return !shape.readOnlyRoot && !shape.user && !shape.runtime && !workspace.hostNetwork;
   }
 
   spec(purpose: ContainerPurpose): ContainerSpec {
@@ -119,7 +119,7 @@ export class Containers {
       workspaceId: workspace.id,
       sessionId,
       mounts: [workspaceMount(workspace.volume)],
-      network: this.networkFor(workspace.kind),
+      network: workspace.hostNetwork ? 'host' : this.networkFor(workspace.kind),
     };
   }
 

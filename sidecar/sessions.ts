@@ -62,7 +62,7 @@ export class Sessions {
     const id = newSessionId(this.deps.randomHex ?? cryptoRandomHex);
     // A workspace that never had a session has an empty volume, so it can take a pooled
     // container together with the pooled container's (equally empty) volume.
-    const pooled = fresh.stats.sessions === 0 && this.deps.containers.poolSuits(fresh.kind) ? this.deps.pool?.take(fresh.image) : undefined;
+    const pooled = fresh.stats.sessions === 0 && this.deps.containers.poolSuits(fresh) ? this.deps.pool?.take(fresh.image) : undefined;
     if (pooled) return this.startFromPool(fresh, id, pooled);
     return this.startCold(fresh, id);
   }

@@ -55,6 +55,8 @@ export class Workspaces {
       throw invalidInput(`Tags must be at most ${MAX_TAGS} non-empty words of up to ${MAX_TAG_LENGTH} characters.`);
     }
     const image = params.image?.trim() || config.current.defaultImage;
+    const hostNetwork = params.allowHostNetwork === true;
+    if (hostNetwork && kind === 'ephemeral') throw invalidInput('An ephemeral workspace never gets a network, the host\'s least of all: choose another kind for --allow-host-network.');
     const imageProblem = imageReferenceProblem(image);
     if (imageProblem) throw invalidInput(`"${image}" is not an image reference: ${imageProblem}. Example: "debian:bookworm-slim".`);
 
@@ -67,7 +69,7 @@ export class Workspaces {
     // The volume first: a crash before the commit leaves a labelled volume that the next
     // start's reconciliation removes, never a workspace row without storage.
     await engine.createVolume(volume, { role: 'workspace', workspaceId: id });
-    store.workspaces.insert({ id, name: params.name, kind, image, description, tags, volume, now: clock.now() });
+    store.workspaces.insert({ id, name: params.name, kind, image, description, tags, volume, hostNetwork, now: clock.now() });
     await store.commit();
     changes.emit('workspaces');
     return this.get(id);

@@ -66,6 +66,8 @@ export interface WorkspaceInfo {
   state: WorkspaceState;
   /** Docker volume mounted at /workspace. */
   volume: string;
+  /** Its sessions share the host's network (chosen explicitly at create): they reach this machine's services. */
+  hostNetwork?: boolean;
   createdAt: string;
   lastAccessedAt: string;
   stats: { sessions: number; commands: number; runTimeMs: number };
@@ -139,6 +141,12 @@ export interface CreateWorkspaceParams {
   image?: string;
   description?: string;
   tags?: string[];
+  /**
+   * Sessions share the host's network instead of Sandkasten's own: they can reach every
+   * service of this machine (a local code-server, databases on 127.0.0.1). Only as this
+   * explicit per-workspace choice, never for ephemeral workspaces.
+   */
+  allowHostNetwork?: boolean;
 }
 export namespace CreateWorkspaceRequest {
   export const params = S.params({
@@ -148,6 +156,7 @@ export namespace CreateWorkspaceRequest {
     image: S.optional(S.text()),
     description: S.optional(S.text()),
     tags: S.optional(S.stringList()),
+    allowHostNetwork: S.optional(S.boolean()),
   });
   export const method = 'workspace/create';
   export const type = new RequestType<CreateWorkspaceParams, WorkspaceInfo, void>(method);

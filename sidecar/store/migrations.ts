@@ -77,6 +77,13 @@ export const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: "a workspace's explicit choice of the host's network",
+    up(db) {
+      db.run('ALTER TABLE workspaces ADD COLUMN host_network INTEGER NOT NULL DEFAULT 0;');
+    },
+  },
 ];
 
 export function schemaVersion(db: Database): number {

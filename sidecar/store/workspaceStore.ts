@@ -12,6 +12,7 @@ interface WorkspaceRow {
   pinned: number;
   state: WorkspaceState;
   volume: string;
+  host_network: number;
   created_at: number;
   last_accessed_at: number;
   sessions_count: number;
@@ -27,6 +28,7 @@ export interface NewWorkspace {
   description: string;
   tags: string[];
   volume: string;
+  hostNetwork: boolean;
   now: number;
 }
 
@@ -58,9 +60,20 @@ export class WorkspaceStore {
 
   insert(workspace: NewWorkspace): void {
     this.db.run(
-      `INSERT INTO workspaces (id, name, kind, image, description, tags, state, volume, created_at, last_accessed_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'created', ?, ?, ?)`,
-      [workspace.id, workspace.name, workspace.kind, workspace.image, workspace.description, JSON.stringify(workspace.tags), workspace.volume, workspace.now, workspace.now],
+      `INSERT INTO workspaces (id, name, kind, image, description, tags, state, volume, host_network, created_at, last_accessed_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'created', ?, ?, ?, ?)`,
+      [
+        workspace.id,
+        workspace.name,
+        workspace.kind,
+        workspace.image,
+        workspace.description,
+        JSON.stringify(workspace.tags),
+        workspace.volume,
+        workspace.hostNetwork ? 1 : 0,
+        workspace.now,
+        workspace.now,
+      ],
     );
   }
 
@@ -110,6 +123,7 @@ function toWorkspaceInfo(row: WorkspaceRow): WorkspaceInfo {
     pinned: row.pinned === 1,
     state: row.state,
     volume: row.volume,
+    ...(row.host_network === 1 ? { hostNetwork: true } : {}),
     createdAt: isoTime(row.created_at)!,
     lastAccessedAt: isoTime(row.last_accessed_at)!,
     stats: { sessions: row.sessions_count, commands: row.commands_count, runTimeMs: row.run_time_ms },

@@ -13,13 +13,17 @@ export class WorkspaceItem extends vscode.TreeItem {
   constructor(readonly workspace: WorkspaceInfo) {
     super(workspace.name, vscode.TreeItemCollapsibleState.None);
     this.id = `workspace:${workspace.id}`;
-    this.description = `${workspace.kind} · ${workspace.state} · ${relativeTime(workspace.lastAccessedAt)}`;
-    this.iconPath = new vscode.ThemeIcon(KIND_ICONS[workspace.kind]);
+    this.description = `${workspace.hostNetwork ? '⚠ host network · ' : ''}${workspace.kind} · ${workspace.state} · ${relativeTime(workspace.lastAccessedAt)}`;
+    // A warning badge: its sessions can reach every service of this machine.
+    this.iconPath = workspace.hostNetwork
+      ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('editorWarning.foreground'))
+      : new vscode.ThemeIcon(KIND_ICONS[workspace.kind]);
     this.contextValue = `workspace.${workspace.state}`;
     this.tooltip = new vscode.MarkdownString(
       [
         `**${workspace.id}** (${workspace.kind})`,
         '',
+        ...(workspace.hostNetwork ? ["$(warning) **Host network**: its sessions can reach every service on this machine, 127.0.0.1 included.", ''] : []),
         `Image: \`${workspace.image}\`  `,
         `State: ${workspace.state}  `,
         `Volume: \`${workspace.volume}\` at /workspace  `,

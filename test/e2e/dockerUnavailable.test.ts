@@ -37,9 +37,9 @@ describe('Sandkasten in a real VS Code when Docker is not reachable', () => {
 
   suite.test('1c. Creating a workspace without Docker ends in a notification that says why, with an Open Logs action', async (vs) => {
     await vs.runCommand('Sandkasten: Create Workspace');
-    await vs.answerInput('Create Workspace (1/3): name', 'no-docker');
-    await vs.pick('Create Workspace (2/3): kind', 'ephemeral');
-    await vs.acceptInput('Create Workspace (3/3): image');
+    await vs.answerInput('Create Workspace (1/4): name', 'no-docker');
+    await vs.pick('Create Workspace (2/4): kind', 'ephemeral');
+    await vs.acceptInput('Create Workspace (4/4): image');
 
     const message = await vs.waitForNotification(/Docker/, LIMITS.dockerMs);
     assert.doesNotMatch(message, /\n\s+at |Error:/, `a sentence, not a stack trace: "${message}"`);

@@ -50,11 +50,12 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
 
   suite.step('2. Creating a workspace through the palette (title, name, kind, image) lists it in the Workspaces tree', async (vs) => {
     await vs.runCommand('Sandkasten: Create Workspace');
-    await vs.answerInput('Create Workspace (1/3): name', WORKSPACE);
-    await vs.pick('Create Workspace (2/3): kind', 'session');
-    await vs.waitForQuickInput('Create Workspace (3/3): image');
+    await vs.answerInput('Create Workspace (1/4): name', WORKSPACE);
+    await vs.pick('Create Workspace (2/4): kind', 'session');
+    await vs.pick('Create Workspace (3/4): network', 'Sandkasten network');
+    await vs.waitForQuickInput('Create Workspace (4/4): image');
     assert.equal(await vs.inputValue(), TEST_IMAGE, 'the image box proposes the sandkasten.defaultImage setting');
-    await vs.acceptInput('Create Workspace (3/3): image');
+    await vs.acceptInput('Create Workspace (4/4): image');
 
     const row = await vs.waitForTreeItem('Workspaces', WORKSPACE, /^session · /, LIMITS.dockerMs);
     assert.match(row.description, /^session · \w+ · just now$/, 'the row shows kind, state and last access');
@@ -62,6 +63,27 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
     assert.ok(workspace, `the sidecar knows workspace ${WORKSPACE}`);
     workspaceId = workspace.id;
     assert.deepEqual((await dockerObjects(WORKSPACE_LABEL, workspaceId)).volumes, [workspace.volume], 'its volume exists in Docker');
+  });
+
+  suite.step("2b. The host's network is an explicit choice: a dialog names the risk, and the tree marks the workspace with a warning", async (vs) => {
+    const name = 'host-net';
+    await vs.runCommand('Sandkasten: Create Workspace');
+    await vs.answerInput('Create Workspace (1/4): name', name);
+    await vs.pick('Create Workspace (2/4): kind', 'session');
+    await vs.pick('Create Workspace (3/4): network', 'Host network');
+    const dialog = await vs.waitForDialog();
+    assert.equal(dialog.message, `Give workspace "${name}" the host's network?`);
+    assert.match(dialog.detail, /every service on this machine/, 'the dialog names the risk');
+    assert.ok(dialog.buttons.includes('Use Host Network'), `the dialog asks for an explicit yes (${JSON.stringify(dialog.buttons)})`);
+    await vs.clickDialogButton('Use Host Network');
+    await vs.acceptInput('Create Workspace (4/4): image');
+
+    const row = await vs.waitForTreeItem('Workspaces', name, /host network/, LIMITS.dockerMs);
+    assert.match(row.description, /^⚠ host network · session · /, 'the row carries the warning');
+    const workspace = (await suite.listWorkspaces()).find((w) => w.name === name);
+    assert.equal(workspace?.hostNetwork, true, 'the sidecar recorded the choice');
+    assert.equal((await suite.cli(['workspace', 'rm', workspace!.id, '--force'])).code, 0);
+    await vs.waitForNoTreeItem('Workspaces', name, LIMITS.dockerMs);
   });
 
   suite.step('3. Starting a session from the workspace\'s inline action lists it under Sessions as running', async (vs) => {

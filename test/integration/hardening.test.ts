@@ -168,6 +168,24 @@ describe('hardened sandboxes, against the real Docker engine', () => {
     assert.equal(routes.stdout.trim().split('\n').length, 1, `no route but the header:\n${routes.stdout}`);
   });
 
+  it("gives the host's network only to a workspace that asked for it, never to an ephemeral one", async () => {
+    const refused = await sidecar.client
+      .request(P.CreateWorkspaceRequest.type, { name: 'ephemeral-host', kind: 'ephemeral', image: TEST_IMAGE, allowHostNetwork: true })
+      .catch((error: { code?: number; message: string }) => error);
+    assert.equal((refused as { code?: number }).code, P.ErrorCode.InvalidInput);
+    const workspace = await sidecar.createWorkspace('hostnet', { allowHostNetwork: true });
+    assert.equal(workspace.hostNetwork, true);
+    const session = await sidecar.startSession(workspace.id);
+    assert.equal(session.fromPool, false, 'never a pooled container: those are on the sandbox network');
+    const inspected = await docker.getContainer(session.containerId!).inspect();
+    assert.equal(inspected.HostConfig.NetworkMode, 'host');
+    const cli = await runCli(sidecar.home, ['workspace', 'list']);
+    assert.match(cli.stdout, /session \(host network\)/);
+    const created = await runCli(sidecar.home, ['workspace', 'create', 'clihost', '--image', TEST_IMAGE, '--allow-host-network']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stderr, /warning: .*can reach every service/);
+  });
+
   it('refuses the host network as a global setting, saying what to do instead', async () => {
     const refused = await sidecar.client.request(P.SetConfigRequest.type, { values: { network: 'host' } }).catch((error: Error) => error);
     assert.ok(refused instanceof Error);

@@ -49,7 +49,7 @@ class RecordingLog implements Logger {
 
 let workspaceNumber = 0;
 function addWorkspace(store: Store, id = `ws-${++workspaceNumber}`): string {
-  store.workspaces.insert({ id, name: id, kind: 'session', image: 'busybox', description: '', tags: [], volume: `volume-${id}`, now: 1 });
+  store.workspaces.insert({ id, name: id, kind: 'session', image: 'busybox', description: '', tags: [], volume: `volume-${id}`, hostNetwork: false, now: 1 });
   return id;
 }
 
