@@ -177,6 +177,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
           `sidecar ${status.version}, pid ${status.pid}, ${status.clients} client(s), since ${status.startedAt}`,
           `home      ${status.home} (instance ${status.instanceId})`,
           `docker    ${status.docker.available ? `engine ${status.docker.version} at ${status.docker.endpoint}` : status.docker.error}`,
+          ...(status.docker.runtimes ? [`runtimes  ${status.docker.runtimes.join(', ')} (sandbox.runtime can name one per workspace kind)`] : []),
         ].join('\n'),
       );
       return 0;

@@ -163,7 +163,10 @@ export class Sidecar implements Services {
 
   async status(): Promise<SidecarStatus> {
     const docker = await this.engine.status();
-    if (docker.available) await this.ensureReconciled();
+    if (docker.available) {
+      docker.runtimes = await this.engine.runtimes().catch(() => undefined);
+      await this.ensureReconciled();
+    }
     return {
       version,
       pid: process.pid,

@@ -104,6 +104,8 @@ export interface DockerStatus {
   endpoint: string;
   /** Why it is unavailable, in one sentence. */
   error?: string;
+  /** Container runtimes the engine has (`runc`, `runsc`…), for the `sandbox.runtime` setting; in `status` only. */
+  runtimes?: string[];
 }
 
 export interface SidecarStatus {

@@ -39,6 +39,12 @@ export class DockerEngine implements Engine {
     }
   }
 
+  async runtimes(): Promise<string[]> {
+    const info = (await dockerCall('engine', () => this.docker.info())) as { DefaultRuntime?: string; Runtimes?: Record<string, unknown> };
+    const names = Object.keys(info?.Runtimes ?? {});
+    return [...names.filter((name) => name === info?.DefaultRuntime), ...names.filter((name) => name !== info?.DefaultRuntime).sort()];
+  }
+
   async requireAvailable(): Promise<void> {
     const status = await this.status();
     if (!status.available) throw dockerUnavailable(status.error ?? 'Docker is not reachable.');

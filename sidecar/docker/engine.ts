@@ -18,6 +18,8 @@ export interface Engine {
   readonly isLocal: boolean;
 
   status(): Promise<DockerStatus>;
+  /** The container runtimes the engine has, its default first. */
+  runtimes(): Promise<string[]>;
   /** Throws DockerUnavailable with a sentence a person can act on. */
   requireAvailable(): Promise<void>;
   /** Pulls the image when it is not local; one that cannot be had is ImageMissing. */

@@ -193,6 +193,23 @@ describe('hardened sandboxes, against the real Docker engine', () => {
     assert.equal((await sidecar.client.request(P.GetConfigRequest.type, { key: 'network' })).network, 'bridge', 'nothing changed');
   });
 
+  it('lists the engine\'s runtimes in status, and refuses a runtime the engine lacks clearly, leaving nothing behind', async () => {
+    const status = await sidecar.client.request(P.StatusRequest.type, {});
+    assert.ok(status.docker.runtimes?.includes('runc'), `runtimes: ${JSON.stringify(status.docker.runtimes)}`);
+    assert.match((await runCli(sidecar.home, ['status'])).stdout, /^runtimes  .*runc/m);
+    await sidecar.client.request(P.SetConfigRequest.type, { values: { 'sandbox.runtime': { persistent: 'no-such-runtime' } } });
+    try {
+      const workspace = await sidecar.createWorkspace('runtime', { kind: 'persistent' });
+      const refused = await sidecar.startSession(workspace.id).catch((error: { code?: number; message: string }) => error);
+      assert.equal((refused as { code?: number }).code, P.ErrorCode.InvalidInput, (refused as Error).message);
+      assert.match((refused as Error).message, /runtime/i);
+      assert.deepEqual((await sidecar.client.request(P.ListSessionsRequest.type, { workspaceId: workspace.id })).filter((s) => s.state !== 'stopped'), []);
+      await sidecar.removeWorkspace(workspace.id);
+    } finally {
+      await sidecar.client.request(P.SetConfigRequest.type, { values: { 'sandbox.runtime': {} } });
+    }
+  });
+
   it('runs a kind with a read-only root and a non-root user when the settings ask for it', async () => {
     // An image whose /workspace belongs to the user, as the setting asks (a new volume takes that owner).
     const image = 'sandkasten-test/busybox-user:latest';

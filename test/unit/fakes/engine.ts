@@ -140,6 +140,12 @@ export class FakeEngine implements Engine {
 
   // ----- Engine -----
 
+  async runtimes(): Promise<string[]> {
+    await this.enter('runtimes', []);
+    this.checkAvailable();
+    return ['runc'];
+  }
+
   async status(): Promise<DockerStatus> {
     await this.enter('status', []);
     return this.available ? { available: true, version: 'fake', endpoint: 'fake://engine' } : { available: false, endpoint: 'fake://engine', error: 'The fake engine is off.' };
