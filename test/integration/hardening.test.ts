@@ -196,7 +196,7 @@ describe('hardened sandboxes, against the real Docker engine', () => {
   it('lists the engine\'s runtimes in status, and refuses a runtime the engine lacks clearly, leaving nothing behind', async () => {
     const status = await sidecar.client.request(P.StatusRequest.type, {});
     assert.ok(status.docker.runtimes?.includes('runc'), `runtimes: ${JSON.stringify(status.docker.runtimes)}`);
-    assert.match((await runCli(sidecar.home, ['status'])).stdout, /^runtimes  .*runc/m);
+    assert.match((await runCli(sidecar.home, ['status'])).stdout, /^runtimes {2}.*runc/m);
     await sidecar.client.request(P.SetConfigRequest.type, { values: { 'sandbox.runtime': { persistent: 'no-such-runtime' } } });
     try {
       const workspace = await sidecar.createWorkspace('runtime', { kind: 'persistent' });
