@@ -14,6 +14,7 @@ import { version } from '../package.json';
 import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient, type RawChannelReader } from '../sidecar/client/sidecarClient';
 import { resolveHome } from '../sidecar/client/home';
 import * as P from '../sidecar/client/protocol';
+import { formatBytes } from '../sidecar/client/units';
 import { formatTable, parseConfigValue, USAGE, UsageError } from './format';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runProcessCommand, startBackground } from './processes';
@@ -93,8 +94,16 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       const workspaces = await client.request(P.ListWorkspacesRequest.type, {});
       output(workspaces, () =>
         formatTable(
-          ['ID', 'KIND', 'STATE', 'IMAGE', 'SESSIONS', 'LAST ACCESS'],
-          workspaces.map((w) => [w.id, w.hostNetwork ? `${w.kind} (host network)` : w.kind, w.state, w.image, String(w.stats.sessions), w.lastAccessedAt]),
+          ['ID', 'KIND', 'STATE', 'IMAGE', 'SESSIONS', 'DISK', 'LAST ACCESS'],
+          workspaces.map((w) => [
+            w.id,
+            w.hostNetwork ? `${w.kind} (host network)` : w.kind,
+            w.state,
+            w.image,
+            String(w.stats.sessions),
+            w.diskBytes !== undefined ? formatBytes(w.diskBytes) : '-',
+            w.lastAccessedAt,
+          ]),
         ),
       );
       return 0;

@@ -204,7 +204,8 @@ export class Sessions {
     });
   }
 
-  async stop(id: string): Promise<SessionInfo> {
+  /** Stops the session; `reason` (shown with its state) says why when it was not asked for. */
+  async stop(id: string, reason: string | null = null): Promise<SessionInfo> {
     const { workspaceId } = this.get(id);
     return this.deps.locks.run(workspaceId, async () => {
       const { store, containers, changes } = this.deps;
@@ -215,7 +216,7 @@ export class Sessions {
         if (session.state === 'paused') await containers.engine.unpauseContainer(session.containerId); // a frozen process cannot receive TERM
         await containers.engine.stopContainer(session.containerId);
       }
-      this.markStopped(id);
+      this.markStopped(id, false, reason);
       await store.commit();
       changes.emit('sessions', 'workspaces');
       return this.get(id);

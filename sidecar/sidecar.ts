@@ -5,6 +5,7 @@ import { ensurePrivateDirectory } from './client/privateDirectory';
 import type { SidecarStatus } from './client/protocol';
 import { ConfigStore } from './config';
 import { ContainerWatch } from './containerWatch';
+import { DiskWatch } from './diskWatch';
 import { Containers } from './containers';
 import { DockerEngine } from './docker/dockerEngine';
 import type { Engine } from './docker/engine';
@@ -60,6 +61,7 @@ export class Sidecar implements Services {
   private readonly shells: Shells;
   private readonly containers: Containers;
   private readonly containerWatch: ContainerWatch;
+  private readonly diskWatch: DiskWatch;
   private readonly server: Server;
   private readonly changes: Changes;
   private readonly reconcile: () => ReturnType<typeof reconcileWithDocker>;
@@ -104,6 +106,7 @@ export class Sidecar implements Services {
     this.processes = new Processes({ engine, sessions: this.sessions, config, clock, changes });
     this.terminals = new Terminals({ store, engine, sessions: this.sessions, changes, clock, log: options.log });
     this.containerWatch = new ContainerWatch({ containers, store, sessions: this.sessions, config, clock, log: options.log });
+    this.diskWatch = new DiskWatch({ containers, store, sessions: this.sessions, workspaces: this.workspaces, config, clock, changes, log: options.log });
     this.server = new Server(this, this.rawChannels, {
       onClientConnected: () => this.idleTimer?.cancel(),
       onLastClientGone: () => this.scheduleIdleShutdown(),
@@ -151,6 +154,7 @@ export class Sidecar implements Services {
         this.log.info(`reconciled with Docker${counts.length ? `: ${counts.join(', ')}` : ': nothing to do'}`);
         this.changes.emit('workspaces', 'sessions');
         await this.containerWatch.start();
+        this.diskWatch.start();
         await this.sweepPipeDirectories();
         await this.pool.start();
       })().catch((error) => {
@@ -202,6 +206,7 @@ export class Sidecar implements Services {
       this.idleTimer?.cancel();
       this.pipeSweepTimer?.cancel();
       this.containerWatch.stop();
+      this.diskWatch.stop();
       this.server.stopAccepting();
       this.shells.closeAll();
       this.processes.closeAll();

@@ -29,8 +29,20 @@ export interface WorkspaceDependencies {
 export class Workspaces {
   constructor(private readonly deps: WorkspaceDependencies) {}
 
+  /** Disk use last measured per workspace (see DiskWatch); in memory: it is measured again after a restart. */
+  private readonly diskUse = new Map<string, number>();
+
   list(): WorkspaceInfo[] {
-    return this.deps.store.workspaces.list();
+    return this.deps.store.workspaces.list().map((workspace) => this.withDiskUse(workspace));
+  }
+
+  recordDiskUse(id: string, bytes: number): void {
+    this.diskUse.set(id, bytes);
+  }
+
+  private withDiskUse(workspace: WorkspaceInfo): WorkspaceInfo {
+    const bytes = this.diskUse.get(workspace.id);
+    return bytes === undefined ? workspace : { ...workspace, diskBytes: bytes };
   }
 
   /** The workspace, or NotFound (a workspace being deleted counts as gone). */
@@ -39,7 +51,7 @@ export class Workspaces {
     if (!workspace || workspace.state === 'deleting') {
       throw notFound(`No workspace "${id}". List workspaces with \`sandkasten workspace list\`.`);
     }
-    return workspace;
+    return this.withDiskUse(workspace);
   }
 
   async create(params: CreateWorkspaceParams): Promise<WorkspaceInfo> {
@@ -107,6 +119,7 @@ export class Workspaces {
     for (const sessionId of store.sessions.idsOf(id)) changes.sessionEnded(sessionId);
     store.workspaces.deleteWithSessions(id);
     await store.commit();
+    this.diskUse.delete(id);
     changes.emit('workspaces', 'sessions');
   }
 

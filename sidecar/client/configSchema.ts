@@ -91,6 +91,17 @@ export const SETTINGS = {
     defaultValue: 512,
     check: isInteger(16, 65536),
   },
+  'limits.diskMb': {
+    description:
+      "Disk a workspace may use (its /workspace volume and its container's changes), in MiB. Docker's local volumes have no size limit, so the sidecar measures: at 80 % the session says so, at the limit it is stopped with that reason.",
+    defaultValue: 10240,
+    check: isInteger(64, 16777216),
+  },
+  'limits.diskCheckSeconds': {
+    description: 'How often the disk use of running sessions is measured (Docker walks the volumes to do it).',
+    defaultValue: 60,
+    check: isInteger(2, 86400),
+  },
   network: {
     description:
       "Outbound network of session containers: bridge (Sandkasten's own network, sandboxes cannot reach one another) or none. Ephemeral workspaces always get none. The host's network is never a global setting: it is a per-workspace choice.",
@@ -151,6 +162,8 @@ export interface SettingsValues {
   'limits.cpus': number;
   'limits.memoryMb': number;
   'limits.pids': number;
+  'limits.diskMb': number;
+  'limits.diskCheckSeconds': number;
   network: string;
   'sandbox.readOnlyRoot': Partial<Record<string, boolean>>;
   'sandbox.user': Partial<Record<string, string>>;

@@ -68,6 +68,8 @@ export interface WorkspaceInfo {
   volume: string;
   /** Its sessions share the host's network (chosen explicitly at create): they reach this machine's services. */
   hostNetwork?: boolean;
+  /** Disk its volume and running container use, as last measured (see limits.diskMb); absent until measured. */
+  diskBytes?: number;
   createdAt: string;
   lastAccessedAt: string;
   stats: { sessions: number; commands: number; runTimeMs: number };

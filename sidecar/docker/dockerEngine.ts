@@ -203,6 +203,18 @@ export class DockerEngine implements Engine {
     }
   }
 
+  async diskUsage(): Promise<{ volumes: Map<string, number>; containers: Map<string, number> }> {
+    const usage = (await dockerCall('disk usage', () => this.docker.df())) as {
+      Volumes?: Array<{ Name: string; Labels?: Record<string, string> | null; UsageData?: { Size?: number } }>;
+      Containers?: Array<{ Id: string; Labels?: Record<string, string> | null; SizeRw?: number }>;
+    };
+    const own = (labels?: Record<string, string> | null) => labels?.[LABEL.instance] === this.instanceId;
+    return {
+      volumes: new Map((usage?.Volumes ?? []).filter((v) => own(v.Labels)).map((v) => [v.Name, Math.max(0, v.UsageData?.Size ?? 0)])),
+      containers: new Map((usage?.Containers ?? []).filter((c) => own(c.Labels)).map((c) => [c.Id, Math.max(0, c.SizeRw ?? 0)])),
+    };
+  }
+
   async listOwnNetworks(): Promise<string[]> {
     const networks = await dockerCall('networks', () => this.docker.listNetworks({ filters: this.ownFilter('network') }));
     return (networks ?? []).map((network) => network.Name);

@@ -48,6 +48,11 @@ export interface Engine {
   /** Removes a network of this instance; false when a container still uses it. */
   removeNetwork(name: string): Promise<boolean>;
   listOwnNetworks(): Promise<string[]>;
+  /**
+   * Disk space of this instance's volumes and of its containers' writable layers, in bytes,
+   * as the engine measures it (from the host: a sandbox cannot misreport it).
+   */
+  diskUsage(): Promise<{ volumes: Map<string, number>; containers: Map<string, number> }>;
   /** undefined when the container no longer exists. */
   inspectContainer(id: string): Promise<ContainerState | undefined>;
   listOwnContainers(role?: Role): Promise<OwnContainer[]>;

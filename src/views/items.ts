@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { ProcessInfo, SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
+import { formatBytes } from '../../sidecar/client/units';
 
 const KIND_ICONS: Record<WorkspaceKind, string> = {
   ephemeral: 'flame',
@@ -13,7 +14,8 @@ export class WorkspaceItem extends vscode.TreeItem {
   constructor(readonly workspace: WorkspaceInfo) {
     super(workspace.name, vscode.TreeItemCollapsibleState.None);
     this.id = `workspace:${workspace.id}`;
-    this.description = `${workspace.hostNetwork ? '⚠ host network · ' : ''}${workspace.kind} · ${workspace.state} · ${relativeTime(workspace.lastAccessedAt)}`;
+    const disk = workspace.diskBytes !== undefined ? ` · ${formatBytes(workspace.diskBytes)}` : '';
+    this.description = `${workspace.hostNetwork ? '⚠ host network · ' : ''}${workspace.kind} · ${workspace.state} · ${relativeTime(workspace.lastAccessedAt)}${disk}`;
     // A warning badge: its sessions can reach every service of this machine.
     this.iconPath = workspace.hostNetwork
       ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('editorWarning.foreground'))
@@ -27,6 +29,7 @@ export class WorkspaceItem extends vscode.TreeItem {
         `Image: \`${workspace.image}\`  `,
         `State: ${workspace.state}  `,
         `Volume: \`${workspace.volume}\` at /workspace  `,
+        ...(workspace.diskBytes !== undefined ? [`Disk: ${formatBytes(workspace.diskBytes)} used (volume and container; limit: sandkasten.limits.diskMb)  `] : []),
         `Created: ${new Date(workspace.createdAt).toLocaleString()}  `,
         `Last access: ${new Date(workspace.lastAccessedAt).toLocaleString()}  `,
         `Sessions: ${workspace.stats.sessions}, commands: ${workspace.stats.commands}, run time: ${Math.round(workspace.stats.runTimeMs / 1000)} s`,

@@ -186,6 +186,32 @@ describe('hardened sandboxes, against the real Docker engine', () => {
     assert.match(created.stderr, /warning: .*can reach every service/);
   });
 
+  it('watches disk use: shows it, warns at 80 % of the limit, stops the session at the limit with the reason', async () => {
+    await sidecar.client.request(P.SetConfigRequest.type, { values: { 'limits.diskMb': 64, 'limits.diskCheckSeconds': 2 } });
+    try {
+      const session = await sidecar.newSession('diskfull');
+      await line(session.id, 'head -c 54000000 /dev/zero > /workspace/big');
+      const warned = await waitFor('the warning', async () => {
+        const found = (await sidecar.client.request(P.ListSessionsRequest.type, {})).find((s) => s.id === session.id);
+        return found?.stateReason?.startsWith('disk ') ? found : undefined;
+      });
+      assert.equal(warned.state, 'running');
+      assert.match(warned.stateReason!, /^disk (8\d|9\d) % full \(.* of 64\.0 MiB\)/);
+      const workspace = (await sidecar.client.request(P.ListWorkspacesRequest.type, {})).find((w) => w.id === session.workspaceId);
+      assert.ok((workspace?.diskBytes ?? 0) >= 54_000_000, `the workspace shows its size (${workspace?.diskBytes})`);
+      assert.match((await runCli(sidecar.home, ['workspace', 'list'])).stdout, /5\d\.\d MiB/);
+      await line(session.id, 'head -c 16000000 /dev/zero > /tmp/more'); // the container's own layer counts too
+      const stopped = await waitFor('the stop at the limit', async () => {
+        const found = (await sidecar.client.request(P.ListSessionsRequest.type, {})).find((s) => s.id === session.id);
+        return found?.state === 'stopped' ? found : undefined;
+      });
+      assert.match(stopped.stateReason!, /^stopped: disk limit reached \(.* of 64\.0 MiB\)$/);
+      await sidecar.removeWorkspace(session.workspaceId);
+    } finally {
+      await sidecar.client.request(P.SetConfigRequest.type, { values: { 'limits.diskMb': 10240, 'limits.diskCheckSeconds': 60 } });
+    }
+  });
+
   it('refuses the host network as a global setting, saying what to do instead', async () => {
     const refused = await sidecar.client.request(P.SetConfigRequest.type, { values: { network: 'host' } }).catch((error: Error) => error);
     assert.ok(refused instanceof Error);

@@ -279,6 +279,15 @@ export class FakeEngine implements Engine {
     return true;
   }
 
+  /** What diskUsage reports, set by a test. */
+  readonly diskBytes = { volumes: new Map<string, number>(), containers: new Map<string, number>() };
+
+  async diskUsage(): Promise<{ volumes: Map<string, number>; containers: Map<string, number> }> {
+    await this.enter('diskUsage', []);
+    this.checkAvailable();
+    return { volumes: new Map(this.diskBytes.volumes), containers: new Map(this.diskBytes.containers) };
+  }
+
   async listOwnNetworks(): Promise<string[]> {
     await this.enter('listOwnNetworks', []);
     this.checkAvailable();
