@@ -47,6 +47,8 @@ export const KILL_ESCALATION_MS = 1500;
 /** A shell that has not said its PID by then is given up (the caller falls back to an exec). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_HANDSHAKE_BYTES = 64;
+/** How long the output relay (see moveOutput) may take to start before the command goes on without it. */
+const RELAY_START_MS = 2000;
 
 /**
  * Where the shell's frames come from: its own exec, or the container's main process, which
@@ -138,7 +140,8 @@ export class CommandShell {
   private static async handshake(engine: Engine, clock: Clock, containerId: string, origin: Origin, stream: Duplex): Promise<CommandShell> {
     const pid = await new Promise<number>((resolve, reject) => {
       let text = '';
-      const parser = new FrameParser((_type, data) => {
+      const parser = new FrameParser((type, data) => {
+        if (type !== 'stdout') return; // e.g. "can't fork" of a sandbox out of processes
         text += data.toString('latin1');
         const newline = text.indexOf('\n');
         // The first line is a PID; an image's `sh` that says something else is not a shell we can drive.
@@ -305,11 +308,21 @@ export class CommandShell {
   private async moveOutput(): Promise<void> {
     this.outputHeldByJobs = false;
     const fifo = `/dev/shm/.sandkasten-output-${this.pid}-${randomBytes(6).toString('hex')}`;
-    const script = `umask 077; mkfifo ${fifo}.1 ${fifo}.2 || exit 1; echo; cat ${fifo}.1 & cat ${fifo}.2 >&2; wait`;
+    // Ready only once both readers run: the shell's open of a FIFO blocks until its reader opens it.
+    const script = `umask 077; mkfifo ${fifo}.1 ${fifo}.2 || exit 1; a=; cat ${fifo}.1 & a=$!; b=$a; cat ${fifo}.2 >&2 & b=$!; [ -n "$a" ] && [ "$a" != "$b" ] && kill -0 $a $b 2>/dev/null || exit 1; echo; wait`;
     let relay: Duplex;
     let firstBytes: Buffer;
     try {
-      relay = (await this.engine.exec(this.containerId, { command: ['sh', '-c', script], workingDir: '/' })).stream;
+      // A sandbox out of processes (a fork bomb) cannot start one: the command runs at once without it.
+      const starting = this.engine.exec(this.containerId, { command: ['sh', '-c', script], workingDir: '/' });
+      let timer: { cancel(): void } | undefined;
+      const late = new Promise<undefined>((resolve) => (timer = this.clock.setTimeout(() => resolve(undefined), RELAY_START_MS)));
+      const started = await Promise.race([starting, late]).finally(() => timer?.cancel());
+      if (!started) {
+        void starting.then((process) => process.stream.destroy(), () => undefined);
+        return;
+      }
+      relay = started.stream;
       firstBytes = await this.relayReady(relay);
     } catch {
       return;
@@ -330,7 +343,7 @@ export class CommandShell {
   private relayReady(relay: Duplex): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       const fail = () => (cleanup(), relay.destroy(), reject(new Error('The output relay did not start.')));
-      const timer = this.clock.setTimeout(fail, HANDSHAKE_TIMEOUT_MS);
+      const timer = this.clock.setTimeout(fail, RELAY_START_MS);
       let header = Buffer.alloc(0);
       const onData = (chunk: Buffer) => {
         header = Buffer.concat([header, chunk]);
