@@ -55,7 +55,10 @@ export class Containers {
    * not per workspace, because Docker has address space for a few dozen bridges only.
    */
   networkFor(kind: WorkspaceKind | undefined): string {
-    return kind === 'ephemeral' || this.deps.config.current.network === 'none' ? 'none' : this.sandboxNetworkName();
+    if (kind === 'ephemeral') return 'none';
+    const settings = this.deps.config.current;
+    const outbound = (kind && settings['sandbox.network'][kind]) || settings.network;
+    return outbound === 'none' ? 'none' : this.sandboxNetworkName();
   }
 
   sandboxNetworkName(): string {
@@ -94,7 +97,10 @@ export class Containers {
   /** Whether a pooled container (made without any `sandbox.*` setting, on the sandbox network) suits a workspace. */
   poolSuits(workspace: Pick<WorkspaceInfo, 'kind' | 'hostNetwork'>): boolean {
     const shape = this.sandboxShape(workspace.kind);
-    return !shape.readOnlyRoot && !shape.user && !shape.runtime && !workspace.hostNetwork;
+    // A pooled container can be cut off the network (see Sessions), not given one it lacks.
+    const network = this.networkFor(workspace.kind);
+    const networkFits = network === 'none' || network === this.networkFor(undefined);
+    return networkFits && !shape.readOnlyRoot && !shape.user && !shape.runtime && !workspace.hostNetwork;
   }
 
   spec(purpose: ContainerPurpose): ContainerSpec {

@@ -113,6 +113,11 @@ export const SETTINGS = {
           ? undefined
           : `must be one of ${NETWORK_MODES.join(', ')}`,
   },
+  'sandbox.network': {
+    description: 'Per workspace kind, its outbound network when it differs from the network setting: "bridge" or "none", e.g. {"persistent": "none"}. Ephemeral workspaces always get none.',
+    defaultValue: {},
+    check: isKindMap((value: unknown) => (value === 'bridge' || value === 'none' ? undefined : 'must be "bridge" or "none"'), '{"persistent": "none"}'),
+  },
   'sandbox.readOnlyRoot': {
     description: 'Per workspace kind, a read-only root filesystem (with tmpfs /tmp and /run; /workspace stays writable), e.g. {"ephemeral": true}.',
     defaultValue: {},
@@ -165,6 +170,7 @@ export interface SettingsValues {
   'limits.diskMb': number;
   'limits.diskCheckSeconds': number;
   network: string;
+  'sandbox.network': Partial<Record<string, string>>;
   'sandbox.readOnlyRoot': Partial<Record<string, boolean>>;
   'sandbox.user': Partial<Record<string, string>>;
   'sandbox.runtime': Partial<Record<string, string>>;

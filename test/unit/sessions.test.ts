@@ -108,6 +108,22 @@ describe('sessions', () => {
     assert.equal(workspaces.get(workspace.id).stats.sessions, 2);
   });
 
+  it('gives each kind the network the settings name for it, and uses the pool only when it fits', async () => {
+    const { engine, workspaces, sessions, config, containers } = await setUpWithPool();
+    await config.set({ 'sandbox.network': { persistent: 'none' }, 'sandbox.readOnlyRoot': { collaborative: true } });
+    const offline = await sessions.start((await workspaces.create({ name: 'offline', kind: 'persistent' })).id);
+    assert.equal(offline.fromPool, true, 'a pooled container can be cut off the network');
+    assert.equal(engine.containers.get(offline.containerId!)?.network, 'none');
+    const locked = await sessions.start((await workspaces.create({ name: 'locked', kind: 'collaborative' })).id);
+    assert.equal(locked.fromPool, false, 'a read-only root is made at create: never from the pool');
+    assert.equal(engine.containers.get(locked.containerId!)?.network, containers.sandboxNetworkName());
+    await config.set({ network: 'none', 'sandbox.network': { session: 'bridge' } });
+    assert.equal(containers.networkFor('session'), containers.sandboxNetworkName());
+    assert.equal(containers.networkFor('persistent'), 'none');
+    assert.equal(containers.networkFor('ephemeral'), 'none');
+    assert.equal(containers.poolSuits({ kind: 'session' }), false, 'the pool (made with no network now) cannot give a session kind its bridge');
+  });
+
   it("cut an ephemeral workspace's pooled container off the network", async () => {
     const { engine, workspaces, sessions } = await setUpWithPool();
     const workspace = await workspaces.create({ name: 'untrusted', kind: 'ephemeral' });
