@@ -187,6 +187,9 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
           `home      ${status.home} (instance ${status.instanceId})`,
           `docker    ${status.docker.available ? `engine ${status.docker.version} at ${status.docker.endpoint}` : status.docker.error}`,
           ...(status.docker.runtimes ? [`runtimes  ${status.docker.runtimes.join(', ')} (sandbox.runtime can name one per workspace kind)`] : []),
+          `network   sandboxes cannot reach one another; host services and link-local addresses: ${
+            status.hostIsolation.enforced ? 'blocked (host firewall rules)' : `reachable (${status.hostIsolation.reason ?? 'not enforced'})`
+          }`,
         ].join('\n'),
       );
       return 0;

@@ -6,6 +6,7 @@ import { BindMountRefusedError } from './docker/errors';
 import { hasCode } from './errors';
 import { CommandShell } from './exec/commandShell';
 import { MAIN_PROCESS_SCRIPT } from './exec/shellText';
+import type { HostFirewall } from './docker/hostFirewall';
 import { PIPE_MOUNT_POINT, type DirectPipes } from './rawChannel/directPipes';
 import type { Clock } from './util/clock';
 
@@ -28,6 +29,8 @@ export class Containers {
       clock: Clock;
       /** Host directories for commands' stdout FIFOs, mounted into every container when the engine is local. */
       pipes: DirectPipes;
+      /** Keeps sandboxes on the bridge from the host's own services and link-local addresses, where it can. */
+      firewall: HostFirewall;
     },
   ) {}
 
@@ -70,11 +73,26 @@ export class Containers {
   /** Makes the sandbox network before the first container that needs it (once; again after a failure). */
   private ensureNetwork(network: string): Promise<void> {
     if (network !== this.sandboxNetworkName()) return Promise.resolve();
-    this.sandboxNetworkReady ??= this.deps.engine.ensureSandboxNetwork(network).catch((error: unknown) => {
-      this.sandboxNetworkReady = undefined;
-      throw error;
-    });
+    this.sandboxNetworkReady ??= this.deps.engine.ensureSandboxNetwork(network).then(
+      async ({ bridge }) => {
+        this.hostGuarded = await this.deps.firewall.guard(bridge);
+      },
+      (error: unknown) => {
+        this.sandboxNetworkReady = undefined;
+        throw error;
+      },
+    );
     return this.sandboxNetworkReady;
+  }
+
+  /** Whether the host firewall rules guard the sandbox network (see HostFirewall); undefined before it was made. */
+  private hostGuarded: boolean | undefined;
+
+  /** For `status`: what keeps sandboxes on the bridge from the host. */
+  hostIsolation(): { enforced: boolean; reason?: string } {
+    const reason = this.deps.firewall.unavailableBecause;
+    if (reason) return { enforced: false, reason };
+    return this.hostGuarded === false ? { enforced: false, reason: 'iptables refused the rules' } : { enforced: true };
   }
 
   /**
@@ -85,7 +103,9 @@ export class Containers {
     const { engine } = this.deps;
     if ((await engine.listOwnContainers()).length > 0) return;
     this.sandboxNetworkReady = undefined;
-    for (const name of await engine.listOwnNetworks()) await engine.removeNetwork(name);
+    for (const { name, bridge } of await engine.listOwnNetworks()) {
+      if (await engine.removeNetwork(name)) await this.deps.firewall.unguard(bridge);
+    }
   }
 
   /** What the `sandbox.*` settings ask of a kind's containers (the pool's have none of it). */

@@ -9,6 +9,7 @@ import { DiskWatch } from './diskWatch';
 import { Containers } from './containers';
 import { DockerEngine } from './docker/dockerEngine';
 import type { Engine } from './docker/engine';
+import { HostFirewall } from './docker/hostFirewall';
 import { Exec } from './exec/exec';
 import { Processes } from './exec/processes';
 import { SessionLogs } from './exec/sessionLogs';
@@ -88,7 +89,7 @@ export class Sidecar implements Services {
     const pipesWork = engine.isLocal && process.env.SANDKASTEN_DIRECT_PIPES !== 'off';
     this.pipes = new DirectPipes(paths.pipes, pipesWork, async (id) => pipeDirectoryOf((await engine.inspectContainer(id))?.mounts));
     this.rawChannels = new RawChannels(clock);
-    const containers = new Containers({ engine, config, clock, pipes: this.pipes });
+    const containers = new Containers({ engine, config, clock, pipes: this.pipes, firewall: new HostFirewall(engine.isLocal) });
     this.containers = containers;
     this.sessionLogs = new SessionLogs({ config, clock });
     this.shells = new Shells(engine, clock, (sessionId, stream, data) => this.sessionLogs.append(sessionId, stream, data));
@@ -179,6 +180,7 @@ export class Sidecar implements Services {
       clients: this.server.clientCount,
       startedAt: new Date(this.startedAt).toISOString(),
       docker,
+      hostIsolation: this.containers.hostIsolation(),
     };
   }
 

@@ -118,6 +118,11 @@ export interface SidecarStatus {
   clients: number;
   startedAt: string;
   docker: DockerStatus;
+  /**
+   * Whether host firewall rules keep sandboxes on the bridge from the host's own services and
+   * from link-local addresses (possible when the engine is local and the sidecar is root), and why not.
+   */
+  hostIsolation: { enforced: boolean; reason?: string };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -174,22 +174,27 @@ export class DockerEngine implements Engine {
     await dockerCall(`network ${network}`, () => this.docker.getNetwork(network).disconnect({ Container: id, Force: true }));
   }
 
-  async ensureSandboxNetwork(name: string): Promise<void> {
-    const existing = await dockerCall(`network ${name}`, () => this.docker.getNetwork(name).inspect(), 404);
-    if (existing) return;
+  async ensureSandboxNetwork(name: string): Promise<{ bridge: string }> {
+    const existing = (await dockerCall(`network ${name}`, () => this.docker.getNetwork(name).inspect(), 404)) as NetworkInfo | undefined;
+    if (existing) return { bridge: bridgeOf(existing) };
     try {
       await this.docker.createNetwork({
         Name: name,
         Driver: 'bridge',
         CheckDuplicate: true,
         Labels: this.labels('network'),
-        // Inter-container communication off: Docker drops traffic between two containers of this bridge.
-        Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+        Options: {
+          // Inter-container communication off: Docker drops traffic between two containers of this bridge.
+          'com.docker.network.bridge.enable_icc': 'false',
+          // A host interface name of ours (at most 15 characters), for the host firewall rules.
+          'com.docker.network.bridge.name': `sk-${this.instanceId.slice(0, 12)}`,
+        },
       });
     } catch (error) {
-      if (statusCode(error) === 409) return; // made meanwhile (another start of this instance)
-      throw fromDockerError(error, `network ${name}`);
+      if (statusCode(error) !== 409) throw fromDockerError(error, `network ${name}`); // 409: made meanwhile
     }
+    const created = (await dockerCall(`network ${name}`, () => this.docker.getNetwork(name).inspect())) as NetworkInfo;
+    return { bridge: bridgeOf(created) };
   }
 
   async removeNetwork(name: string): Promise<boolean> {
@@ -215,9 +220,9 @@ export class DockerEngine implements Engine {
     };
   }
 
-  async listOwnNetworks(): Promise<string[]> {
-    const networks = await dockerCall('networks', () => this.docker.listNetworks({ filters: this.ownFilter('network') }));
-    return (networks ?? []).map((network) => network.Name);
+  async listOwnNetworks(): Promise<Array<{ name: string; bridge: string }>> {
+    const networks = (await dockerCall('networks', () => this.docker.listNetworks({ filters: this.ownFilter('network') }))) as NetworkInfo[] | undefined;
+    return (networks ?? []).map((network) => ({ name: network.Name, bridge: bridgeOf(network) }));
   }
 
   async inspectContainer(id: string): Promise<ContainerState | undefined> {
@@ -324,6 +329,15 @@ export class DockerEngine implements Engine {
 }
 
 const containerSubject = (id: string) => `container ${id.slice(0, 12)}`;
+
+interface NetworkInfo {
+  Id: string;
+  Name: string;
+  Options?: Record<string, string>;
+}
+
+/** The host interface of a bridge network: the name it was given, else Docker's `br-<id>`. */
+const bridgeOf = (network: NetworkInfo) => network.Options?.['com.docker.network.bridge.name'] ?? `br-${network.Id.slice(0, 12)}`;
 
 const FOLLOWED_ACTIONS = new Set<ContainerEvent['action']>(['start', 'die', 'stop', 'kill', 'pause', 'unpause', 'destroy', 'oom']);
 /** One event line is a few hundred bytes; a longer one is not Docker's. */

@@ -44,10 +44,11 @@ export interface Engine {
    * Creates this instance's bridge network for sandboxes when missing: labelled, and with
    * traffic between its containers off (each sandbox reaches the outside, not another sandbox).
    */
-  ensureSandboxNetwork(name: string): Promise<void>;
+  ensureSandboxNetwork(name: string): Promise<{ bridge: string }>;
   /** Removes a network of this instance; false when a container still uses it. */
   removeNetwork(name: string): Promise<boolean>;
-  listOwnNetworks(): Promise<string[]>;
+  /** This instance's networks and the host interface (bridge) of each. */
+  listOwnNetworks(): Promise<Array<{ name: string; bridge: string }>>;
   /**
    * Disk space of this instance's volumes and of its containers' writable layers, in bytes,
    * as the engine measures it (from the host: a sandbox cannot misreport it).

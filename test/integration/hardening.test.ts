@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SANDBOX_CAPABILITIES } from '../../sidecar/docker/engine';
@@ -160,6 +161,32 @@ describe('hardened sandboxes, against the real Docker engine', () => {
     const across = await line(probing.id, get);
     assert.doesNotMatch(across.stdout, /served/, 'another sandbox cannot reach it');
     assert.match(across.stderr, /timed out|refused|unreachable/i);
+  });
+
+  it("keeps sandboxes from the host's own services and link-local addresses with host firewall rules (root, local engine)", async () => {
+    const status = await sidecar.client.request(P.StatusRequest.type, {});
+    assert.deepEqual(status.hostIsolation, { enforced: true }, 'this machine runs the sidecar as root next to its engine');
+    const session = await sidecar.newSession('hostreach');
+    const inspected = await docker.getContainer(session.containerId!).inspect();
+    const network = Object.values(inspected.NetworkSettings.Networks ?? {})[0];
+    const gateway = network.Gateway;
+    assert.ok(gateway, 'the sandbox has a bridge gateway');
+    // A service of the host, listening on the bridge gateway's address.
+    const server = net.createServer((socket) => socket.end('host-secret\n'));
+    await new Promise<void>((resolve) => server.listen(0, gateway, resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const tried = await line(session.id, `nc -w 3 ${gateway} ${port} </dev/null; echo "status $?"`);
+      assert.doesNotMatch(tried.stdout, /host-secret/, 'the sandbox does not reach the host service');
+      const rules = execFileSync('iptables', ['-S'], { encoding: 'utf8' });
+      const bridge = `sk-${sidecar.instanceId.slice(0, 12)}`;
+      const rule = (chain: string, ...parts: string[]) => rules.split('\n').some((line) => line.startsWith(`-A ${chain} `) && parts.every((part) => line.includes(part)));
+      assert.ok(rule('INPUT', `-i ${bridge}`, 'NEW', '-j DROP'), `no new connection to the host:\n${rules}`);
+      assert.ok(rule('DOCKER-USER', `-i ${bridge}`, '-d 169.254.0.0/16', '-j DROP'), `no link-local address:\n${rules}`);
+      assert.match((await runCli(sidecar.home, ['status'])).stdout, /host services and link-local addresses: blocked/);
+    } finally {
+      server.close();
+    }
   });
 
   it('keeps an ephemeral workspace off every network', async () => {

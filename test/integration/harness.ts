@@ -4,7 +4,7 @@
  * engine. Nothing is mocked. Every helper that creates something has a matching clean-up.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -115,6 +115,16 @@ export async function expectError(promise: Promise<unknown>, code: P.ErrorCodeNa
     return error;
   }
   assert.fail(`expected error ${code}, but the request succeeded with ${JSON.stringify(result)}`);
+}
+
+/** iptables rules that name an instance's sandbox bridge (empty where iptables is missing). */
+function hostFirewallRules(instanceId: string): string[] {
+  try {
+    const rules = execFileSync('iptables', ['-S'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return rules.split('\n').filter((rule) => rule.includes(`sk-${instanceId.slice(0, 12)}`));
+  } catch {
+    return [];
+  }
 }
 
 /** The containers, volumes and networks labelled with one instance, straight from Docker. */
@@ -314,11 +324,14 @@ export class SidecarHarness {
       ...left.volumes.map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)),
     ]);
     await Promise.all(left.networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+    // Host firewall rules of its sandbox network go with the network (root only: see HostFirewall).
+    const firewallRules = this.instanceId && process.getuid?.() === 0 ? hostFirewallRules(this.instanceId) : [];
     const log = this.logTail();
     const pipeDirectories = fs.existsSync(homePaths(this.home).pipes) ? fs.readdirSync(homePaths(this.home).pipes) : [];
     fs.rmSync(this.home, { recursive: true, force: true });
     assert.deepEqual(problems, [], `the sidecar cleaned up without errors; its log ends with:\n${log}`);
     assert.deepEqual(pipeDirectories, [], 'every pipe directory left with its container');
+    assert.deepEqual(firewallRules, [], 'no host firewall rule of this instance remains');
     assert.deepEqual(
       { containers: left.containers.map((c) => c.Names[0]), volumes: left.volumes.map((v) => v.Name), networks: left.networks.map((n) => n.Name) },
       { containers: [], volumes: [], networks: [] },

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { ConfigValues } from '../../sidecar/client/protocol';
 import { ConfigStore } from '../../sidecar/config';
+import { HostFirewall } from '../../sidecar/docker/hostFirewall' ;
 import { Containers } from '../../sidecar/containers';
 import { LABEL } from '../../sidecar/docker/engine';
 import { imageMissing } from '../../sidecar/errors';
@@ -37,7 +38,8 @@ async function makePool(settings: ConfigValues = { 'pool.images': { [IMAGE]: 2 }
   const clock = new FakeClock();
   const changes = new Changes();
   const pipes = new DirectPipes(path.join(directory, 'pipes'), false, async () => undefined);
-  const containers = new Containers({ engine, config, clock, pipes });
+  // An engine not on this machine: the host firewall is left alone.
+  const containers = new Containers({ engine, config, clock, pipes, firewall: new HostFirewall(false) });
   /** What sessions and workspaces hold: a pool object handed out is theirs. */
   const owned = { containers: new Set<string>(), volumes: new Set<string>() };
   const errors: string[] = [];

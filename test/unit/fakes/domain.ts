@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ConfigValues } from '../../../sidecar/client/protocol';
 import { ConfigStore } from '../../../sidecar/config';
+import { HostFirewall } from '../../../sidecar/docker/hostFirewall';
 import { Containers } from '../../../sidecar/containers';
 import { Exec } from '../../../sidecar/exec/exec';
 import { Shells } from '../../../sidecar/exec/shells';
@@ -33,7 +34,8 @@ export async function makeDomain(settings: ConfigValues = {}) {
   const locks = new KeyedLock();
   const store = await Store.open(undefined, clock);
   const pipes = new DirectPipes(path.join(directory, 'pipes'), false, async () => undefined);
-  const containers = new Containers({ engine, config, clock, pipes });
+  // An engine not on this machine: the host firewall is left alone.
+  const containers = new Containers({ engine, config, clock, pipes, firewall: new HostFirewall(false) });
   const shells = new Shells(engine, clock);
   const workspaces = new Workspaces({ store, containers, config, clock, changes, locks });
   const errors: string[] = [];

@@ -265,10 +265,11 @@ export class FakeEngine implements Engine {
   /** Networks of every instance, by name: the labels they were made with. */
   readonly networks = new Map<string, Record<string, string>>();
 
-  async ensureSandboxNetwork(name: string): Promise<void> {
+  async ensureSandboxNetwork(name: string): Promise<{ bridge: string }> {
     await this.enter('ensureSandboxNetwork', [name]);
     this.checkAvailable();
     if (!this.networks.has(name)) this.networks.set(name, { [LABEL.managed]: 'true', [LABEL.role]: 'network', [LABEL.instance]: this.instanceId });
+    return { bridge: `sk-${this.instanceId.slice(0, 12)}` };
   }
 
   async removeNetwork(name: string): Promise<boolean> {
@@ -288,10 +289,10 @@ export class FakeEngine implements Engine {
     return { volumes: new Map(this.diskBytes.volumes), containers: new Map(this.diskBytes.containers) };
   }
 
-  async listOwnNetworks(): Promise<string[]> {
+  async listOwnNetworks(): Promise<Array<{ name: string; bridge: string }>> {
     await this.enter('listOwnNetworks', []);
     this.checkAvailable();
-    return [...this.networks].filter(([, labels]) => labels[LABEL.instance] === this.instanceId).map(([name]) => name);
+    return [...this.networks].filter(([, labels]) => labels[LABEL.instance] === this.instanceId).map(([name]) => ({ name, bridge: `sk-${this.instanceId.slice(0, 12)}` }));
   }
 
   async inspectContainer(id: string): Promise<ContainerState | undefined> {
