@@ -69,6 +69,9 @@ export class Workspaces {
     const image = params.image?.trim() || config.current.defaultImage;
     const hostNetwork = params.allowHostNetwork === true;
     if (hostNetwork && kind === 'ephemeral') throw invalidInput('An ephemeral workspace never gets a network, the host\'s least of all: choose another kind for --allow-host-network.');
+    if (hostNetwork && containers.networkFor(kind) === 'none') {
+      throw invalidInput(`The settings give ${kind} workspaces no network (network, sandbox.network): the host's network is not granted past them. Change the setting first if this is meant.`);
+    }
     const imageProblem = imageReferenceProblem(image);
     if (imageProblem) throw invalidInput(`"${image}" is not an image reference: ${imageProblem}. Example: "debian:bookworm-slim".`);
 

@@ -16,22 +16,21 @@ export function resolveHome(explicit?: string, env: NodeJS.ProcessEnv = process.
 const MAX_UNIX_SOCKET_PATH = 100;
 
 /**
- * Where the socket of a home whose path is too long lives: a directory of this user's
- * (0700, checked before use: see privateDirectory.ts) in $XDG_RUNTIME_DIR, which is private
- * by design, or else in the temp directory, named with the uid and a hash of the home.
+ * Where the socket of a home whose path is too long lives: a directory of this user's in
+ * /tmp (0700, made and checked before any use: see privateDirectory.ts), named with the uid
+ * and a hash of the home. A fixed parent, not $TMPDIR or $XDG_RUNTIME_DIR: every client of
+ * the home (VS Code, a CLI over ssh, cron) must find the same socket whatever its environment.
  */
-function socketDirectoryFor(digest: string, env: NodeJS.ProcessEnv): string {
+function socketDirectoryFor(digest: string): string {
   const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  const runtime = env.XDG_RUNTIME_DIR?.trim();
-  const parent = runtime && path.isAbsolute(runtime) ? runtime : os.tmpdir();
-  return path.join(parent, `sandkasten-${uid}-${digest}`);
+  return path.join('/tmp', `sandkasten-${uid}-${digest}`);
 }
 
-export function homePaths(home: string, env: NodeJS.ProcessEnv = process.env) {
+export function homePaths(home: string) {
   const digest = createHash('sha256').update(home).digest('hex').slice(0, 16);
   const preferredSocket = path.join(home, 'sidecar.sock');
   const socketDirectory =
-    process.platform === 'win32' || preferredSocket.length <= MAX_UNIX_SOCKET_PATH ? undefined : socketDirectoryFor(digest, env);
+    process.platform === 'win32' || preferredSocket.length <= MAX_UNIX_SOCKET_PATH ? undefined : socketDirectoryFor(digest);
   const socket =
     process.platform === 'win32'
       ? `\\\\.\\pipe\\sandkasten-${digest}`

@@ -25,9 +25,14 @@ export interface LaunchOptions {
 export async function connectToSidecar(options: LaunchOptions): Promise<net.Socket> {
   const paths = homePaths(options.home);
   // A socket in a directory someone else controls may be theirs: never send it a request.
-  if (paths.socketDirectory && fs.existsSync(paths.socketDirectory)) checkPrivateDirectory(paths.socketDirectory, 'socket directory', { allowSymlink: false });
+  // The socket's own directory is made here (0700) when missing, so no one else can make it
+  // first, and checked again before every attempt.
+  const checked = () => {
+    if (paths.socketDirectory) ensurePrivateDirectory(paths.socketDirectory, 'socket directory', { allowSymlink: false });
+    return paths.socket;
+  };
   if (fs.existsSync(paths.home)) checkPrivateDirectory(paths.home, 'storage directory', { allowSymlink: true });
-  const first = await tryConnect(paths.socket);
+  const first = await tryConnect(checked());
   if (first) return first;
   if (options.startIfMissing === false) {
     throw new Error(`No sidecar is running for ${options.home}.`);
@@ -37,7 +42,7 @@ export async function connectToSidecar(options: LaunchOptions): Promise<net.Sock
   child.once('exit', (code) => (exitedEarly = `exited with code ${code}`));
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    const socket = await tryConnect(paths.socket);
+    const socket = await tryConnect(checked());
     if (socket) return socket;
     // Exit code 0 means another sidecar won the lock: keep waiting for its socket.
     if (exitedEarly && exitedEarly !== 'exited with code 0') break;

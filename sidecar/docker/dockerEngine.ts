@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type { DockerStatus } from '../client/protocol';
-import { imageMissing } from '../errors';
+import { conflict, imageMissing } from '../errors';
 import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
 import type { ContainerEvent, ContainerSpec, ContainerState, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role, RunOnceLimits } from './engine';
 import { LABEL, RUN_ONCE_MAX_BYTES, SANDBOX_CAPABILITIES, SANDBOX_NOFILE, SANDBOX_NPROC, SANDBOX_TMPFS } from './engine';
@@ -176,7 +176,7 @@ export class DockerEngine implements Engine {
 
   async ensureSandboxNetwork(name: string): Promise<{ bridge: string }> {
     const existing = (await dockerCall(`network ${name}`, () => this.docker.getNetwork(name).inspect(), 404)) as NetworkInfo | undefined;
-    if (existing) return { bridge: bridgeOf(existing) };
+    if (existing) return { bridge: this.checkedSandboxNetwork(existing) };
     try {
       await this.docker.createNetwork({
         Name: name,
@@ -194,7 +194,16 @@ export class DockerEngine implements Engine {
       if (statusCode(error) !== 409) throw fromDockerError(error, `network ${name}`); // 409: made meanwhile
     }
     const created = (await dockerCall(`network ${name}`, () => this.docker.getNetwork(name).inspect())) as NetworkInfo;
-    return { bridge: bridgeOf(created) };
+    return { bridge: this.checkedSandboxNetwork(created) };
+  }
+
+  /** A network of that name that this instance did not make, or without isolation, is not used. */
+  private checkedSandboxNetwork(network: NetworkInfo): string {
+    const ours = network.Labels?.[LABEL.instance] === this.instanceId && network.Labels?.[LABEL.managed] === 'true';
+    if (!ours || network.Options?.['com.docker.network.bridge.enable_icc'] !== 'false') {
+      throw conflict(`A Docker network named "${network.Name}" exists that Sandkasten did not make (or that lets containers reach one another). Remove it (\`docker network rm ${network.Name}\`) so Sandkasten can make its own.`);
+    }
+    return bridgeOf(network);
   }
 
   async removeNetwork(name: string): Promise<boolean> {
@@ -302,7 +311,12 @@ export class DockerEngine implements Engine {
     const maxBytes = limits.maxBytes ?? RUN_ONCE_MAX_BYTES;
     limits.signal?.throwIfAborted();
     const exec = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true }));
+    limits.signal?.throwIfAborted();
     const stream = (await dockerCall(containerSubject(id), () => exec!.start({ hijack: true, stdin: false }))) as Duplex;
+    if (limits.signal?.aborted) {
+      stream.destroy();
+      limits.signal.throwIfAborted();
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     await new Promise<void>((resolve, reject) => {
@@ -334,6 +348,7 @@ interface NetworkInfo {
   Id: string;
   Name: string;
   Options?: Record<string, string>;
+  Labels?: Record<string, string>;
 }
 
 /** The host interface of a bridge network: the name it was given, else Docker's `br-<id>`. */

@@ -49,6 +49,8 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_HANDSHAKE_BYTES = 64;
 /** How long the output relay (see moveOutput) may take to start before the command goes on without it. */
 const RELAY_START_MS = 2000;
+/** What a ready relay says first: a stdout frame holding one "\n". */
+const RELAY_READY_FRAME = Buffer.from([1, 0, 0, 0, 0, 0, 0, 1, 0x0a]);
 
 /**
  * Where the shell's frames come from: its own exec, or the container's main process, which
@@ -263,8 +265,10 @@ export class CommandShell {
       if (this.running !== running) return; // the shell died during the command
       if (code !== undefined) {
         // "j": the command started background jobs, which may write to this output later.
-        if (code.endsWith('j')) this.outputHeldByJobs = true;
-        running.exitCode = parseInt(code, 10);
+        // Only ever digits and the flag (see commandText); anything else would be a bug, not a status.
+        const parsed = /^(\d{1,3})(j?)$/.exec(code);
+        if (parsed?.[2]) this.outputHeldByJobs = true;
+        running.exitCode = parsed ? Number(parsed[1]) : 255;
         if (this.output === this.stream) this.deathScanner?.flush(); // bytes held back as a possible marker were the command's output
       }
     } else if (running.stderr.push(data) !== undefined) {
@@ -334,6 +338,10 @@ export class CommandShell {
     relay.resume();
     relay.once('end', () => relay.destroy());
     relay.on('error', () => relay.destroy());
+    relay.once('close', () => {
+      const at = this.relays.indexOf(relay);
+      if (at >= 0) this.relays.splice(at, 1);
+    });
     this.relays.push(relay);
     this.output = relay;
     this.stream.write(moveOutputScript(fifo));
@@ -347,10 +355,10 @@ export class CommandShell {
       let header = Buffer.alloc(0);
       const onData = (chunk: Buffer) => {
         header = Buffer.concat([header, chunk]);
-        // One stdout frame: 8 bytes of header and the "\n".
+        // One stdout frame of one byte (8 bytes of header: type 1, size 1) and the "\n".
         if (header.length < 9) return;
         cleanup();
-        if (header[0] !== 1 || header[8] !== 0x0a) return fail();
+        if (!header.subarray(0, 9).equals(RELAY_READY_FRAME)) return fail();
         resolve(header.subarray(9));
       };
       const cleanup = () => {
@@ -358,9 +366,11 @@ export class CommandShell {
         timer.cancel();
         relay.off('data', onData);
         relay.off('end', fail);
+        relay.off('error', fail);
       };
       relay.on('data', onData);
       relay.once('end', fail);
+      relay.once('error', fail);
     });
   }
 
@@ -493,7 +503,7 @@ function commandText(
   const startedJobs =
     role === 'side' ? ` if [ -e ${jobsNote} ]; then \\command rm -f ${jobsNote}; __sk_rc=\${__sk_rc}j; fi;` : ` case \${!:-0} in "$__sk_bg") ;; *) __sk_rc=\${__sk_rc}j;; esac;`;
   const end =
-    `{ __sk_rc=$?; case \${__sk_ab-} in ?*) __sk_rc=$__sk_ab; __sk_ab=;; esac; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x;${role === 'session' ? noteSession : ''} ${startedJobs} } 2>/dev/null; ` +
+    `{ __sk_rc=$?; case \${__sk_ab-} in [0-9]|[0-9][0-9]|[0-9][0-9][0-9]) __sk_rc=$__sk_ab;; esac; __sk_ab=; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x;${role === 'session' ? noteSession : ''} ${startedJobs} } 2>/dev/null; ` +
     `${stdinFifo ? `\\command rm -f ${shellQuote(stdinFifo)}; ` : ''}\\command printf '\\036SK${nonce}\\037' >&9; \\command printf '\\036SK${nonce}:%s\\037' "$__sk_rc" >&8\n`;
   return start + run + end;
 }

@@ -38,13 +38,22 @@ export class MarkerScanner {
   }
 
   private scan(data: Buffer): string | undefined {
-    const at = data.indexOf(this.prefix);
-    if (at >= 0) {
-      if (at > 0) this.emit(data.subarray(0, at));
+    for (let from = 0; ; ) {
+      const at = data.indexOf(this.prefix, from);
+      if (at < 0) break;
       const end = data.indexOf(this.terminator, at + this.prefix.length);
-      if (end >= 0) return data.subarray(at + this.prefix.length, end).toString('latin1');
-      this.held = Buffer.from(data.subarray(at));
-      return undefined;
+      if (end >= 0 && end - at < this.holdBack) {
+        if (at > 0) this.emit(data.subarray(0, at));
+        return data.subarray(at + this.prefix.length, end).toString('latin1');
+      }
+      if (end < 0 && data.length - at < this.holdBack) {
+        if (at > 0) this.emit(data.subarray(0, at));
+        this.held = Buffer.from(data.subarray(at));
+        return undefined;
+      }
+      // More than maxTail bytes follow the prefix: not a marker, plain output (nothing is held
+      // without bound, whatever a command prints after a prefix).
+      from = at + 1;
     }
     // Only a tail that could still become the prefix is held back, so a short line
     // ("started\n") goes out at once, and so does another marker (e.g. the main shell's

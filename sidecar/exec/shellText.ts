@@ -81,13 +81,14 @@ export function stopCommandScript(shellPid: number, stateFile: string, signal: '
     ...(abandon ? [`kill -${ABANDON_SIGNAL} ${shellPid} 2>/dev/null`] : []),
     // /proc/uptime "12345.67" and stat's starttime are both in 1/100 s (CLK_TCK is 100 on Linux).
     `read -r u last _ <${stateFile} 2>/dev/null || exit 0; since=\${u%.*}\${u#*.}; last=\${last:-0}`,
-    // In /proc/N/stat the command name may hold spaces: cut up to ") ", then $2 is the
-    // parent pid and $20 the start time.
-    'kids() { for f in /proc/[0-9]*/stat; do s=$(cat "$f" 2>/dev/null) || continue; s=${s##*) }; set -- $s;',
-    '  [ "$2" = "$P" ] && { d=${f%/stat}; echo "${d#/proc/} ${20}"; }; done; }',
-    'tree() { P=$1; kids | while read -r c t; do echo "$c"; tree "$c"; done; }',
+    // One pass over /proc, builtins only (a fork per process would take seconds with hundreds):
+    // "pid parent start" per process. In /proc/N/stat the command name may hold spaces: cut up
+    // to ") ", then $2 is the parent pid and $20 the start time.
+    'table=$(for f in /proc/[0-9]*/stat; do read -r s <"$f" 2>/dev/null || continue; d=${f%/stat}; s=${s##*) }; set -- $s; echo "${d#/proc/} $2 ${20}"; done)',
+    'kids() { echo "$table" | while read -r c p t; do [ "$p" = "$1" ] && echo "$c $t"; done; }',
+    'tree() { kids "$1" | while read -r c t; do echo "$c"; tree "$c"; done; }',
     // Started in a later tick than the command, or in its tick after the last earlier background job (ticks are 10 ms).
-    `pids=$(P=${shellPid}; kids | while read -r c t; do { [ "$t" -gt "$since" ] || { [ "$t" -eq "$since" ] && [ "$c" -gt "$last" ]; }; } && { echo "$c"; tree "$c"; }; done)`,
+    `pids=$(kids ${shellPid} | while read -r c t; do { [ "$t" -gt "$since" ] || { [ "$t" -eq "$since" ] && [ "$c" -gt "$last" ]; }; } && { echo "$c"; tree "$c"; }; done)`,
     // The whole tree is listed first, then signalled parents first in one go: a subshell killed
     // after its child would run the rest of its line in between (and an orphan would be missed).
     `[ -n "$pids" ] && kill -${signal} $pids 2>/dev/null`,

@@ -34,7 +34,16 @@ describe('exec an agent can trust, against the real Docker engine', () => {
 
   describe('commands that change the shell itself', () => {
     for (const change of ['exec 2>&1', 'exec 2>/dev/null', 'exec >/dev/null', 'exec 1>&2', 'exec </dev/null', 'set -C', 'set -u', 'set -f', 'IFS=,', 'set -a']) {
-      it(`keep the session answering after \`${change}\` (in eval too)`, async () => {
+      it("cannot make a command report another status through the wrapper's variables, nor make the sidecar hold a huge one", async () => {
+    const session = await sidecar.newSession('abvar');
+    assert.equal((await line(session.id, '__sk_ab=abc; false')).exitCode, 1);
+    assert.equal((await line(session.id, '__sk_ab=7777; true')).exitCode, 0);
+    const huge = await line(session.id, "__sk_ab=$(head -c 4000000 /dev/zero | tr '\\0' 7); true");
+    assert.equal(huge.exitCode, 0);
+    assert.equal((await line(session.id, 'echo after')).stdout, 'after\n');
+  });
+
+  it(`keep the session answering after \`${change}\` (in eval too)`, async () => {
         const session = await sidecar.newSession('shellstate');
         for (const form of [change, `eval '${change}'`]) {
           const result = await line(session.id, `${form}; echo changed`, { timeoutMs: ANSWER_DEADLINE_MS });

@@ -191,7 +191,7 @@ describe('exec', () => {
     assert.equal(engine.runOnceScripts.length, 1);
     assert.match(engine.runOnceScripts[0], /kill -INT/);
     assert.match(engine.runOnceScripts[0], new RegExp(`kill -USR1 ${mainShell().pid}`), 'the shell abandons the rest of the line');
-    assert.match(engine.runOnceScripts[0], new RegExp(`P=${mainShell().pid};`), 'the stop script targets the shell');
+    assert.match(engine.runOnceScripts[0], new RegExp(`kids ${mainShell().pid} \\|`), 'the stop script targets the shell');
 
     const sink = new CapturedOutput('utf8');
     assert.equal((await run({ line: 'echo after' }, sink)).exitCode, 0, 'the shell still works');

@@ -123,15 +123,25 @@ describe('private directories', () => {
 });
 
 describe('the socket of a long storage path', () => {
-  it('lives in a private directory named for this user, in XDG_RUNTIME_DIR when there is one', () => {
+  it('lives in a private directory named for this user in /tmp, the same for every client whatever its environment', () => {
     const home = path.join('/tmp', 'x'.repeat(120));
-    const inTmp = homePaths(home, {});
-    assert.ok(inTmp.socketDirectory, 'a directory of its own');
-    assert.equal(path.dirname(inTmp.socket), inTmp.socketDirectory);
-    assert.match(path.basename(inTmp.socketDirectory!), new RegExp(`^sandkasten-${process.getuid?.() ?? 0}-[0-9a-f]{16}$`));
-    const inRuntime = homePaths(home, { XDG_RUNTIME_DIR: '/run/user/1000' });
-    assert.equal(path.dirname(inRuntime.socketDirectory!), '/run/user/1000');
-    const short = homePaths('/tmp/short-home', {});
+    const paths = homePaths(home);
+    assert.ok(paths.socketDirectory, 'a directory of its own');
+    assert.equal(path.dirname(paths.socket), paths.socketDirectory);
+    assert.equal(path.dirname(paths.socketDirectory!), '/tmp');
+    assert.match(path.basename(paths.socketDirectory!), new RegExp(`^sandkasten-${process.getuid?.() ?? 0}-[0-9a-f]{16}$`));
+    const saved = { TMPDIR: process.env.TMPDIR, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR };
+    process.env.TMPDIR = '/var/tmp/elsewhere';
+    process.env.XDG_RUNTIME_DIR = '/run/user/1000';
+    try {
+      assert.equal(homePaths(home).socket, paths.socket, 'no environment variable moves it');
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+    const short = homePaths('/tmp/short-home');
     assert.equal(short.socketDirectory, undefined);
     assert.equal(short.socket, '/tmp/short-home/sidecar.sock');
   });

@@ -27,6 +27,24 @@ describe('end-of-command marker scanner', () => {
     }
   });
 
+  it('holds nothing without bound: a prefix followed by more than a marker can hold is plain output', () => {
+    const long = Buffer.concat([Buffer.from('x'), PREFIX, Buffer.alloc(5 * 1024 * 1024, 0x37), Buffer.from('tail\x1eSKabc:3\x1f', 'latin1')]);
+    for (const size of [1024, 65536, long.length]) {
+      let held = 0;
+      let output = 0;
+      const scanner = new MarkerScanner(PREFIX, 0x1f, 12, (data) => (output += data.length));
+      let code: string | undefined;
+      for (let i = 0; i < long.length; i += size) {
+        const found = scanner.push(long.subarray(i, i + size));
+        if (found !== undefined) code = found;
+        held = Math.max(held, i + Math.min(size, long.length - i) - output);
+      }
+      assert.equal(code, '3', `the real marker after it is found (chunks of ${size})`);
+      assert.equal(output, long.length - PREFIX.length - 2, 'everything before the marker came out');
+      assert.ok(held <= Math.max(size, PREFIX.length + 12) + PREFIX.length + 12, `at most about a chunk was held back (${held})`);
+    }
+  });
+
   it('passes a short line on at once, without waiting for more output', () => {
     let output = '';
     const scanner = new MarkerScanner(PREFIX, 0x1f, 12, (data) => (output += data.toString('latin1')));

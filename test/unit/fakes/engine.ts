@@ -380,7 +380,7 @@ export class FakeEngine implements Engine {
     for (const shell of container.shells) {
       if (!shell.alive) continue;
       if (new RegExp(`^kill -KILL ${shell.pid}$`).test(script.trim())) shell.killed(137);
-      else if (script.includes(`P=${shell.pid};`)) {
+      else if (script.includes(`kids ${shell.pid} |`)) {
         const signal = (['KILL', 'TERM', 'INT'] as const).find((name) => script.includes(`kill -${name}`));
         if (signal && !this.hangIgnores.has(signal)) shell.finish(SIGNAL_STATUS[signal]);
       }
