@@ -5,14 +5,12 @@ import * as path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { ConfigValues } from '../../sidecar/client/protocol';
 import { ConfigStore } from '../../sidecar/config';
-import { HostFirewall } from '../../sidecar/docker/hostFirewall' ;
-import { Containers } from '../../sidecar/containers';
 import { LABEL } from '../../sidecar/docker/engine';
 import { imageMissing } from '../../sidecar/errors';
 import { Pool } from '../../sidecar/pool';
-import { DirectPipes } from '../../sidecar/rawChannel/directPipes';
 import { Changes } from '../../sidecar/util/changes';
 import { eventually, FakeClock, settle } from './fakes/clock';
+import { fakeContainers } from './fakes/domain';
 import { FakeEngine } from './fakes/engine';
 
 const IMAGE = 'debian:bookworm-slim';
@@ -37,9 +35,7 @@ async function makePool(settings: ConfigValues = { 'pool.images': { [IMAGE]: 2 }
   const engine = new FakeEngine({ images: [IMAGE, OTHER_IMAGE] });
   const clock = new FakeClock();
   const changes = new Changes();
-  const pipes = new DirectPipes(path.join(directory, 'pipes'), false, async () => undefined);
-  // An engine not on this machine: the host firewall is left alone.
-  const containers = new Containers({ engine, config, clock, pipes, firewall: new HostFirewall(false) });
+  const containers = fakeContainers(engine, config, clock, directory);
   /** What sessions and workspaces hold: a pool object handed out is theirs. */
   const owned = { containers: new Set<string>(), volumes: new Set<string>() };
   const errors: string[] = [];

@@ -33,9 +33,7 @@ export async function makeDomain(settings: ConfigValues = {}) {
   const changes = new Changes();
   const locks = new KeyedLock();
   const store = await Store.open(undefined, clock);
-  const pipes = new DirectPipes(path.join(directory, 'pipes'), false, async () => undefined);
-  // An engine not on this machine: the host firewall is left alone.
-  const containers = new Containers({ engine, config, clock, pipes, firewall: new HostFirewall(false) });
+  const containers = fakeContainers(engine, config, clock, directory);
   const shells = new Shells(engine, clock);
   const workspaces = new Workspaces({ store, containers, config, clock, changes, locks });
   const errors: string[] = [];
@@ -72,3 +70,12 @@ export async function makeDomain(settings: ConfigValues = {}) {
 }
 
 export type Domain = Awaited<ReturnType<typeof makeDomain>>;
+
+/**
+ * Containers over the fake engine as for an engine not on this machine: no pipe directories
+ * are offered (under `directory`) and the host firewall is left alone.
+ */
+export function fakeContainers(engine: FakeEngine, config: ConfigStore, clock: FakeClock, directory: string): Containers {
+  const pipes = new DirectPipes(path.join(directory, 'pipes'), false, async () => undefined);
+  return new Containers({ engine, config, clock, pipes, firewall: new HostFirewall(false) });
+}
