@@ -8,7 +8,7 @@ import {
   type SessionInfo,
   type TerminalInfo,
 } from '../sidecar/client/protocol';
-import { sessionFrom } from './commands/pickers';
+import { chooseSession } from './commands/pickers';
 import type { Ctx } from './ctx';
 import { DisposableScope } from './disposableScope';
 import { SandboxPseudoterminal, type PseudoterminalOwner } from './sandboxPseudoterminal';
@@ -56,6 +56,13 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
     vscode.window.createTerminal(this.terminalOptions(session.id, undefined, session.workspaceName)).show();
   }
 
+  /** Reveals a terminal of this window in the session, or opens a new one there. */
+  reveal(session: SessionInfo): void {
+    const existing = vscode.window.terminals.find((shown) => pseudoterminalOf(shown)?.sessionId === session.id);
+    if (existing) existing.show();
+    else vscode.window.createTerminal(this.terminalOptions(session.id, undefined, session.workspaceName)).show();
+  }
+
   /** Shows the VS Code terminal of an existing sidecar terminal, opening one when needed. */
   show(terminal: TerminalInfo, title: string): void {
     const existing = vscode.window.terminals.find((shown) => pseudoterminalOf(shown)?.terminalId === terminal.id);
@@ -91,7 +98,12 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
   }
 
   private pickRunningSession(item: unknown): Promise<SessionInfo | undefined> {
-    return sessionFrom(this.ctx, item, (session) => session.state === 'running', 'No session is running. Start a session on a workspace first.');
+    return chooseSession(this.ctx, item, {
+      title: 'Open Terminal in…',
+      states: ['running'],
+      startStopped: { verb: 'start and open' },
+      emptyMessage: 'There is no session yet. Start one on a workspace first.',
+    });
   }
 
   private terminalOptions(sessionId: string, terminalId: string | undefined, title: string): vscode.ExtensionTerminalOptions {

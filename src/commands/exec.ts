@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { ExecRequest } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
-import { sessionFrom, withProgress } from './pickers';
+import { chooseSession, shortId, withProgress } from './pickers';
 
 /**
  * Runs a shell command line in a running session's persistent shell (cd and exports carry
@@ -9,10 +9,15 @@ import { sessionFrom, withProgress } from './pickers';
  * channel as it comes, under a progress notification with a Cancel button.
  */
 export async function runCommand(ctx: Ctx, item?: unknown): Promise<void> {
-  const session = await sessionFrom(ctx, item, (s) => s.state === 'running', 'No session is running. Start a session first.');
+  const session = await chooseSession(ctx, item, {
+    title: 'Run Command in…',
+    states: ['running'],
+    startStopped: { verb: 'start and run' },
+    emptyMessage: 'There is no session yet. Start one on a workspace first.',
+  });
   if (!session) return;
   const line = await vscode.window.showInputBox({
-    title: `Run Command in ${session.id} (${session.workspaceName})`,
+    title: `Run Command in "${session.workspaceName}" (${shortId(session.id)})`,
     prompt: 'A shell command line, run in the session\'s shell (cd and exported variables persist between commands)',
     placeHolder: 'ls -la',
     validateInput: (value) => (value.trim() === '' ? 'Type a command.' : undefined),

@@ -3,7 +3,7 @@ import type { Ctx } from '../ctx';
 import { ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from '../views/items';
 import { runCommand } from './exec';
 import { showProcessOutput, stopProcess } from './processes';
-import { destroySession, startSession, stopSession } from './sessions';
+import { destroySession, startAnotherSession, startSession, stopSession } from './sessions';
 import { closeTerminal, openTerminal } from './terminals';
 import { createWorkspace, deleteWorkspace } from './workspaces';
 
@@ -14,6 +14,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.workspace.create': createWorkspace,
   'sandkasten.workspace.delete': deleteWorkspace,
   'sandkasten.session.start': startSession,
+  'sandkasten.session.startAnother': startAnotherSession,
   'sandkasten.session.stop': stopSession,
   'sandkasten.session.destroy': destroySession,
   'sandkasten.exec.run': runCommand,

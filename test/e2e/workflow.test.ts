@@ -110,8 +110,9 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
 
   suite.step('4. Running a command through the palette shows its output in the Output panel', async (vs) => {
     await vs.runCommand('Sandkasten: Run Command…');
-    // One running session: the command goes there without asking which.
-    await vs.answerInput(`Run Command in ${sessionId} (${WORKSPACE})`, COMMAND);
+    // From the palette it always asks, even with one running session (never a guess).
+    await vs.pick('Run Command in…', WORKSPACE);
+    await vs.answerInput(`Run Command in "${WORKSPACE}" (${sessionId.replace(/^[a-z]+-/, '').slice(0, 8)})`, COMMAND);
 
     const { lines } = await vs.waitForOutputLine('Sandkasten: Command Output', /^\[exit code 0, \d+ ms\]$/, LIMITS.dockerMs);
     const echoed = lines.findIndex((line) => line.startsWith(`$ ${COMMAND}`));
