@@ -67,11 +67,12 @@ export class DiskWatch {
       return;
     }
     const limit = config.current['limits.diskMb'] * MIB;
+    let sizesChanged = false;
     for (const session of running) {
       const workspace = store.workspaces.get(session.workspaceId);
       if (!workspace) continue;
       const used = (usage.volumes.get(workspace.volume) ?? 0) + (usage.containers.get(session.containerId!) ?? 0);
-      workspaces.recordDiskUse(workspace.id, used);
+      if (workspaces.recordDiskUse(workspace.id, used)) sizesChanged = true;
       const share = `${formatBytes(used)} of ${formatBytes(limit)}`;
       if (used >= limit) {
         this.warned.delete(session.id);
@@ -85,6 +86,6 @@ export class DiskWatch {
         this.warned.delete(session.id);
       }
     }
-    changes.emit('workspaces');
+    if (sizesChanged) changes.emit('workspaces');
   }
 }

@@ -1,5 +1,5 @@
 import { cryptoRandomHex, newSessionId } from './client/ids';
-import type { SessionInfo, WorkspaceInfo } from './client/protocol';
+import type { ChangedArea, SessionInfo, WorkspaceInfo } from './client/protocol';
 import { conflict, notFound } from './errors';
 import type { Shells } from './exec/shells';
 import type { Pool, PooledContainer } from './pool';
@@ -126,16 +126,12 @@ export class Sessions {
    * from what the database believes; `reason` explains a stop the sidecar did not make.
    */
   async recordContainerState(containerId: string, found: { running: boolean; paused: boolean } | 'gone', reason?: string): Promise<void> {
-    const owner = this.deps.store.sessions.byContainer(containerId);
-    if (!owner) return;
-    await this.deps.locks.run(owner.workspaceId, async () => {
-      const { store, changes } = this.deps;
-      const session = store.sessions.byContainer(containerId); // as it is now, after the sidecar's own work on it
-      if (!session) return;
+    await this.changeSessionOfContainer(containerId, (session) => {
+      const { store } = this.deps;
       if (found === 'gone') {
         this.markStopped(session.id, true, reason ?? 'its container was removed outside Sandkasten');
       } else if (!found.running) {
-        if (session.state === 'stopped') return;
+        if (session.state === 'stopped') return undefined;
         this.markStopped(session.id, false, reason ?? 'its container was stopped outside Sandkasten');
       } else if (session.state === 'stopped') {
         store.sessions.markFoundRunning(session.id, 'its container was started outside Sandkasten');
@@ -143,23 +139,35 @@ export class Sessions {
       } else if (found.paused !== (session.state === 'paused')) {
         store.sessions.markPaused(session.id, found.paused, found.paused ? 'its container was paused outside Sandkasten' : null);
       } else {
-        return;
+        return undefined;
       }
-      await store.commit();
-      changes.emit('sessions', 'workspaces');
+      return ['sessions', 'workspaces'];
     });
   }
 
   /** Something happened in a live session's container that a person should see (a process killed for memory). */
   async noteContainerEvent(containerId: string, reason: string): Promise<void> {
+    await this.changeSessionOfContainer(containerId, (session) => {
+      if (session.state === 'stopped') return undefined;
+      this.deps.store.sessions.noteReason(session.id, reason);
+      return ['sessions'];
+    });
+  }
+
+  /**
+   * Applies `change` to the session that owns `containerId`, as it is once its workspace's
+   * lock is held (after the sidecar's own work on it); commits and tells the areas `change`
+   * names, or nothing when it changed nothing (undefined).
+   */
+  private async changeSessionOfContainer(containerId: string, change: (session: SessionInfo) => ChangedArea[] | undefined): Promise<void> {
     const owner = this.deps.store.sessions.byContainer(containerId);
     if (!owner) return;
     await this.deps.locks.run(owner.workspaceId, async () => {
       const session = this.deps.store.sessions.byContainer(containerId);
-      if (!session || session.state === 'stopped') return;
-      this.deps.store.sessions.noteReason(session.id, reason);
+      const areas = session && change(session);
+      if (!areas) return;
       await this.deps.store.commit();
-      this.deps.changes.emit('sessions');
+      this.deps.changes.emit(...areas);
     });
   }
 

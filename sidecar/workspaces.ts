@@ -36,8 +36,11 @@ export class Workspaces {
     return this.deps.store.workspaces.list().map((workspace) => this.withDiskUse(workspace));
   }
 
-  recordDiskUse(id: string, bytes: number): void {
+  /** Returns whether the figure changed (clients need to hear only then). */
+  recordDiskUse(id: string, bytes: number): boolean {
+    if (this.diskUse.get(id) === bytes) return false;
     this.diskUse.set(id, bytes);
+    return true;
   }
 
   private withDiskUse(workspace: WorkspaceInfo): WorkspaceInfo {

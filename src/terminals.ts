@@ -58,16 +58,22 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
 
   /** Reveals a terminal of this window in the session, or opens a new one there. */
   reveal(session: SessionInfo): void {
-    const existing = vscode.window.terminals.find((shown) => pseudoterminalOf(shown)?.sessionId === session.id);
-    if (existing) existing.show();
-    else vscode.window.createTerminal(this.terminalOptions(session.id, undefined, session.workspaceName)).show();
+    this.showOrOpen((pty) => pty.sessionId === session.id, session.id, undefined, session.workspaceName);
   }
 
   /** Shows the VS Code terminal of an existing sidecar terminal, opening one when needed. */
   show(terminal: TerminalInfo, title: string): void {
-    const existing = vscode.window.terminals.find((shown) => pseudoterminalOf(shown)?.terminalId === terminal.id);
+    this.showOrOpen((pty) => pty.terminalId === terminal.id, terminal.sessionId, terminal.id, title);
+  }
+
+  /** Shows this window's first sandbox terminal that `matches`, else opens one with these options. */
+  private showOrOpen(matches: (pty: SandboxPseudoterminal) => boolean, sessionId: string, terminalId: string | undefined, title: string): void {
+    const existing = vscode.window.terminals.find((shown) => {
+      const pty = pseudoterminalOf(shown);
+      return pty !== undefined && matches(pty);
+    });
     if (existing) existing.show();
-    else vscode.window.createTerminal(this.terminalOptions(terminal.sessionId, terminal.id, title)).show();
+    else vscode.window.createTerminal(this.terminalOptions(sessionId, terminalId, title)).show();
   }
 
   /** After a window reload: every terminal this window had open comes back. Returns how many. */

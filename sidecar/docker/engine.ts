@@ -1,6 +1,6 @@
-import type { Clock } from '../util/clock';
 import type { Duplex } from 'node:stream';
 import type { DockerStatus } from '../client/protocol';
+import type { Clock } from '../util/clock';
 
 /**
  * The container engine as the rest of the sidecar sees it. `DockerEngine` (dockerode) is the

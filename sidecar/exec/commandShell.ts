@@ -347,7 +347,7 @@ export class CommandShell {
     this.stream.write(moveOutputScript(fifo));
   }
 
-  /** The relay prints an empty line once its FIFOs exist; resolves, paused, with what came after it. */
+  /** The relay prints an empty line once both its readers run; resolves, paused, with what came after it. */
   private relayReady(relay: Duplex): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       const fail = () => (cleanup(), relay.destroy(), reject(new Error('The output relay did not start.')));
