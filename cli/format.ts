@@ -7,11 +7,13 @@ Usage:
                              [--allow-host-network]    its sessions share this machine's network and
                                                        can reach every service on it: only when needed
   sandkasten workspace list [--json]
+  sandkasten workspace rename ID NAME [--json]         a new name (rules as at create); the id stays
   sandkasten workspace rm ID [--force]
   sandkasten session start WORKSPACE_ID [--json]     resumes its stopped session, or starts one
   sandkasten session list [--workspace ID] [--json]
   sandkasten session stop SESSION_ID
   sandkasten session resume SESSION_ID
+  sandkasten session inspect SESSION_ID                Docker's inspect JSON of its container
   sandkasten session rm SESSION_ID
   sandkasten exec SESSION_ID [-i] [--timeout SECONDS] [--queue] -- CMD [ARGS...]
                                                        runs CMD in the session's shell; its stdout and
@@ -42,6 +44,7 @@ Usage:
                                                        e.g. config set pool.images '{"IMG": 3}'
   sandkasten config reset KEY
   sandkasten pool status [--json]                      ready / target / refilling per image
+  sandkasten image list [--json]                       local images, newest first (also: image ls)
   sandkasten status [--json]
   sandkasten daemon                                    run the sidecar in the foreground
   sandkasten daemon stop
@@ -73,4 +76,9 @@ export function parseConfigValue(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** An image id as `docker images` shows it: 12 hex digits, without the `sha256:` prefix. */
+export function shortImageId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
 }

@@ -15,7 +15,7 @@ import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient, type
 import { resolveHome } from '../sidecar/client/home';
 import * as P from '../sidecar/client/protocol';
 import { formatBytes } from '../sidecar/client/units';
-import { formatTable, parseConfigValue, USAGE, UsageError } from './format';
+import { formatTable, parseConfigValue, shortImageId, USAGE, UsageError } from './format';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runProcessCommand, startBackground } from './processes';
 import { runShell } from './shell';
@@ -72,6 +72,9 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
     if (rest.length !== 1) throw new UsageError(`${group} ${verb} takes exactly one ${what}.`);
     return rest[0];
   };
+  const none = () => {
+    if (rest.length > 0) throw new UsageError(`${group} ${verb} takes no arguments.`);
+  };
 
   switch (`${group} ${verb ?? ''}`.trim()) {
     case 'workspace create': {
@@ -108,6 +111,13 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       );
       return 0;
     }
+    case 'workspace rename': {
+      if (rest.length !== 2) throw new UsageError('workspace rename takes an ID and a NAME.');
+      const [id, name] = rest;
+      const workspace = await client.request(P.RenameWorkspaceRequest.type, { id, name });
+      output(workspace, () => `Renamed workspace ${workspace.id} to ${workspace.name}`);
+      return 0;
+    }
     case 'workspace rm':
     case 'workspace delete': {
       const result = await client.request(P.DeleteWorkspaceRequest.type, { id: one('ID'), force: values.force ?? false });
@@ -140,10 +150,28 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       output(session, () => `Session ${session.id} is ${session.state}`);
       return 0;
     }
+    case 'session inspect': {
+      // Docker's JSON is the output a person or a script wants alike: always JSON.
+      const { container } = await client.request(P.InspectSessionRequest.type, { id: one('SESSION_ID') });
+      print(JSON.stringify(container, null, 2));
+      return 0;
+    }
     case 'session rm':
     case 'session destroy': {
       const result = await client.request(P.DestroySessionRequest.type, { id: one('SESSION_ID') });
       output(result, () => `Destroyed session ${result.id}`);
+      return 0;
+    }
+    case 'image list':
+    case 'image ls': {
+      none();
+      const images = await client.request(P.ListImagesRequest.type, {});
+      output(images, () =>
+        formatTable(
+          ['REFERENCE', 'ID', 'SIZE', 'CREATED'],
+          images.map((i) => [i.reference, shortImageId(i.id), formatBytes(i.sizeBytes), i.createdAt]),
+        ),
+      );
       return 0;
     }
     case 'config get': {
@@ -309,6 +337,9 @@ function report(error: unknown): number {
   }
   if (error instanceof ResponseError) {
     process.stderr.write(`sandkasten: ${error.message} [${P.errorCodeName(error.code) ?? error.code}]\n`);
+    // The raw cause (the engine's own words) on a line of its own, kept to one line.
+    const detail = P.errorDetail(error);
+    if (detail) process.stderr.write(`sandkasten: detail: ${detail.trim().replace(/\s*\n\s*/g, ' ')}\n`);
     return 1;
   }
   process.stderr.write(`sandkasten: ${(error as Error)?.message ?? error}\n`);

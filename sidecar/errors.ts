@@ -4,11 +4,14 @@ import type { ErrorCodeName } from './client/protocol';
  * An error a person can act on: a typed code (see ErrorCode in the protocol) and one
  * sentence. Domain modules throw these through the helpers below; the server's registrar
  * turns them into the ResponseError a client sees, and anything else into Internal.
+ * `detail` carries what the engine itself said (`dial tcp …: connection refused`), raw: the
+ * sentence stays readable, and whoever needs the cause can still show it (ErrorData.detail).
  */
 export class SandkastenError extends Error {
   constructor(
     readonly codeName: ErrorCodeName,
     message: string,
+    readonly detail?: string,
   ) {
     super(message);
     this.name = 'SandkastenError';
@@ -16,13 +19,13 @@ export class SandkastenError extends Error {
 }
 
 /** One helper per code, so a throw site reads as what went wrong. */
-export const invalidInput = (message: string) => new SandkastenError('InvalidInput', message);
-export const invalidName = (message: string) => new SandkastenError('InvalidName', message);
-export const notFound = (message: string) => new SandkastenError('NotFound', message);
-export const conflict = (message: string) => new SandkastenError('Conflict', message);
-export const dockerUnavailableError = (message: string) => new SandkastenError('DockerUnavailable', message);
-export const imageMissing = (message: string) => new SandkastenError('ImageMissing', message);
-export const invalidConfig = (message: string) => new SandkastenError('InvalidConfig', message);
+export const invalidInput = (message: string, detail?: string) => new SandkastenError('InvalidInput', message, detail);
+export const invalidName = (message: string, detail?: string) => new SandkastenError('InvalidName', message, detail);
+export const notFound = (message: string, detail?: string) => new SandkastenError('NotFound', message, detail);
+export const conflict = (message: string, detail?: string) => new SandkastenError('Conflict', message, detail);
+export const dockerUnavailableError = (message: string, detail?: string) => new SandkastenError('DockerUnavailable', message, detail);
+export const imageMissing = (message: string, detail?: string) => new SandkastenError('ImageMissing', message, detail);
+export const invalidConfig = (message: string, detail?: string) => new SandkastenError('InvalidConfig', message, detail);
 
 export function hasCode(error: unknown, codeName: ErrorCodeName): boolean {
   return error instanceof SandkastenError && error.codeName === codeName;

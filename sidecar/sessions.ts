@@ -1,5 +1,5 @@
 import { cryptoRandomHex, newSessionId } from './client/ids';
-import type { ChangedArea, SessionInfo, WorkspaceInfo } from './client/protocol';
+import type { ChangedArea, SessionInfo, SessionInspection, WorkspaceInfo } from './client/protocol';
 import { conflict, notFound } from './errors';
 import type { Shells } from './exec/shells';
 import type { Pool, PooledContainer } from './pool';
@@ -29,6 +29,19 @@ export class Sessions {
     const session = this.deps.store.sessions.get(id);
     if (!session) throw notFound(`No session "${id}". List sessions with \`sandkasten session list\`.`);
     return session;
+  }
+
+  /**
+   * Docker's own view of the session's container, as `docker inspect` shows it. NotFound when
+   * there is no container to look at (it went away): the session itself is still there.
+   */
+  async inspect(id: string): Promise<SessionInspection> {
+    const { containerId } = this.get(id);
+    const gone = () => notFound(`Session "${id}" has no container now (it was removed). Resume it (\`sandkasten session resume ${id}\`) to get a new one.`);
+    if (!containerId) throw gone();
+    const container = await this.deps.containers.engine.inspectContainerRaw(containerId);
+    if (container === undefined) throw gone();
+    return { containerId, container };
   }
 
   /** The session if it runs, or a Conflict saying why not and how to go on. */

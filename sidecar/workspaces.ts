@@ -59,8 +59,7 @@ export class Workspaces {
 
   async create(params: CreateWorkspaceParams): Promise<WorkspaceInfo> {
     const { store, containers, config, clock, changes } = this.deps;
-    const nameProblem = workspaceNameProblem(params.name);
-    if (nameProblem) throw invalidName(`${nameProblem} Example: "my-api".`);
+    checkName(params.name);
     const kind = params.kind ?? 'session';
     if (!WORKSPACE_KINDS.includes(kind)) throw invalidInput(`Unknown kind "${kind}". Choose one of ${WORKSPACE_KINDS.join(', ')}.`);
     const description = params.description ?? '';
@@ -91,6 +90,25 @@ export class Workspaces {
     await store.commit();
     changes.emit('workspaces');
     return this.get(id);
+  }
+
+  /**
+   * Gives the workspace another name, by the rules of create; its id (made from the old name)
+   * stays. Names need not be unique, as at create. Nothing changes unless the new name is
+   * durable: a failed write undoes the change in memory too (see Database).
+   */
+  async rename(id: string, name: string): Promise<WorkspaceInfo> {
+    const { store, changes, locks } = this.deps;
+    checkName(name);
+    // Under the workspace's lock, so a delete under way is finished (or not begun) first.
+    return locks.run(id, async () => {
+      this.get(id);
+      store.workspaces.rename(id, name);
+      await store.commit();
+      // Session rows show their workspace's name.
+      changes.emit('workspaces', 'sessions');
+      return this.get(id);
+    });
   }
 
   /**
@@ -133,4 +151,10 @@ export class Workspaces {
   recordAccess(id: string, access: WorkspaceAccess = {}): void {
     this.deps.store.workspaces.recordAccess(id, this.deps.clock.now(), access);
   }
+}
+
+/** InvalidName, saying why and with an example, unless `name` follows the id rules (create and rename alike). */
+function checkName(name: string): void {
+  const problem = workspaceNameProblem(name);
+  if (problem) throw invalidName(`${problem} Example: "my-api".`);
 }

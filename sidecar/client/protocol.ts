@@ -45,6 +45,23 @@ export function errorCodeName(code: number): ErrorCodeName | undefined {
   return (Object.keys(ErrorCode) as ErrorCodeName[]).find((name) => ErrorCode[name] === code);
 }
 
+/**
+ * `ResponseError.data` of every Sandkasten error. `detail` is the raw cause when there is one
+ * (the engine's own message, e.g. `dial tcp 127.0.0.1:1: connect: connection refused`): the
+ * error's message is the sentence to show, the detail is for a second line or a log.
+ */
+export interface ErrorData {
+  code: ErrorCodeName;
+  detail?: string;
+}
+
+/** The raw detail of an error a request failed with (see ErrorData), or undefined; any error may be passed. */
+export function errorDetail(error: unknown): string | undefined {
+  const data: unknown = typeof error === 'object' && error !== null ? (error as { data?: unknown }).data : undefined;
+  const detail: unknown = typeof data === 'object' && data !== null ? (data as { detail?: unknown }).detail : undefined;
+  return typeof detail === 'string' && detail.trim() !== '' ? detail : undefined;
+}
+
 // ---------------------------------------------------------------------------------------
 // Domain shapes
 // ---------------------------------------------------------------------------------------
@@ -188,6 +205,19 @@ export namespace DeleteWorkspaceRequest {
   export const type = new RequestType<DeleteWorkspaceParams, { id: string }, void>(method);
 }
 
+export interface RenameWorkspaceParams {
+  id: string;
+  /** The new name, by the same rules as at create (InvalidName). The id keeps the name it was made with. */
+  name: string;
+}
+export namespace RenameWorkspaceRequest {
+  // The name is checked by the workspace rules (InvalidName), as at create.
+  export const params = S.params({ id: S.string(), name: S.optional(S.text()) });
+  export const method = 'workspace/rename';
+  /** Answers with the renamed workspace; its sessions show the new name too. Names need not be unique. */
+  export const type = new RequestType<RenameWorkspaceParams, WorkspaceInfo, void>(method);
+}
+
 export interface StartSessionParams {
   workspaceId: string;
 }
@@ -216,6 +246,18 @@ export namespace DestroySessionRequest {
   export const params = sessionIdParams;
   export const method = 'session/destroy';
   export const type = new RequestType<SessionIdParams, { id: string }, void>(method);
+}
+
+export interface SessionInspection {
+  containerId: string;
+  /** Docker's own `docker inspect` JSON of the container, as the engine returns it. */
+  container: unknown;
+}
+export namespace InspectSessionRequest {
+  export const params = sessionIdParams;
+  export const method = 'session/inspect';
+  /** NotFound when the session is unknown, or its container no longer exists. */
+  export const type = new RequestType<SessionIdParams, SessionInspection, void>(method);
 }
 
 export interface ListSessionsParams {
@@ -508,6 +550,26 @@ export namespace TerminalOutputNotification {
 export namespace TerminalExitNotification {
   export const method = 'terminal/exit';
   export const type = new NotificationType<{ terminalId: string; exitCode: number | null }>(method);
+}
+
+// ---------------------------------------------------------------------------------------
+// Images
+// ---------------------------------------------------------------------------------------
+
+/** One repo:tag of a local image (an image with two tags is two entries). */
+export interface ImageInfo {
+  /** `repository:tag`, e.g. `debian:bookworm-slim`. */
+  reference: string;
+  /** Docker's image id, with its algorithm: `sha256:…`. */
+  id: string;
+  sizeBytes: number;
+  createdAt: string;
+}
+export namespace ListImagesRequest {
+  export const params = S.noParams;
+  export const method = 'image/list';
+  /** The engine's local images, newest first; untagged ones (`<none>:<none>`) are left out. */
+  export const type = new RequestType<Record<string, never>, ImageInfo[], void>(method);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
-import type { DockerStatus } from '../client/protocol';
+import type { DockerStatus, ImageInfo } from '../client/protocol';
 import { conflict, imageMissing } from '../errors';
 import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
 import type { ContainerEvent, ContainerSpec, ContainerState, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role, RunOnceLimits } from './engine';
@@ -84,8 +84,13 @@ export class DockerEngine implements Engine {
       );
     } catch (error) {
       if (isDockerUnreachable(error)) throw fromDockerError(error, `image ${image}`);
-      throw imageMissing(`Image "${image}" is not available locally and could not be pulled (${dockerMessage(error)}). Build or pull it, or choose another image.`);
+      // The registry's or the engine's own words (`dial tcp …`, `pull access denied …`) are the detail, not the sentence.
+      throw imageMissing(`Image "${image}" is not available locally and could not be pulled. Check its name, or build or pull it, then try again.`, dockerMessage(error).trim());
     }
+  }
+
+  async listImages(): Promise<ImageInfo[]> {
+    return imageInfosOf((await dockerCall('images', () => this.docker.listImages())) ?? []);
   }
 
   async createVolume(name: string, owner: { role: Role; workspaceId?: string }): Promise<void> {
@@ -241,6 +246,10 @@ export class DockerEngine implements Engine {
     return { running: info.State.Running, paused: info.State.Paused, openStdin: info.Config.OpenStdin, command: info.Config.Cmd ?? [], mounts: mountsOf(info.Mounts) };
   }
 
+  async inspectContainerRaw(id: string): Promise<unknown> {
+    return dockerCall(containerSubject(id), () => this.docker.getContainer(id).inspect(), 404);
+  }
+
   async listOwnContainers(role?: Role): Promise<OwnContainer[]> {
     const containers = (await dockerCall('containers', () => this.docker.listContainers({ all: true, filters: this.ownFilter(role) }))) ?? [];
     return containers.map((c) => ({
@@ -387,6 +396,28 @@ function parseEventLine(line: string): ContainerEvent | undefined {
   if (raw.Type !== 'container' || !action || !FOLLOWED_ACTIONS.has(action) || typeof containerId !== 'string') return undefined;
   const exitCode = Number(raw.Actor?.Attributes?.exitCode);
   return { containerId, action, ...(action === 'die' && Number.isInteger(exitCode) ? { exitCode } : {}) };
+}
+
+/** What Docker's image list says of an image (`GET /images/json`). */
+export interface ImageSummary {
+  Id: string;
+  /** null, or `<none>:<none>`, for an untagged image. */
+  RepoTags?: string[] | null;
+  Size: number;
+  /** Seconds since the epoch. */
+  Created: number;
+}
+
+/** One entry per repo:tag, untagged images left out, newest first (tags of one image by name). */
+export function imageInfosOf(images: ImageSummary[]): ImageInfo[] {
+  return images
+    .flatMap((image) =>
+      (image.RepoTags ?? [])
+        .filter((reference) => reference !== '<none>:<none>')
+        .map((reference) => ({ reference, id: image.Id, sizeBytes: image.Size, created: image.Created })),
+    )
+    .sort((a, b) => b.created - a.created || a.reference.localeCompare(b.reference))
+    .map(({ created, ...image }) => ({ ...image, createdAt: new Date(created * 1000).toISOString() }));
 }
 
 function mountsOf(mounts: Array<{ Source: string; Destination: string }> | undefined): OwnContainer['mounts'] {

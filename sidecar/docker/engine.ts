@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { DockerStatus } from '../client/protocol';
+import type { DockerStatus, ImageInfo } from '../client/protocol';
 import type { Clock } from '../util/clock';
 
 /**
@@ -22,8 +22,10 @@ export interface Engine {
   runtimes(): Promise<string[]>;
   /** Throws DockerUnavailable with a sentence a person can act on. */
   requireAvailable(): Promise<void>;
-  /** Pulls the image when it is not local; one that cannot be had is ImageMissing. */
+  /** Pulls the image when it is not local; one that cannot be had is ImageMissing (the engine's reason in its detail). */
   ensureImage(image: string, onProgress?: (message: string) => void): Promise<void>;
+  /** Every repo:tag of the engine's local images (of any owner), newest first; untagged ones are left out. */
+  listImages(): Promise<ImageInfo[]>;
 
   createVolume(name: string, owner: { role: Role; workspaceId?: string }): Promise<void>;
   /** Idempotent: a volume already gone is fine. */
@@ -56,6 +58,8 @@ export interface Engine {
   diskUsage(): Promise<{ volumes: Map<string, number>; containers: Map<string, number> }>;
   /** undefined when the container no longer exists. */
   inspectContainer(id: string): Promise<ContainerState | undefined>;
+  /** Docker's own inspect JSON of the container, untouched (for people and tools); undefined when it no longer exists. */
+  inspectContainerRaw(id: string): Promise<unknown>;
   listOwnContainers(role?: Role): Promise<OwnContainer[]>;
 
   /** The container's main process's stdin, stdout and stderr (framed), attached before or after its start. */

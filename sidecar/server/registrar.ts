@@ -8,7 +8,7 @@ import {
   type RequestHandler,
   type RequestType,
 } from 'vscode-languageserver-protocol';
-import { ErrorCode } from '../client/protocol';
+import { ErrorCode, type ErrorData } from '../client/protocol';
 import { SchemaError, type Schema } from '../client/schema';
 import { SandkastenError } from '../errors';
 import type { Logger } from '../util/log';
@@ -83,11 +83,14 @@ function eitherCancelled(first: CancellationToken, second: CancellationToken): {
   };
 }
 
-/** Turns anything thrown by a handler into the ResponseError sent to the client. */
-export function toResponseError(error: unknown): ResponseError<{ code: string }> {
+/** Turns anything thrown by a handler into the ResponseError sent to the client; a raw detail goes in its data (ErrorData). */
+export function toResponseError(error: unknown): ResponseError<ErrorData> {
   if (error instanceof ResponseError) return error;
   if (error instanceof SchemaError) return new ResponseError(ErrorCode.InvalidInput, error.message, { code: 'InvalidInput' });
-  if (error instanceof SandkastenError) return new ResponseError(ErrorCode[error.codeName], error.message, { code: error.codeName });
+  if (error instanceof SandkastenError) {
+    const data: ErrorData = error.detail ? { code: error.codeName, detail: error.detail } : { code: error.codeName };
+    return new ResponseError(ErrorCode[error.codeName], error.message, data);
+  }
   const message = error instanceof Error ? error.message : String(error);
   return new ResponseError(ErrorCode.Internal, `Internal error: ${message}`, { code: 'Internal' });
 }

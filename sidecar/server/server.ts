@@ -8,6 +8,7 @@ import { NotificationFlow } from './flow';
 import type { HandlerContext } from './handlers/context';
 import { registerDaemonHandlers } from './handlers/daemon';
 import { registerExecHandlers } from './handlers/exec';
+import { registerImageHandlers } from './handlers/images';
 import { registerProcessHandlers } from './handlers/processes';
 import { registerSessionHandlers } from './handlers/sessions';
 import { registerTerminalHandlers } from './handlers/terminals';
@@ -26,6 +27,7 @@ const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
   registerExecHandlers,
   registerProcessHandlers,
   registerTerminalHandlers,
+  registerImageHandlers,
 ];
 
 /**

@@ -77,6 +77,10 @@ export class WorkspaceStore {
     );
   }
 
+  rename(id: string, name: string): void {
+    this.db.run('UPDATE workspaces SET name = ? WHERE id = ?', [name, id]);
+  }
+
   markDeleting(id: string): void {
     this.db.run(`UPDATE workspaces SET state = 'deleting' WHERE id = ?`, [id]);
   }

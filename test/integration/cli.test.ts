@@ -154,6 +154,97 @@ describe('the sandkasten command line', () => {
   });
 });
 
+describe('the sandkasten command line: rename, inspect, images', () => {
+  const { home } = useSidecar({ connect: 'after' });
+  const cli = (...args: string[]) => runCli(home, args);
+  let workspace: P.WorkspaceInfo;
+  let session: P.SessionInfo;
+
+  before(async () => {
+    workspace = json<P.WorkspaceInfo>(await cli('workspace', 'create', 'cli-named', '--image', TEST_IMAGE, '--json'));
+    session = json<P.SessionInfo>(await cli('session', 'start', workspace.id, '--json'));
+  });
+
+  it('renames a workspace and says so; with --json it prints the renamed workspace', async () => {
+    const result = await cli('workspace', 'rename', workspace.id, 'cli-renamed');
+    assert.deepEqual(result, { code: 0, stdout: `Renamed workspace ${workspace.id} to cli-renamed\n`, stderr: '' });
+    const renamed = json<P.WorkspaceInfo>(await cli('workspace', 'rename', workspace.id, 'cli-again', '--json'));
+    assert.equal(renamed.id, workspace.id);
+    assert.equal(renamed.name, 'cli-again');
+    assert.equal(json<P.SessionInfo[]>(await cli('session', 'list', '--json')).find((s) => s.id === session.id)?.workspaceName, 'cli-again');
+  });
+
+  it("prints a session's container as Docker's inspect JSON, with or without --json", async () => {
+    for (const args of [[], ['--json']]) {
+      const container = json<{ Id: string; Config: { Labels: Record<string, string> } }>(await cli('session', 'inspect', session.id, ...args));
+      assert.equal(container.Id, session.containerId);
+      assert.equal(container.Config.Labels['sandkasten.session'], session.id);
+    }
+    const pretty = await cli('session', 'inspect', session.id);
+    assert.match(pretty.stdout, /^\{\n {2}"Id": /, 'indented JSON');
+  });
+
+  it('lists local images as a table (12-digit ids, sizes people read), and as JSON with --json', async () => {
+    const images = json<P.ImageInfo[]>(await cli('image', 'list', '--json'));
+    const test = images.find((image) => image.reference === TEST_IMAGE);
+    assert.ok(test, `${TEST_IMAGE} is listed`);
+    for (const verb of ['list', 'ls']) {
+      const table = await cli('image', verb);
+      assert.equal(table.code, 0, table.stderr);
+      const [header, ...rows] = table.stdout.trimEnd().split('\n');
+      assert.match(header, /^REFERENCE\s+ID\s+SIZE\s+CREATED$/);
+      const row = rows.find((line) => line.startsWith(`${TEST_IMAGE} `));
+      assert.ok(row, `a row for ${TEST_IMAGE}: ${table.stdout}`);
+      assert.match(row, new RegExp(`\\s${test.id.replace(/^sha256:/, '').slice(0, 12)}\\s+[\\d.]+ (KiB|MiB|GiB)\\s+${test.createdAt}$`));
+    }
+  });
+
+  it("prints the engine's own words on a detail line after the sentence, and exits 1", async () => {
+    const result = await cli('workspace', 'create', 'cli-unpullable', '--image', 'localhost:1/nope:latest');
+    assert.equal(result.code, 1);
+    const [sentence, detail, ...more] = result.stderr.trimEnd().split('\n');
+    assert.match(sentence, /^sandkasten: Image "localhost:1\/nope:latest" is not available locally and could not be pulled\. .* \[ImageMissing\]$/);
+    assert.doesNotMatch(sentence, /dial tcp|connection refused/);
+    assert.match(detail, /^sandkasten: detail: \S.*(localhost:1|connection refused|dial tcp)/);
+    assert.deepEqual(more, []);
+    assert.equal(result.stdout, '');
+  });
+
+  for (const [label, args, pattern] of [
+    ['a bad workspace name', ['workspace', 'rename', 'WORKSPACE', 'Not-OK'], /InvalidName/],
+    ['an unknown workspace to rename', ['workspace', 'rename', 'ghost-00000000', 'fine'], /ghost-00000000.*NotFound/],
+    ['an unknown session to inspect', ['session', 'inspect', 'ses-000000000000'], /ses-000000000000.*NotFound/],
+  ] as const) {
+    it(`reports ${label} on stderr and exits 1`, async () => {
+      const result = await cli(...args.map((arg) => (arg === 'WORKSPACE' ? workspace.id : arg)));
+      assert.equal(result.code, 1, `stderr: ${result.stderr}`);
+      assert.match(result.stderr, pattern);
+      assert.equal(result.stdout, '');
+    });
+  }
+
+  for (const args of [
+    ['workspace', 'rename', 'only-an-id'],
+    ['workspace', 'rename', 'an-id', 'a-name', 'more'],
+    ['session', 'inspect'],
+    ['session', 'inspect', 'ses-1', 'ses-2'],
+    ['image', 'list', 'extra'],
+    ['image'],
+  ]) {
+    it(`exits 2 for bad usage: ${args.join(' ')}`, async () => {
+      const result = await cli(...args);
+      assert.equal(result.code, 2, `stderr: ${result.stderr}`);
+      assert.match(result.stderr, /sandkasten --help/);
+      assert.equal(result.stdout, '');
+    });
+  }
+
+  it('names the new commands in its usage', async () => {
+    const help = await cli('--help');
+    for (const line of [/workspace rename ID NAME/, /session inspect SESSION_ID/, /image list/]) assert.match(help.stdout, line);
+  });
+});
+
 describe('the sandkasten command line without Docker', () => {
   const env = { ...process.env, DOCKER_HOST: 'unix:///tmp/nothing.sock' };
   const { home } = useSidecar({ env, connect: 'after' });

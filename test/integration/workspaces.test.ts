@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { docker, instanceObjects, P, TEST_IMAGE, useSidecar, volumeExists } from './harness';
+import { docker, expectError, instanceObjects, P, TEST_IMAGE, useSidecar, volumeExists, waitFor } from './harness';
 
 describe('workspaces against the real Docker engine', () => {
   const sidecar = useSidecar();
@@ -81,6 +81,36 @@ describe('workspaces against the real Docker engine', () => {
     const own = await instanceObjects(sidecar.instanceId);
     assert.ok(!own.containers.some((c) => c.Id === session.containerId), 'the session container is gone from Docker');
     assert.equal(await volumeExists(workspace.volume), false, 'the volume is gone from Docker');
+  });
+
+  it('renames a workspace: its id and volume stay, its sessions show the name, clients hear of it, a restart keeps it', async () => {
+    const workspace = await sidecar.createWorkspace('first-name');
+    const session = await sidecar.startSession(workspace.id);
+    const told: P.ChangedArea[] = [];
+    sidecar.client.onNotification(P.StateChangedNotification.type, ({ areas }) => void told.push(...areas));
+
+    const renamed = await sidecar.client.request(P.RenameWorkspaceRequest.type, { id: workspace.id, name: 'second-name' });
+
+    assert.equal(renamed.name, 'second-name');
+    assert.equal(renamed.id, workspace.id);
+    assert.equal(renamed.volume, workspace.volume);
+    const sessions = await sidecar.client.request(P.ListSessionsRequest.type, { workspaceId: workspace.id });
+    assert.deepEqual(
+      sessions.map((s) => [s.id, s.workspaceName]),
+      [[session.id, 'second-name']],
+    );
+    await waitFor('workspaces and sessions to be announced', () => (told.includes('workspaces') && told.includes('sessions') ? true : undefined));
+    await sidecar.shutdown();
+    await sidecar.reconnect();
+    assert.equal((await sidecar.client.request(P.ListWorkspacesRequest.type, {})).find((w) => w.id === workspace.id)?.name, 'second-name');
+  });
+
+  it('refuses to rename to a bad name (InvalidName) or an unknown workspace (NotFound), changing nothing', async () => {
+    const workspace = await sidecar.createWorkspace('steady');
+    const refused = await expectError(sidecar.client.request(P.RenameWorkspaceRequest.type, { id: workspace.id, name: 'Not OK' }), 'InvalidName');
+    assert.match(refused.message, /lowercase/);
+    await expectError(sidecar.client.request(P.RenameWorkspaceRequest.type, { id: 'ghost-00000000', name: 'fine' }), 'NotFound');
+    assert.equal((await sidecar.client.request(P.ListWorkspacesRequest.type, {})).find((w) => w.id === workspace.id)?.name, 'steady');
   });
 
   it('survives a restart of its sidecar: the workspaces are still listed afterwards', async () => {

@@ -5,11 +5,12 @@ import { CancellationTokenSource, ResponseError, type CancellationToken } from '
 import { createMessageConnection, type MessageConnection } from 'vscode-languageserver-protocol/node';
 import * as P from '../../sidecar/client/protocol';
 import * as S from '../../sidecar/client/schema';
-import { notFound } from '../../sidecar/errors';
+import { imageMissing, notFound } from '../../sidecar/errors';
 import type { ExecCommand, ExecOutcome } from '../../sidecar/exec/exec';
 import type { OutputSink } from '../../sidecar/exec/outputSink';
 import { NotificationFlow } from '../../sidecar/server/flow';
 import { registerExecHandlers } from '../../sidecar/server/handlers/exec';
+import { registerImageHandlers } from '../../sidecar/server/handlers/images';
 import { registerSessionHandlers } from '../../sidecar/server/handlers/sessions';
 import { registerTerminalHandlers } from '../../sidecar/server/handlers/terminals';
 import { registerWorkspaceHandlers } from '../../sidecar/server/handlers/workspaces';
@@ -27,7 +28,7 @@ afterEach(() => {
 
 /**
  * A client and a server connection over two cross-wired in-memory streams, the server with
- * the real registrar and handlers of the workspace, session, exec and terminal areas.
+ * the real registrar and handlers of the workspace, session, exec, terminal and image areas.
  */
 function connect(services: StubServices) {
   const toServer = new PassThrough();
@@ -45,6 +46,7 @@ function connect(services: StubServices) {
   registerSessionHandlers(context);
   registerExecHandlers(context);
   registerTerminalHandlers(context);
+  registerImageHandlers(context);
   server.listen();
   client.listen();
   return { client, server, logged };
@@ -121,6 +123,55 @@ describe('protocol', () => {
     assert.equal(error.message, 'No session "ses-9". List sessions with `sandkasten session list`.');
     assert.deepEqual(error.data, { code: 'NotFound' });
     assert.deepEqual(logged, []);
+  });
+
+  it("sends a SandkastenError's raw detail as the error's data.detail, apart from its sentence", async () => {
+    const sentence = 'Image "localhost:1/nope:latest" is not available locally and could not be pulled. Check its name, or build or pull it, then try again.';
+    const detail = 'Get "https://localhost:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused';
+    const { client, logged } = connect({
+      workspaces: {
+        create: async () => {
+          throw imageMissing(sentence, detail);
+        },
+      },
+    });
+
+    const error = await responseError(client.sendRequest(P.CreateWorkspaceRequest.type, { name: 'nope', image: 'localhost:1/nope:latest' }));
+
+    assert.equal(error.code, P.ErrorCode.ImageMissing);
+    assert.equal(error.message, sentence);
+    assert.deepEqual(error.data, { code: 'ImageMissing', detail });
+    assert.equal(P.errorDetail(error), detail);
+    assert.deepEqual(logged, []);
+  });
+
+  it('reads an error detail defensively: anything without a string detail has none', () => {
+    assert.equal(P.errorDetail(new ResponseError(P.ErrorCode.NotFound, 'No workspace.', { code: 'NotFound' })), undefined);
+    for (const error of [undefined, null, 'text', 42, new Error('plain'), { data: null }, { data: 'detail' }, { data: { detail: 7 } }, { data: { detail: '  ' } }]) {
+      assert.equal(P.errorDetail(error), undefined, JSON.stringify(error));
+    }
+    assert.equal(P.errorDetail({ data: { detail: 'pull access denied' } }), 'pull access denied', 'any object shaped like ErrorData');
+  });
+
+  it('routes workspace/rename, session/inspect and image/list to their modules, with checked parameters', async () => {
+    const calls: unknown[] = [];
+    const { client } = connect({
+      workspaces: { rename: (id: string, name: string) => (calls.push(['rename', id, name]), { id, name }) },
+      sessions: { inspect: (id: string) => (calls.push(['inspect', id]), { containerId: 'c1', container: { Id: 'c1' } }) },
+      engine: { listImages: () => (calls.push(['listImages']), []) },
+    });
+
+    assert.deepEqual(await client.sendRequest(P.RenameWorkspaceRequest.type, { id: 'w-1', name: 'renamed' }), { id: 'w-1', name: 'renamed' });
+    assert.deepEqual(await client.sendRequest(P.InspectSessionRequest.type, { id: 'ses-1' }), { containerId: 'c1', container: { Id: 'c1' } });
+    assert.deepEqual(await client.sendRequest(P.ListImagesRequest.type, {}), []);
+    // A missing name reaches the workspace rules, which say InvalidName (as at create); a missing id is InvalidInput.
+    await sendRaw(client, P.RenameWorkspaceRequest.method, { id: 'w-1' });
+    const noId = await responseError(sendRaw(client, P.RenameWorkspaceRequest.method, { name: 'x' }));
+    assert.equal(noId.code, P.ErrorCode.InvalidInput);
+    const noSession = await responseError(sendRaw(client, P.InspectSessionRequest.method, {}));
+    assert.equal(noSession.code, P.ErrorCode.InvalidInput);
+
+    assert.deepEqual(calls, [['rename', 'w-1', 'renamed'], ['inspect', 'ses-1'], ['listImages'], ['rename', 'w-1', '']]);
   });
 
   it('turns an unexpected error into Internal, with no stack in the message, and logs it', async () => {

@@ -255,3 +255,41 @@ describe('sessions', () => {
     assert.deepEqual(sessions.list(workspace.id), []);
   });
 });
+
+describe('session inspect', () => {
+  it("answers with the container's id and Docker's own inspect JSON of it", async () => {
+    const { workspaces, sessions } = await setUp();
+    const session = await sessions.start((await workspaces.create({ name: 'looked-at' })).id);
+
+    const inspection = await sessions.inspect(session.id);
+
+    assert.equal(inspection.containerId, session.containerId);
+    const container = inspection.container as { Id: string; Name: string; State: { Running: boolean } };
+    assert.equal(container.Id, session.containerId);
+    assert.equal(container.Name, `/sandkasten-fakeinstance-${session.id}`);
+    assert.equal(container.State.Running, true);
+  });
+
+  it('answers an unknown session with NotFound, asking Docker nothing', async () => {
+    const { engine, sessions } = await setUp();
+    await rejectsWith(sessions.inspect('ses-000000000000'), 'NotFound');
+    assert.deepEqual(engine.callsTo('inspectContainerRaw'), []);
+  });
+
+  it('answers with NotFound, in a sentence that says what to do, when the container went away', async () => {
+    const { engine, workspaces, sessions } = await setUp();
+    const session = await sessions.start((await workspaces.create({ name: 'vanishing' })).id);
+    engine.vanish(session.containerId!);
+
+    // Docker has no such container, the database still names it.
+    await assert.rejects(
+      sessions.inspect(session.id),
+      (error: unknown) => error instanceof SandkastenError && error.codeName === 'NotFound' && /has no container now.*session resume/.test(error.message),
+    );
+
+    // Once the sidecar noticed, the session names no container at all.
+    await sessions.recordContainerState(session.containerId!, 'gone');
+    assert.equal(sessions.get(session.id).containerId, null);
+    await rejectsWith(sessions.inspect(session.id), 'NotFound');
+  });
+});

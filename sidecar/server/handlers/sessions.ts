@@ -6,6 +6,7 @@ export function registerSessionHandlers({ handle, services: { sessions } }: Hand
   handle(P.StartSessionRequest, (params) => sessions.start(params.workspaceId));
   handle(P.ResumeSessionRequest, (params) => sessions.resume(params.id));
   handle(P.StopSessionRequest, (params) => sessions.stop(params.id));
+  handle(P.InspectSessionRequest, (params) => sessions.inspect(params.id));
   handle(P.DestroySessionRequest, async ({ id }) => {
     await sessions.destroy(id);
     return { id };

@@ -4,6 +4,7 @@ import type { HandlerContext } from './context';
 export function registerWorkspaceHandlers({ handle, services: { workspaces } }: HandlerContext): void {
   handle(P.ListWorkspacesRequest, () => workspaces.list());
   handle(P.CreateWorkspaceRequest, (params) => workspaces.create({ ...params, name: params.name ?? '' }));
+  handle(P.RenameWorkspaceRequest, (params) => workspaces.rename(params.id, params.name ?? ''));
   handle(P.DeleteWorkspaceRequest, async ({ id, force }) => {
     await workspaces.delete(id, force ?? false);
     return { id };

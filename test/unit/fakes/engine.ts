@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { DockerStatus } from '../../../sidecar/client/protocol';
+import type { DockerStatus, ImageInfo } from '../../../sidecar/client/protocol';
 import {
   LABEL,
   type ContainerEvent,
@@ -160,9 +160,16 @@ export class FakeEngine implements Engine {
     await this.enter('ensureImage', [image]);
     this.checkAvailable();
     if (this.images.has(image)) return;
-    if (this.unpullable.has(image)) throw imageMissing(`The image "${image}" is not local and cannot be pulled.`);
+    if (this.unpullable.has(image)) throw imageMissing(`The image "${image}" is not local and cannot be pulled.`, `pull access denied for ${image}`);
     onProgress?.(`Pulling ${image}`);
     this.images.add(image);
+  }
+
+  /** Local images as `listImages` reports them: one entry per image in `images`, each made at the epoch. */
+  async listImages(): Promise<ImageInfo[]> {
+    await this.enter('listImages', []);
+    this.checkAvailable();
+    return [...this.images].sort().map((reference) => ({ reference, id: `sha256:${fakeHex(reference)}`, sizeBytes: 1024, createdAt: new Date(0).toISOString() }));
   }
 
   async createVolume(name: string, owner: { role: Role; workspaceId?: string }): Promise<void> {
@@ -309,6 +316,21 @@ export class FakeEngine implements Engine {
     };
   }
 
+  /** A few of the fields Docker's inspect has, in its spelling. */
+  async inspectContainerRaw(id: string): Promise<unknown> {
+    await this.enter('inspectContainerRaw', [id]);
+    this.checkAvailable();
+    const container = this.containers.get(id);
+    if (!container) return undefined;
+    return {
+      Id: container.id,
+      Name: `/${container.name}`,
+      Config: { Image: container.image, Labels: { ...container.labels } },
+      State: { Running: container.running, Paused: container.paused ?? false },
+      Mounts: container.mounts.map((mount) => ({ Type: mount.type, Source: mount.source, Destination: mount.target })),
+    };
+  }
+
   async listOwnContainers(role?: Role): Promise<OwnContainer[]> {
     await this.enter('listOwnContainers', [role]);
     this.checkAvailable();
@@ -430,3 +452,7 @@ export class FakeEngine implements Engine {
   }
 }
 
+/** 64 hex digits derived from `text`: a stable fake image id. */
+function fakeHex(text: string): string {
+  return Buffer.from(text).toString('hex').padEnd(64, '0').slice(0, 64);
+}
