@@ -15,6 +15,7 @@ import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient, type
 import { resolveHome } from '../sidecar/client/home';
 import * as P from '../sidecar/client/protocol';
 import { formatBytes } from '../sidecar/client/units';
+import { workspaceStateWord } from '../sidecar/client/vocabulary';
 import { formatTable, parseConfigValue, shortImageId, USAGE, UsageError } from './format';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runProcessCommand, startBackground } from './processes';
@@ -101,7 +102,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
           workspaces.map((w) => [
             w.id,
             w.hostNetwork ? `${w.kind} (host network)` : w.kind,
-            w.state,
+            workspaceStateWord(w.state),
             w.image,
             String(w.stats.sessions),
             w.diskBytes !== undefined ? formatBytes(w.diskBytes) : '-',

@@ -15,6 +15,11 @@ export class Config {
     return this.section.get<string>('storageDirectory', '').trim();
   }
 
+  /** After Start Session, open (or reveal) a terminal in it, as Dev Containers drops you into the container. */
+  get openTerminalOnStart(): boolean {
+    return this.section.get<boolean>('openTerminalOnStart', true);
+  }
+
   /**
    * The sidecar settings a person set explicitly in VS Code (user, workspace or folder).
    * Settings left at their default are not sent, so they do not override `config.json`.

@@ -13,6 +13,7 @@ import { resolveHome } from '../sidecar/client/home';
 import { connectToSidecar } from '../sidecar/client/launch';
 import {
   ExecOutputNotification,
+  ListSessionsRequest,
   SetConfigRequest,
   StateChangedNotification,
   StatusRequest,
@@ -21,9 +22,13 @@ import {
 } from '../sidecar/client/protocol';
 import { Config } from './config';
 import { DisposableScope } from './disposableScope';
+import { SessionDocuments } from './documents';
 import { describeError } from './errors';
 import { ExecStreamRouter } from './execStreams';
+import { RunHistory } from './runHistory';
+import { SandkastenStatusBar } from './statusBar';
 import { SandboxTerminals } from './terminals';
+import type { SandkastenViews } from './views/trees';
 
 /** What the views show: starting, ready, Docker missing, or the sidecar failed. */
 export type ConnectionState = 'starting' | 'ready' | 'dockerUnavailable' | 'failed';
@@ -46,6 +51,12 @@ export class Ctx implements vscode.Disposable {
   readonly execOutput: vscode.OutputChannel;
   /** The window's sandbox terminals: the profile, their notifications, reopening after a reload. */
   readonly terminals: SandboxTerminals;
+  /** The last Run Command outputs of this window; they survive a reload. */
+  readonly runHistory: RunHistory;
+  /** Read-only editors: a container's inspect JSON, its logs, the last Run Command outputs. */
+  readonly documents: SessionDocuments;
+  /** The trees, once registered: commands select rows through them. */
+  views: SandkastenViews | undefined;
   /** Hands Run Command its `exec/output` notifications, by stream id. */
   readonly execStreams = new ExecStreamRouter(`run-${process.pid}`);
   /** One output channel per background process whose output was shown, with whether it is being followed. */
@@ -55,7 +66,7 @@ export class Ctx implements vscode.Disposable {
   /** The current client; a new client ends the previous one and its handlers first. */
   private connection: Connection | undefined;
   private starting: Promise<LanguageClient> | undefined;
-  private readonly statusBar: vscode.StatusBarItem;
+  private readonly statusBar: SandkastenStatusBar;
   private readonly changed = new vscode.EventEmitter<ChangedArea[]>();
   /** Fired with the areas the sidecar reports as changed; views refresh on it. */
   readonly onDidChange = this.changed.event;
@@ -71,15 +82,19 @@ export class Ctx implements vscode.Disposable {
   constructor(readonly extension: vscode.ExtensionContext) {
     this.output = vscode.window.createOutputChannel('Sandkasten', { log: true });
     this.execOutput = vscode.window.createOutputChannel('Sandkasten: Command Output');
-    this.statusBar = vscode.window.createStatusBarItem('sandkasten.status', vscode.StatusBarAlignment.Left, 10);
-    this.statusBar.name = 'Sandkasten';
-    this.statusBar.command = 'sandkasten.showLogs';
+    this.statusBar = new SandkastenStatusBar();
+    this.runHistory = new RunHistory(extension.workspaceState);
+    this.documents = new SessionDocuments(this);
     this.extensionScope.push(
       this.output,
       this.execOutput,
       this.statusBar,
+      this.documents,
       this.changed,
       this.connected,
+      this.onDidChange((areas) => {
+        if (areas.includes('sessions')) void this.countRunningSessions();
+      }),
       vscode.workspace.onDidChangeConfiguration((event) => {
         const keys = this.config.changedSidecarKeys(event);
         if (keys.length > 0) void this.pushSettings(keys, true);
@@ -249,36 +264,47 @@ export class Ctx implements vscode.Disposable {
     await client.sendNotification(type, params);
   }
 
-  /** A message with one sentence and an "Open Logs" action; never a stack trace. */
-  async showError(error: unknown, prefix?: string): Promise<void> {
-    const { message, code } = describeError(error);
-    if (code === 'RequestCancelled') return;
-    this.output.error(`${prefix ? `${prefix}: ` : ''}${message}${code ? ` [${code}]` : ''}`);
+  /**
+   * A message with one sentence and a "Show Logs" action, never a stack trace; the engine's
+   * raw detail, when the sidecar sent one, goes to the log only. `actions` are offered before
+   * "Show Logs"; resolves with the one chosen.
+   */
+  async showError(error: unknown, prefix?: string, ...actions: string[]): Promise<string | undefined> {
+    const { message, code, detail } = describeError(error);
+    if (code === 'RequestCancelled') return undefined;
+    this.output.error(`${prefix ? `${prefix}: ` : ''}${message}${code ? ` [${code}]` : ''}${detail ? `\n  detail: ${detail}` : ''}`);
     if (code === 'DockerUnavailable') void this.refreshStatus();
-    const choice = await vscode.window.showErrorMessage(prefix ? `${prefix}: ${message}` : message, 'Open Logs');
-    if (choice === 'Open Logs') this.output.show();
+    const choice = await vscode.window.showErrorMessage(prefix ? `${prefix}: ${message}` : message, ...actions, 'Show Logs');
+    if (choice === 'Show Logs') this.output.show();
+    return choice === 'Show Logs' ? undefined : choice;
   }
 
   private setState(state: ConnectionState): void {
     this.state = state;
     void vscode.commands.executeCommand('setContext', 'sandkasten.state', state);
-    const tooltips: Record<ConnectionState, string> = {
-      starting: 'Sandkasten: starting the sidecar…',
-      ready: `Sandkasten: Docker ${this.status?.docker.version ?? ''} at ${this.status?.docker.endpoint ?? ''}`,
-      dockerUnavailable: `Sandkasten: ${this.lastError ?? 'Docker is not reachable.'}`,
-      failed: `Sandkasten: the sidecar is not running. ${this.lastError ?? ''}`,
+    const details: Record<ConnectionState, string> = {
+      starting: 'Starting the sidecar…',
+      ready: `Docker ${this.status?.docker.version ?? ''} at ${this.status?.docker.endpoint ?? ''}`,
+      dockerUnavailable: this.lastError ?? 'Docker is not reachable.',
+      failed: `The sidecar is not running. ${this.lastError ?? ''}`,
     };
-    const icons: Record<ConnectionState, string> = {
-      starting: '$(loading~spin)',
-      ready: '$(vm)',
-      dockerUnavailable: '$(warning)',
-      failed: '$(error)',
-    };
-    this.statusBar.text = `${icons[state]} Sandkasten`;
-    this.statusBar.tooltip = tooltips[state];
-    this.statusBar.backgroundColor =
-      state === 'dockerUnavailable' || state === 'failed' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
-    this.statusBar.show();
+    this.statusBar.show(state, details[state]);
+  }
+
+  /** Tells the views about a change made on this side (e.g. a kept Run Command output). */
+  viewsChanged(areas: ChangedArea[]): void {
+    this.changed.fire(areas);
+  }
+
+  /** Updates the status bar's "N running". */
+  private async countRunningSessions(): Promise<void> {
+    if (this.state !== 'ready') return;
+    try {
+      const sessions = await this.request(ListSessionsRequest.type, {});
+      this.statusBar.setRunning(sessions.filter((session) => session.state === 'running' || session.state === 'paused').length);
+    } catch {
+      this.statusBar.setRunning(undefined);
+    }
   }
 
   /** For commands, views and other registrations that last as long as the extension. */

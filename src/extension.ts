@@ -1,5 +1,6 @@
 import type * as vscode from 'vscode';
 import { registerCommands } from './commands';
+import { refillCommandOutput } from './commands/exec';
 import { Ctx } from './ctx';
 import { registerPoolView } from './views/pool';
 import { registerViews } from './views/trees';
@@ -15,9 +16,10 @@ let ctx: Ctx | undefined;
 export function activate(context: vscode.ExtensionContext): void {
   const started = performance.now();
   ctx = new Ctx(context);
-  registerViews(ctx);
+  ctx.views = registerViews(ctx);
   registerPoolView(ctx);
   registerCommands(ctx);
+  refillCommandOutput(ctx);
   // The sandbox terminals this window had open before a reload.
   const reopened = ctx.terminals.reopenRemembered();
   ctx.output.info(`Activated in ${(performance.now() - started).toFixed(1)} ms (storage ${ctx.home})`);

@@ -44,6 +44,8 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
   /** The shell ended without the person asking (session stopped): Enter restores it. */
   private waitingForRestore = false;
   private opening: Promise<void> | undefined;
+  /** Opened from the terminal profile: take the focus once VS Code shows it. */
+  focusWhenOpened = false;
   /** Keys typed while the terminal was being opened, sent once it is attached. */
   private typedWhileOpening = '';
 

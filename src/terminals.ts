@@ -46,6 +46,15 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
       ctx.onDidConnect(() => this.reattachAfterReconnect()),
       vscode.window.registerTerminalProfileProvider(TERMINAL_PROFILE_ID, { provideTerminalProfile: () => this.profileInPickedSession() }),
       vscode.window.onDidCloseTerminal((terminal) => this.onDidCloseTerminal(terminal)),
+      // A terminal from the profile menu opens after our session picker closed, and VS Code
+      // leaves the focus where it was (the previous terminal): give it to the new one.
+      vscode.window.onDidOpenTerminal((terminal) => {
+        const pty = pseudoterminalOf(terminal);
+        if (pty?.focusWhenOpened) {
+          pty.focusWhenOpened = false;
+          terminal.show(false);
+        }
+      }),
     );
   }
 
@@ -100,7 +109,10 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
 
   private async profileInPickedSession(): Promise<vscode.TerminalProfile | undefined> {
     const session = await this.pickRunningSession(undefined);
-    return session ? new vscode.TerminalProfile(this.terminalOptions(session.id, undefined, session.workspaceName)) : undefined;
+    if (!session) return undefined;
+    const options = this.terminalOptions(session.id, undefined, session.workspaceName);
+    (options.pty as SandboxPseudoterminal).focusWhenOpened = true;
+    return new vscode.TerminalProfile(options);
   }
 
   private pickRunningSession(item: unknown): Promise<SessionInfo | undefined> {

@@ -2,10 +2,21 @@ import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from '../views/items';
 import { runCommand } from './exec';
+import { showMenu } from './menu';
 import { showProcessOutput, stopProcess } from './processes';
-import { destroySession, startAnotherSession, startSession, stopSession } from './sessions';
+import {
+  copyContainerId,
+  destroySession,
+  inspectSession,
+  restartSession,
+  showLastOutput,
+  showSessionLogs,
+  startAnotherSession,
+  startSession,
+  stopSession,
+} from './sessions';
 import { closeTerminal, openTerminal } from './terminals';
-import { createWorkspace, deleteWorkspace } from './workspaces';
+import { createWorkspace, deleteWorkspace, renameWorkspace } from './workspaces';
 
 type CommandHandler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -13,10 +24,16 @@ type CommandHandler = (ctx: Ctx, ...args: unknown[]) => unknown;
 export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.workspace.create': createWorkspace,
   'sandkasten.workspace.delete': deleteWorkspace,
+  'sandkasten.workspace.rename': renameWorkspace,
   'sandkasten.session.start': startSession,
   'sandkasten.session.startAnother': startAnotherSession,
   'sandkasten.session.stop': stopSession,
+  'sandkasten.session.restart': restartSession,
   'sandkasten.session.destroy': destroySession,
+  'sandkasten.session.showLogs': showSessionLogs,
+  'sandkasten.session.inspect': inspectSession,
+  'sandkasten.session.showLastOutput': showLastOutput,
+  'sandkasten.session.copyContainerId': copyContainerId,
   'sandkasten.exec.run': runCommand,
   'sandkasten.terminal.open': openTerminal,
   'sandkasten.terminal.close': closeTerminal,
@@ -26,6 +43,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.refresh': (ctx) => ctx.refreshStatus(),
   'sandkasten.retry': (ctx) => ctx.start(),
   'sandkasten.showLogs': (ctx) => ctx.output.show(),
+  'sandkasten.menu': showMenu,
   'sandkasten.copyId': async (_ctx, item) => {
     const id =
       item instanceof WorkspaceItem

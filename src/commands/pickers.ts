@@ -9,7 +9,7 @@ import {
   type WorkspaceInfo,
 } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
-import { SessionItem, WorkspaceItem } from '../views/items';
+import { SessionItem, shortId, WorkspaceItem } from '../views/items';
 
 /** The workspace of a tree item, or one the person picks; undefined when they cancel. */
 export async function workspaceFrom(ctx: Ctx, item: unknown): Promise<WorkspaceInfo | undefined> {
@@ -107,11 +107,6 @@ async function usable(ctx: Ctx, session: SessionInfo, choice: SessionChoice): Pr
 function remember(ctx: Ctx, session: SessionInfo): SessionInfo {
   void ctx.extension.globalState.update(LAST_SESSION_KEY, session.id);
   return session;
-}
-
-/** The part of an id that tells sessions apart at a glance: "ses-38b84b7f5016" → "38b84b7f". */
-export function shortId(id: string): string {
-  return id.replace(/^[a-z]+-/, '').slice(0, 8);
 }
 
 /** Runs `work` under a notification with a title; errors become a message, not a throw. */

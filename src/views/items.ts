@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { ProcessInfo, SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
 import { formatBytes } from '../../sidecar/client/units';
+import { sessionStateWord, terminalStateWord, workspaceStateWord } from '../../sidecar/client/vocabulary';
 
 const KIND_ICONS: Record<WorkspaceKind, string> = {
   ephemeral: 'flame',
@@ -13,9 +14,13 @@ const KIND_ICONS: Record<WorkspaceKind, string> = {
 export class WorkspaceItem extends vscode.TreeItem {
   constructor(readonly workspace: WorkspaceInfo) {
     super(workspace.name, vscode.TreeItemCollapsibleState.None);
-    this.id = `workspace:${workspace.id}`;
+    this.id = WorkspaceItem.idOf(workspace.id);
     const disk = workspace.diskBytes !== undefined ? ` · ${formatBytes(workspace.diskBytes)}` : '';
-    this.description = `${workspace.hostNetwork ? '⚠ host network · ' : ''}${workspace.kind} · ${workspace.state} · ${relativeTime(workspace.lastAccessedAt)}${disk}`;
+    const state = workspaceStateWord(workspace.state);
+    this.description = `${workspace.hostNetwork ? '⚠ host network · ' : ''}${workspace.kind} · ${state} · ${relativeTime(workspace.lastAccessedAt)}${disk}`;
+    this.accessibilityInformation = {
+      label: `Workspace ${workspace.name}, ${workspace.kind}, ${state}${workspace.hostNetwork ? ', uses the host network' : ''}, last used ${relativeTime(workspace.lastAccessedAt)}`,
+    };
     // A warning badge: its sessions can reach every service of this machine.
     this.iconPath = workspace.hostNetwork
       ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('editorWarning.foreground'))
@@ -27,7 +32,7 @@ export class WorkspaceItem extends vscode.TreeItem {
         '',
         ...(workspace.hostNetwork ? ["$(warning) **Host network**: its sessions can reach every service on this machine, 127.0.0.1 included.", ''] : []),
         `Image: \`${workspace.image}\`  `,
-        `State: ${workspace.state}  `,
+        `State: ${state}  `,
         `Volume: \`${workspace.volume}\` at /workspace  `,
         ...(workspace.diskBytes !== undefined ? [`Disk: ${formatBytes(workspace.diskBytes)} used (volume and container; limit: sandkasten.limits.diskMb)  `] : []),
         `Created: ${new Date(workspace.createdAt).toLocaleString()}  `,
@@ -37,19 +42,36 @@ export class WorkspaceItem extends vscode.TreeItem {
       ].join('\n'),
     );
   }
+
+  static idOf(workspaceId: string): string {
+    return `workspace:${workspaceId}`;
+  }
 }
 
-/** A session in the tree; `contextValue` is `session.running` or `session.stopped`. Its terminals are its children. */
+/**
+ * A session in the tree, led by its workspace's name (its state and short id follow; the
+ * full id is in the tooltip); `contextValue` is `session.<state>`, plus `.output` when Run
+ * Command outputs of it are kept. Its terminals and running background processes are its children.
+ */
 export class SessionItem extends vscode.TreeItem {
   constructor(
     readonly session: SessionInfo,
     readonly terminals: TerminalInfo[] = [],
     /** Its running background processes (exited ones: `sandkasten ps`). */
     readonly processes: ProcessInfo[] = [],
+    shown: { collapsed?: boolean; lastOutputs?: number } = {},
   ) {
-    super(session.id, terminals.length + processes.length > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
-    this.id = `session:${session.id}`;
-    this.description = `${session.workspaceName} · ${session.state}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
+    const children = terminals.length + processes.length > 0;
+    super(
+      session.workspaceName,
+      !children ? vscode.TreeItemCollapsibleState.None : shown.collapsed ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded,
+    );
+    this.id = SessionItem.idOf(session.id);
+    const state = sessionStateWord(session.state);
+    this.description = `${state} · ${shortId(session.id)}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
+    this.accessibilityInformation = {
+      label: `Session ${shortId(session.id)} of workspace ${session.workspaceName}, ${state}${session.stateReason ? `, ${session.stateReason}` : ''}`,
+    };
     this.iconPath =
       session.state === 'running'
         ? new vscode.ThemeIcon('vm-running', new vscode.ThemeColor('testing.iconPassed'))
@@ -58,17 +80,21 @@ export class SessionItem extends vscode.TreeItem {
           : session.state === 'paused'
             ? new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('editorWarning.foreground'))
             : new vscode.ThemeIcon('vm-outline', new vscode.ThemeColor('disabledForeground'));
-    this.contextValue = `session.${session.state}`;
+    this.contextValue = `session.${session.state}${shown.lastOutputs ? '.output' : ''}`;
     this.tooltip = new vscode.MarkdownString(
       [
-        `**${session.id}** on \`${session.workspaceId}\``,
+        `**${session.workspaceName}** — session \`${session.id}\` on \`${session.workspaceId}\``,
         '',
-        `State: ${session.state}${session.stateReason ? ` — ${session.stateReason}` : ''}${session.fromPool ? ' (from the warm pool)' : ''}  `,
+        `State: ${state}${session.stateReason ? ` — ${session.stateReason}` : ''}${session.fromPool ? ' (from the warm pool)' : ''}  `,
         `Image: \`${session.image}\`  `,
         `Container: \`${session.containerId?.slice(0, 12) ?? '—'}\`  `,
         `Started: ${session.startedAt ? new Date(session.startedAt).toLocaleString() : '—'}`,
       ].join('\n'),
     );
+  }
+
+  static idOf(sessionId: string): string {
+    return `session:${sessionId}`;
   }
 }
 
@@ -81,7 +107,9 @@ export class TerminalItem extends vscode.TreeItem {
     super(terminal.name, vscode.TreeItemCollapsibleState.None);
     this.id = `terminal:${terminal.id}`;
     const attached = terminal.attached > 0 ? ` · ${terminal.attached} attached` : '';
-    this.description = `${terminal.cwd} · ${terminal.state}${attached}`;
+    const state = terminalStateWord(terminal.state);
+    this.description = `${terminal.cwd} · ${state}${attached}`;
+    this.accessibilityInformation = { label: `Terminal ${terminal.name} in ${session.workspaceName}, ${state}, in ${terminal.cwd}${attached ? `, ${terminal.attached} attached` : ''}` };
     this.iconPath =
       terminal.state === 'live' ? new vscode.ThemeIcon('terminal') : new vscode.ThemeIcon('terminal', new vscode.ThemeColor('disabledForeground'));
     this.contextValue = 'terminal';
@@ -92,7 +120,7 @@ export class TerminalItem extends vscode.TreeItem {
         '',
         terminal.state === 'live'
           ? `A shell runs now in \`${terminal.cwd}\`.`
-          : `Its shell ended; opening it starts a new one in \`${terminal.cwd}\` with the saved environment and history.`,
+          : `Stopped: its shell ended; opening it starts a new one in \`${terminal.cwd}\` with the saved environment and history.`,
       ].join('\n'),
     );
   }
@@ -115,6 +143,11 @@ export class ProcessItem extends vscode.TreeItem {
       [`**\`${process.command}\`** (\`${process.id}\`) in ${session.id}`, '', `Started: ${new Date(process.startedAt).toLocaleString()}`].join('\n'),
     );
   }
+}
+
+/** The part of an id that tells sessions apart at a glance: "ses-38b84b7f5016" → "38b84b7f". */
+export function shortId(id: string): string {
+  return id.replace(/^[a-z]+-/, '').slice(0, 8);
 }
 
 export function relativeTime(iso: string, now = Date.now()): string {

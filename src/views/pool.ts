@@ -21,6 +21,7 @@ class PoolImageItem extends vscode.TreeItem {
           : new vscode.ThemeIcon('circle-large-outline');
     this.tooltip = status.error ?? `${status.ready} of ${status.target} containers of ${status.image} are warm; a new workspace's first session takes one instantly.`;
     this.contextValue = 'poolImage';
+    this.accessibilityInformation = { label: `Pool image ${status.image}: ${status.ready} of ${status.target} warm${status.refilling > 0 ? `, refilling ${status.refilling}` : ''}${status.error ? `, ${status.error}` : ''}` };
   }
 }
 

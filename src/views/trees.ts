@@ -5,28 +5,74 @@ import { ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from './items';
 
 /** Sidecar notifications can come in bursts; one refresh per burst is enough. */
 const REFRESH_DEBOUNCE_MS = 100;
+/** "2 min ago" must stay true: visible trees are redrawn this often. */
+const RELATIVE_TIME_REFRESH_MS = 30_000;
+/** How long a reveal waits for the tree to list a row that was just made. */
+const REVEAL_WAIT_MS = 5_000;
+/** Collapsed rows remembered per window (oldest forgotten first). */
+const MAX_COLLAPSED_REMEMBERED = 200;
 
 /**
  * A tree filled from sidecar requests, refreshed when the sidecar reports a change in its
- * area (never on a timer). Top-level items come from `load`; an item's children, when it has
- * any, from `options.children`. Empty while Docker is unavailable, so the welcome view
- * explains why.
+ * area, and every half minute while visible (for relative times). Top-level items come from
+ * `load`; an item's children, when it has any, from `options.children`. Empty while Docker is
+ * unavailable, so the welcome view explains why. It remembers the selected row and collapsed
+ * rows in the window's state, so a reload shows the tree as it was.
  */
 class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<T>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
+  private readonly loaded = new vscode.EventEmitter<T[]>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly subscription: vscode.Disposable;
+  private readonly disposables: vscode.Disposable[] = [];
+  /** The top-level rows of the last load, for getParent and reveal. */
+  private roots: T[] = [];
+  private restoredSelection = false;
+  readonly view: vscode.TreeView<T>;
 
   constructor(
     private readonly ctx: Ctx,
+    private readonly viewId: string,
     private readonly area: ChangedArea,
-    private readonly load: () => Promise<T[]>,
+    private readonly load: (isCollapsed: (id: string) => boolean) => Promise<T[]>,
     private readonly options: { children?: (element: T) => T[]; alsoRefreshOn?: ChangedArea[] } = {},
   ) {
-    this.subscription = ctx.onDidChange((areas) => {
-      if (areas.includes(area) || options.alsoRefreshOn?.some((other) => areas.includes(other))) this.refresh();
-    });
+    this.view = vscode.window.createTreeView(viewId, { treeDataProvider: this });
+    const relativeTimes = setInterval(() => {
+      if (this.view.visible && ctx.state === 'ready') this.changed.fire();
+    }, RELATIVE_TIME_REFRESH_MS);
+    this.disposables.push(
+      this.view,
+      { dispose: () => clearInterval(relativeTimes) },
+      ctx.onDidChange((areas) => {
+        if (areas.includes(area) || options.alsoRefreshOn?.some((other) => areas.includes(other))) this.refresh();
+      }),
+      this.view.onDidChangeSelection(({ selection }) => void this.windowState.update(this.selectionKey, selection[0]?.id)),
+      this.view.onDidCollapseElement(({ element }) => this.rememberCollapsed(element.id, true)),
+      this.view.onDidExpandElement(({ element }) => this.rememberCollapsed(element.id, false)),
+    );
+  }
+
+  private get windowState(): vscode.Memento {
+    return this.ctx.extension.workspaceState;
+  }
+
+  private get selectionKey(): string {
+    return `sandkasten.selection.${this.viewId}`;
+  }
+
+  private get collapsedKey(): string {
+    return `sandkasten.collapsed.${this.viewId}`;
+  }
+
+  private collapsed(): string[] {
+    return this.windowState.get<string[]>(this.collapsedKey, []);
+  }
+
+  private rememberCollapsed(id: string | undefined, collapsed: boolean): void {
+    if (!id) return;
+    const others = this.collapsed().filter((entry) => entry !== id);
+    void this.windowState.update(this.collapsedKey, collapsed ? [...others, id].slice(-MAX_COLLAPSED_REMEMBERED) : others);
   }
 
   refresh(): void {
@@ -38,6 +84,11 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
     return element;
   }
 
+  getParent(element: T): T | undefined {
+    if (this.roots.includes(element)) return undefined;
+    return this.roots.find((root) => this.options.children?.(root).some((child) => child.id === element.id));
+  }
+
   async getChildren(element?: T): Promise<T[]> {
     if (this.ctx.state !== 'ready') {
       void this.ctx.startOnce(); // only visible views ask for children: connect now
@@ -45,30 +96,82 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
     }
     if (element) return this.options.children?.(element) ?? [];
     try {
-      return await this.load();
+      const collapsed = new Set(this.collapsed());
+      this.roots = await this.load((id) => collapsed.has(id));
     } catch (error) {
       void this.ctx.showError(error, `Could not list ${this.area}`);
-      return [];
+      this.roots = [];
     }
+    this.loaded.fire(this.roots);
+    if (!this.restoredSelection && this.roots.length > 0) {
+      this.restoredSelection = true;
+      const selected = this.windowState.get<string>(this.selectionKey);
+      if (selected) void this.reveal(selected, { focus: false }).catch(() => undefined);
+    }
+    return this.roots;
+  }
+
+  /**
+   * Selects the row with this id (e.g. `workspace:w-…`), at once when listed, else after the
+   * refresh that lists it; resolves false when it did not appear in time.
+   */
+  async reveal(id: string, options: { focus: boolean } = { focus: true }): Promise<boolean> {
+    const find = (rows: T[]) => rows.find((row) => row.id === id) ?? rows.flatMap((row) => this.options.children?.(row) ?? []).find((row) => row.id === id);
+    // A hidden view is shown only when the person's action is about it (focus), never to
+    // select a row beside something else that has the keyboard (a terminal just opened).
+    if (!this.view.visible && !options.focus) return false;
+    const listed = find(this.roots);
+    if (listed && !this.view.visible) {
+      await this.view.reveal(listed, { select: true, focus: true, expand: true });
+      return true;
+    }
+    const next = new Promise<T | undefined>((resolve) => {
+      const timer = setTimeout(() => done(undefined), REVEAL_WAIT_MS);
+      const subscription = this.loaded.event((rows) => {
+        const row = find(rows);
+        if (row) done(row);
+      });
+      const done = (row: T | undefined) => {
+        clearTimeout(timer);
+        subscription.dispose();
+        resolve(row);
+      };
+    });
+    clearTimeout(this.timer);
+    // A hidden view loads nothing: show it.
+    if (!this.view.visible) await vscode.commands.executeCommand(`${this.viewId}.focus`);
+    this.changed.fire();
+    const row = await next;
+    if (!row) return false;
+    await this.view.reveal(row, { select: true, focus: options.focus, expand: true });
+    return true;
   }
 
   dispose(): void {
     clearTimeout(this.timer);
-    this.subscription.dispose();
+    for (const disposable of this.disposables) disposable.dispose();
     this.changed.dispose();
+    this.loaded.dispose();
   }
 }
 
 type SessionsTreeItem = SessionItem | TerminalItem | ProcessItem;
 
-export function registerViews(ctx: Ctx): { workspaces: SidecarTree<WorkspaceItem>; sessions: SidecarTree<SessionsTreeItem> } {
-  const workspaces = new SidecarTree(ctx, 'workspaces', async () =>
+/** What commands can ask of the views: select a row, e.g. after it was made. */
+export interface SandkastenViews {
+  revealWorkspace(workspaceId: string): Promise<boolean>;
+  revealSession(sessionId: string): Promise<boolean>;
+}
+
+export function registerViews(ctx: Ctx): SandkastenViews {
+  const workspaces = new SidecarTree(ctx, 'sandkasten.workspaces', 'workspaces', async () =>
     (await ctx.request(ListWorkspacesRequest.type, {})).map((workspace) => new WorkspaceItem(workspace)),
   );
   const sessions = new SidecarTree<SessionsTreeItem>(
     ctx,
+    'sandkasten.sessions',
     'sessions',
-    async () => {
+    async (isCollapsed) => {
       const [sessionList, terminals, processes] = await Promise.all([
         ctx.request(ListSessionsRequest.type, {}),
         ctx.request(ListTerminalsRequest.type, {}),
@@ -80,6 +183,7 @@ export function registerViews(ctx: Ctx): { workspaces: SidecarTree<WorkspaceItem
             session,
             terminals.filter((terminal) => terminal.sessionId === session.id),
             processes.filter((process) => process.sessionId === session.id && process.state === 'running'),
+            { collapsed: isCollapsed(SessionItem.idOf(session.id)), lastOutputs: ctx.runHistory.countFor(session.id) },
           ),
       );
     },
@@ -94,11 +198,10 @@ export function registerViews(ctx: Ctx): { workspaces: SidecarTree<WorkspaceItem
       alsoRefreshOn: ['terminals', 'processes'],
     },
   );
-  ctx.pushExtensionCleanup(
-    workspaces,
-    sessions,
-    vscode.window.createTreeView('sandkasten.workspaces', { treeDataProvider: workspaces, showCollapseAll: false }),
-    vscode.window.createTreeView('sandkasten.sessions', { treeDataProvider: sessions }),
-  );
-  return { workspaces, sessions };
+  ctx.pushExtensionCleanup(workspaces, sessions);
+  return {
+    revealWorkspace: (workspaceId) => workspaces.reveal(WorkspaceItem.idOf(workspaceId)),
+    // Without focus: a terminal opened beside it keeps the keyboard.
+    revealSession: (sessionId) => sessions.reveal(SessionItem.idOf(sessionId), { focus: false }),
+  };
 }

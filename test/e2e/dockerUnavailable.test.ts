@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { CodeServerSuite } from './codeServerSuite';
-import { LIMITS } from './support';
+import { LIMITS, TEST_IMAGE } from './support';
 
 const NO_DOCKER = 'unix:///tmp/sandkasten-no-docker.sock';
 
@@ -35,16 +35,17 @@ describe('Sandkasten in a real VS Code when Docker is not reachable', () => {
     assert.deepEqual(await vs.treeRows('Workspaces'), [], 'no tree rows while Docker is missing');
   });
 
-  suite.test('1c. Creating a workspace without Docker ends in a notification that says why, with an Open Logs action', async (vs) => {
+  suite.test('1c. Creating a workspace without Docker ends in a notification that says why, with a Show Logs action', async (vs) => {
     await vs.runCommand('Sandkasten: Create Workspace');
-    await vs.answerInput('Create Workspace (1/4): name', 'no-docker');
-    await vs.pick('Create Workspace (2/4): kind', 'ephemeral');
-    await vs.acceptInput('Create Workspace (4/4): image');
+    await vs.answerInput('Create Workspace: name (1/4)', 'no-docker');
+    await vs.pick('Create Workspace: kind (2/4)', 'ephemeral');
+    // Without Docker the image step still offers the default image (no local list).
+    await vs.pick('Create Workspace: image (3/3)', TEST_IMAGE);
 
     const message = await vs.waitForNotification(/Docker/, LIMITS.dockerMs);
     assert.doesNotMatch(message, /\n\s+at |Error:/, `a sentence, not a stack trace: "${message}"`);
     const toast = vs.page.locator('.notification-toast', { hasText: message });
-    assert.ok(await toast.getByRole('button', { name: 'Open Logs' }).isVisible(), 'the notification offers "Open Logs"');
+    assert.ok(await toast.getByRole('button', { name: 'Show Logs' }).isVisible(), 'the notification offers "Show Logs"');
     assert.deepEqual(await suite.listWorkspaces(), [], 'no workspace was recorded');
     await vs.welcome('Workspaces').filter({ hasText: 'Docker is not reachable' }).waitFor({ state: 'visible', timeout: LIMITS.uiMs });
   });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import type { ProcessInfo } from '../../sidecar/client/protocol';
 import { CodeServerSuite } from './codeServerSuite';
-import { eventually, LIMITS, TEST_IMAGE } from './support';
+import { eventually, LIMITS, shortId, TEST_IMAGE } from './support';
 
 const WORKSPACE = 'e2e-processes';
 
@@ -26,7 +26,7 @@ describe('Sandkasten background processes in a real VS Code (code-server)', () =
     processInfo = JSON.parse(background.stdout) as ProcessInfo;
 
     await vs.openSandkasten();
-    await vs.waitForTreeItem('Sessions', session.id, undefined, LIMITS.dockerMs);
+    await vs.waitForTreeItem('Sessions', WORKSPACE, new RegExp(`^running · ${shortId(session.id)}$`), LIMITS.dockerMs);
     const row = await vs.waitForTreeItem('Sessions', /while :; do/, new RegExp(`^${processInfo.id} · running`), LIMITS.dockerMs);
     assert.match(row.description ?? '', /running since/);
   });

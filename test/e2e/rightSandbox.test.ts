@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import type { SessionInfo } from '../../sidecar/client/protocol';
 import { CodeServerSuite } from './codeServerSuite';
-import { eventually, LIMITS, TEST_IMAGE } from './support';
+import { eventually, LIMITS, shortId, TEST_IMAGE } from './support';
 
 const MINE = 'e2e-mine';
 const THEIRS = 'e2e-theirs';
-const shortId = (id: string) => id.replace(/^[a-z]+-/, '').slice(0, 8);
 
 describe('Never the wrong sandbox, in a real VS Code (code-server)', () => {
   const suite = new CodeServerSuite('right-sandbox');
@@ -27,7 +26,7 @@ describe('Never the wrong sandbox, in a real VS Code (code-server)', () => {
     theirs = await suite.newSession(THEIRS, TEST_IMAGE);
     assert.equal((await suite.cli(['session', 'stop', mine.id])).code, 0);
     await vs.openSandkasten();
-    await vs.waitForTreeItem('Sessions', mine.id, /stopped/, LIMITS.dockerMs);
+    await vs.waitForTreeItem('Sessions', MINE, new RegExp(`^stopped · ${shortId(mine.id)}`), LIMITS.dockerMs);
 
     await vs.runCommand('Sandkasten: Run Command…');
     await vs.waitForQuickInput('Run Command in…');

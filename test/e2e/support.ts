@@ -237,3 +237,8 @@ export function checkPrerequisites(): Promise<void> {
   })();
   return prerequisitesChecked;
 }
+
+/** How the tree and pickers show a session id: "ses-38b84b7f5016" → "38b84b7f" (src/views/items.ts). */
+export function shortId(id: string): string {
+  return id.replace(/^[a-z]+-/, '').slice(0, 8);
+}

@@ -9,7 +9,7 @@ import { after, before, describe } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import type { PoolStatus } from '../../sidecar/client/protocol';
 import { CodeServerSuite } from './codeServerSuite';
-import { eventually, LIMITS, TEST_IMAGE } from './support';
+import { eventually, LIMITS, shortId, TEST_IMAGE } from './support';
 import type { Workbench } from './workbench';
 
 const WORKSPACE = 'e2e-terminals';
@@ -101,8 +101,8 @@ describe('Sandkasten Pool view and sandbox terminals in a real VS Code (code-ser
     sessionId = session.id;
     assert.equal(session.state, 'running', 'the session runs');
 
-    await vs.waitForTreeItem('Sessions', sessionId, new RegExp(`^${WORKSPACE} · running$`), LIMITS.dockerMs);
-    const item = vs.treeItem('Sessions', sessionId);
+    await vs.waitForTreeItem('Sessions', WORKSPACE, new RegExp(`^running · ${shortId(sessionId)}$`), LIMITS.dockerMs);
+    const item = vs.treeItem('Sessions', WORKSPACE);
     const actions = await vs.inlineActions(item);
     assert.ok(actions.includes('Open Terminal'), `a running session offers "Open Terminal" inline (${JSON.stringify(actions)})`);
     await vs.clickInlineAction(item, 'Open Terminal');

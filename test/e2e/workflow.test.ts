@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { CodeServerSuite } from './codeServerSuite';
-import { dockerObjects, eventually, LIMITS, runningContainers, SESSION_LABEL, TEST_IMAGE, WORKSPACE_LABEL } from './support';
+import { dockerObjects, eventually, LIMITS, runningContainers, SESSION_LABEL, shortId, TEST_IMAGE, WORKSPACE_LABEL } from './support';
 
 const WORKSPACE = 'e2e-demo';
 const COMMAND = 'echo hello-from-sandbox';
@@ -50,15 +50,19 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
 
   suite.step('2. Creating a workspace through the palette (title, name, kind, image) lists it in the Workspaces tree', async (vs) => {
     await vs.runCommand('Sandkasten: Create Workspace');
-    await vs.answerInput('Create Workspace (1/4): name', WORKSPACE);
-    await vs.pick('Create Workspace (2/4): kind', 'session');
-    await vs.pick('Create Workspace (3/4): network', 'Sandkasten network');
-    await vs.waitForQuickInput('Create Workspace (4/4): image');
-    assert.equal(await vs.inputValue(), TEST_IMAGE, 'the image box proposes the sandkasten.defaultImage setting');
-    await vs.acceptInput('Create Workspace (4/4): image');
+    await vs.answerInput('Create Workspace: name (1/4)', WORKSPACE);
+    await vs.pick('Create Workspace: kind (2/4)', 'session');
+    await vs.pick('Create Workspace: network (3/4)', 'Sandkasten network');
+    await vs.waitForQuickInput('Create Workspace: image (4/4)');
+    const images = await eventually('the image step to list the default image first', async () => {
+      const labels = await vs.quickPickLabels();
+      return labels[0] === TEST_IMAGE ? labels : undefined;
+    });
+    assert.ok(images.includes('$(edit) Enter image name…') || images.some((label) => label.includes('Enter image name')), `the image step offers to enter a name (${JSON.stringify(images)})`);
+    await vs.pick('Create Workspace: image (4/4)', TEST_IMAGE);
 
     const row = await vs.waitForTreeItem('Workspaces', WORKSPACE, /^session · /, LIMITS.dockerMs);
-    assert.match(row.description, /^session · \w+ · just now$/, 'the row shows kind, state and last access');
+    assert.match(row.description, /^session · new · just now$/, 'the row shows kind, state and last access');
     const workspace = (await suite.listWorkspaces()).find((w) => w.name === WORKSPACE);
     assert.ok(workspace, `the sidecar knows workspace ${WORKSPACE}`);
     workspaceId = workspace.id;
@@ -68,15 +72,15 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
   suite.step("2b. The host's network is an explicit choice: a dialog names the risk, and the tree marks the workspace with a warning", async (vs) => {
     const name = 'host-net';
     await vs.runCommand('Sandkasten: Create Workspace');
-    await vs.answerInput('Create Workspace (1/4): name', name);
-    await vs.pick('Create Workspace (2/4): kind', 'session');
-    await vs.pick('Create Workspace (3/4): network', 'Host network');
+    await vs.answerInput('Create Workspace: name (1/4)', name);
+    await vs.pick('Create Workspace: kind (2/4)', 'session');
+    await vs.pick('Create Workspace: network (3/4)', 'Host network');
     const dialog = await vs.waitForDialog();
     assert.equal(dialog.message, `Give workspace "${name}" the host's network?`);
     assert.match(dialog.detail, /every service on this machine/, 'the dialog names the risk');
     assert.ok(dialog.buttons.includes('Use Host Network'), `the dialog asks for an explicit yes (${JSON.stringify(dialog.buttons)})`);
     await vs.clickDialogButton('Use Host Network');
-    await vs.acceptInput('Create Workspace (4/4): image');
+    await vs.pick('Create Workspace: image (4/4)', TEST_IMAGE);
 
     const row = await vs.waitForTreeItem('Workspaces', name, /host network/, LIMITS.dockerMs);
     assert.match(row.description, /^⚠ host network · session · /, 'the row carries the warning');
@@ -86,15 +90,20 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
     await vs.waitForNoTreeItem('Workspaces', name, LIMITS.dockerMs);
   });
 
-  suite.step('3. Starting a session from the workspace\'s inline action lists it under Sessions as running', async (vs) => {
+  suite.step("3. Starting a session from the workspace's inline action lists it under Sessions as running, led by the workspace's name", async (vs) => {
     const item = vs.treeItem('Workspaces', WORKSPACE);
     const workspaceActions = await vs.inlineActions(item);
     assert.ok(workspaceActions.includes('Start Session'), `a workspace row offers "Start Session" inline (${JSON.stringify(workspaceActions)})`);
     await vs.clickInlineAction(item, 'Start Session');
+    // Like Dev Containers, a started session opens a terminal; a fresh folder asks for trust first (VS Code's rule).
+    const dialog = await vs.waitForDialog();
+    assert.match(dialog.message, /trust the authors/i, `VS Code asks for workspace trust: ${JSON.stringify(dialog)}`);
+    await vs.clickDialogButton('Trust Folder & Continue');
 
-    const row = await vs.waitForTreeItem('Sessions', /.+/, new RegExp(`^${WORKSPACE} · running$`), LIMITS.dockerMs);
-    sessionId = row.label;
+    const row = await vs.waitForTreeItem('Sessions', WORKSPACE, /^running · [0-9a-f]{8}$/, LIMITS.dockerMs);
     const sessions = await suite.listSessions();
+    sessionId = sessions[0]?.id ?? '';
+    assert.equal(row.description, `running · ${shortId(sessionId)}`, 'state and short id follow the name');
     assert.deepEqual(
       sessions.map((s) => [s.id, s.workspaceId, s.state]),
       [[sessionId, workspaceId, 'running']],
@@ -102,7 +111,7 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
     );
     assert.equal((await runningContainers(SESSION_LABEL, sessionId)).length, 1, 'its container runs in Docker');
     // The running session offers its own inline actions (later features add more).
-    const sessionActions = await vs.inlineActions(vs.treeItem('Sessions', sessionId));
+    const sessionActions = await vs.inlineActions(vs.treeItem('Sessions', WORKSPACE));
     for (const action of ['Run Command…', 'Stop Session']) {
       assert.ok(sessionActions.includes(action), `a running session offers "${action}" inline (${JSON.stringify(sessionActions)})`);
     }
@@ -112,7 +121,7 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
     await vs.runCommand('Sandkasten: Run Command…');
     // From the palette it always asks, even with one running session (never a guess).
     await vs.pick('Run Command in…', WORKSPACE);
-    await vs.answerInput(`Run Command in "${WORKSPACE}" (${sessionId.replace(/^[a-z]+-/, '').slice(0, 8)})`, COMMAND);
+    await vs.answerInput(`Run Command in "${WORKSPACE}" (${shortId(sessionId)})`, COMMAND);
 
     const { lines } = await vs.waitForOutputLine('Sandkasten: Command Output', /^\[exit code 0, \d+ ms\]$/, LIMITS.dockerMs);
     const echoed = lines.findIndex((line) => line.startsWith(`$ ${COMMAND}`));
@@ -125,7 +134,7 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
     await vs.reloadWindow();
     await vs.openSandkasten();
     await vs.waitForTreeItem('Workspaces', WORKSPACE, /^session · /, LIMITS.dockerMs);
-    await vs.waitForTreeItem('Sessions', sessionId, new RegExp(`^${WORKSPACE} · running$`));
+    await vs.waitForTreeItem('Sessions', WORKSPACE, new RegExp(`^running · ${shortId(sessionId)}$`));
     const status = await suite.sidecarStatus();
     assert.equal(status.pid, sidecarPid, 'the sidecar process is the one from before the reload');
     // The reload really restarted the extension: a second activation reached the same sidecar.
@@ -146,7 +155,7 @@ describe('Sandkasten in a real VS Code (code-server), driven like a person', () 
     await vs.clickDialogButton('Delete');
 
     await vs.waitForNoTreeItem('Workspaces', WORKSPACE, LIMITS.dockerMs);
-    await vs.waitForNoTreeItem('Sessions', sessionId);
+    await vs.waitForNoTreeItem('Sessions', WORKSPACE);
     await vs.welcome('Workspaces').filter({ hasText: 'No workspaces yet' }).waitFor({ state: 'visible', timeout: LIMITS.uiMs });
     assert.deepEqual(await suite.listWorkspaces(), [], 'the sidecar has no workspace left');
     assert.deepEqual(await dockerObjects(WORKSPACE_LABEL, workspaceId), { containers: [], volumes: [] }, 'Docker has no container or volume of it');

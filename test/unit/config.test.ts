@@ -20,7 +20,7 @@ describe('configuration', () => {
       assert.ok(declared, `sandkasten.${key} is missing from package.json`);
       assert.deepEqual(declared.default, SETTINGS[key].defaultValue, `default of ${key}`);
     }
-    const extensionOnly = new Set(['sandkasten.storageDirectory']);
+    const extensionOnly = new Set(['sandkasten.storageDirectory', 'sandkasten.openTerminalOnStart']);
     for (const key of Object.keys(properties)) {
       if (!extensionOnly.has(key)) assert.ok(SETTING_KEYS.includes(key.replace(/^sandkasten\./, '') as never), `${key} is unknown to the sidecar`);
     }

@@ -1,0 +1,31 @@
+import type { SessionState, TerminalInfo, WorkspaceState } from './protocol';
+
+/**
+ * One state vocabulary for people, whatever the row: `running`, `stopped`, `paused`,
+ * `starting`, plus `new`, `archived` and `deleting` for workspaces. The protocol keeps its
+ * own words (a workspace is `active` while a session runs, `suspended` when none does; a
+ * terminal is `live` or `dormant`); `--json` and the API show those, the tree and the CLI's
+ * tables show these. The README's "States" table explains them.
+ */
+export type ShownState = 'new' | 'starting' | 'running' | 'paused' | 'stopped' | 'archived' | 'deleting';
+
+const WORKSPACE_STATES: Record<WorkspaceState, ShownState> = {
+  created: 'new',
+  active: 'running',
+  suspended: 'stopped',
+  archived: 'archived',
+  deleting: 'deleting',
+};
+
+export function workspaceStateWord(state: WorkspaceState): ShownState {
+  return WORKSPACE_STATES[state] ?? 'stopped';
+}
+
+export function sessionStateWord(state: SessionState): ShownState {
+  return state;
+}
+
+/** A dormant terminal's shell is gone; opening it starts a new one with the saved cwd, env and history. */
+export function terminalStateWord(state: TerminalInfo['state']): ShownState {
+  return state === 'live' ? 'running' : 'stopped';
+}
