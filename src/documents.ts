@@ -25,7 +25,7 @@ export class SessionDocuments implements vscode.TextDocumentContentProvider, vsc
   /** Opens one in a read-only editor; `title` names the tab (e.g. the workspace). */
   async open(kind: DocumentKind, sessionId: string, title: string): Promise<vscode.TextEditor> {
     const extension = kind === 'inspect' ? 'json' : 'log';
-    const uri = vscode.Uri.from({ scheme: SCHEME, path: `/${kind}/${sessionId}/${encodeURIComponent(title)}.${extension}`, query: String(Date.now()) });
+    const uri = vscode.Uri.from({ scheme: SCHEME, path: `/${kind}/${sessionId}/${title}.${extension}`, query: String(Date.now()) });
     const document = await vscode.workspace.openTextDocument(uri);
     if (kind === 'inspect') await vscode.languages.setTextDocumentLanguage(document, 'json');
     return vscode.window.showTextDocument(document, { preview: true });

@@ -127,13 +127,16 @@ interface ImageItem extends vscode.QuickPickItem {
 async function askImage(ctx: Ctx, answers: Partial<WorkspaceAnswers>, position: Position): Promise<Answer<true>> {
   const enterName: ImageItem = { label: '$(edit) Enter image name…', enterName: true, alwaysShow: true };
   const picker = vscode.window.createQuickPick<ImageItem>();
-  const load = imageChoices(ctx, answers.image).then((items) => {
+  const fill = (items: ImageItem[]) => {
     picker.items = [...items, { label: '', kind: vscode.QuickPickItemKind.Separator }, enterName];
     const current = picker.items.find((item) => item.image === (answers.image ?? items[0]?.image));
     if (current) picker.activeItems = [current];
     picker.busy = false;
-  });
-  const picked = await runPick(picker, { ...position, title: `${TITLE}: image`, placeholder: 'The container image its sessions run (pulled when not local)', items: [enterName], busy: true, acceptTyped: true }, load);
+  };
+  // A list that failed to load still leaves "Enter image name…" to go on with.
+  const load = imageChoices(ctx, answers.image).then(fill, () => fill([]));
+  // Nothing to choose while the lists load, so an early Enter does not pick "Enter image name…".
+  const picked = await runPick(picker, { ...position, title: `${TITLE}: image`, placeholder: 'The container image its sessions run (pulled when not local)', items: [], busy: true, acceptTyped: true }, load);
   if (typeof picked !== 'object') return picked;
   if (picked.item?.image) {
     answers.image = picked.item.image;
@@ -221,7 +224,7 @@ function runPick<T extends vscode.QuickPickItem>(
   if (active) picker.activeItems = [active];
   picker.buttons = options.back ? [vscode.QuickInputButtons.Back] : [];
   picker.ignoreFocusOut = true;
-  void loading?.catch(() => (picker.busy = false));
+  void loading?.catch(() => undefined);
   return new Promise((resolve) => {
     const finish = settle(picker, resolve);
     picker.onDidTriggerButton(() => finish(BACK));

@@ -13,6 +13,13 @@ export interface TreeRow {
   description: string;
 }
 
+/** A terminal of the panel: shown or not, focused or not, and its rendered lines. */
+export interface TerminalView {
+  visible: boolean;
+  focused: boolean;
+  lines: string[];
+}
+
 /**
  * The VS Code workbench in the page. Every action goes through what is visible: the keyboard
  * (F1, typing, Enter), clicks on rows, buttons and menu entries, hovering for inline actions.
@@ -151,6 +158,116 @@ export class Workbench {
     await row.click();
   }
 
+  /** The title the open input shows, its step counter included ("… (2/4)"); '' when none is open. */
+  async quickInputTitle(): Promise<string> {
+    if (!(await this.quickInput.isVisible())) return '';
+    return ((await this.quickInput.locator('.quick-input-title').textContent()) ?? '').trim();
+  }
+
+  /** Label and description of every row the open quick pick shows, top to bottom (not their details, whose hidden labels may be stale). */
+  async quickPickRows(): Promise<TreeRow[]> {
+    return this.quickInput.locator('.monaco-list-row').evaluateAll((rows) =>
+      rows
+        .map((row) => ({
+          top: Number.parseFloat((row as unknown as { style: { top: string } }).style.top) || 0,
+          label: row.querySelector('.label-name')?.textContent?.trim() ?? '',
+          description: row.querySelector('.label-description')?.textContent?.trim() ?? '',
+        }))
+        .sort((a, b) => a.top - b.top)
+        .map(({ label, description }) => ({ label, description })),
+    );
+  }
+
+  /** The label of the quick pick's active row, the one Enter chooses ('' when none is). */
+  async activeQuickPickLabel(): Promise<string> {
+    const labels = await this.quickInput.locator('.monaco-list-row.focused .label-name').allTextContents();
+    return labels[0]?.trim() ?? '';
+  }
+
+  /** Waits for the quick pick titled `title` with the row labelled exactly `label` active. */
+  async waitForActiveQuickPickRow(title: string | RegExp, label: string): Promise<void> {
+    await this.waitForQuickInput(title);
+    await eventually(`the row "${label}" to be active in the quick pick ${String(title)}`, async () => ((await this.activeQuickPickLabel()) === label ? true : undefined), {
+      describe: async () => `title "${await this.quickInputTitle()}", active "${await this.activeQuickPickLabel()}", rows ${JSON.stringify(await this.quickPickLabels())}`,
+    });
+  }
+
+  /** The Back button in the open input's title bar (VS Code's QuickInputButtons.Back; its label adds the keybinding). */
+  get backButton(): Locator {
+    return this.quickInput.locator('.quick-input-titlebar a.action-label[aria-label^="Back"]');
+  }
+
+  /** Clicks the Back button of the open input titled `title`. */
+  async clickBack(title: string | RegExp): Promise<void> {
+    await this.waitForQuickInput(title);
+    await this.backButton.click({ timeout: LIMITS.uiMs });
+  }
+
+  // --- the keyboard alone ------------------------------------------------------------------
+
+  /** What has the keyboard focus: the focused element's aria-label, else its text (trimmed). */
+  async focusedElementText(): Promise<string> {
+    return this.page.evaluate(() => {
+      const active = (globalThis as unknown as { document: { activeElement: { getAttribute(name: string): string | null; textContent: string | null } | null } }).document.activeElement;
+      return (active?.getAttribute('aria-label') ?? active?.textContent ?? '').trim();
+    });
+  }
+
+  /**
+   * The mouse-button events the page saw since it loaded (from the event log CodeServerSuite
+   * keeps for failure artifacts): empty when only the keyboard was used.
+   */
+  async pointerEvents(): Promise<string[]> {
+    const events = await this.page.evaluate(() => (globalThis as unknown as { __sandkastenEvents?: string[] }).__sandkastenEvents ?? []);
+    return events.filter((event) => / (mousedown|mouseup|contextmenu) /.test(event));
+  }
+
+  /**
+   * F1, the command's exact title typed, and Enter once the row labelled exactly that is active
+   * (arrowing down to it when the fuzzy match ranks another first). No mouse.
+   */
+  async runCommandWithKeyboard(title: string): Promise<void> {
+    if (await this.quickInput.isVisible()) {
+      await this.page.keyboard.press('Escape');
+      await this.quickInput.waitFor({ state: 'hidden', timeout: LIMITS.uiMs });
+    }
+    await this.page.keyboard.press('F1');
+    await this.quickInput.locator('input.input').waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+    await this.page.keyboard.type(title);
+    await this.arrowToActiveRow(title, `the command palette to offer "${title}"`);
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** In the open quick pick titled `title`: types `filter`, arrows to the row labelled `label`, Enter. */
+  async pickWithKeyboard(title: string | RegExp, label: string, filter = label): Promise<void> {
+    await this.waitForQuickInput(title);
+    await this.page.keyboard.type(filter);
+    await this.arrowToActiveRow(label, `the quick pick ${String(title)} to offer "${label}"`);
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** Presses Down until the active row of the open quick pick is labelled exactly `label`. */
+  private async arrowToActiveRow(label: string, what: string): Promise<void> {
+    await eventually(`${what} (active)`, async () => {
+      if (!(await this.quickPickRow(label).isVisible())) return undefined;
+      if ((await this.activeQuickPickLabel()) === label) return true;
+      await this.page.keyboard.press('ArrowDown');
+      return undefined;
+    }, { describe: async () => `active "${await this.activeQuickPickLabel()}", rows ${JSON.stringify(await this.quickPickLabels())}` });
+  }
+
+  /** Tabs through the open dialog until its button labelled `label` has the focus, then Enter. */
+  async pressDialogButtonWithKeyboard(label: string): Promise<void> {
+    await this.dialog.waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+    await eventually(`the dialog's button "${label}" to have the focus`, async () => {
+      if ((await this.focusedElementText()) === label) return true;
+      await this.page.keyboard.press('Tab');
+      return undefined;
+    }, { describe: async () => `the focus is on "${await this.focusedElementText()}"` });
+    await this.page.keyboard.press('Enter');
+    await this.dialog.waitFor({ state: 'hidden', timeout: LIMITS.uiMs });
+  }
+
   // --- views and tree items -------------------------------------------------------------------
 
   /** A view (pane) of the side bar by its name, e.g. "Workspaces". */
@@ -270,6 +387,22 @@ export class Workbench {
     );
   }
 
+  /** The entries of the row's context menu (right-click), in order; closes it again (Escape). */
+  async contextMenuEntries(item: Locator): Promise<string[]> {
+    const menu = this.page.locator('.context-view .monaco-menu');
+    const entries = await eventually('the context menu to open', async () => {
+      if (!(await menu.isVisible())) {
+        await item.click({ button: 'right' });
+        await menu.waitFor({ state: 'visible', timeout: 5000 });
+      }
+      const labels = await menu.locator('a.action-menu-item .action-label').evaluateAll((labels) => labels.map((label) => label.getAttribute('aria-label') ?? label.textContent ?? ''));
+      return labels.length > 0 ? labels : undefined;
+    });
+    await this.page.keyboard.press('Escape');
+    await menu.waitFor({ state: 'hidden', timeout: LIMITS.uiMs });
+    return entries;
+  }
+
   // --- notifications and dialogs --------------------------------------------------------------
 
   /** The messages of the notification toasts on screen. */
@@ -284,6 +417,25 @@ export class Workbench {
       async () => (await this.notifications()).find((text) => message.test(text)),
       { limitMs, describe: () => this.notifications().then((texts) => JSON.stringify(texts)) },
     );
+  }
+
+  /** The notification toast whose message matches. */
+  notificationToast(message: RegExp): Locator {
+    return this.page.locator('.notification-toast').filter({ has: this.page.locator('.notification-list-item-message', { hasText: message }) }).last();
+  }
+
+  /** The buttons the notification toast whose message matches offers. */
+  async notificationButtons(message: RegExp): Promise<string[]> {
+    await this.waitForNotification(message);
+    return (await this.notificationToast(message).locator('.notification-list-item-buttons-container a.monaco-button').allTextContents()).map((text) => text.trim());
+  }
+
+  /** Clicks the button labelled `button` on the notification toast whose message matches. */
+  async clickNotificationButton(message: RegExp, button: string): Promise<void> {
+    await this.waitForNotification(message);
+    const toast = this.notificationToast(message);
+    await toast.locator('.notification-list-item-buttons-container a.monaco-button', { hasText: exactly(button) }).click({ timeout: LIMITS.uiMs });
+    await toast.waitFor({ state: 'hidden', timeout: LIMITS.uiMs });
   }
 
   get dialog(): Locator {
@@ -304,6 +456,160 @@ export class Workbench {
   async clickDialogButton(label: string): Promise<void> {
     await this.dialog.locator('.dialog-buttons a.monaco-button', { hasText: exactly(label) }).click();
     await this.dialog.waitFor({ state: 'hidden', timeout: LIMITS.uiMs });
+  }
+
+  // --- editors --------------------------------------------------------------------------
+
+  /** The code editor of the active editor group. */
+  get activeEditor(): Locator {
+    return this.page.locator('.part.editor .editor-group-container.active .editor-container .monaco-editor').first();
+  }
+
+  /** The label of the active editor's tab, as shown: its name and suffix (e.g. "settings.json"). */
+  async activeEditorTitle(): Promise<string> {
+    const tab = this.page.locator('.part.editor .editor-group-container.active .tab.active .monaco-icon-label-container').first();
+    return ((await tab.textContent({ timeout: LIMITS.uiMs })) ?? '').trim();
+  }
+
+  /** The URI of the active editor's document (Monaco's data-uri attribute). */
+  async activeEditorUri(): Promise<string> {
+    return (await this.activeEditor.getAttribute('data-uri', { timeout: LIMITS.uiMs })) ?? '';
+  }
+
+  /** The language mode the status bar shows for the active editor (e.g. "JSON"). */
+  async editorLanguage(): Promise<string> {
+    return ((await this.page.locator('.part.statusbar [id="status.editor.mode"]').textContent({ timeout: LIMITS.uiMs })) ?? '').trim();
+  }
+
+  /** The lines the active editor shows, top to bottom (only what is rendered). */
+  async editorLines(): Promise<string[]> {
+    return this.activeEditor.locator('.view-lines .view-line').evaluateAll((elements) =>
+      elements
+        .map((element) => ({
+          top: Number.parseFloat((element as unknown as { style: { top: string } }).style.top) || 0,
+          text: (element.textContent ?? '').replace(/\u00a0/g, ' '),
+        }))
+        .sort((a, b) => a.top - b.top)
+        .map(({ text }) => text),
+    );
+  }
+
+  /** Waits until the active editor's URI matches `uri` and it shows a line matching each of `lines`. */
+  async waitForEditor(uri: RegExp, lines: RegExp[], limitMs = LIMITS.uiMs): Promise<string[]> {
+    return eventually(
+      `the active editor of ${uri} to show lines matching ${lines.join(', ')}`,
+      async () => {
+        if (!uri.test(await this.activeEditorUri())) return undefined;
+        const shown = await this.editorLines();
+        return lines.every((line) => shown.some((text) => line.test(text))) ? shown : undefined;
+      },
+      { limitMs, describe: async () => `editor of ${await this.activeEditorUri().catch(() => '?')}, lines ${JSON.stringify(await this.editorLines().catch(() => []))}` },
+    );
+  }
+
+  /** The message Monaco shows over the editor (e.g. "Cannot edit in read-only editor"). */
+  get editorMessage(): Locator {
+    return this.activeEditor.locator('.monaco-editor-overlaymessage');
+  }
+
+  // --- terminals -----------------------------------------------------------------------------
+
+  /**
+   * Every terminal of the panel in creation order: whether it is shown, whether it has the
+   * keyboard focus, and the lines it shows (needs terminal.integrated.gpuAcceleration "off").
+   */
+  async terminals(): Promise<TerminalView[]> {
+    return this.page.locator('.part.panel .terminal-wrapper').evaluateAll((wrappers) => {
+      const doc = (globalThis as unknown as { document: { activeElement: unknown } }).document;
+      return wrappers.map((wrapper) => {
+        const element = wrapper as unknown as {
+          getClientRects(): ArrayLike<unknown>;
+          contains(other: unknown): boolean;
+          querySelector(selector: string): { children: ArrayLike<{ textContent: string | null }> } | null;
+        };
+        const rows = element.querySelector('.xterm-rows');
+        return {
+          visible: element.getClientRects().length > 0,
+          focused: element.contains(doc.activeElement),
+          lines: rows ? Array.from(rows.children).map((row) => (row.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd()) : [],
+        };
+      });
+    });
+  }
+
+  /** The terminals, for failure messages. */
+  async describeTerminals(): Promise<string> {
+    const shown = await this.terminals();
+    return JSON.stringify(shown.map((t, index) => ({ index, visible: t.visible, focused: t.focused, lines: t.lines.filter(Boolean) })));
+  }
+
+  /** The labels of the terminal tabs (shown once there are two), and which is selected. */
+  async terminalTabs(): Promise<Array<{ label: string; selected: boolean }>> {
+    return this.page.locator('.part.panel .tabs-list .monaco-list-row').evaluateAll((rows) =>
+      rows
+        .map((row) => ({
+          top: Number.parseFloat((row as unknown as { style: { top: string } }).style.top) || 0,
+          label: row.querySelector('.label-name')?.textContent?.trim() ?? '',
+          selected: row.getAttribute('aria-selected') === 'true',
+        }))
+        .sort((a, b) => a.top - b.top)
+        .map(({ label, selected }) => ({ label, selected })),
+    );
+  }
+
+  /** Opens a terminal of the profile named `profile` from the "Launch Profile..." dropdown next to the panel's "+". */
+  async launchTerminalProfile(profile: string): Promise<void> {
+    const dropdown = this.page.locator('.part.panel a.action-label[aria-label="Launch Profile..."]');
+    const menu = this.page.locator('.context-view .monaco-menu');
+    const entry = menu.locator('a.action-menu-item').filter({ has: this.page.locator('.action-label', { hasText: exactly(profile) }) });
+    // As with context menus: a click in the menu's first 100 ms is ignored, so click until it closes.
+    let clicked = false;
+    await eventually(
+      `the "Launch Profile..." menu to offer "${profile}" and take the click`,
+      async () => {
+        if (!(await menu.isVisible())) {
+          if (clicked) return true;
+          await dropdown.click({ timeout: 5000 });
+          await menu.waitFor({ state: 'visible', timeout: 5000 });
+        }
+        await entry.hover({ timeout: 5000 });
+        await entry.click({ timeout: 5000 });
+        clicked = true;
+        await menu.waitFor({ state: 'hidden', timeout: 2000 });
+        return true;
+      },
+      { describe: async () => `menu entries ${JSON.stringify(await menu.locator('a.action-menu-item .action-label').allTextContents())}` },
+    );
+  }
+
+  /** Waits until the terminal with the keyboard focus shows a line matching `line`; returns that terminal's index. */
+  async waitForFocusedTerminalLine(line: RegExp, limitMs = LIMITS.dockerMs): Promise<number> {
+    return eventually(
+      `the focused terminal to show a line matching ${line}`,
+      async () => {
+        const index = (await this.terminals()).findIndex((t) => t.focused && t.lines.some((text) => line.test(text.trim())));
+        return index >= 0 ? index : undefined;
+      },
+      { limitMs, describe: () => this.describeTerminals() },
+    );
+  }
+
+  // --- the status bar and the clipboard ------------------------------------------------------
+
+  /** The status bar item whose text matches. */
+  statusBarItem(text: RegExp): Locator {
+    return this.page.locator('.part.statusbar .statusbar-item').filter({ hasText: text }).first();
+  }
+
+  /** Lets the page read and write the clipboard, as a browser asks a person once (call before a copy). */
+  async allowClipboard(): Promise<void> {
+    await this.page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(this.page.url()).origin });
+  }
+
+  /** The text on the clipboard. */
+  async readClipboard(): Promise<string> {
+    await this.allowClipboard();
+    return this.page.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText());
   }
 
   // --- the Output panel ---------------------------------------------------------------------
