@@ -45,6 +45,9 @@ Usage:
   sandkasten config reset KEY
   sandkasten pool status [--json]                      ready / target / refilling per image
   sandkasten image list [--json]                       local images, newest first (also: image ls)
+  sandkasten api info [--json]                         the HTTP API's URL and bearer token (turn it on
+                                                       with: config set api.enabled true)
+  sandkasten api rotate-token [--json]                 a new token; the old one is refused at once
   sandkasten status [--json]
   sandkasten daemon                                    run the sidecar in the foreground
   sandkasten daemon stop

@@ -175,6 +175,20 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       );
       return 0;
     }
+    case 'api info':
+    case 'api rotate-token': {
+      none();
+      const info = await client.request(verb === 'info' ? P.ApiInfoRequest.type : P.RotateApiTokenRequest.type, {});
+      if (info.warning) process.stderr.write(`sandkasten: warning: ${info.warning}\n`);
+      output({ url: info.url ?? null, token: info.token, enabled: info.enabled, ...(info.error ? { error: info.error } : {}) }, () =>
+        info.url
+          ? `URL:   ${info.url}\nToken: ${info.token}\n\nexport SANDKASTEN_BASE_URL=${info.url} SANDKASTEN_API_KEY=${info.token}`
+          : info.enabled
+            ? `The HTTP API is on but not listening${info.error ? `: ${info.error}` : ''}.\nToken: ${info.token}`
+            : `The HTTP API is off. Turn it on with: sandkasten config set api.enabled true\nToken: ${info.token}`,
+      );
+      return 0;
+    }
     case 'config get': {
       if (rest.length > 1) throw new UsageError('config get takes at most one KEY.');
       const config = await client.request(P.GetConfigRequest.type, { key: verb === 'get' ? rest[0] : undefined });

@@ -1,5 +1,5 @@
 import { cryptoRandomHex, newSessionId } from './client/ids';
-import type { ChangedArea, SessionInfo, SessionInspection, WorkspaceInfo } from './client/protocol';
+import type { ChangedArea, Origin, SessionInfo, SessionInspection, WorkspaceInfo } from './client/protocol';
 import { conflict, notFound } from './errors';
 import type { Shells } from './exec/shells';
 import type { Pool, PooledContainer } from './pool';
@@ -14,6 +14,13 @@ export interface SessionDependencies extends WorkspaceDependencies {
   shells: Shells;
   /** Pre-warmed containers for new workspaces; absent in setups without a pool. */
   pool?: Pool;
+}
+
+/** Who starts a session, and for an API session how long its lease runs. */
+export interface StartOptions {
+  origin?: Origin;
+  /** From now until the session is destroyed unless used (see ApiLeases); none: no lease. */
+  leaseMs?: number;
 }
 
 /** Sessions: a container bound to one workspace, the lease on compute. */
@@ -44,6 +51,14 @@ export class Sessions {
     return { containerId, container };
   }
 
+  /** Moves an API session's lease end to `leaseMs` from now (each API call that uses it does). */
+  async extendLease(id: string, leaseMs: number): Promise<void> {
+    const { store, clock } = this.deps;
+    if (!store.sessions.get(id)?.expiresAt) return;
+    store.sessions.setLease(id, clock.now() + leaseMs);
+    store.commitSoon(); // a lease moved later is not worth a durable write per call
+  }
+
   /** The session if it runs, or a Conflict saying why not and how to go on. */
   running(id: string): SessionInfo & { containerId: string } {
     const session = this.get(id);
@@ -60,46 +75,46 @@ export class Sessions {
    * one. A session the database believes runs but whose container stopped or went away is
    * repaired first, so the workspace never gets a second session by mistake.
    */
-  async start(workspaceId: string): Promise<SessionInfo> {
+  async start(workspaceId: string, options: StartOptions = {}): Promise<SessionInfo> {
     const workspace = this.deps.workspaces.get(workspaceId);
     for (const session of this.deps.store.sessions.list(workspaceId)) {
       if (session.state === 'running' || session.state === 'paused') await this.checkContainer(session);
     }
     const stopped = this.deps.store.sessions.lastStoppedOf(workspaceId);
-    if (stopped) return this.resume(stopped);
-    return this.deps.locks.run(workspaceId, () => this.startNew(workspace));
+    if (stopped) return this.resume(stopped, options);
+    return this.deps.locks.run(workspaceId, () => this.startNew(workspace, options));
   }
 
-  private async startNew(workspace: WorkspaceInfo): Promise<SessionInfo> {
+  private async startNew(workspace: WorkspaceInfo, options: StartOptions): Promise<SessionInfo> {
     const fresh = this.deps.workspaces.get(workspace.id); // it may have changed while we waited for the lock
     const id = newSessionId(this.deps.randomHex ?? cryptoRandomHex);
     // A workspace that never had a session has an empty volume, so it can take a pooled
     // container together with the pooled container's (equally empty) volume.
     const pooled = fresh.stats.sessions === 0 && this.deps.containers.poolSuits(fresh) ? this.deps.pool?.take(fresh.image) : undefined;
-    if (pooled) return this.startFromPool(fresh, id, pooled);
-    return this.startCold(fresh, id);
+    if (pooled) return this.startFromPool(fresh, id, pooled, options);
+    return this.startCold(fresh, id, options);
   }
 
-  private async startCold(workspace: WorkspaceInfo, id: string): Promise<SessionInfo> {
+  private async startCold(workspace: WorkspaceInfo, id: string, options: StartOptions): Promise<SessionInfo> {
     const { containers, shells } = this.deps;
     // Docker first, database second: a crash in between leaves a labelled container that the
     // next start's reconciliation removes, never a session row pointing at nothing.
     const { containerId, shell } = await containers.createAndStart(containers.spec({ role: 'session', sessionId: id, workspace }));
     shells.adopt(id, shell); // answers while the database is written
-    await this.recordStarted(workspace, id, containerId, false);
+    await this.recordStarted(workspace, id, containerId, false, options);
     this.deps.changes.emit('sessions', 'workspaces');
     return this.get(id);
   }
 
   /** The hand-out path: no Docker call unless an ephemeral workspace must lose its network. */
-  private async startFromPool(workspace: WorkspaceInfo, id: string, pooled: PooledContainer): Promise<SessionInfo> {
+  private async startFromPool(workspace: WorkspaceInfo, id: string, pooled: PooledContainer, options: StartOptions): Promise<SessionInfo> {
     const { store, containers, changes, shells } = this.deps;
     try {
       if (containers.networkFor(workspace.kind) === 'none' && pooled.network !== 'none') {
         await containers.engine.disconnectNetwork(pooled.containerId, pooled.network);
       }
       store.workspaces.setVolume(workspace.id, pooled.volume);
-      await this.recordStarted(workspace, id, pooled.containerId, true);
+      await this.recordStarted(workspace, id, pooled.containerId, true, options);
     } finally {
       // Recorded (owned by the session now) or failed (a leftover the pool's janitor removes).
       this.deps.pool?.handedOver(pooled);
@@ -116,9 +131,11 @@ export class Sessions {
     return this.get(id);
   }
 
-  private async recordStarted(workspace: WorkspaceInfo, id: string, containerId: string, fromPool: boolean): Promise<void> {
+  private async recordStarted(workspace: WorkspaceInfo, id: string, containerId: string, fromPool: boolean, options: StartOptions): Promise<void> {
     const { store, clock, workspaces } = this.deps;
-    store.sessions.insertRunning({ id, workspaceId: workspace.id, containerId, image: workspace.image, fromPool, now: clock.now() });
+    const now = clock.now();
+    const expiresAt = options.leaseMs === undefined ? undefined : now + options.leaseMs;
+    store.sessions.insertRunning({ id, workspaceId: workspace.id, containerId, image: workspace.image, fromPool, origin: options.origin, expiresAt, now });
     workspaces.recordAccess(workspace.id, { sessions: 1, state: 'active' });
     await store.commit();
   }
@@ -185,7 +202,7 @@ export class Sessions {
   }
 
   /** Starts a stopped session again (a paused one is unpaused); recreates its container when Docker lost it. */
-  async resume(id: string): Promise<SessionInfo> {
+  async resume(id: string, options: Pick<StartOptions, 'leaseMs'> = {}): Promise<SessionInfo> {
     const before = this.get(id);
     if (before.state === 'running' || before.state === 'paused') await this.checkContainer(before);
     const { workspaceId } = before;
@@ -218,6 +235,7 @@ export class Sessions {
         shells.adopt(id, created.shell);
       }
       store.sessions.markStarted(id, containerId, clock.now());
+      if (options.leaseMs !== undefined) store.sessions.setLease(id, clock.now() + options.leaseMs);
       workspaces.recordAccess(workspaceId, { state: 'active' });
       await store.commit();
       changes.emit('sessions', 'workspaces');

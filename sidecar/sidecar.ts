@@ -1,8 +1,11 @@
 import * as fs from 'node:fs';
 import { version } from '../package.json';
+import { ApiLeases } from './api/leases';
+import { ApiServer } from './api/apiServer';
+import { ApiToken } from './api/apiToken';
 import { homePaths, type HomePaths } from './client/home';
 import { ensurePrivateDirectory } from './client/privateDirectory';
-import type { SidecarStatus } from './client/protocol';
+import type { ApiInfo, SidecarStatus } from './client/protocol';
 import { ConfigStore } from './config';
 import { ContainerWatch } from './containerWatch';
 import { DiskWatch } from './diskWatch';
@@ -59,6 +62,10 @@ export class Sidecar implements Services {
   readonly rawChannels: RawChannels;
   readonly pipes: DirectPipes;
   readonly log: Logger;
+  /** The HTTP API's address and token, for `api/info` and `api/rotateToken`. */
+  readonly api: { info(): Promise<ApiInfo>; rotateToken(): Promise<ApiInfo> };
+  private readonly apiServer: ApiServer;
+  private readonly apiLeases: ApiLeases;
   private readonly shells: Shells;
   private readonly containers: Containers;
   private readonly containerWatch: ContainerWatch;
@@ -80,6 +87,7 @@ export class Sidecar implements Services {
     readonly config: ConfigStore,
     readonly engine: Engine,
     readonly clock: Clock,
+    apiToken: ApiToken,
   ) {
     const changes = new Changes();
     const locks = new KeyedLock();
@@ -112,9 +120,35 @@ export class Sidecar implements Services {
       onClientConnected: () => this.idleTimer?.cancel(),
       onLastClientGone: () => this.scheduleIdleShutdown(),
     });
+    const apiServices = { workspaces: this.workspaces, sessions: this.sessions, exec: this.exec, processes: this.processes, engine, config, clock, log: options.log, locks: new KeyedLock() };
+    this.apiServer = new ApiServer({
+      services: apiServices,
+      token: apiToken,
+      log: options.log,
+      settings: () => ({ enabled: config.current['api.enabled'], port: config.current['api.port'], bindAddress: config.current['api.bindAddress'] }),
+      lastPort: () => store.meta.apiPort(),
+      rememberPort: async (port) => {
+        store.meta.setApiPort(port);
+        await store.commit();
+      },
+    });
+    this.apiLeases = new ApiLeases({ services: apiServices, store, clock, log: options.log });
+    this.api = {
+      info: () => this.apiServer.info(),
+      rotateToken: async () => {
+        await apiToken.rotate();
+        this.log.info('HTTP API token rotated');
+        return this.apiServer.info();
+      },
+    };
     changes.onSessionEnded((sessionId) => this.shells.close(sessionId));
     changes.subscribe((areas) => this.server.broadcast(areas));
-    config.onDidChange(() => changes.emit('config'));
+    config.onDidChange(() => {
+      changes.emit('config');
+      // The API follows its settings; while it is on, the sidecar stays up without clients.
+      void this.apiServer.apply();
+      this.scheduleIdleShutdown();
+    });
     this.reconcile = () => reconcileWithDocker({ store, containers, workspaces: this.workspaces, sessions: this.sessions });
     this.changes = changes;
   }
@@ -131,8 +165,10 @@ export class Sidecar implements Services {
       const instance = store.meta.instanceId();
       if (instance.isNew) await store.commit();
       const engine = options.engine?.(instance.id) ?? new DockerEngine(instance.id);
-      const sidecar = new Sidecar(options, paths, releaseLock, store, config, engine, clock);
+      const apiToken = await ApiToken.open(paths.apiToken);
+      const sidecar = new Sidecar(options, paths, releaseLock, store, config, engine, clock, apiToken);
       await sidecar.server.listen(paths.socket);
+      await sidecar.apiServer.apply();
       options.log.info(`sidecar ${version} (pid ${process.pid}, instance ${instance.id}) listening on ${paths.socket}`);
       void sidecar.ensureReconciled();
       sidecar.scheduleIdleShutdown();
@@ -158,6 +194,7 @@ export class Sidecar implements Services {
         this.diskWatch.start();
         await this.sweepPipeDirectories();
         await this.pool.start();
+        this.apiLeases.start();
       })().catch((error) => {
         this.reconciled = undefined;
         this.log.info(`reconciliation postponed: ${(error as Error).message}`);
@@ -185,8 +222,8 @@ export class Sidecar implements Services {
   }
 
   private scheduleIdleShutdown(): void {
-    if (this.server.clientCount > 0 || this.stopping) return;
     this.idleTimer?.cancel();
+    if (this.server.clientCount > 0 || this.stopping || this.config.current['api.enabled']) return;
     const seconds = this.config.current.idleShutdownSeconds;
     this.idleTimer = this.clock.setTimeout(() => {
       if (this.server.clientCount === 0) void this.shutdown(`no client for ${seconds} s`);
@@ -209,7 +246,9 @@ export class Sidecar implements Services {
       this.pipeSweepTimer?.cancel();
       this.containerWatch.stop();
       this.diskWatch.stop();
+      this.apiLeases.stop();
       this.server.stopAccepting();
+      await this.apiServer.close().catch((error) => this.log.error('closing the HTTP API failed', error));
       this.shells.closeAll();
       this.processes.closeAll();
       this.terminals.closeAll();

@@ -1,6 +1,6 @@
-import { cryptoRandomHex, newWorkspaceId, workspaceNameProblem, type RandomHex } from './client/ids';
+import { callerWorkspaceIdProblem, cryptoRandomHex, newWorkspaceId, workspaceNameProblem, type RandomHex } from './client/ids';
 import { imageReferenceProblem } from './client/imageReference';
-import { WORKSPACE_KINDS, type CreateWorkspaceParams, type WorkspaceInfo } from './client/protocol';
+import { WORKSPACE_KINDS, type CreateWorkspaceParams, type Origin, type WorkspaceInfo } from './client/protocol';
 import type { ConfigStore } from './config';
 import type { Containers } from './containers';
 import { LABEL } from './docker/engine';
@@ -57,9 +57,19 @@ export class Workspaces {
     return this.withDiskUse(workspace);
   }
 
-  async create(params: CreateWorkspaceParams): Promise<WorkspaceInfo> {
+  /**
+   * Makes a workspace. `options.id`: the caller names it (the HTTP API's `workspace_id`, by
+   * that API's rule), else the id is the name plus 8 hex digits; `options.origin`: who made it.
+   */
+  async create(params: CreateWorkspaceParams, options: { origin?: Origin; id?: string } = {}): Promise<WorkspaceInfo> {
     const { store, containers, config, clock, changes } = this.deps;
-    checkName(params.name);
+    if (options.id !== undefined) {
+      const problem = callerWorkspaceIdProblem(options.id);
+      if (problem) throw invalidInput(`"${options.id}" is not a workspace id: ${problem}`);
+      if (store.workspaces.get(options.id)) throw conflict(`A workspace "${options.id}" exists already.`);
+    } else {
+      checkName(params.name);
+    }
     const kind = params.kind ?? 'session';
     if (!WORKSPACE_KINDS.includes(kind)) throw invalidInput(`Unknown kind "${kind}". Choose one of ${WORKSPACE_KINDS.join(', ')}.`);
     const description = params.description ?? '';
@@ -81,12 +91,12 @@ export class Workspaces {
     await engine.requireAvailable();
     await engine.ensureImage(image);
 
-    const id = newWorkspaceId(params.name, this.deps.randomHex ?? cryptoRandomHex);
+    const id = options.id ?? newWorkspaceId(params.name, this.deps.randomHex ?? cryptoRandomHex);
     const volume = containers.workspaceVolumeName(id);
     // The volume first: a crash before the commit leaves a labelled volume that the next
     // start's reconciliation removes, never a workspace row without storage.
     await engine.createVolume(volume, { role: 'workspace', workspaceId: id });
-    store.workspaces.insert({ id, name: params.name, kind, image, description, tags, volume, hostNetwork, now: clock.now() });
+    store.workspaces.insert({ id, name: params.name, kind, image, description, tags, volume, hostNetwork, origin: options.origin, now: clock.now() });
     await store.commit();
     changes.emit('workspaces');
     return this.get(id);

@@ -4,6 +4,7 @@
  * same keys; a unit test keeps the two in step). Pure: imported by the extension too.
  */
 
+import { isIP } from 'node:net';
 import { imageReferenceProblem } from './imageReference';
 
 export interface SettingSpec {
@@ -66,6 +67,21 @@ const isUser = (value: unknown) =>
   typeof value === 'string' && /^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$|^[0-9]{1,10}(:[0-9]{1,10})?$/i.test(value)
     ? undefined
     : 'must be a user name or uid, optionally with ":group" (e.g. "1000:1000")';
+
+/** An IP address to listen on; a name would resolve to who knows what. */
+const isBindAddress = (value: unknown) =>
+  typeof value === 'string' && isIP(value) !== 0 ? undefined : 'must be an IP address, e.g. "127.0.0.1" (loopback only, the default) or "0.0.0.0" (every interface: reachable from the network)';
+
+/** Names an API client may ask for (Sandkasten v1 uses `base`, `python`, `node`) → the image a workspace gets. */
+const isImageAliases = (value: unknown) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be an object from a name to an image reference, e.g. {"python": "python:3.12-slim"}';
+  for (const [alias, image] of Object.entries(value)) {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(alias)) return `has "${alias}", which is not a short image name (letters, digits, "_", ".", "-")`;
+    const problem = isImageReference(image);
+    if (problem) return `has ${JSON.stringify(image)} for "${alias}", which ${problem}`;
+  }
+  return undefined;
+};
 
 const isRuntime = (value: unknown) =>
   typeof value === 'string' && /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(value) ? undefined : 'must be the name of a runtime the Docker engine has (e.g. "runsc")';
@@ -153,6 +169,33 @@ export const SETTINGS = {
     defaultValue: 1024,
     check: isInteger(16, 65536),
   },
+  'api.enabled': {
+    description:
+      'Serve the HTTP API (compatible with Sandkasten v1 and its SDKs) for agents, with a bearer token (`sandkasten api info`). While it is on, the sidecar stays up without clients.',
+    defaultValue: false,
+    check: isBoolean,
+  },
+  'api.port': {
+    description: 'Port of the HTTP API; 0 picks a free one, kept across restarts while it stays free.',
+    defaultValue: 0,
+    check: isInteger(0, 65535),
+  },
+  'api.bindAddress': {
+    description: 'Address the HTTP API listens on. Only loopback (127.0.0.1, ::1) by default; anything else is reachable from the network without TLS, and the sidecar warns about it.',
+    defaultValue: '127.0.0.1',
+    check: isBindAddress,
+  },
+  'api.maxOutputKb': {
+    description: "Output a blocking HTTP exec returns at most, in KiB (stdout and stderr together); beyond it the result says truncated. Streamed exec is not capped.",
+    defaultValue: 1024,
+    check: isInteger(1, 1048576),
+  },
+  'api.images': {
+    description:
+      'Short names an API client may use for images, e.g. {"python": "python:3.12-slim", "node": "node:22-slim"}; "base" is always the default image. Other names are used as image references.',
+    defaultValue: {},
+    check: isImageAliases,
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -178,6 +221,11 @@ export interface SettingsValues {
   'pool.images': Record<string, number>;
   idleShutdownSeconds: number;
   'logs.sessionKb': number;
+  'api.enabled': boolean;
+  'api.port': number;
+  'api.bindAddress': string;
+  'api.maxOutputKb': number;
+  'api.images': Record<string, string>;
 }
 
 export function defaultSettings(): SettingsValues {

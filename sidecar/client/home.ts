@@ -46,6 +46,8 @@ export function homePaths(home: string) {
     config: path.join(home, 'config.json'),
     lock: path.join(home, 'sidecar.pid'),
     log: path.join(home, 'sidecar.log'),
+    /** The HTTP API's bearer token, owner-only (see ApiToken). */
+    apiToken: path.join(home, 'api-token'),
     /** Per-container directories of stdout FIFOs (see DirectPipes). */
     pipes: path.join(home, 'pipes'),
   };

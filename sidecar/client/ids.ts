@@ -31,6 +31,18 @@ export function isWorkspaceId(id: string): boolean {
   return WORKSPACE_ID.test(id);
 }
 
+/**
+ * A workspace id a caller chooses (the HTTP API's `workspace_id`, as Sandkasten v1 defines
+ * it): 2–64 lowercase letters, digits and hyphens, not starting or ending with a hyphen.
+ */
+const CALLER_WORKSPACE_ID = /^[a-z0-9][a-z0-9-]*[a-z0-9]$/;
+export function callerWorkspaceIdProblem(id: unknown): string | undefined {
+  if (typeof id !== 'string' || id.length < 2) return 'it must be at least 2 characters';
+  if (id.length > 64) return 'it must not exceed 64 characters';
+  if (!CALLER_WORKSPACE_ID.test(id)) return 'it must contain only lowercase letters, numbers, and hyphens, and cannot start or end with a hyphen';
+  return undefined;
+}
+
 export function newSessionId(randomHex: RandomHex = cryptoRandomHex): string {
   return `ses-${randomHex(6)}`;
 }

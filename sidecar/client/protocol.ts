@@ -67,6 +67,9 @@ export function errorDetail(error: unknown): string | undefined {
 // ---------------------------------------------------------------------------------------
 
 export const WORKSPACE_KINDS = ['ephemeral', 'session', 'persistent', 'collaborative'] as const;
+
+/** Where a workspace or session was made: a VS Code window (or an extension using its API), the CLI, or the HTTP API. */
+export type Origin = 'vscode' | 'cli' | 'api';
 export type WorkspaceKind = (typeof WORKSPACE_KINDS)[number];
 
 /** created → active ⇄ suspended → archived → deleted; `deleting` marks an unfinished delete. */
@@ -87,6 +90,8 @@ export interface WorkspaceInfo {
   hostNetwork?: boolean;
   /** Disk its volume and running container use, as last measured (see limits.diskMb); absent until measured. */
   diskBytes?: number;
+  /** Where it was made; absent for workspaces made before this was recorded. */
+  origin?: Origin;
   createdAt: string;
   lastAccessedAt: string;
   stats: { sessions: number; commands: number; runTimeMs: number };
@@ -113,6 +118,10 @@ export interface SessionInfo {
    * (limit 1024 MiB)", "its container was paused outside Sandkasten".
    */
   stateReason?: string;
+  /** Where it was made; absent for sessions made before this was recorded. */
+  origin?: Origin;
+  /** An API session's lease: it is destroyed then unless used before (each API call extends it). */
+  expiresAt?: string;
 }
 
 export interface DockerStatus {
@@ -322,6 +331,12 @@ export interface ExecResult {
   shellReset: boolean;
   /** It ran beside a busy session shell, in a shell of its own (see ExecParams.queue). */
   sideBySide: boolean;
+  /**
+   * The shell's working directory after the command (where the next one starts, unless it
+   * ran in a clean shell); absent for a side-by-side command, when the shell ended, or when
+   * the path is longer than 1024 characters.
+   */
+  cwd?: string;
   /** Output bytes not delivered because the captured (non-streamed) output passed its limit. */
   droppedBytes: number;
 }
@@ -632,4 +647,36 @@ export interface StateChangedParams {
 export namespace StateChangedNotification {
   export const method = 'sandkasten/stateChanged';
   export const type = new NotificationType<StateChangedParams>(method);
+}
+
+// ---------------------------------------------------------------------------------------
+// The HTTP API's address and token
+// ---------------------------------------------------------------------------------------
+
+export interface ApiInfo {
+  /** The api.enabled setting. */
+  enabled: boolean;
+  /** Where it listens, once it does: `http://127.0.0.1:PORT`. */
+  url?: string;
+  port?: number;
+  bindAddress: string;
+  /** The bearer token (`Authorization: Bearer <token>`). */
+  token: string;
+  /** Said when it listens beyond loopback (no TLS). */
+  warning?: string;
+  /** Why it does not listen although enabled (e.g. the port is taken). */
+  error?: string;
+}
+
+export namespace ApiInfoRequest {
+  export const params = S.noParams;
+  export const method = 'api/info';
+  export const type = new RequestType<Record<string, never>, ApiInfo, void>(method);
+}
+
+export namespace RotateApiTokenRequest {
+  export const params = S.noParams;
+  export const method = 'api/rotateToken';
+  /** A new token, durable before it is answered; the old one is refused from then on. */
+  export const type = new RequestType<Record<string, never>, ApiInfo, void>(method);
 }

@@ -3,7 +3,7 @@ import Docker from 'dockerode';
 import type { DockerStatus, ImageInfo } from '../client/protocol';
 import { conflict, imageMissing } from '../errors';
 import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
-import type { ContainerEvent, ContainerSpec, ContainerState, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role, RunOnceLimits } from './engine';
+import type { ContainerEvent, ContainerSpec, ContainerState, ContainerStats, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role, RunOnceLimits } from './engine';
 import { LABEL, RUN_ONCE_MAX_BYTES, SANDBOX_CAPABILITIES, SANDBOX_NOFILE, SANDBOX_NPROC, SANDBOX_TMPFS } from './engine';
 import { BindMountRefusedError, dockerCall, dockerMessage, dockerUnavailable, fromDockerError, isDockerUnreachable, statusCode } from './errors';
 import { FrameParser } from './frames';
@@ -250,6 +250,21 @@ export class DockerEngine implements Engine {
     return dockerCall(containerSubject(id), () => this.docker.getContainer(id).inspect(), 404);
   }
 
+  async containerStats(id: string): Promise<ContainerStats> {
+    // one-shot: a single sample at once, not the two a second apart Docker takes for CPU percentages.
+    const stats = (await dockerCall(containerSubject(id), () => this.docker.getContainer(id).stats({ stream: false, 'one-shot': true } as { stream: false }))) as {
+      memory_stats?: { usage?: number; limit?: number };
+      cpu_stats?: { cpu_usage?: { total_usage?: number } };
+      pids_stats?: { current?: number };
+    };
+    return {
+      memoryBytes: wholeNumber(stats?.memory_stats?.usage),
+      memoryLimit: wholeNumber(stats?.memory_stats?.limit),
+      cpuUsageUsec: Math.floor(wholeNumber(stats?.cpu_stats?.cpu_usage?.total_usage) / 1000),
+      pids: wholeNumber(stats?.pids_stats?.current),
+    };
+  }
+
   async listOwnContainers(role?: Role): Promise<OwnContainer[]> {
     const containers = (await dockerCall('containers', () => this.docker.listContainers({ all: true, filters: this.ownFilter(role) }))) ?? [];
     return containers.map((c) => ({
@@ -422,4 +437,9 @@ export function imageInfosOf(images: ImageSummary[]): ImageInfo[] {
 
 function mountsOf(mounts: Array<{ Source: string; Destination: string }> | undefined): OwnContainer['mounts'] {
   return (mounts ?? []).map((mount) => ({ source: mount.Source, target: mount.Destination }));
+}
+
+/** A count from the engine's JSON; anything else is 0. */
+function wholeNumber(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
 }

@@ -11,6 +11,14 @@ import type { Clock } from '../util/clock';
  * container is not running, or was removed behind the sidecar's back), InvalidInput,
  * ImageMissing, DockerUnavailable.
  */
+/** A running container's use: memory now and its limit, CPU time so far, processes. */
+export interface ContainerStats {
+  memoryBytes: number;
+  memoryLimit: number;
+  cpuUsageUsec: number;
+  pids: number;
+}
+
 export interface Engine {
   /** The storage directory's instance id: the `sandkasten.instance` label of everything it owns. */
   readonly instanceId: string;
@@ -60,6 +68,8 @@ export interface Engine {
   inspectContainer(id: string): Promise<ContainerState | undefined>;
   /** Docker's own inspect JSON of the container, untouched (for people and tools); undefined when it no longer exists. */
   inspectContainerRaw(id: string): Promise<unknown>;
+  /** One sample of a running container's use, as its cgroup counts it (NotFound when it is gone). */
+  containerStats(id: string): Promise<ContainerStats>;
   listOwnContainers(role?: Role): Promise<OwnContainer[]>;
 
   /** The container's main process's stdin, stdout and stderr (framed), attached before or after its start. */

@@ -35,9 +35,18 @@ export interface RunResult {
   exitCode: number;
   /** The shell itself ended (e.g. the command was `exit`); the next command gets a new one. */
   shellEnded: boolean;
+  /** The shell's working directory after the command; absent when the shell ended, or it is longer than MAX_REPORTED_CWD. */
+  cwd?: string;
 }
 
 const MARKER_END = 0x1f;
+/**
+ * The longest cwd the end marker carries (bytes); a longer one is not reported, so the marker
+ * stays short enough for its scanner (a directory name holding 0x1f only cuts it short).
+ */
+const MAX_REPORTED_CWD = 1024;
+/** What the shell's `${#PWD}` may mean in bytes: ash counts bytes, bash characters (UTF-8: up to 4 bytes). */
+const MAX_REPORTED_CWD_BYTES = 4 * MAX_REPORTED_CWD;
 /** After INT (and the shell's abandon signal), how long the command's processes get before TERM. */
 export const INT_GRACE_MS = 300;
 /** After TERM, how long they get before KILL. */
@@ -65,6 +74,7 @@ interface RunningCommand {
   stderr: MarkerScanner;
   exitCode?: number;
   stderrDone: boolean;
+  cwd?: string;
 }
 
 /**
@@ -247,7 +257,7 @@ export class CommandShell {
         resolve,
         options,
         stdout: new MarkerScanner(Buffer.from(`\x1eSK${nonce}:`, 'latin1'), MARKER_END, 12, stdout),
-        stderr: new MarkerScanner(Buffer.from(`\x1eSK${nonce}`, 'latin1'), MARKER_END, 2, (data) => options.onOutput('stderr', data)),
+        stderr: new MarkerScanner(Buffer.from(`\x1eSK${nonce}`, 'latin1'), MARKER_END, MAX_REPORTED_CWD_BYTES + 2, (data) => options.onOutput('stderr', data)),
         stderrDone: false,
       };
       const firstInShell = options.role === 'session' && !this.sessionNoted;
@@ -271,12 +281,17 @@ export class CommandShell {
         running.exitCode = parsed ? Number(parsed[1]) : 255;
         if (this.output === this.stream) this.deathScanner?.flush(); // bytes held back as a possible marker were the command's output
       }
-    } else if (running.stderr.push(data) !== undefined) {
-      running.stderrDone = true;
+    } else {
+      // The stderr marker carries the shell's cwd after the command (bytes, as latin1).
+      const cwd = running.stderr.push(data);
+      if (cwd !== undefined) {
+        running.stderrDone = true;
+        running.cwd = cwd === '' ? undefined : Buffer.from(cwd, 'latin1').toString('utf8');
+      }
     }
     if (running.exitCode !== undefined && running.stderrDone) {
       this.running = undefined;
-      running.resolve({ exitCode: running.exitCode, shellEnded: false });
+      running.resolve({ exitCode: running.exitCode, shellEnded: false, cwd: running.cwd });
       return;
     }
     if (running.options.isCongested?.() && running.options.waitForDrain) {
@@ -502,8 +517,11 @@ function commandText(
   const run = `${makeFifo}__sk_line=${shellQuote(line)}; ${role === 'side' ? sideCommand : invoke}\n`;
   const startedJobs =
     role === 'side' ? ` if [ -e ${jobsNote} ]; then \\command rm -f ${jobsNote}; __sk_rc=\${__sk_rc}j; fi;` : ` case \${!:-0} in "$__sk_bg") ;; *) __sk_rc=\${__sk_rc}j;; esac;`;
+  // Where the shell is now, for the result; a side command's cd ended with its subshell.
+  const reportCwd = role === 'side' ? '__sk_c=;' : `{ \\command test \${#PWD} -le ${MAX_REPORTED_CWD} && __sk_c=$PWD || __sk_c=; } 2>/dev/null;`;
   const end =
     `{ __sk_rc=$?; case \${__sk_ab-} in [0-9]|[0-9][0-9]|[0-9][0-9][0-9]) __sk_rc=$__sk_ab;; esac; __sk_ab=; case $- in *x*) __sk_x='set -x; ';; *) __sk_x=;; esac; set +x;${role === 'session' ? noteSession : ''} ${startedJobs} } 2>/dev/null; ` +
-    `${stdinFifo ? `\\command rm -f ${shellQuote(stdinFifo)}; ` : ''}\\command printf '\\036SK${nonce}\\037' >&9; \\command printf '\\036SK${nonce}:%s\\037' "$__sk_rc" >&8\n`;
+    `${stdinFifo ? `\\command rm -f ${shellQuote(stdinFifo)}; ` : ''}${reportCwd} ` +
+    `\\command printf '\\036SK${nonce}%s\\037' "$__sk_c" >&9; \\command printf '\\036SK${nonce}:%s\\037' "$__sk_rc" >&8\n`;
   return start + run + end;
 }

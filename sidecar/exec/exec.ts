@@ -34,6 +34,8 @@ export interface ExecOutcome {
   shellReset: boolean;
   /** It ran in a shell of its own beside a busy session shell (see ExecParams.queue). */
   sideBySide: boolean;
+  /** The shell's working directory after the command (see RunResult.cwd). */
+  cwd?: string;
 }
 
 /** Where a command's stdin comes from, when not /dev/null: bytes a client sends (see ExecParams.stdinChannelId). */
@@ -58,6 +60,11 @@ export class Exec {
       clock: Clock;
     },
   ) {}
+
+  /** Where the session's next command starts: its shell's cwd after the last one, /workspace before any. */
+  cwdOf(sessionId: string): string {
+    return this.deps.shells.cwdOf(sessionId) ?? '/workspace';
+  }
 
   async run(command: ExecCommand, sink: OutputSink, cancellation?: Cancellation, stdin?: StdinSource): Promise<ExecOutcome> {
     const { sessions, workspaces, store, shells, clock, engine } = this.deps;
@@ -125,6 +132,7 @@ export class Exec {
       });
       try {
         const result = await Promise.race([run.result, abandoned]);
+        if (role === 'session') shells.noteCwd(command.sessionId, result.shellEnded ? undefined : result.cwd);
         await sink.finish();
         workspaces.recordAccess(workspaceId, { commands: 1 });
         store.commitSoon(); // statistics: not worth a durable write per command
@@ -135,6 +143,7 @@ export class Exec {
           cancelled,
           shellReset: result.shellEnded && role === 'session',
           sideBySide: role === 'side',
+          ...(result.cwd !== undefined ? { cwd: result.cwd } : {}),
         };
       } finally {
         timer?.cancel();

@@ -15,6 +15,8 @@ const MAX_IDLE_SIDE_SHELLS = 2;
 export class Shells {
   private readonly shells = new Map<string, Promise<CommandShell>>();
   private readonly idleSideShells = new Map<string, CommandShell[]>();
+  /** Where each session's own shell was after its last command (see RunResult.cwd). */
+  private readonly cwds = new Map<string, string>();
 
   constructor(
     private readonly engine: Engine,
@@ -85,9 +87,20 @@ export class Shells {
     };
   }
 
+  /** The session shell's cwd after its last command; undefined before one ran in this shell, or after it ended. */
+  cwdOf(sessionId: string): string | undefined {
+    return this.cwds.get(sessionId);
+  }
+
+  noteCwd(sessionId: string, cwd: string | undefined): void {
+    if (cwd === undefined) this.cwds.delete(sessionId);
+    else this.cwds.set(sessionId, cwd);
+  }
+
   close(sessionId: string): void {
     const shell = this.shells.get(sessionId);
     this.shells.delete(sessionId);
+    this.cwds.delete(sessionId);
     void shell?.then((opened) => opened.dispose()).catch(() => undefined);
     for (const side of this.idleSideShells.get(sessionId) ?? []) side.dispose();
     this.idleSideShells.delete(sessionId);

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { createMessageConnection, ExitNotification, InitializeRequest, ShutdownRequest, type MessageConnection } from 'vscode-languageserver-protocol/node';
 import { version } from '../../package.json';
-import { StateChangedNotification, type ChangedArea } from '../client/protocol';
+import { StateChangedNotification, type ChangedArea, type Origin } from '../client/protocol';
 import type { RawChannels } from '../rawChannel/rawChannels';
 import { NotificationFlow } from './flow';
 import type { HandlerContext } from './handlers/context';
@@ -106,9 +106,14 @@ export class Server {
     this.connections.set(connection, flow);
     this.events.onClientConnected();
     const { handle, onNotification } = registrar(connection, this.services.log);
-    for (const register of HANDLER_AREAS) register({ handle, onNotification, connection, flow, services: this.services });
+    // A LanguageClient (a VS Code window) says initialize first; the CLI's client does not.
+    const client: { origin: Origin } = { origin: 'cli' };
+    for (const register of HANDLER_AREAS) register({ handle, onNotification, connection, flow, services: this.services, client });
     // A LanguageClient speaks LSP's lifecycle; `exit` ends only this client's connection.
-    connection.onRequest(InitializeRequest.type, () => ({ capabilities: {}, serverInfo: { name: 'sandkasten-sidecar', version } }));
+    connection.onRequest(InitializeRequest.type, () => {
+      client.origin = 'vscode';
+      return { capabilities: {}, serverInfo: { name: 'sandkasten-sidecar', version } };
+    });
     connection.onRequest(ShutdownRequest.type, () => undefined);
     connection.onNotification(ExitNotification.type, () => {
       socket.end();

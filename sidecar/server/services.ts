@@ -1,4 +1,4 @@
-import type { SidecarStatus } from '../client/protocol';
+import type { ApiInfo, SidecarStatus } from '../client/protocol';
 import type { ConfigStore } from '../config';
 import type { Engine } from '../docker/engine';
 import type { Exec } from '../exec/exec';
@@ -28,6 +28,8 @@ export interface Services {
   pipes: DirectPipes;
   clock: Clock;
   log: Logger;
+  /** The HTTP API's address and token (see ApiServer). */
+  api: { info(): Promise<ApiInfo>; rotateToken(): Promise<ApiInfo> };
   status(): Promise<SidecarStatus>;
   shutdown(reason: string): Promise<void>;
 }

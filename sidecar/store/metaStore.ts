@@ -13,4 +13,13 @@ export class MetaStore {
     this.db.run(`INSERT INTO meta (key, value) VALUES ('instance', ?)`, [id]);
     return { id, isNew: true };
   }
+
+  /** The HTTP API's last port, tried first next time so clients keep their URL (0: none yet). */
+  apiPort(): number {
+    return Number(this.db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'apiPort'`)?.value ?? 0) || 0;
+  }
+
+  setApiPort(port: number): void {
+    this.db.run(`INSERT INTO meta (key, value) VALUES ('apiPort', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, [String(port)]);
+  }
 }

@@ -84,6 +84,17 @@ export const MIGRATIONS: Migration[] = [
       db.run('ALTER TABLE workspaces ADD COLUMN host_network INTEGER NOT NULL DEFAULT 0;');
     },
   },
+  {
+    version: 5,
+    description: 'where workspaces and sessions were made (VS Code, CLI, API), and API session leases',
+    up(db) {
+      db.run(`
+        ALTER TABLE workspaces ADD COLUMN origin TEXT;
+        ALTER TABLE sessions ADD COLUMN origin TEXT;
+        ALTER TABLE sessions ADD COLUMN expires_at INTEGER;
+      `);
+    },
+  },
 ];
 
 export function schemaVersion(db: Database): number {

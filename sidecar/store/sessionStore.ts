@@ -1,4 +1,4 @@
-import type { SessionInfo, SessionState } from '../client/protocol';
+import type { Origin, SessionInfo, SessionState } from '../client/protocol';
 import { isoTime } from '../util/clock';
 import type { Database } from './database';
 
@@ -14,6 +14,8 @@ interface SessionRow {
   started_at: number | null;
   stopped_at: number | null;
   state_reason: string | null;
+  origin: Origin | null;
+  expires_at: number | null;
 }
 
 /** Sessions of workspaces that are not being deleted, with their workspace's name. */
@@ -26,6 +28,9 @@ export interface NewSession {
   containerId: string;
   image: string;
   fromPool: boolean;
+  origin?: Origin;
+  /** When an API session's lease ends (see ApiLeases); none for others. */
+  expiresAt?: number;
   now: number;
 }
 
@@ -53,9 +58,9 @@ export class SessionStore {
 
   insertRunning(session: NewSession): void {
     this.db.run(
-      `INSERT INTO sessions (id, workspace_id, container_id, image, state, from_pool, created_at, started_at)
-       VALUES (?, ?, ?, ?, 'running', ?, ?, ?)`,
-      [session.id, session.workspaceId, session.containerId, session.image, session.fromPool ? 1 : 0, session.now, session.now],
+      `INSERT INTO sessions (id, workspace_id, container_id, image, state, from_pool, origin, expires_at, created_at, started_at)
+       VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
+      [session.id, session.workspaceId, session.containerId, session.image, session.fromPool ? 1 : 0, session.origin ?? null, session.expiresAt ?? null, session.now, session.now],
     );
   }
 
@@ -65,6 +70,16 @@ export class SessionStore {
       now,
       id,
     ]);
+  }
+
+  /** Moves an API session's lease end (see ApiLeases). */
+  setLease(id: string, expiresAt: number): void {
+    this.db.run('UPDATE sessions SET expires_at = ? WHERE id = ?', [expiresAt, id]);
+  }
+
+  /** Sessions whose lease ended by `now`, soonest first. */
+  leasesEndedBy(now: number): string[] {
+    return this.db.all<{ id: string }>('SELECT id FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at', [now]).map((row) => row.id);
   }
 
   /** The session whose container this is, if any. */
@@ -163,5 +178,7 @@ function toSessionInfo(row: SessionRow): SessionInfo {
     stoppedAt: isoTime(row.stopped_at),
     fromPool: row.from_pool === 1,
     ...(row.state_reason ? { stateReason: row.state_reason } : {}),
+    ...(row.origin ? { origin: row.origin } : {}),
+    ...(row.expires_at !== null ? { expiresAt: isoTime(row.expires_at)! } : {}),
   };
 }

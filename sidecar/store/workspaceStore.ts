@@ -1,4 +1,4 @@
-import type { WorkspaceInfo, WorkspaceKind, WorkspaceState } from '../client/protocol';
+import type { Origin, WorkspaceInfo, WorkspaceKind, WorkspaceState } from '../client/protocol';
 import { isoTime } from '../util/clock';
 import type { Database } from './database';
 
@@ -13,6 +13,7 @@ interface WorkspaceRow {
   state: WorkspaceState;
   volume: string;
   host_network: number;
+  origin: Origin | null;
   created_at: number;
   last_accessed_at: number;
   sessions_count: number;
@@ -29,6 +30,7 @@ export interface NewWorkspace {
   tags: string[];
   volume: string;
   hostNetwork: boolean;
+  origin?: Origin;
   now: number;
 }
 
@@ -60,8 +62,8 @@ export class WorkspaceStore {
 
   insert(workspace: NewWorkspace): void {
     this.db.run(
-      `INSERT INTO workspaces (id, name, kind, image, description, tags, state, volume, host_network, created_at, last_accessed_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'created', ?, ?, ?, ?)`,
+      `INSERT INTO workspaces (id, name, kind, image, description, tags, state, volume, host_network, origin, created_at, last_accessed_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'created', ?, ?, ?, ?, ?)`,
       [
         workspace.id,
         workspace.name,
@@ -71,6 +73,7 @@ export class WorkspaceStore {
         JSON.stringify(workspace.tags),
         workspace.volume,
         workspace.hostNetwork ? 1 : 0,
+        workspace.origin ?? null,
         workspace.now,
         workspace.now,
       ],
@@ -128,6 +131,7 @@ function toWorkspaceInfo(row: WorkspaceRow): WorkspaceInfo {
     state: row.state,
     volume: row.volume,
     ...(row.host_network === 1 ? { hostNetwork: true } : {}),
+    ...(row.origin ? { origin: row.origin } : {}),
     createdAt: isoTime(row.created_at)!,
     lastAccessedAt: isoTime(row.last_accessed_at)!,
     stats: { sessions: row.sessions_count, commands: row.commands_count, runTimeMs: row.run_time_ms },

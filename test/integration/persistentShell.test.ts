@@ -28,6 +28,30 @@ describe('exec in a persistent shell against the real Docker engine', () => {
     await waitUntilGone(session.id, /sleep 310/);
   });
 
+  it('reports the shell\'s cwd after each command: spaces, UTF-8 and a control byte in names; none past 1024 characters, none beside', async () => {
+    const session = await sidecar.newSession('cwd');
+    assert.equal((await line(session.id, 'true')).cwd, '/workspace');
+    assert.equal((await line(session.id, 'mkdir -p "/tmp/a b/ü" && cd "/tmp/a b/ü"')).cwd, '/tmp/a b/ü');
+    assert.equal((await line(session.id, 'echo still')).cwd, '/tmp/a b/ü', 'where the next command starts');
+    // A name holding the marker's end byte only cuts the report short; the command still ends.
+    const odd = await line(session.id, "d=$(printf '/tmp/x\\037y'); mkdir -p \"$d\" && cd \"$d\" && echo in");
+    assert.equal(odd.exitCode, 0);
+    assert.equal(odd.stdout, 'in\n');
+    assert.equal(odd.cwd, '/tmp/x');
+    // A very deep directory is not reported (the marker stays bounded), and the command still ends.
+    const deep = await line(session.id, 'd=/tmp; for i in $(seq 1 120); do d=$d/abcdefghij; done; mkdir -p $d && cd $d && echo deep');
+    assert.equal(deep.stdout, 'deep\n');
+    assert.equal(deep.cwd, undefined);
+    assert.equal((await line(session.id, 'cd / && echo back')).cwd, '/');
+    // A side command's cd ends with it: no cwd to report.
+    const long = line(session.id, 'sleep 2');
+    const side = await line(session.id, 'cd /etc && pwd');
+    assert.equal(side.sideBySide, true);
+    assert.equal(side.stdout, '/etc\n');
+    assert.equal(side.cwd, undefined);
+    assert.equal((await long).cwd, '/');
+  });
+
   it("runs a new or resumed container's commands in its main shell, a child of the container's main process, with no exec", async () => {
     const session = await sidecar.newSession('main-shell');
     // PID 1 is Docker's init (it reaps orphans); the container's main process (the script that reads the secret) is its child.

@@ -83,7 +83,7 @@ describe('exec', () => {
 
     const outcome = await run({ line: 'make test' }, sink);
 
-    assert.deepEqual(outcome, { exitCode: 2, durationMs: 0, timedOut: false, cancelled: false, shellReset: false, sideBySide: false });
+    assert.deepEqual(outcome, { exitCode: 2, durationMs: 0, timedOut: false, cancelled: false, shellReset: false, sideBySide: false, cwd: '/workspace' }, 'the shell reports where it is after the command');
     assert.equal(sink.text('stdout'), 'all green\n');
     assert.equal(sink.text('stderr'), 'one warning\n');
     assert.deepEqual(written.map((command) => command.line), ['make test']);
@@ -187,7 +187,7 @@ describe('exec', () => {
     assert.deepEqual(engine.runOnceScripts, [], 'nothing is stopped before the deadline');
     await clock.advance(1);
 
-    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 5000, timedOut: true, cancelled: false, shellReset: false, sideBySide: false }, 'stopped like Ctrl-C');
+    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 5000, timedOut: true, cancelled: false, shellReset: false, sideBySide: false, cwd: '/workspace' }, 'stopped like Ctrl-C');
     assert.equal(engine.runOnceScripts.length, 1);
     assert.match(engine.runOnceScripts[0], /kill -INT/);
     assert.match(engine.runOnceScripts[0], new RegExp(`kill -USR1 ${mainShell().pid}`), 'the shell abandons the rest of the line');
@@ -233,7 +233,7 @@ describe('exec', () => {
     await settle();
     cancellation.cancel();
 
-    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false, sideBySide: false });
+    assert.deepEqual(await outcome, { exitCode: 130, durationMs: 0, timedOut: false, cancelled: true, shellReset: false, sideBySide: false, cwd: '/workspace' });
     assert.match(engine.runOnceScripts[0], /kill -INT/);
   });
 

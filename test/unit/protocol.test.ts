@@ -41,7 +41,7 @@ function connect(services: StubServices) {
   // Every connection detaches from the terminals when it ends, whatever the test is about.
   const withTerminals = { ...services, terminals: { detachEverywhere: () => undefined, ...services.terminals } };
   // The handlers only reach the services they serve; the stubs stand in for the rest of Services.
-  const context = { handle, onNotification, connection: server, flow: new NotificationFlow(server), services: withTerminals as unknown as Services };
+  const context = { handle, onNotification, connection: server, flow: new NotificationFlow(server), services: withTerminals as unknown as Services, client: { origin: 'cli' as const } };
   registerWorkspaceHandlers(context);
   registerSessionHandlers(context);
   registerExecHandlers(context);

@@ -1,4 +1,5 @@
 import type { MessageConnection } from 'vscode-languageserver-protocol';
+import type { Origin } from '../../client/protocol';
 import type { NotificationFlow } from '../flow';
 import type { Handle, HandleNotification } from '../registrar';
 import type { Services } from '../services';
@@ -11,4 +12,6 @@ export interface HandlerContext {
   /** Paces notifications to this client (back-pressure). */
   flow: NotificationFlow;
   services: Services;
+  /** Who this client is: a VS Code window (it spoke LSP's initialize) or the CLI; read when something is made. */
+  client: { origin: Origin };
 }

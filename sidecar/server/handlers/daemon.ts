@@ -11,6 +11,8 @@ export function registerDaemonHandlers({ handle, services }: HandlerContext): vo
     return null;
   });
   handle(P.PoolStatusRequest, () => services.pool.status());
+  handle(P.ApiInfoRequest, () => services.api.info());
+  handle(P.RotateApiTokenRequest, () => services.api.rotateToken());
   handle(P.GetConfigRequest, (params) => services.config.get(params.key));
   handle(P.SetConfigRequest, async (params) => {
     await services.config.set(params.values);

@@ -1,9 +1,9 @@
 import * as P from '../../client/protocol';
 import type { HandlerContext } from './context';
 
-export function registerWorkspaceHandlers({ handle, services: { workspaces } }: HandlerContext): void {
+export function registerWorkspaceHandlers({ handle, services: { workspaces }, client }: HandlerContext): void {
   handle(P.ListWorkspacesRequest, () => workspaces.list());
-  handle(P.CreateWorkspaceRequest, (params) => workspaces.create({ ...params, name: params.name ?? '' }));
+  handle(P.CreateWorkspaceRequest, (params) => workspaces.create({ ...params, name: params.name ?? '' }, { origin: client.origin }));
   handle(P.RenameWorkspaceRequest, (params) => workspaces.rename(params.id, params.name ?? ''));
   handle(P.DeleteWorkspaceRequest, async ({ id, force }) => {
     await workspaces.delete(id, force ?? false);

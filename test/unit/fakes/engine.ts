@@ -5,6 +5,7 @@ import {
   type ContainerEvent,
   type ContainerSpec,
   type ContainerState,
+  type ContainerStats,
   type Engine,
   type ExecOptions,
   type ExecProcess,
@@ -13,7 +14,7 @@ import {
   type OwnVolume,
   type Role,
 } from '../../../sidecar/docker/engine';
-import { conflict, dockerUnavailableError, imageMissing } from '../../../sidecar/errors';
+import { conflict, dockerUnavailableError, imageMissing, notFound } from '../../../sidecar/errors';
 
 import { FakeShell, type ShellScript } from './shell';
 
@@ -314,6 +315,13 @@ export class FakeEngine implements Engine {
       command: container.hasMainShell ? (container.spec?.command ?? []) : ['sleep', 'infinity'],
       mounts: container.mounts.map(({ source, target }) => ({ source, target })),
     };
+  }
+
+  async containerStats(id: string): Promise<ContainerStats> {
+    await this.enter('containerStats', [id]);
+    this.checkAvailable();
+    if (!this.containers.get(id)?.running) throw notFound(`No running container ${id}.`);
+    return { memoryBytes: 4096, memoryLimit: 1024 * 1024 * 1024, cpuUsageUsec: 1000, pids: 2 };
   }
 
   /** A few of the fields Docker's inspect has, in its spelling. */

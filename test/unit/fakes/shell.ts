@@ -184,7 +184,7 @@ export class FakeShell extends Duplex {
 
   private sendMarkers(nonce: string, code: string): void {
     if (this.destroyed || this.exitCode !== undefined) return;
-    this.push(Buffer.concat([frame(STDERR, `\x1eSK${nonce}\x1f`), frame(STDOUT, `\x1eSK${nonce}:${code}\x1f`)]));
+    this.push(Buffer.concat([frame(STDERR, `\x1eSK${nonce}/workspace\x1f`), frame(STDOUT, `\x1eSK${nonce}:${code}\x1f`)]));
   }
 
   /** MAIN_PROCESS_SCRIPT's epilogue: the death marker with the secret and the status, then silence. */
@@ -215,7 +215,7 @@ function chunks(output: Output | undefined): Array<Buffer | string> {
 
 /** Takes apart what CommandShell wrote: its start line, `__sk_line='…'; __sk_run … [>file]`, then the markers line. */
 export function parseCommandText(commandText: string): WrittenCommand {
-  const nonce = /\\036SK([0-9a-f]+)\\037/.exec(commandText)?.[1];
+  const nonce = /\\036SK([0-9a-f]+)%s\\037/.exec(commandText)?.[1];
   if (!nonce) throw new Error(`No marker nonce in the command text: ${JSON.stringify(commandText)}`);
   const afterStart = commandText.indexOf('\n') + 1;
   const beforeMarkers = commandText.lastIndexOf('\n', commandText.length - 2);

@@ -1,0 +1,49 @@
+import type { Store } from '../store/store';
+import type { Clock } from '../util/clock';
+import type { Logger } from '../util/log';
+import type { ApiServices } from './route';
+import { destroySession } from './routes/sessions';
+
+/** How often ended leases are looked for. */
+const CHECK_INTERVAL_MS = 30_000;
+
+/**
+ * API sessions live as long as their lease (`ttl_seconds`, extended by each call that uses
+ * them, as in Sandkasten v1): once it ends the session is destroyed, and a workspace the API
+ * made for it alone goes with it. Leases are in the database, so a restart keeps them.
+ */
+export class ApiLeases {
+  private timer: { cancel(): void } | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: { services: ApiServices; store: Store; clock: Clock; log: Logger }) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.deps.clock.setTimeout(() => void this.endLeases().finally(() => this.schedule()), CHECK_INTERVAL_MS);
+  }
+
+  /** Destroys every session whose lease ended; one failing does not keep the others. */
+  async endLeases(): Promise<void> {
+    const { store, clock, services, log } = this.deps;
+    for (const id of store.sessions.leasesEndedBy(clock.now())) {
+      if (this.stopped) return;
+      try {
+        await destroySession(services, id);
+        log.info(`session ${id}: its API lease ended, destroyed`);
+      } catch (error) {
+        log.error(`ending the lease of session ${id} failed`, error);
+      }
+    }
+  }
+}

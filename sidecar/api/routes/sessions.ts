@@ -1,0 +1,144 @@
+import { callerWorkspaceIdProblem } from '../../client/ids';
+import { imageReferenceProblem } from '../../client/imageReference';
+import { WORKSPACE_KINDS, type WorkspaceInfo, type WorkspaceKind } from '../../client/protocol';
+import { hasCode } from '../../errors';
+import { ApiError, badRequest } from '../apiError';
+import { Fields, readJsonObject } from '../requestBody';
+import type { ApiServices, Route } from '../route';
+import { v1Session } from '../shapes';
+import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, sessionOf } from './common';
+
+/** The kind of a workspace made for a session without `workspace_id`: gone with its session, no network (ask for another with `workspace_kind`). */
+const DISPOSABLE_KIND: WorkspaceKind = 'ephemeral';
+/** The kind of a workspace a caller names with `workspace_id`: kept until deleted, as in v1. */
+const NAMED_KIND: WorkspaceKind = 'persistent';
+const DISPOSABLE_NAME = 'api-session';
+
+export const SESSION_ROUTES: Route[] = [
+  {
+    method: 'POST',
+    path: '/v1/sessions',
+    notFound: 'WORKSPACE_NOT_FOUND',
+    async handle({ req, services }) {
+      const fields = new Fields(await readJsonObject(req));
+      const ttlSeconds = fields.integer('ttl_seconds', 0, MAX_TTL_SECONDS, `ttl_seconds must not exceed ${MAX_TTL_SECONDS} (24 hours)`) || DEFAULT_TTL_SECONDS;
+      const workspaceId = fields.string('workspace_id') || undefined;
+      const idProblem = workspaceId === undefined ? undefined : callerWorkspaceIdProblem(workspaceId);
+      if (idProblem) throw badRequest(`workspace_id ${idProblem.replace(/^it /, '')}`);
+      const kind = workspaceKind(fields.string('workspace_kind'));
+      const image = resolveImage(fields.string('image'), services);
+      const workspace = workspaceId
+        ? await namedWorkspace(services, workspaceId, { kind: kind ?? NAMED_KIND, image })
+        : await services.workspaces.create({ name: DISPOSABLE_NAME, kind: kind ?? DISPOSABLE_KIND, image }, { origin: 'api' });
+      try {
+        const session = await services.sessions.start(workspace.id, { origin: 'api', leaseMs: ttlSeconds * 1000 });
+        return { status: 201, body: { ...v1Session(session, services.exec, workspace), acquire_source: session.fromPool ? 'pool' : 'cold' } };
+      } catch (error) {
+        // A workspace made only for this session goes with the failed start.
+        if (!workspaceId) await services.workspaces.delete(workspace.id, true).catch(() => undefined);
+        throw error;
+      }
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/sessions',
+    async handle({ services }) {
+      // Newest first, as v1 lists them.
+      const kinds = new Map(services.workspaces.list().map((workspace) => [workspace.id, workspace]));
+      const sessions = services.sessions.list().reverse();
+      return { body: sessions.map((session) => v1Session(session, services.exec, kinds.get(session.workspaceId))) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/sessions/:id',
+    notFound: 'SESSION_NOT_FOUND',
+    async handle(context) {
+      const session = sessionOf(context);
+      return { body: v1Session(session, context.services.exec, context.services.workspaces.get(session.workspaceId)) };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/sessions/:id',
+    notFound: 'SESSION_NOT_FOUND',
+    async handle(context) {
+      await destroySession(context.services, sessionOf(context).id);
+      return { body: { ok: true } };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/sessions/:id/stats',
+    notFound: 'SESSION_NOT_FOUND',
+    async handle(context) {
+      const { containerId } = context.services.sessions.running(sessionOf(context).id);
+      const stats = await context.services.engine.containerStats(containerId);
+      return { body: { memory_bytes: stats.memoryBytes, memory_limit: stats.memoryLimit, cpu_usage_usec: stats.cpuUsageUsec, pids: stats.pids } };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/sessions/:id/stop',
+    notFound: 'SESSION_NOT_FOUND',
+    async handle(context) {
+      const session = await context.services.sessions.stop(sessionOf(context).id);
+      return { body: v1Session(session, context.services.exec) };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/sessions/:id/start',
+    notFound: 'SESSION_NOT_FOUND',
+    async handle(context) {
+      const session = await context.services.sessions.resume(sessionOf(context).id);
+      return { body: v1Session(session, context.services.exec) };
+    },
+  },
+];
+
+/**
+ * Destroys a session; a workspace the API made for it alone (no `workspace_id`, ephemeral)
+ * goes too, once no other session uses it.
+ */
+export async function destroySession(services: ApiServices, sessionId: string): Promise<void> {
+  const { workspaceId } = services.sessions.get(sessionId);
+  await services.sessions.destroy(sessionId);
+  const workspace = services.workspaces.list().find((candidate) => candidate.id === workspaceId);
+  if (workspace && workspace.origin === 'api' && workspace.kind === 'ephemeral' && services.sessions.list(workspaceId).length === 0) {
+    await services.workspaces.delete(workspaceId, true).catch((error: unknown) => services.log.error(`removing workspace ${workspaceId} after its session failed`, error));
+  }
+}
+
+/** The workspace a caller named: made (with that id) when it does not exist yet; one request makes it. */
+async function namedWorkspace(services: ApiServices, id: string, shape: { kind: WorkspaceKind; image: string }): Promise<WorkspaceInfo> {
+  return services.locks.run(`api-workspace:${id}`, async () => {
+    try {
+      return services.workspaces.get(id);
+    } catch (error) {
+      if (!hasCode(error, 'NotFound')) throw error;
+    }
+    return services.workspaces.create({ name: id, kind: shape.kind, image: shape.image }, { origin: 'api', id });
+  });
+}
+
+function workspaceKind(value: string | undefined): WorkspaceKind | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!(WORKSPACE_KINDS as readonly string[]).includes(value)) throw badRequest(`workspace_kind must be one of ${WORKSPACE_KINDS.join(', ')}`);
+  return value as WorkspaceKind;
+}
+
+/**
+ * v1's image names: none or `base` is the default image; a name in `api.images` is what it
+ * stands for; anything else must be an image reference (pulled when not local).
+ */
+export function resolveImage(name: string | undefined, services: Pick<ApiServices, 'config'>): string {
+  const settings = services.config.current;
+  if (!name || name === 'base') return settings.defaultImage;
+  const alias = settings['api.images'][name];
+  if (alias) return alias;
+  const problem = imageReferenceProblem(name);
+  if (problem) throw new ApiError(400, 'INVALID_IMAGE', `image not allowed: ${name} (${problem})`);
+  return name;
+}
