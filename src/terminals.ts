@@ -65,6 +65,13 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
     vscode.window.createTerminal(this.terminalOptions(session.id, undefined, session.workspaceName)).show();
   }
 
+  /** Opens and shows a new terminal in a session, and returns it (for the extension API). */
+  openInSession(sessionId: string, title: string, preserveFocus: boolean): vscode.Terminal {
+    const terminal = vscode.window.createTerminal(this.terminalOptions(sessionId, undefined, title));
+    terminal.show(preserveFocus);
+    return terminal;
+  }
+
   /** Reveals a terminal of this window in the session, or opens a new one there. */
   reveal(session: SessionInfo): void {
     this.showOrOpen((pty) => pty.sessionId === session.id, session.id, undefined, session.workspaceName);

@@ -13,7 +13,7 @@
  * skipped.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -51,6 +51,11 @@ export interface SuiteOptions {
   env?: Record<string, string>;
   /** Settings written to User/settings.json on top of the suite defaults. */
   settings?: Record<string, unknown>;
+  /**
+   * Folders of further extensions (test fixtures, e.g. test/e2e/fixtures/api-consumer) to
+   * package and install after Sandkasten, so they can declare it in `extensionDependencies`.
+   */
+  extensions?: string[];
 }
 
 /** A step that did not run because an earlier one failed: its failure is that one's. */
@@ -156,11 +161,34 @@ export class CodeServerSuite {
   }
 
   private async installExtension(): Promise<void> {
-    const result = await run(CODE_SERVER, [...this.stateFlags, '--install-extension', VSIX, '--force'], { env: this.env, timeoutMs: LIMITS.serverMs });
+    await this.installVsix(VSIX);
+    for (const folder of this.options.extensions ?? []) await this.installVsix(await this.packageExtensionFolder(folder));
+  }
+
+  private async installVsix(vsix: string): Promise<void> {
+    const result = await run(CODE_SERVER, [...this.stateFlags, '--install-extension', vsix, '--force'], { env: this.env, timeoutMs: LIMITS.serverMs });
     assert.ok(
       result.code === 0 && /successfully installed/i.test(result.stdout + result.stderr),
-      `code-server could not install ${VSIX} (exit ${result.code}):\n${result.stdout}${result.stderr}`,
+      `code-server could not install ${vsix} (exit ${result.code}):\n${result.stdout}${result.stderr}`,
     );
+  }
+
+  /**
+   * Packages an extension folder into a VSIX in this suite's temporary root with the project's
+   * own vsce (offline; vsce packages the folder it runs in, so it runs in a copy of it).
+   */
+  private async packageExtensionFolder(folder: string): Promise<string> {
+    const name = path.basename(folder);
+    const copy = path.join(this.root, 'packaged', name);
+    fs.cpSync(folder, copy, { recursive: true });
+    const vsix = path.join(this.root, 'packaged', `${name}.vsix`);
+    const vsce = path.join(REPO_ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
+    const args = [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '--out', vsix];
+    const failure = await new Promise<string | undefined>((resolve) =>
+      execFile(process.execPath, args, { cwd: copy, timeout: LIMITS.serverMs }, (error, stdout, stderr) => resolve(error ? `${error.message}\n${stdout}${stderr}` : undefined)),
+    );
+    assert.ok(failure === undefined, `vsce could not package ${folder}: ${failure}`);
+    return vsix;
   }
 
   /** The extension's folder as installed: its bundled CLI is the one matching its sidecar. */

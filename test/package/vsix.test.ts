@@ -27,7 +27,7 @@ describe('the VSIX package', () => {
     assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: run \`npm run package\` first (npm test does).`);
   });
 
-  it('contains the three bundles, the sql.js wasm, the CLI launcher and the manifest', async () => {
+  it('contains the three bundles, the sql.js wasm, the CLI launcher, the API declarations and the manifest', async () => {
     const names = new Set((await listEntries(VSIX)).map((e) => e.name));
     for (const required of [
       'extension/dist/extension.js',
@@ -35,6 +35,7 @@ describe('the VSIX package', () => {
       'extension/dist/cli.js',
       'extension/dist/sql-wasm.wasm',
       'extension/bin/sandkasten',
+      'extension/api/sandkasten.d.ts',
       'extension/package.json',
       'extension/media/sandkasten.svg',
     ]) {
@@ -42,10 +43,11 @@ describe('the VSIX package', () => {
     }
   });
 
-  it('ships nothing the bundles already include: no node_modules, sources, tests or source maps', async () => {
+  it('ships nothing the bundles already include: no node_modules, sources, tests or source maps (the API declarations aside)', async () => {
     const entries = await listEntries(VSIX);
     const offending = entries
       .map((e) => e.name)
+      .filter((name) => name !== 'extension/api/sandkasten.d.ts')
       .filter((name) => /(^|\/)node_modules\//.test(name) || /\.(ts|map)$/.test(name) || /^extension\/(src|sidecar|cli|test|scripts|\.cache)\//.test(name));
     assert.deepEqual(offending, []);
     const total = entries.reduce((sum, e) => sum + e.size, 0);
