@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from '../views/items';
+import { copyApiEndpoint } from './api';
 import { runCommand } from './exec';
 import { showMenu } from './menu';
 import { showProcessOutput, stopProcess } from './processes';
@@ -44,6 +45,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.retry': (ctx) => ctx.start(),
   'sandkasten.showLogs': (ctx) => ctx.output.show(),
   'sandkasten.menu': showMenu,
+  'sandkasten.api.copy': copyApiEndpoint,
   'sandkasten.copyId': async (_ctx, item) => {
     const id =
       item instanceof WorkspaceItem

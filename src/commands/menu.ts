@@ -8,6 +8,7 @@ export async function showMenu(ctx: Ctx): Promise<void> {
     { label: '$(terminal) Open Terminal…', command: 'sandkasten.terminal.open' },
     { label: '$(run) Run Command…', command: 'sandkasten.exec.run' },
     { label: '$(output) Show Logs', command: 'sandkasten.showLogs' },
+    { label: '$(key) Copy API Endpoint and Token', command: 'sandkasten.api.copy' },
     ...(ctx.state === 'ready' ? [] : [{ label: '$(debug-restart) Retry Connecting to Docker', command: 'sandkasten.retry' }]),
   ];
   const picked = await vscode.window.showQuickPick(entries, { title: 'Sandkasten', placeHolder: ctx.state === 'ready' ? 'What to do' : (ctx.lastError ?? 'Sandkasten is not connected') });

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ProcessInfo, SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
+import type { Origin, ProcessInfo, SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
 import { formatBytes } from '../../sidecar/client/units';
 import { sessionStateWord, terminalStateWord, workspaceStateWord } from '../../sidecar/client/vocabulary';
 
@@ -17,9 +17,9 @@ export class WorkspaceItem extends vscode.TreeItem {
     this.id = WorkspaceItem.idOf(workspace.id);
     const disk = workspace.diskBytes !== undefined ? ` · ${formatBytes(workspace.diskBytes)}` : '';
     const state = workspaceStateWord(workspace.state);
-    this.description = `${workspace.hostNetwork ? '⚠ host network · ' : ''}${workspace.kind} · ${state} · ${relativeTime(workspace.lastAccessedAt)}${disk}`;
+    this.description = `${workspace.hostNetwork ? '⚠ host network · ' : ''}${workspace.kind} · ${state} · ${relativeTime(workspace.lastAccessedAt)}${disk}${originMark(workspace.origin)}`;
     this.accessibilityInformation = {
-      label: `Workspace ${workspace.name}, ${workspace.kind}, ${state}${workspace.hostNetwork ? ', uses the host network' : ''}, last used ${relativeTime(workspace.lastAccessedAt)}`,
+      label: `Workspace ${workspace.name}, ${workspace.kind}, ${state}${workspace.hostNetwork ? ', uses the host network' : ''}, last used ${relativeTime(workspace.lastAccessedAt)}${originSentence(workspace.origin)}`,
     };
     // A warning badge: its sessions can reach every service of this machine.
     this.iconPath = workspace.hostNetwork
@@ -34,6 +34,7 @@ export class WorkspaceItem extends vscode.TreeItem {
         `Image: \`${workspace.image}\`  `,
         `State: ${state}  `,
         `Volume: \`${workspace.volume}\` at /workspace  `,
+        ...(workspace.origin ? [`Made by: ${ORIGIN_NAMES[workspace.origin]}  `] : []),
         ...(workspace.diskBytes !== undefined ? [`Disk: ${formatBytes(workspace.diskBytes)} used (volume and container; limit: sandkasten.limits.diskMb)  `] : []),
         `Created: ${new Date(workspace.createdAt).toLocaleString()}  `,
         `Last access: ${new Date(workspace.lastAccessedAt).toLocaleString()}  `,
@@ -68,9 +69,9 @@ export class SessionItem extends vscode.TreeItem {
     );
     this.id = SessionItem.idOf(session.id);
     const state = sessionStateWord(session.state);
-    this.description = `${state} · ${shortId(session.id)}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
+    this.description = `${state} · ${shortId(session.id)}${originMark(session.origin)}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
     this.accessibilityInformation = {
-      label: `Session ${shortId(session.id)} of workspace ${session.workspaceName}, ${state}${session.stateReason ? `, ${session.stateReason}` : ''}`,
+      label: `Session ${shortId(session.id)} of workspace ${session.workspaceName}, ${state}${session.stateReason ? `, ${session.stateReason}` : ''}${originSentence(session.origin)}`,
     };
     this.iconPath =
       session.state === 'running'
@@ -88,6 +89,7 @@ export class SessionItem extends vscode.TreeItem {
         `State: ${state}${session.stateReason ? ` — ${session.stateReason}` : ''}${session.fromPool ? ' (from the warm pool)' : ''}  `,
         `Image: \`${session.image}\`  `,
         `Container: \`${session.containerId?.slice(0, 12) ?? '—'}\`  `,
+        ...(session.origin ? [`Made by: ${ORIGIN_NAMES[session.origin]}${session.expiresAt ? `, its lease ends ${new Date(session.expiresAt).toLocaleString()} unless used` : ''}  `] : []),
         `Started: ${session.startedAt ? new Date(session.startedAt).toLocaleString() : '—'}`,
       ].join('\n'),
     );
@@ -143,6 +145,17 @@ export class ProcessItem extends vscode.TreeItem {
       [`**\`${process.command}\`** (\`${process.id}\`) in ${session.id}`, '', `Started: ${new Date(process.startedAt).toLocaleString()}`].join('\n'),
     );
   }
+}
+
+const ORIGIN_NAMES: Record<Origin, string> = { vscode: 'VS Code', cli: 'the CLI', api: 'the HTTP API (an agent)' };
+
+/** Rows made outside VS Code say so (" · via API"); VS Code's own are the ones without a mark. */
+function originMark(origin: Origin | undefined): string {
+  return origin === 'api' ? ' · via API' : origin === 'cli' ? ' · via CLI' : '';
+}
+
+function originSentence(origin: Origin | undefined): string {
+  return origin ? `, made by ${ORIGIN_NAMES[origin]}` : '';
 }
 
 /** The part of an id that tells sessions apart at a glance: "ses-38b84b7f5016" → "38b84b7f". */

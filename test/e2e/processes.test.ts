@@ -26,7 +26,7 @@ describe('Sandkasten background processes in a real VS Code (code-server)', () =
     processInfo = JSON.parse(background.stdout) as ProcessInfo;
 
     await vs.openSandkasten();
-    await vs.waitForTreeItem('Sessions', WORKSPACE, new RegExp(`^running · ${shortId(session.id)}$`), LIMITS.dockerMs);
+    await vs.waitForTreeItem('Sessions', WORKSPACE, new RegExp(`^running · ${shortId(session.id)} · via CLI$`), LIMITS.dockerMs);
     const row = await vs.waitForTreeItem('Sessions', /while :; do/, new RegExp(`^${processInfo.id} · running`), LIMITS.dockerMs);
     assert.match(row.description ?? '', /running since/);
   });

@@ -101,7 +101,7 @@ describe('Sandkasten Pool view and sandbox terminals in a real VS Code (code-ser
     sessionId = session.id;
     assert.equal(session.state, 'running', 'the session runs');
 
-    await vs.waitForTreeItem('Sessions', WORKSPACE, new RegExp(`^running · ${shortId(sessionId)}$`), LIMITS.dockerMs);
+    await vs.waitForTreeItem('Sessions', WORKSPACE, new RegExp(`^running · ${shortId(sessionId)} · via CLI$`), LIMITS.dockerMs);
     const item = vs.treeItem('Sessions', WORKSPACE);
     const actions = await vs.inlineActions(item);
     assert.ok(actions.includes('Open Terminal'), `a running session offers "Open Terminal" inline (${JSON.stringify(actions)})`);

@@ -1,0 +1,77 @@
+/**
+ * The HTTP API and the sidebar are one product (issue 14), in a real VS Code (code-server)
+ * against the real Docker engine: a session an agent creates over HTTP appears in the Sessions
+ * view at once, marked as made through the API; "Copy API Endpoint and Token" turns the API on
+ * and puts what an SDK needs on the clipboard; destroying the session over HTTP removes the row.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
+import { CodeServerSuite } from './codeServerSuite';
+import { eventually, LIMITS, shortId } from './support';
+
+const WORKSPACE = 'agent-project-1';
+
+describe('The HTTP API seen from VS Code (code-server)', () => {
+  const suite = new CodeServerSuite('http-api');
+  let api: { url: string; token: string };
+  let sessionId = '';
+
+  before(() => suite.start(), { timeout: LIMITS.suiteMs });
+  after(() => suite.stop(), { timeout: LIMITS.suiteMs });
+
+  suite.step('1. "Copy API Endpoint and Token" offers to turn the API on, then copies the URL and the token an SDK needs', async (vs) => {
+    await vs.openSandkasten();
+    await vs.runCommand('Sandkasten: Copy API Endpoint and Token');
+    const dialog = await vs.waitForDialog();
+    assert.match(dialog.message, /HTTP API for agents is off/);
+    assert.match(dialog.detail, /127\.0\.0\.1 only/, 'the dialog says where it listens');
+    await vs.clickDialogButton('Turn On and Copy');
+    await vs.waitForNotification(/Copied the API endpoint http:\/\/127\.0\.0\.1:\d+/);
+    const copied = await vs.readClipboard();
+    const url = /^SANDKASTEN_BASE_URL=(http:\/\/127\.0\.0\.1:\d+)$/m.exec(copied)?.[1];
+    const token = /^SANDKASTEN_API_KEY=([A-Za-z0-9_-]{43})$/m.exec(copied)?.[1];
+    assert.ok(url && token, `the clipboard holds both: ${JSON.stringify(copied.replace(/KEY=.*/, 'KEY=…'))}`);
+    api = { url, token };
+    const info = JSON.parse((await suite.cli(['api', 'info', '--json'])).stdout) as { url: string; token: string };
+    assert.deepEqual(info, { ...api, enabled: true }, 'the CLI reports the same endpoint and token');
+    assert.equal((await fetch(`${api.url}/v1/sessions`)).status, 401, 'without the token nothing is answered');
+  });
+
+  suite.step('2. A session an agent creates over HTTP appears in the Sessions view at once, marked "via API"', async (vs) => {
+    const response = await fetch(`${api.url}/v1/sessions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${api.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ workspace_id: WORKSPACE }),
+    });
+    assert.equal(response.status, 201, await response.clone().text());
+    const created = (await response.json()) as { id: string; workspace_id: string; origin: string };
+    assert.equal(created.workspace_id, WORKSPACE, 'the workspace keeps the id the agent chose');
+    assert.equal(created.origin, 'api');
+    sessionId = created.id;
+    const row = await vs.waitForTreeItem('Sessions', WORKSPACE, new RegExp(`^running · ${shortId(sessionId)} · via API$`), LIMITS.dockerMs);
+    assert.equal(row.label, WORKSPACE, 'the row leads with the workspace id the agent chose');
+    await vs.waitForTreeItem('Workspaces', WORKSPACE, /· via API$/);
+  });
+
+  suite.step('3. What the agent runs is the sandbox the person sees: a Run Command in that row finds the file the agent wrote', async (vs) => {
+    const exec = await fetch(`${api.url}/v1/sessions/${sessionId}/exec`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${api.token}` },
+      body: JSON.stringify({ cmd: 'echo written-by-agent > /workspace/agent.txt && cd /workspace' }),
+    });
+    assert.equal(exec.status, 200, await exec.clone().text());
+    await vs.runCommand('Sandkasten: Run Command…');
+    await vs.pick('Run Command in…', WORKSPACE);
+    await vs.answerInput(`Run Command in "${WORKSPACE}" (${shortId(sessionId)})`, 'cat /workspace/agent.txt');
+    await vs.waitForOutputLine('Sandkasten: Command Output', /^written-by-agent$/, LIMITS.dockerMs);
+  });
+
+  suite.step('4. Destroying the session over HTTP removes its row', async (vs) => {
+    const response = await fetch(`${api.url}/v1/sessions/${sessionId}`, { method: 'DELETE', headers: { Authorization: `Bearer ${api.token}` } });
+    assert.equal(response.status, 200);
+    await vs.waitForNoTreeItem('Sessions', WORKSPACE, LIMITS.dockerMs);
+    await eventually('the sidecar to have no session left', async () => ((await suite.listSessions()).length === 0 ? true : undefined));
+    // The named workspace stays (as in Sandkasten v1); the suite's teardown removes it.
+    await vs.waitForTreeItem('Workspaces', WORKSPACE, /via API/);
+  });
+});
