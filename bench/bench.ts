@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import Docker from 'dockerode';
 import { CancellationTokenSource, SidecarClient } from '../sidecar/client/sidecarClient';
 import * as P from '../sidecar/client/protocol';
+import { measureHttpApi } from './httpApi';
 import { measureTerminalEcho } from './terminalEcho';
 import { formatRows, percentile, time, type Row } from './stats';
 
@@ -214,10 +215,23 @@ async function main(): Promise<void> {
     const echo = await measureTerminalEcho(client, session.id);
     if (echo) rows.push({ name: 'terminal keystroke echo', samples: echo });
 
+    const httpApi = await measureHttpApi(client, {
+      image: IMAGE,
+      sessions: SESSIONS,
+      execs: EXECS,
+      streamBytes: STREAM_BYTES,
+      dockerRun: baseline,
+      cliExec,
+      waitForPool: () => waitForPool(client, IMAGE, 3),
+    });
+    rows.push(...httpApi.rows);
+
     console.log(`\n## Benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}, Docker ${status.docker.version}, image ${IMAGE}\n`);
     console.log(formatRows(rows));
     console.log('\n| throughput, 256 MiB | MB/s | × CLI |\n|---|---:|---:|');
     for (const [name, value] of throughput) console.log(`| ${name} | ${value.toFixed(1)} | ${(value / throughput[0][1]).toFixed(2)} |`);
+    console.log('\n| HTTP API throughput, 256 MiB | MB/s | × CLI |\n|---|---:|---:|');
+    for (const [name, value] of httpApi.throughput) console.log(`| ${name} | ${value.toFixed(1)} | ${(value / httpApi.throughput[0][1]).toFixed(2)} |`);
     console.log(
       `\nSidecar memory: ${rssBefore} MB RSS before streaming; peak ${peakAfterRaw} MB after 256 MiB over the raw channel, ${peakAfterNotifications} MB after 256 MiB as notifications (peak includes start-up).`,
     );
@@ -228,6 +242,7 @@ async function main(): Promise<void> {
         `raw stream ≥ 1.0× CLI: ${(mbps(rawStream) / mbps(cliStream)).toFixed(2)}× and ≥ 1/3 of the physical limit (a pipe inside the container): ${(mbps(rawStream) / mbps(pipeStream)).toFixed(2)}` +
         (echo ? `; keystroke echo p50 < 2 ms: ${percentile(echo, 50).toFixed(2)} ms` : ''),
     );
+    console.log(httpApi.targets);
   } finally {
     for (const id of workspaces) await client.request(P.DeleteWorkspaceRequest.type, { id, force: true }).catch(() => undefined);
     await client.request(P.ShutdownSidecarRequest.type, {}).catch(() => undefined);

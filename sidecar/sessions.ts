@@ -1,9 +1,9 @@
 import { cryptoRandomHex, newSessionId } from './client/ids';
-import type { ChangedArea, Origin, SessionInfo, SessionInspection, WorkspaceInfo } from './client/protocol';
+import type { ChangedArea, CreateWorkspaceParams, Origin, SessionInfo, SessionInspection, WorkspaceInfo } from './client/protocol';
 import { conflict, notFound } from './errors';
 import type { Shells } from './exec/shells';
 import type { Pool, PooledContainer } from './pool';
-import type { WorkspaceDependencies, Workspaces } from './workspaces';
+import type { PlannedWorkspace, WorkspaceDependencies, Workspaces } from './workspaces';
 
 /** Removing the pooled volume the workspace replaced and renaming the container wait this long. */
 const TIDY_UP_DELAY_MS = 500;
@@ -91,7 +91,7 @@ export class Sessions {
     // A workspace that never had a session has an empty volume, so it can take a pooled
     // container together with the pooled container's (equally empty) volume.
     const pooled = fresh.stats.sessions === 0 && this.deps.containers.poolSuits(fresh) ? this.deps.pool?.take(fresh.image) : undefined;
-    if (pooled) return this.startFromPool(fresh, id, pooled, options);
+    if (pooled) return this.startFromPool({ existing: fresh }, id, pooled, options);
     return this.startCold(fresh, id, options);
   }
 
@@ -106,32 +106,57 @@ export class Sessions {
     return this.get(id);
   }
 
-  /** The hand-out path: no Docker call unless an ephemeral workspace must lose its network. */
-  private async startFromPool(workspace: WorkspaceInfo, id: string, pooled: PooledContainer, options: StartOptions): Promise<SessionInfo> {
-    const { store, containers, changes, shells } = this.deps;
+  /**
+   * A new workspace and its first session in one step (the HTTP API's create). When the pool
+   * has a container of the image, the workspace is born on that container's volume and both
+   * are recorded in one write, with no Docker call; else the workspace is made, then started
+   * (and removed again when its session cannot start).
+   */
+  async startInNewWorkspace(params: CreateWorkspaceParams, options: StartOptions & { id?: string } = {}): Promise<SessionInfo> {
+    const { workspaces, containers, pool, locks } = this.deps;
+    const planned = workspaces.plan(params, { origin: options.origin, id: options.id });
+    const pooled = containers.poolSuits(planned) ? pool?.take(planned.image) : undefined;
+    if (pooled) return locks.run(planned.id, () => this.startFromPool({ planned }, newSessionId(this.deps.randomHex ?? cryptoRandomHex), pooled, options));
+    const workspace = await workspaces.create(params, { origin: options.origin, id: options.id });
+    try {
+      return await this.start(workspace.id, options);
+    } catch (error) {
+      await workspaces.delete(workspace.id, true).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * The hand-out path: no Docker call unless an ephemeral workspace must lose its network. An
+   * existing workspace swaps its empty volume for the pooled one; a planned one is born on it.
+   */
+  private async startFromPool(target: { existing: WorkspaceInfo } | { planned: PlannedWorkspace }, id: string, pooled: PooledContainer, options: StartOptions): Promise<SessionInfo> {
+    const { store, containers, changes, shells, workspaces } = this.deps;
+    const workspace = 'existing' in target ? target.existing : { ...target.planned, volume: pooled.volume };
     try {
       if (containers.networkFor(workspace.kind) === 'none' && pooled.network !== 'none') {
         await containers.engine.disconnectNetwork(pooled.containerId, pooled.network);
       }
-      store.workspaces.setVolume(workspace.id, pooled.volume);
+      if ('planned' in target) workspaces.insertPlanned(target.planned, pooled.volume);
+      else store.workspaces.setVolume(workspace.id, pooled.volume);
       await this.recordStarted(workspace, id, pooled.containerId, true, options);
     } finally {
       // Recorded (owned by the session now) or failed (a leftover the pool's janitor removes).
       this.deps.pool?.handedOver(pooled);
     }
-    const emptyVolume = workspace.volume;
     shells.adopt(id, pooled.shell);
     changes.emit('sessions', 'workspaces');
     // Tidy-ups nobody waits for, after the first command had its chance to run; if the
     // sidecar dies first, reconciliation removes the unused volume.
+    const emptyVolume = 'existing' in target ? target.existing.volume : undefined;
     this.deps.clock.setTimeout(() => {
-      void containers.engine.removeVolume(emptyVolume).catch(() => undefined);
+      if (emptyVolume) void containers.engine.removeVolume(emptyVolume).catch(() => undefined);
       void containers.engine.renameContainer(pooled.containerId, containers.sessionContainerName(id)).catch(() => undefined);
     }, TIDY_UP_DELAY_MS);
     return this.get(id);
   }
 
-  private async recordStarted(workspace: WorkspaceInfo, id: string, containerId: string, fromPool: boolean, options: StartOptions): Promise<void> {
+  private async recordStarted(workspace: Pick<WorkspaceInfo, 'id' | 'image'>, id: string, containerId: string, fromPool: boolean, options: StartOptions): Promise<void> {
     const { store, clock, workspaces } = this.deps;
     const now = clock.now();
     const expiresAt = options.leaseMs === undefined ? undefined : now + options.leaseMs;

@@ -6,7 +6,7 @@ import type { Containers } from './containers';
 import { LABEL } from './docker/engine';
 import { conflict, invalidInput, invalidName, notFound } from './errors';
 import type { Store } from './store/store';
-import type { WorkspaceAccess } from './store/workspaceStore';
+import type { NewWorkspace, WorkspaceAccess } from './store/workspaceStore';
 import type { Changes } from './util/changes';
 import type { Clock } from './util/clock';
 import type { KeyedLock } from './util/keyedLock';
@@ -14,6 +14,9 @@ import type { KeyedLock } from './util/keyedLock';
 const MAX_DESCRIPTION_LENGTH = 1000;
 const MAX_TAGS = 32;
 const MAX_TAG_LENGTH = 64;
+
+/** A new workspace, checked, with its id: everything but its volume (see Workspaces.plan). */
+export type PlannedWorkspace = Omit<NewWorkspace, 'volume' | 'now'>;
 
 export interface WorkspaceDependencies {
   store: Store;
@@ -62,7 +65,24 @@ export class Workspaces {
    * that API's rule), else the id is the name plus 8 hex digits; `options.origin`: who made it.
    */
   async create(params: CreateWorkspaceParams, options: { origin?: Origin; id?: string } = {}): Promise<WorkspaceInfo> {
-    const { store, containers, config, clock, changes } = this.deps;
+    const { store, containers, changes } = this.deps;
+    const planned = this.plan(params, options);
+    const engine = containers.engine;
+    await engine.requireAvailable();
+    await engine.ensureImage(planned.image);
+    const volume = containers.workspaceVolumeName(planned.id);
+    // The volume first: a crash before the commit leaves a labelled volume that the next
+    // start's reconciliation removes, never a workspace row without storage.
+    await engine.createVolume(volume, { role: 'workspace', workspaceId: planned.id });
+    this.insertPlanned(planned, volume);
+    await store.commit();
+    changes.emit('workspaces');
+    return this.get(planned.id);
+  }
+
+  /** Checks a new workspace's parameters and picks its id: what to insert, with no Docker call and nothing written. */
+  plan(params: CreateWorkspaceParams, options: { origin?: Origin; id?: string } = {}): PlannedWorkspace {
+    const { store, containers, config } = this.deps;
     if (options.id !== undefined) {
       const problem = callerWorkspaceIdProblem(options.id);
       if (problem) throw invalidInput(`"${options.id}" is not a workspace id: ${problem}`);
@@ -86,20 +106,13 @@ export class Workspaces {
     }
     const imageProblem = imageReferenceProblem(image);
     if (imageProblem) throw invalidInput(`"${image}" is not an image reference: ${imageProblem}. Example: "debian:bookworm-slim".`);
-
-    const engine = containers.engine;
-    await engine.requireAvailable();
-    await engine.ensureImage(image);
-
     const id = options.id ?? newWorkspaceId(params.name, this.deps.randomHex ?? cryptoRandomHex);
-    const volume = containers.workspaceVolumeName(id);
-    // The volume first: a crash before the commit leaves a labelled volume that the next
-    // start's reconciliation removes, never a workspace row without storage.
-    await engine.createVolume(volume, { role: 'workspace', workspaceId: id });
-    store.workspaces.insert({ id, name: params.name, kind, image, description, tags, volume, hostNetwork, origin: options.origin, now: clock.now() });
-    await store.commit();
-    changes.emit('workspaces');
-    return this.get(id);
+    return { id, name: params.name, kind, image, description, tags, hostNetwork, origin: options.origin };
+  }
+
+  /** Records a planned workspace on `volume` (made already, or a pooled one); the caller commits. */
+  insertPlanned(planned: PlannedWorkspace, volume: string): void {
+    this.deps.store.workspaces.insert({ ...planned, volume, now: this.deps.clock.now() });
   }
 
   /**

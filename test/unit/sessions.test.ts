@@ -64,6 +64,44 @@ describe('sessions', () => {
     assert.equal(engine.volumes.has(pooledVolume), true);
   });
 
+  it('start a session in a new workspace born on the pooled volume: one write, no Docker call, origin and lease recorded', async () => {
+    const parts = await setUpWithPool();
+    const { engine, clock, workspaces, sessions } = parts;
+    const [pooled] = engine.containersWithRole('pool');
+    const calls = engine.calls.length;
+
+    const session = await sessions.startInNewWorkspace({ name: 'api-session', image: TEST_IMAGE }, { origin: 'api', leaseMs: 60_000 });
+
+    assert.equal(session.fromPool, true);
+    assert.equal(session.containerId, pooled.id);
+    assert.deepEqual(engine.calls.slice(calls).map((call) => call.method), [], 'no Docker call before the answer');
+    const workspace = workspaces.get(session.workspaceId);
+    assert.equal(workspace.volume, pooled.name, 'born on the pooled volume: no volume of its own was made');
+    assert.equal(workspace.origin, 'api');
+    assert.equal(workspace.state, 'active');
+    assert.equal(session.origin, 'api');
+    assert.equal(session.expiresAt, isoTime(clock.now() + 60_000));
+    await clock.advance(TIDY_UP_DELAY_MS);
+    assert.deepEqual(engine.callsTo('removeVolume'), [], 'no empty volume to tidy up');
+  });
+
+  it('start a session in a new workspace with a caller-chosen id; cold without a pool, and no workspace left when the start fails', async () => {
+    const { engine, workspaces, sessions } = await setUp();
+    const session = await sessions.startInNewWorkspace({ name: 'user123-project456' }, { id: 'user123-project456', origin: 'api' });
+    assert.equal(session.workspaceId, 'user123-project456');
+    assert.equal(session.fromPool, false);
+    await rejectsWith(sessions.startInNewWorkspace({ name: 'x' }, { id: 'user123-project456' }), 'Conflict');
+    await rejectsWith(sessions.startInNewWorkspace({ name: 'x' }, { id: '-bad-' }), 'InvalidInput');
+
+    engine.failNext('startContainer', new Error('the engine refused'));
+    await assert.rejects(sessions.startInNewWorkspace({ name: 'doomed' }, { origin: 'api' }));
+    assert.deepEqual(
+      workspaces.list().map((workspace) => workspace.id),
+      ['user123-project456'],
+      'the workspace made for the failed start is gone',
+    );
+  });
+
   it("keep a pool-born session's container and volume out of the pool's clean-up rounds", async () => {
     const { engine, clock, workspaces, sessions, pool } = await setUpWithPool();
     const workspace = await workspaces.create({ name: 'keeper' });

@@ -8,11 +8,16 @@ import type { ApiServices, Route } from '../route';
 import { v1Session } from '../shapes';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, sessionOf } from './common';
 
-/** The kind of a workspace made for a session without `workspace_id`: gone with its session, no network (ask for another with `workspace_kind`). */
-const DISPOSABLE_KIND: WorkspaceKind = 'ephemeral';
+/**
+ * A session without `workspace_id` gets a workspace of its own, gone with the session (as v1's
+ * sandbox storage is): of kind `session` (outbound network on the sandboxes' isolated bridge,
+ * what an agent installing packages needs; `workspace_kind: "ephemeral"` for none), named so
+ * it is known as disposable. Renaming it in VS Code keeps it.
+ */
+const DISPOSABLE_KIND: WorkspaceKind = 'session';
+const DISPOSABLE_NAME = 'api-session';
 /** The kind of a workspace a caller names with `workspace_id`: kept until deleted, as in v1. */
 const NAMED_KIND: WorkspaceKind = 'persistent';
-const DISPOSABLE_NAME = 'api-session';
 
 export const SESSION_ROUTES: Route[] = [
   {
@@ -27,17 +32,16 @@ export const SESSION_ROUTES: Route[] = [
       if (idProblem) throw badRequest(`workspace_id ${idProblem.replace(/^it /, '')}`);
       const kind = workspaceKind(fields.string('workspace_kind'));
       const image = resolveImage(fields.string('image'), services);
-      const workspace = workspaceId
-        ? await namedWorkspace(services, workspaceId, { kind: kind ?? NAMED_KIND, image })
-        : await services.workspaces.create({ name: DISPOSABLE_NAME, kind: kind ?? DISPOSABLE_KIND, image }, { origin: 'api' });
-      try {
-        const session = await services.sessions.start(workspace.id, { origin: 'api', leaseMs: ttlSeconds * 1000 });
-        return { status: 201, body: { ...v1Session(session, services.exec, workspace), acquire_source: session.fromPool ? 'pool' : 'cold' } };
-      } catch (error) {
-        // A workspace made only for this session goes with the failed start.
-        if (!workspaceId) await services.workspaces.delete(workspace.id, true).catch(() => undefined);
-        throw error;
-      }
+      const start = { origin: 'api' as const, leaseMs: ttlSeconds * 1000 };
+      const session = workspaceId
+        ? await services.locks.run(`api-workspace:${workspaceId}`, async () =>
+            existingWorkspace(services, workspaceId)
+              ? services.sessions.start(workspaceId, start)
+              : services.sessions.startInNewWorkspace({ name: workspaceId, kind: kind ?? NAMED_KIND, image }, { ...start, id: workspaceId }),
+          )
+        : await services.sessions.startInNewWorkspace({ name: DISPOSABLE_NAME, kind: kind ?? DISPOSABLE_KIND, image }, start);
+      const workspace = services.workspaces.get(session.workspaceId);
+      return { status: 201, body: { ...v1Session(session, services.exec, workspace), acquire_source: session.fromPool ? 'pool' : 'cold' } };
     },
   },
   {
@@ -99,28 +103,34 @@ export const SESSION_ROUTES: Route[] = [
 ];
 
 /**
- * Destroys a session; a workspace the API made for it alone (no `workspace_id`, ephemeral)
- * goes too, once no other session uses it.
+ * Destroys a session; a workspace the API made for it alone (no `workspace_id`) goes too,
+ * once no other session uses it.
  */
 export async function destroySession(services: ApiServices, sessionId: string): Promise<void> {
   const { workspaceId } = services.sessions.get(sessionId);
   await services.sessions.destroy(sessionId);
   const workspace = services.workspaces.list().find((candidate) => candidate.id === workspaceId);
-  if (workspace && workspace.origin === 'api' && workspace.kind === 'ephemeral' && services.sessions.list(workspaceId).length === 0) {
+  if (workspace && workspace.origin === 'api' && workspace.name === DISPOSABLE_NAME && services.sessions.list(workspaceId).length === 0) {
     await services.workspaces.delete(workspaceId, true).catch((error: unknown) => services.log.error(`removing workspace ${workspaceId} after its session failed`, error));
   }
 }
 
+/** Whether the workspace exists (made by anyone, with any id rule). */
+function existingWorkspace(services: ApiServices, id: string): boolean {
+  try {
+    services.workspaces.get(id);
+    return true;
+  } catch (error) {
+    if (hasCode(error, 'NotFound')) return false;
+    throw error;
+  }
+}
+
 /** The workspace a caller named: made (with that id) when it does not exist yet; one request makes it. */
-async function namedWorkspace(services: ApiServices, id: string, shape: { kind: WorkspaceKind; image: string }): Promise<WorkspaceInfo> {
-  return services.locks.run(`api-workspace:${id}`, async () => {
-    try {
-      return services.workspaces.get(id);
-    } catch (error) {
-      if (!hasCode(error, 'NotFound')) throw error;
-    }
-    return services.workspaces.create({ name: id, kind: shape.kind, image: shape.image }, { origin: 'api', id });
-  });
+export async function namedWorkspace(services: ApiServices, id: string, shape: { kind: WorkspaceKind; image: string }): Promise<WorkspaceInfo> {
+  return services.locks.run(`api-workspace:${id}`, async () =>
+    existingWorkspace(services, id) ? services.workspaces.get(id) : services.workspaces.create({ name: id, kind: shape.kind, image: shape.image }, { origin: 'api', id }),
+  );
 }
 
 function workspaceKind(value: string | undefined): WorkspaceKind | undefined {
