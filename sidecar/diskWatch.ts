@@ -6,6 +6,7 @@ import type { Store } from './store/store';
 import type { Changes } from './util/changes';
 import type { Clock } from './util/clock';
 import type { Logger } from './util/log';
+import { Repeating } from './util/repeating';
 import type { Workspaces } from './workspaces';
 
 /** Share of `limits.diskMb` from which a session says its disk is filling up. */
@@ -20,38 +21,24 @@ const MIB = 1024 * 1024;
  * that reason. Measures every `limits.diskCheckSeconds`, and only while sessions run.
  */
 export class DiskWatch {
-  private timer: { cancel(): void } | undefined;
-  private stopped = false;
+  private readonly rounds: Repeating;
   /** Sessions already told they are near the limit (told again once they went below and back). */
   private readonly warned = new Set<string>();
 
   constructor(
     private readonly deps: { containers: Containers; store: Store; sessions: Sessions; workspaces: Workspaces; config: ConfigStore; clock: Clock; changes: Changes; log: Logger },
   ) {
+    this.rounds = new Repeating(deps.clock, () => deps.config.current['limits.diskCheckSeconds'] * 1000, () => this.check());
     // A new interval (or limit) takes effect now, not after the old interval.
-    // (During a check there is no timer: the check schedules the next one when it ends.)
-    deps.config.onDidChange(() => {
-      if (this.timer && !this.stopped) this.schedule();
-    });
+    deps.config.onDidChange(() => this.rounds.reschedule());
   }
 
   start(): void {
-    this.stopped = false;
-    this.schedule();
+    this.rounds.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer?.cancel();
-    this.timer = this.deps.clock.setTimeout(() => {
-      this.timer = undefined;
-      void this.check().finally(() => this.schedule());
-    }, this.deps.config.current['limits.diskCheckSeconds'] * 1000);
+    this.rounds.stop();
   }
 
   /** One measurement: records each running workspace's use, warns, and stops what is over the limit. */

@@ -1,6 +1,7 @@
 import type { Store } from '../store/store';
 import type { Clock } from '../util/clock';
 import type { Logger } from '../util/log';
+import { Repeating } from '../util/repeating';
 import type { ApiServices } from './route';
 import { destroySession } from './routes/sessions';
 
@@ -13,24 +14,21 @@ const CHECK_INTERVAL_MS = 30_000;
  * made for it alone goes with it. Leases are in the database, so a restart keeps them.
  */
 export class ApiLeases {
-  private timer: { cancel(): void } | undefined;
+  private readonly rounds: Repeating;
   private stopped = false;
 
-  constructor(private readonly deps: { services: ApiServices; store: Store; clock: Clock; log: Logger }) {}
+  constructor(private readonly deps: { services: ApiServices; store: Store; clock: Clock; log: Logger }) {
+    this.rounds = new Repeating(deps.clock, () => CHECK_INTERVAL_MS, () => this.endLeases());
+  }
 
   start(): void {
     this.stopped = false;
-    this.schedule();
+    this.rounds.start();
   }
 
   stop(): void {
     this.stopped = true;
-    this.timer?.cancel();
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.deps.clock.setTimeout(() => void this.endLeases().finally(() => this.schedule()), CHECK_INTERVAL_MS);
+    this.rounds.stop();
   }
 
   /** Destroys every session whose lease ended; one failing does not keep the others. */
