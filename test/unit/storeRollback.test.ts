@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { removeStaleTemporaryFiles, UnsyncedRenameError, writeFileAtomically } from '../../sidecar/store/durableFile';
+import { removeStaleTemporaryFiles, writeFileAtomically } from '../../sidecar/store/durableFile';
 import { Store } from '../../sidecar/store/store';
 import { WriteCoalescer } from '../../sidecar/store/writeCoalescer';
 import type { Logger } from '../../sidecar/util/log';
@@ -11,16 +11,26 @@ import { eventually, FakeClock } from './fakes/clock';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'sk-rollback-'));
 
-/** A disk that works until told otherwise; a write can be held open to let others queue up. */
+/**
+ * A disk that works until told otherwise: journal appends (`writes`) fail while `failing`,
+ * and can be held open to let others queue up; checkpoint images go through `writeFile`.
+ */
 class Disk {
   failing = false;
   writes = 0;
+  checkpoints = 0;
+  checkpointFails = false;
   private held: Array<() => void> | undefined;
 
-  readonly writeFile = async (target: string, bytes: Uint8Array): Promise<void> => {
+  readonly beforeAppend = async (): Promise<void> => {
     this.writes++;
     if (this.held) await new Promise<void>((release) => this.held!.push(release));
     if (this.failing) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  };
+
+  readonly writeFile = async (target: string, bytes: Uint8Array): Promise<void> => {
+    this.checkpoints++;
+    if (this.checkpointFails) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     await writeFileAtomically(target, bytes);
   };
 
@@ -53,35 +63,46 @@ function addWorkspace(store: Store, id = `ws-${++workspaceNumber}`): string {
   return id;
 }
 
+/** Waits (real time, bounded) for what real file writes and fsyncs bring about. */
+async function untilOnDisk(condition: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; waited < 10_000; waited += 10) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`Timed out waiting for ${what}.`);
+}
+
 const ids = (store: Store) => store.workspaces.list().map((workspace) => workspace.id);
 
 async function openStore(file = path.join(tempDir(), 'state.sqlite'), clock = new FakeClock()) {
   const disk = new Disk();
   const log = new RecordingLog();
-  const store = await Store.open(file, clock, { writeFile: disk.writeFile, log });
+  const store = await Store.open(file, clock, { writeFile: disk.writeFile, beforeAppend: disk.beforeAppend, log });
   return { store, disk, log, file, clock };
 }
 
-/** What the file holds, as the next start would see it. */
-async function idsOnDisk(file: string): Promise<string[]> {
-  const reopened = await Store.open(file, new FakeClock(), { log: new RecordingLog() });
+/**
+ * A copy of the database file and its journal, opened as the next start would open them (a
+ * copy: an open may replay and checkpoint, and the store under test still owns the files).
+ */
+async function reopenCopy<T>(file: string, read: (store: Store) => T): Promise<T> {
+  const directory = tempDir();
+  for (const name of [path.basename(file), `${path.basename(file)}.journal`]) {
+    if (fs.existsSync(path.join(path.dirname(file), name))) fs.copyFileSync(path.join(path.dirname(file), name), path.join(directory, name));
+  }
+  const reopened = await Store.open(path.join(directory, path.basename(file)), new FakeClock(), { log: new RecordingLog() });
   try {
-    return ids(reopened);
+    return read(reopened);
   } finally {
     reopened.close();
   }
 }
 
-async function commandsOnDisk(file: string, id: string): Promise<number | undefined> {
-  const reopened = await Store.open(file, new FakeClock(), { log: new RecordingLog() });
-  try {
-    return reopened.workspaces.get(id)?.stats.commands;
-  } finally {
-    reopened.close();
-  }
-}
+/** What the files hold, as the next start would see it. */
+const idsOnDisk = (file: string) => reopenCopy(file, ids);
+const commandsOnDisk = (file: string, id: string) => reopenCopy(file, (store) => store.workspaces.get(id)?.stats.commands);
 
-describe('store rollback after a failed durable write', () => {
+describe('store rollback after a failed journal append', () => {
   it('answers the commit with an error and undoes the change in memory', async () => {
     const { store, disk, file, log } = await openStore();
     const kept = addWorkspace(store);
@@ -182,46 +203,37 @@ describe('store rollback after a failed durable write', () => {
     assert.equal(await commandsOnDisk(file, id), 1, 'lazy writes work again');
   });
 
-  it('puts the last durable image back when the file was replaced but its directory could not be synced', async () => {
-    const file = path.join(tempDir(), 'state.sqlite');
-    const log = new RecordingLog();
-    let unsynced = false;
-    const store = await Store.open(file, new FakeClock(), {
-      log,
-      writeFile: async (target, bytes) => {
-        await writeFileAtomically(target, bytes);
-        if (unsynced) throw new UnsyncedRenameError(target, new Error('EIO: i/o error, fsync'));
-      },
-    });
-    const kept = addWorkspace(store);
+  it('loses nothing when a checkpoint cannot be written: the journal keeps every change, replayed at the next start', async () => {
+    const { store, disk, file, clock, log } = await openStore();
+    const first = addWorkspace(store);
     await store.commit();
-    unsynced = true;
-    addWorkspace(store);
-    await assert.rejects(store.commit(), /could not be synced/);
-    unsynced = false;
-    assert.deepEqual(ids(store), [kept]);
-    assert.deepEqual(await idsOnDisk(file), [kept], 'the file says what memory says');
+    disk.checkpointFails = true;
+    await clock.advance(6 * 60_000); // the oldest record is old: the next append is followed by a checkpoint
+    const second = addWorkspace(store);
+    await store.commit();
+    await untilOnDisk(() => log.errors.some((line) => /writing the checkpoint .* failed; the journal keeps every change/.test(line)), 'the failed checkpoint to be logged');
+    const third = addWorkspace(store);
+    await store.commit();
     store.close();
+    assert.deepEqual(await idsOnDisk(file), [first, second, third]);
   });
 
-  it('undoes the change with the real writer too, when the file cannot be replaced', async () => {
-    const file = path.join(tempDir(), 'state.sqlite');
-    const store = await Store.open(file, new FakeClock(), { log: new RecordingLog() });
-    const kept = addWorkspace(store);
+  it('checkpoints once the journal is old, then keeps only later records in it; a restart replays them', async () => {
+    const { store, disk, file, clock } = await openStore();
+    const before = disk.checkpoints;
+    const first = addWorkspace(store);
     await store.commit();
-    const saved = fs.readFileSync(file);
-    // A non-empty directory in the file's place: the rename over it fails.
-    fs.rmSync(file);
-    fs.mkdirSync(path.join(file, 'blocker'), { recursive: true });
-    const ghost = addWorkspace(store);
-    await assert.rejects(store.commit(), /the change was undone/);
-    assert.deepEqual(fs.readdirSync(path.dirname(file)), ['state.sqlite'], 'the failed write removed its temporary file');
-    fs.rmSync(file, { recursive: true });
-    fs.writeFileSync(file, saved);
+    await clock.advance(6 * 60_000);
+    const second = addWorkspace(store);
     await store.commit();
-    assert.deepEqual(await idsOnDisk(file), [kept], `no ghost ${ghost}`);
+    await eventually(() => disk.checkpoints === before + 1, 'the checkpoint');
+    await untilOnDisk(() => fs.statSync(`${file}.journal`).size === 4, 'the journal to hold no record the checkpoint has');
+    const third = addWorkspace(store);
+    await store.commit();
     store.close();
+    assert.deepEqual(await idsOnDisk(file), [first, second, third], 'the checkpoint plus the one record after it');
   });
+
 });
 
 describe('leftovers of interrupted writes', () => {
@@ -239,7 +251,7 @@ describe('leftovers of interrupted writes', () => {
     const log = new RecordingLog();
     const store = await Store.open(file, new FakeClock(), { log });
     assert.deepEqual(ids(store), [id]);
-    assert.deepEqual(fs.readdirSync(directory).sort(), [...others, 'state.sqlite', 'state.sqlite.5.tmp'].sort());
+    assert.deepEqual(fs.readdirSync(directory).sort(), [...others, 'state.sqlite', 'state.sqlite.journal', 'state.sqlite.5.tmp'].sort());
     assert.equal(log.infos.filter((line) => /left by an interrupted write/.test(line)).length, leftovers.length);
     store.close();
   });

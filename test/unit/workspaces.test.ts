@@ -6,7 +6,6 @@ import { afterEach, describe, it } from 'node:test';
 import type { ChangedArea } from '../../sidecar/client/protocol';
 import { ConfigStore } from '../../sidecar/config';
 import { SandkastenError } from '../../sidecar/errors';
-import { writeFileAtomically } from '../../sidecar/store/durableFile';
 import { Store } from '../../sidecar/store/store';
 import { Changes } from '../../sidecar/util/changes';
 import { KeyedLock } from '../../sidecar/util/keyedLock';
@@ -44,12 +43,12 @@ async function setUpOnDisk() {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-workspaces-'));
   const file = path.join(directory, 'state.sqlite');
   const disk = { failing: false };
-  const writeFile = async (target: string, bytes: Uint8Array) => {
+  // The journal append of each commit fails as on a full disk while `failing`.
+  const beforeAppend = async () => {
     if (disk.failing) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    await writeFileAtomically(target, bytes);
   };
   const clock = new FakeClock();
-  const store = await Store.open(file, clock, { writeFile, log: { info: () => undefined, error: () => undefined } });
+  const store = await Store.open(file, clock, { beforeAppend, log: { info: () => undefined, error: () => undefined } });
   const config = await ConfigStore.open(path.join(directory, 'config.json'));
   const engine = new FakeEngine({ images: [TEST_IMAGE] });
   const changes = new Changes();
@@ -58,13 +57,16 @@ async function setUpOnDisk() {
     store.close();
     fs.rmSync(directory, { recursive: true, force: true });
   });
-  /** The workspace's name as the next start would read it. */
+  /** The workspace's name as the next start would read it (from a copy: the store under test owns the files). */
   const nameOnDisk = async (id: string) => {
-    const reopened = await Store.open(file, new FakeClock(), { log: { info: () => undefined, error: () => undefined } });
+    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sk-workspaces-copy-')), 'state.sqlite');
+    for (const suffix of ['', '.journal']) if (fs.existsSync(file + suffix)) fs.copyFileSync(file + suffix, copy + suffix);
+    const reopened = await Store.open(copy, new FakeClock(), { log: { info: () => undefined, error: () => undefined } });
     try {
       return reopened.workspaces.get(id)?.name;
     } finally {
       reopened.close();
+      fs.rmSync(path.dirname(copy), { recursive: true, force: true });
     }
   };
   return { workspaces, changes, disk, nameOnDisk };
