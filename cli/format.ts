@@ -6,7 +6,8 @@ Usage:
   sandkasten workspace create NAME [--kind K] [--image IMG] [--description TEXT] [--tag T]... [--json]
                              [--allow-host-network]    its sessions share this machine's network and
                                                        can reach every service on it: only when needed
-  sandkasten workspace list [--json]
+  sandkasten workspace list [--kind K] [--state S] [--tag T] [--prefix NAME] [--json]
+                                                       every workspace that matches, oldest first
   sandkasten workspace rename ID NAME [--json]         a new name (rules as at create); the id stays
   sandkasten workspace rm ID [--force]
   sandkasten session start WORKSPACE_ID [--json]     resumes its stopped session, or starts one

@@ -15,7 +15,7 @@ import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient, type
 import { resolveHome } from '../sidecar/client/home';
 import * as P from '../sidecar/client/protocol';
 import { formatBytes } from '../sidecar/client/units';
-import { workspaceStateWord } from '../sidecar/client/vocabulary';
+import { workspaceStateNamed, workspaceStateWord } from '../sidecar/client/vocabulary';
 import { formatTable, parseConfigValue, shortImageId, USAGE, UsageError } from './format';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runProcessCommand, startBackground } from './processes';
@@ -46,6 +46,8 @@ const OPTIONS = {
   follow: { type: 'boolean' },
   signal: { type: 'string' },
   terminal: { type: 'string' },
+  state: { type: 'string' },
+  prefix: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -95,7 +97,20 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
     }
     case 'workspace list':
     case 'workspace ls': {
-      const workspaces = await client.request(P.ListWorkspacesRequest.type, {});
+      // Page by page (the sidecar answers others between pages), then printed whole.
+      const filter = {
+        kind: values.kind as P.WorkspaceKind | undefined,
+        state: values.state === undefined ? undefined : workspaceStateOption(values.state),
+        tag: values.tag?.[0],
+        namePrefix: values.prefix,
+      };
+      const workspaces: P.WorkspaceInfo[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await client.request(P.ListWorkspacesPageRequest.type, { ...filter, limit: P.MAX_WORKSPACE_PAGE, cursor });
+        workspaces.push(...page.workspaces);
+        cursor = page.nextCursor;
+      } while (cursor);
       output(workspaces, () =>
         formatTable(
           ['ID', 'KIND', 'STATE', 'IMAGE', 'SESSIONS', 'DISK', 'LAST ACCESS'],
@@ -366,3 +381,10 @@ main(process.argv.slice(2)).then(
   (code) => lifecycle.exit(code),
   (error: unknown) => lifecycle.exit(report(error)),
 );
+
+/** `--state`: the words the table shows (new, running, stopped, archived) or the protocol's. */
+function workspaceStateOption(word: string): P.WorkspaceFilter['state'] {
+  const state = workspaceStateNamed(word);
+  if (!state || state === 'deleting') throw new UsageError(`--state takes new, running, stopped or archived, not "${word}".`);
+  return state;
+}

@@ -1,17 +1,21 @@
 import { callerWorkspaceIdProblem, cryptoRandomHex, newWorkspaceId, workspaceNameProblem, type RandomHex } from './client/ids';
 import { imageReferenceProblem } from './client/imageReference';
-import { WORKSPACE_KINDS, type CreateWorkspaceParams, type Origin, type WorkspaceInfo } from './client/protocol';
+import { WORKSPACE_KINDS, type CreateWorkspaceParams, type Origin, type WorkspaceFilter, type WorkspaceInfo, type WorkspacePage } from './client/protocol';
 import type { ConfigStore } from './config';
 import type { Containers } from './containers';
 import { LABEL } from './docker/engine';
 import { conflict, invalidInput, invalidName, notFound } from './errors';
 import type { Store } from './store/store';
-import type { NewWorkspace, WorkspaceAccess } from './store/workspaceStore';
+import type { NewWorkspace, WorkspaceAccess, WorkspacePosition } from './store/workspaceStore';
 import type { Changes } from './util/changes';
 import type { Clock } from './util/clock';
 import type { KeyedLock } from './util/keyedLock';
 
 const MAX_DESCRIPTION_LENGTH = 1000;
+/** A page when the caller names no limit. */
+const DEFAULT_PAGE = 100;
+/** Rows read between two turns of the event loop in a whole list. */
+const SLICE = 500;
 const MAX_TAGS = 32;
 const MAX_TAG_LENGTH = 64;
 
@@ -37,6 +41,32 @@ export class Workspaces {
 
   list(): WorkspaceInfo[] {
     return this.deps.store.workspaces.list().map((workspace) => this.withDiskUse(workspace));
+  }
+
+  /** One page of the workspaces the filter matches, oldest first, after `cursor` (see WorkspacePage). */
+  page(filter: WorkspaceFilter, cursor: string | undefined, limit = DEFAULT_PAGE): WorkspacePage {
+    const page = this.deps.store.workspaces.page(filter, cursor === undefined ? undefined : positionOf(cursor), limit);
+    return {
+      workspaces: page.workspaces.map((workspace) => this.withDiskUse(workspace)),
+      ...(page.next ? { nextCursor: cursorOf(page.next) } : {}),
+      total: page.total ?? 0,
+    };
+  }
+
+  /**
+   * Every workspace the filter matches, read a page at a time with a turn of the event loop
+   * between pages, so a list of ten thousand never keeps other clients waiting.
+   */
+  async listInSlices(filter: WorkspaceFilter): Promise<WorkspaceInfo[]> {
+    const all: WorkspaceInfo[] = [];
+    let after: WorkspacePosition | undefined;
+    for (;;) {
+      const page = this.deps.store.workspaces.page(filter, after, SLICE, { count: false });
+      for (const workspace of page.workspaces) all.push(this.withDiskUse(workspace));
+      if (!page.next) return all;
+      after = page.next;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   /** Returns whether the figure changed (clients need to hear only then). */
@@ -180,4 +210,22 @@ export class Workspaces {
 function checkName(name: string): void {
   const problem = workspaceNameProblem(name);
   if (problem) throw invalidName(`${problem} Example: "my-api".`);
+}
+
+/** A page's end as an opaque cursor: base64url of [created_at ms, id]. */
+function cursorOf(position: WorkspacePosition): string {
+  return Buffer.from(JSON.stringify([position.createdAt, position.id])).toString('base64url');
+}
+
+function positionOf(cursor: string): WorkspacePosition {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  if (!Array.isArray(decoded) || decoded.length !== 2 || !Number.isSafeInteger(decoded[0]) || typeof decoded[1] !== 'string') {
+    throw invalidInput('The cursor is not one this sidecar gave out; start again without a cursor.');
+  }
+  return { createdAt: decoded[0] as number, id: decoded[1] as string };
 }

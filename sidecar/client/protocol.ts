@@ -197,10 +197,43 @@ export namespace CreateWorkspaceRequest {
   export const type = new RequestType<CreateWorkspaceParams, WorkspaceInfo, void>(method);
 }
 
+/** Which workspaces a list or page holds (all given filters at once). */
+export interface WorkspaceFilter {
+  kind?: WorkspaceKind;
+  state?: WorkspaceState;
+  /** Workspaces carrying this tag. */
+  tag?: string;
+  /** Workspaces whose name starts with this. */
+  namePrefix?: string;
+}
+const workspaceFilter = {
+  kind: S.optional(S.oneOf(WORKSPACE_KINDS)),
+  state: S.optional(S.oneOf(['created', 'active', 'suspended', 'archived'] as const)),
+  tag: S.optional(S.text()),
+  namePrefix: S.optional(S.text()),
+};
+
 export namespace ListWorkspacesRequest {
-  export const params = S.noParams;
+  export const params = S.params(workspaceFilter);
   export const method = 'workspace/list';
-  export const type = new RequestType<Record<string, never>, WorkspaceInfo[], void>(method);
+  /** Every workspace the filter matches, oldest first (read in slices: other clients are served between them). */
+  export const type = new RequestType<WorkspaceFilter, WorkspaceInfo[], void>(method);
+}
+
+/** Workspaces at most per page. */
+export const MAX_WORKSPACE_PAGE = 1000;
+export interface WorkspacePage {
+  workspaces: WorkspaceInfo[];
+  /** Pass it as `cursor` for the next page; absent on the last. Stable while others are added or deleted. */
+  nextCursor?: string;
+  /** How many workspaces the filter matches in all. */
+  total: number;
+}
+export namespace ListWorkspacesPageRequest {
+  export const params = S.params({ ...workspaceFilter, limit: S.optional(S.positiveInteger(MAX_WORKSPACE_PAGE)), cursor: S.optional(S.text()) });
+  export const method = 'workspace/page';
+  /** One page of workspaces, oldest first: `limit` of them (100 by default) after `cursor`. */
+  export const type = new RequestType<WorkspaceFilter & { limit?: number; cursor?: string }, WorkspacePage, void>(method);
 }
 
 export interface DeleteWorkspaceParams {

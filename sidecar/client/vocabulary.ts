@@ -21,6 +21,12 @@ export function workspaceStateWord(state: WorkspaceState): ShownState {
   return WORKSPACE_STATES[state] ?? 'stopped';
 }
 
+/** A workspace state as a person names it (`running`) or as the protocol does (`active`). */
+export function workspaceStateNamed(word: string): WorkspaceState | undefined {
+  const byWord = (Object.entries(WORKSPACE_STATES) as Array<[WorkspaceState, ShownState]>).find(([, shown]) => shown === word)?.[0];
+  return byWord ?? (word in WORKSPACE_STATES ? (word as WorkspaceState) : undefined);
+}
+
 export function sessionStateWord(state: SessionState): ShownState {
   return state;
 }

@@ -95,6 +95,19 @@ export const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    description: 'indexes for listing workspaces in order, by kind, state and name, and sessions by lease',
+    up(db) {
+      db.run(`
+        CREATE INDEX workspaces_by_created ON workspaces(created_at, id);
+        CREATE INDEX workspaces_by_kind ON workspaces(kind, created_at, id);
+        CREATE INDEX workspaces_by_state ON workspaces(state, created_at, id);
+        CREATE INDEX workspaces_by_name ON workspaces(name);
+        CREATE INDEX sessions_by_lease ON sessions(expires_at) WHERE expires_at IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 export function schemaVersion(db: Database): number {

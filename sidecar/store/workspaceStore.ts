@@ -1,4 +1,4 @@
-import type { Origin, WorkspaceInfo, WorkspaceKind, WorkspaceState } from '../client/protocol';
+import type { Origin, WorkspaceFilter, WorkspaceInfo, WorkspaceKind, WorkspaceState } from '../client/protocol';
 import { isoTime } from '../util/clock';
 import type { Database } from './database';
 
@@ -52,6 +52,29 @@ export class WorkspaceStore {
   /** Every workspace but those being deleted, oldest first. */
   list(): WorkspaceInfo[] {
     return this.db.all<WorkspaceRow>(`SELECT * FROM workspaces WHERE state != 'deleting' ORDER BY created_at, id`).map(toWorkspaceInfo);
+  }
+
+  /**
+   * Up to `limit` workspaces the filter matches, oldest first, after the position `after`
+   * (keyset paging on the (created_at, id) index: stable while rows come and go), and how
+   * many match in all.
+   */
+  page(filter: WorkspaceFilter, after: WorkspacePosition | undefined, limit: number, options: { count: boolean } = { count: true }): WorkspaceRowsPage {
+    const { where, params } = filterClause(filter);
+    const total = options.count ? this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM workspaces WHERE ${where}`, params)!.n : undefined;
+    const afterClause = after ? ' AND (created_at, id) > (?, ?)' : '';
+    // One more than asked: whether another page follows, without a second query.
+    const rows = this.db.all<WorkspaceRow>(`SELECT * FROM workspaces WHERE ${where}${afterClause} ORDER BY created_at, id LIMIT ?`, [
+      ...params,
+      ...(after ? [after.createdAt, after.id] : []),
+      limit + 1,
+    ]);
+    const last = rows.length > limit ? rows[limit - 1] : undefined;
+    return {
+      workspaces: rows.slice(0, limit).map(toWorkspaceInfo),
+      ...(last ? { next: { createdAt: last.created_at, id: last.id } } : {}),
+      ...(total !== undefined ? { total } : {}),
+    };
   }
 
   /** Also returns a workspace being deleted (its state says so). */
@@ -117,6 +140,34 @@ export class WorkspaceStore {
   listForReconciliation(): Array<{ id: string; volume: string; state: string }> {
     return this.db.all('SELECT id, volume, state FROM workspaces');
   }
+}
+
+/** Where a page ends: the last workspace's creation time (ms) and id. */
+export interface WorkspacePosition {
+  createdAt: number;
+  id: string;
+}
+
+export interface WorkspaceRowsPage {
+  workspaces: WorkspaceInfo[];
+  /** Where the next page starts; absent on the last. */
+  next?: WorkspacePosition;
+  total?: number;
+}
+
+/** The filter as SQL over the indexed columns; a name prefix as a range, so the name index serves it. */
+function filterClause(filter: WorkspaceFilter): { where: string; params: Array<string | number> } {
+  const conditions = ["state != 'deleting'"];
+  const params: Array<string | number> = [];
+  const add = (condition: string, ...values: Array<string | number>) => {
+    conditions.push(condition);
+    params.push(...values);
+  };
+  if (filter.kind) add('kind = ?', filter.kind);
+  if (filter.state) add('state = ?', filter.state);
+  if (filter.namePrefix) add('name >= ? AND name < ?', filter.namePrefix, `${filter.namePrefix}\uffff`);
+  if (filter.tag) add('EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?)', filter.tag);
+  return { where: conditions.join(' AND '), params };
 }
 
 function toWorkspaceInfo(row: WorkspaceRow): WorkspaceInfo {

@@ -45,6 +45,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.retry': (ctx) => ctx.start(),
   'sandkasten.showLogs': (ctx) => ctx.output.show(),
   'sandkasten.menu': showMenu,
+  'sandkasten.workspaces.loadMore': (ctx) => ctx.views?.loadMoreWorkspaces(),
   'sandkasten.api.copy': copyApiEndpoint,
   'sandkasten.copyId': async (_ctx, item) => {
     const id =

@@ -128,6 +128,19 @@ export class TerminalItem extends vscode.TreeItem {
   }
 }
 
+/** The last row of a long list: a click shows the next page. */
+export class LoadMoreItem extends vscode.TreeItem {
+  constructor(remaining: number, command: string) {
+    super(`Load more…`, vscode.TreeItemCollapsibleState.None);
+    this.id = `load-more:${command}`;
+    this.description = `${remaining} more`;
+    this.iconPath = new vscode.ThemeIcon('ellipsis');
+    this.contextValue = 'loadMore';
+    this.command = { command, title: 'Load More' };
+    this.accessibilityInformation = { label: `Load more: ${remaining} more not shown` };
+  }
+}
+
 /** A background process under its session: Stop and Show Output act on it. */
 export class ProcessItem extends vscode.TreeItem {
   constructor(

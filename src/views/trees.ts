@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
-import { ListProcessesRequest, ListSessionsRequest, ListTerminalsRequest, ListWorkspacesRequest, type ChangedArea } from '../../sidecar/client/protocol';
+import { ListProcessesRequest, ListSessionsRequest, ListTerminalsRequest, ListWorkspacesPageRequest, type ChangedArea, type WorkspaceInfo } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
-import { ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from './items';
+import { LoadMoreItem, ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from './items';
 
 /** Sidecar notifications can come in bursts; one refresh per burst is enough. */
 const REFRESH_DEBOUNCE_MS = 100;
@@ -11,6 +11,8 @@ const RELATIVE_TIME_REFRESH_MS = 30_000;
 const REVEAL_WAIT_MS = 5_000;
 /** Collapsed rows remembered per window (oldest forgotten first). */
 const MAX_COLLAPSED_REMEMBERED = 200;
+/** Workspaces shown at first, and added by each "Load more". */
+const WORKSPACE_PAGE = 200;
 
 /**
  * A tree filled from sidecar requests, refreshed when the sidecar reports a change in its
@@ -161,12 +163,27 @@ type SessionsTreeItem = SessionItem | TerminalItem | ProcessItem;
 export interface SandkastenViews {
   revealWorkspace(workspaceId: string): Promise<boolean>;
   revealSession(sessionId: string): Promise<boolean>;
+  /** The Workspaces view shows another page. */
+  loadMoreWorkspaces(): void;
 }
 
 export function registerViews(ctx: Ctx): SandkastenViews {
-  const workspaces = new SidecarTree(ctx, 'sandkasten.workspaces', 'workspaces', async () =>
-    (await ctx.request(ListWorkspacesRequest.type, {})).map((workspace) => new WorkspaceItem(workspace)),
-  );
+  // Pages, not the whole table: agents make workspaces by the thousand.
+  let shownWorkspaces = WORKSPACE_PAGE;
+  const workspaces = new SidecarTree<WorkspaceItem | LoadMoreItem>(ctx, 'sandkasten.workspaces', 'workspaces', async () => {
+    const shown: WorkspaceInfo[] = [];
+    let cursor: string | undefined;
+    let total = 0;
+    do {
+      const page = await ctx.request(ListWorkspacesPageRequest.type, { limit: Math.min(1000, shownWorkspaces - shown.length), cursor });
+      shown.push(...page.workspaces);
+      total = page.total;
+      cursor = page.nextCursor;
+    } while (cursor && shown.length < shownWorkspaces);
+    const rows: Array<WorkspaceItem | LoadMoreItem> = shown.map((workspace) => new WorkspaceItem(workspace));
+    if (cursor) rows.push(new LoadMoreItem(total - shown.length, 'sandkasten.workspaces.loadMore'));
+    return rows;
+  });
   const sessions = new SidecarTree<SessionsTreeItem>(
     ctx,
     'sandkasten.sessions',
@@ -203,5 +220,9 @@ export function registerViews(ctx: Ctx): SandkastenViews {
     revealWorkspace: (workspaceId) => workspaces.reveal(WorkspaceItem.idOf(workspaceId)),
     // Without focus: a terminal opened beside it keeps the keyboard.
     revealSession: (sessionId) => sessions.reveal(SessionItem.idOf(sessionId), { focus: false }),
+    loadMoreWorkspaces: () => {
+      shownWorkspaces += WORKSPACE_PAGE;
+      workspaces.refresh();
+    },
   };
 }

@@ -178,7 +178,7 @@ describe('protocol', () => {
     const failure = new Error('disk on fire');
     const { client, logged } = connect({
       workspaces: {
-        list: () => {
+        listInSlices: async () => {
           throw failure;
         },
       },
@@ -261,7 +261,7 @@ describe('protocol', () => {
     const resized: unknown[] = [];
     const { client, logged } = connect({
       terminals: { resize: (_client: unknown, terminalId: string, size: unknown) => void resized.push([terminalId, size]) },
-      workspaces: { list: () => [] },
+      workspaces: { listInSlices: async () => [] },
     });
 
     await client.sendNotification(P.TerminalResizeNotification.method, { terminalId: 'term-1', cols: 0, rows: 24 });
