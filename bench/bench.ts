@@ -12,6 +12,7 @@ import Docker from 'dockerode';
 import { CancellationTokenSource, SidecarClient } from '../sidecar/client/sidecarClient';
 import * as P from '../sidecar/client/protocol';
 import { measureHttpApi } from './httpApi';
+import { measureScale } from './scale';
 import { measureTerminalEcho } from './terminalEcho';
 import { formatRows, percentile, time, type Row } from './stats';
 
@@ -226,6 +227,10 @@ async function main(): Promise<void> {
     });
     rows.push(...httpApi.rows);
 
+    // State at scale, in sidecars of their own over databases made directly.
+    const scale = await measureScale(sidecarScript, IMAGE);
+    rows.push(...scale.rows);
+
     console.log(`\n## Benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}, Docker ${status.docker.version}, image ${IMAGE}\n`);
     console.log(formatRows(rows));
     console.log('\n| throughput, 256 MiB | MB/s | × CLI |\n|---|---:|---:|');
@@ -243,6 +248,24 @@ async function main(): Promise<void> {
         (echo ? `; keystroke echo p50 < 2 ms: ${percentile(echo, 50).toFixed(2)} ms` : ''),
     );
     console.log(httpApi.targets);
+    console.log(scale.notes.join('\n'));
+    const jsonFile = jsonOutput(process.argv.slice(2));
+    if (jsonFile) {
+      // Every row printed, for comparing runs: times in ms, throughputs in MB/s.
+      const figures = [
+        ...rows.map((row) => ({
+          name: row.name,
+          n: row.samples.length,
+          p50: percentile(row.samples, 50),
+          p95: percentile(row.samples, 95),
+          ratio: row.baseline ? percentile(row.samples, 50) / percentile(row.baseline, 50) : null,
+          unit: 'ms',
+        })),
+        ...[...throughput, ...httpApi.throughput].map(([name, value]) => ({ name, n: 1, p50: value, p95: value, ratio: value / throughput[0][1], unit: 'MB/s' })),
+      ];
+      fs.writeFileSync(jsonFile, `${JSON.stringify(figures, null, 2)}\n`);
+      console.error(`bench: wrote ${figures.length} figures to ${jsonFile}`);
+    }
   } finally {
     for (const id of workspaces) await client.request(P.DeleteWorkspaceRequest.type, { id, force: true }).catch(() => undefined);
     await client.request(P.ShutdownSidecarRequest.type, {}).catch(() => undefined);
@@ -250,6 +273,16 @@ async function main(): Promise<void> {
     const leftovers = docker('ps', '-aq', '--filter', 'label=sandkasten.bench=true').split('\n').filter(Boolean);
     if (leftovers.length > 0) docker('rm', '-f', ...leftovers);
   }
+}
+
+/** `--json FILE` (or `--json=FILE`): where to write every figure as JSON. */
+function jsonOutput(args: string[]): string | undefined {
+  const at = args.findIndex((arg) => arg === '--json' || arg.startsWith('--json='));
+  if (at < 0) return undefined;
+  const file = args[at].startsWith('--json=') ? args[at].slice('--json='.length) : args[at + 1];
+  if (!file) throw new Error('--json needs a file name: npm run bench -- --json FILE');
+  // npm runs the script in the package root; a relative name is meant from where npm was called.
+  return path.resolve(process.env.INIT_CWD ?? process.cwd(), file);
 }
 
 function ratio(samples: number[], baseline: number[]): string {

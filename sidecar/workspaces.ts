@@ -15,7 +15,7 @@ const MAX_DESCRIPTION_LENGTH = 1000;
 /** A page when the caller names no limit. */
 const DEFAULT_PAGE = 100;
 /** Rows read between two turns of the event loop in a whole list. */
-const SLICE = 500;
+const SLICE = 100;
 const MAX_TAGS = 32;
 const MAX_TAG_LENGTH = 64;
 
