@@ -108,8 +108,12 @@ export const LABEL = {
   session: 'sandkasten.session',
 } as const;
 
-/** `workspace` marks volumes; containers are `pool` or `session`. */
-export type Role = 'pool' | 'session' | 'workspace' | 'network';
+/**
+ * `workspace` marks volumes; containers are `pool` or `session`, or `files`: a short-lived
+ * helper that reaches a workspace's volume for the HTTP API's file routes while no session
+ * of it runs (owned by no session, so reconciliation removes one a crash left behind).
+ */
+export type Role = 'pool' | 'session' | 'workspace' | 'network' | 'files';
 
 export interface Mount {
   /** A volume name, or a host path for a bind mount. */

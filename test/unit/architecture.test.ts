@@ -70,9 +70,16 @@ describe('architecture', () => {
 
   it('lets the extension, the CLI and the bench reach the sidecar only through sidecar/client/', () => {
     const clientFolder = path.join('sidecar', 'client') + path.sep;
+    // The scale bench makes databases of 10,000 workspaces directly, with the store itself
+    // (no Docker object behind them): its one way past the client, and only into store/.
+    const storeForScale = (file: string, target: string) => file === path.join('bench', 'scale.ts') && target.startsWith(path.join('sidecar', 'store') + path.sep);
     const offenders = files
       .filter((file) => !file.startsWith('sidecar'))
-      .flatMap((file) => importsOf(file).filter((target) => target.startsWith('sidecar') && !target.startsWith(clientFolder)).map((target) => `${file} → ${target}`));
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((target) => target.startsWith('sidecar') && !target.startsWith(clientFolder) && !storeForScale(file, target))
+          .map((target) => `${file} → ${target}`),
+      );
     assert.deepEqual(offenders, []);
   });
 
