@@ -5,6 +5,9 @@ import type { Shells } from './exec/shells';
 import type { Pool, PooledContainer } from './pool';
 import type { PlannedWorkspace, WorkspaceDependencies, Workspaces } from './workspaces';
 
+/** A workspace with this tag was made for one session and is deleted with its last one (the HTTP API makes such). */
+export const DISPOSABLE_TAG = 'disposable';
+
 /** Removing the pooled volume the workspace replaced and renaming the container wait this long. */
 const TIDY_UP_DELAY_MS = 500;
 
@@ -299,6 +302,11 @@ export class Sessions {
       await store.commit();
       changes.emit('sessions', 'workspaces');
     });
+    // A workspace made for one session (tagged `disposable`) goes with its last one, whoever destroys it.
+    const workspace = this.deps.store.workspaces.get(workspaceId);
+    if (workspace?.tags.includes(DISPOSABLE_TAG) && workspace.state !== 'deleting' && this.deps.store.sessions.list(workspaceId).length === 0) {
+      await this.deps.workspaces.delete(workspaceId, true);
+    }
   }
 
   /** Marks a session stopped (with why, when the sidecar did not stop it) and adds its run time to the workspace; no commit. */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { ApiInfo } from '../client/protocol';
 import type { Logger } from '../util/log';
@@ -66,10 +67,19 @@ export class ApiServer {
     if (!wanted) return;
     // Port 0: the port of last time when it is still free, so clients keep their URL.
     const remembered = wanted.port === 0 ? this.deps.lastPort() : 0;
-    const server = http.createServer((req, res) => void this.handle(req, res));
+    // Host is not required (curl --http1.0 and raw clients omit it; nothing here uses it);
+    // timeouts are checked every second, so a stalled request ends near its limit.
+    const server = http.createServer({ requireHostHeader: false, connectionsCheckingInterval: 1000 }, (req, res) => void this.handle(req, res));
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     server.requestTimeout = REQUEST_TIMEOUT_MS;
     server.maxConnections = MAX_CONNECTIONS;
+    // What Node refuses before a request exists (bad syntax, huge headers, timeouts), an
+    // Expect it does not know and CONNECT get the same JSON errors as everything else.
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerOnSocket(socket, clientErrorOf(error)));
+    server.on('checkExpectation', (_req: http.IncomingMessage, res: http.ServerResponse) =>
+      sendError(res, new ApiError(417, 'EXPECTATION_FAILED', 'Only "Expect: 100-continue" is understood.'), { Connection: 'close' }),
+    );
+    server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => answerOnSocket(socket, new ApiError(405, 'METHOD_NOT_ALLOWED', 'CONNECT is not served: this is not a proxy.')));
     const bound = await listen(server, wanted.address, wanted.port || remembered).catch((error: NodeJS.ErrnoException) => {
       if (remembered && error.code === 'EADDRINUSE') return listen(server, wanted.address, 0);
       throw error;
@@ -171,14 +181,48 @@ function listen(server: http.Server, address: string, port: number): Promise<Add
   });
 }
 
-/** The path and query of a request target; anything unparsable is a 400. */
+/**
+ * The path and query of a request target, taken as sent: a path with `.` or `..` segments
+ * (plain or percent-encoded) or empty ones is a 400, never resolved into another route
+ * (`DELETE /v1/workspaces/x/../../sessions/S` must not destroy S).
+ */
 function parseUrl(target: string | undefined): URL {
   if (!target?.startsWith('/')) throw new ApiError(400, 'INVALID_REQUEST', 'The request target must be a path.');
+  const pathPart = target.split('?', 1)[0];
+  const segments = pathPart.split('/').slice(1);
+  const decoded = segments.map((segment) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      throw new ApiError(400, 'INVALID_REQUEST', 'The request path has a malformed percent-encoding.');
+    }
+  });
+  if (decoded.some((segment, index) => segment === '.' || segment === '..' || (segment === '' && index < decoded.length - 1))) {
+    throw new ApiError(400, 'INVALID_REQUEST', 'The request path must not hold ".", ".." or empty segments.');
+  }
   try {
     return new URL(target, 'http://api.invalid');
   } catch {
     throw new ApiError(400, 'INVALID_REQUEST', 'The request target is not a valid URL path.');
   }
+}
+
+/** The status Node's own refusal stands for: headers too large, too slow, or not HTTP. */
+function clientErrorOf(error: NodeJS.ErrnoException): ApiError {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return new ApiError(431, 'HEADERS_TOO_LARGE', 'The request line or headers are too large.');
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new ApiError(408, 'REQUEST_TIMEOUT', 'The request did not arrive in time.');
+  return new ApiError(400, 'INVALID_REQUEST', 'The request is not valid HTTP/1.1.');
+}
+
+/** A JSON error written straight to a socket that has no response object, then closed. */
+function answerOnSocket(socket: Duplex, error: ApiError): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = `${JSON.stringify({ error_code: error.errorCode, message: error.message })}\n`;
+  const reason = http.STATUS_CODES[error.status] ?? 'Error';
+  socket.end(`HTTP/1.1 ${error.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** The caller's X-Request-ID when it is short and plain, else a new one (echoed, for logs). */

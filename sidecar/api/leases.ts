@@ -3,7 +3,6 @@ import type { Clock } from '../util/clock';
 import type { Logger } from '../util/log';
 import { Repeating } from '../util/repeating';
 import type { ApiServices } from './route';
-import { destroySession } from './routes/sessions';
 
 /** How often ended leases are looked for. */
 const CHECK_INTERVAL_MS = 30_000;
@@ -37,7 +36,7 @@ export class ApiLeases {
     for (const id of store.sessions.leasesEndedBy(clock.now())) {
       if (this.stopped) return;
       try {
-        await destroySession(services, id);
+        await services.sessions.destroy(id);
         log.info(`session ${id}: its API lease ended, destroyed`);
       } catch (error) {
         log.error(`ending the lease of session ${id} failed`, error);

@@ -27,7 +27,7 @@ async function setUp() {
 describe('API session leases', () => {
   it('destroy a session once its lease ended, with the disposable workspace made for it; a named workspace stays', async () => {
     const { sessions, workspaces, clock, leases, logged } = await setUp();
-    const disposable = await sessions.startInNewWorkspace({ name: 'api-session' }, { origin: 'api', leaseMs: 60_000 });
+    const disposable = await sessions.startInNewWorkspace({ name: 'api-session', tags: ['disposable'] }, { origin: 'api', leaseMs: 60_000 });
     const named = await sessions.startInNewWorkspace({ name: 'project-7' }, { origin: 'api', id: 'project-7', leaseMs: 90_000 });
     const mine = await sessions.start((await workspaces.create({ name: 'by-hand' })).id);
     leases.start();

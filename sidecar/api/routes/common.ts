@@ -1,5 +1,6 @@
 import type { SessionInfo, WorkspaceInfo } from '../../client/protocol';
 import type { Cancellation } from '../../exec/exec';
+import { callerWorkspaceIdProblem } from '../../client/ids';
 import { badRequest } from '../apiError';
 import type { RouteContext } from '../route';
 
@@ -21,10 +22,16 @@ export function sessionOf(context: RouteContext): SessionInfo {
   return context.services.sessions.get(pathId(context));
 }
 
-/** A workspace id from the path; Sandkasten v1's legacy prefix `sandkasten-ws-` is dropped. */
+/**
+ * A workspace id from the path; Sandkasten v1's legacy prefix `sandkasten-ws-` is dropped.
+ * One no workspace can have (v1's rule, which ours follow too) is a 400, before any lookup.
+ */
 export function workspaceIdOf(context: RouteContext): string {
-  const id = pathId(context);
-  return id.startsWith('sandkasten-ws-') && id.length > 'sandkasten-ws-'.length ? id.slice('sandkasten-ws-'.length) : id;
+  const given = pathId(context);
+  const id = given.startsWith('sandkasten-ws-') && given.length > 'sandkasten-ws-'.length ? given.slice('sandkasten-ws-'.length) : given;
+  const problem = callerWorkspaceIdProblem(id);
+  if (problem) throw badRequest(`workspace id ${problem.replace(/^it /, '')}`);
+  return id;
 }
 
 export function workspaceOf(context: RouteContext): WorkspaceInfo {

@@ -2,6 +2,7 @@ import { callerWorkspaceIdProblem } from '../../client/ids';
 import { imageReferenceProblem } from '../../client/imageReference';
 import { WORKSPACE_KINDS, type WorkspaceInfo, type WorkspaceKind } from '../../client/protocol';
 import { hasCode } from '../../errors';
+import { DISPOSABLE_TAG } from '../../sessions';
 import { ApiError, badRequest } from '../apiError';
 import { Fields, readJsonObject } from '../requestBody';
 import type { ApiServices, Route } from '../route';
@@ -11,8 +12,8 @@ import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, sessionOf } from './common';
 /**
  * A session without `workspace_id` gets a workspace of its own, gone with the session (as v1's
  * sandbox storage is): of kind `session` (outbound network on the sandboxes' isolated bridge,
- * what an agent installing packages needs; `workspace_kind: "ephemeral"` for none), named so
- * it is known as disposable. Renaming it in VS Code keeps it.
+ * what an agent installing packages needs; `workspace_kind: "ephemeral"` for none), tagged
+ * `disposable`: it is deleted with its last session, whoever destroys that.
  */
 const DISPOSABLE_KIND: WorkspaceKind = 'session';
 const DISPOSABLE_NAME = 'api-session';
@@ -39,7 +40,7 @@ export const SESSION_ROUTES: Route[] = [
               ? services.sessions.start(workspaceId, start)
               : services.sessions.startInNewWorkspace({ name: workspaceId, kind: kind ?? NAMED_KIND, image }, { ...start, id: workspaceId }),
           )
-        : await services.sessions.startInNewWorkspace({ name: DISPOSABLE_NAME, kind: kind ?? DISPOSABLE_KIND, image }, start);
+        : await services.sessions.startInNewWorkspace({ name: DISPOSABLE_NAME, kind: kind ?? DISPOSABLE_KIND, image, tags: [DISPOSABLE_TAG] }, start);
       const workspace = services.workspaces.get(session.workspaceId);
       return { status: 201, body: { ...v1Session(session, services.exec, workspace), acquire_source: session.fromPool ? 'pool' : 'cold' } };
     },
@@ -68,7 +69,8 @@ export const SESSION_ROUTES: Route[] = [
     path: '/v1/sessions/:id',
     notFound: 'SESSION_NOT_FOUND',
     async handle(context) {
-      await destroySession(context.services, sessionOf(context).id);
+      // A workspace made for it alone (tagged `disposable`) goes too (see Sessions.destroy).
+      await context.services.sessions.destroy(sessionOf(context).id);
       return { body: { ok: true } };
     },
   },
@@ -88,7 +90,7 @@ export const SESSION_ROUTES: Route[] = [
     notFound: 'SESSION_NOT_FOUND',
     async handle(context) {
       const session = await context.services.sessions.stop(sessionOf(context).id);
-      return { body: v1Session(session, context.services.exec) };
+      return { body: v1Session(session, context.services.exec, context.services.workspaces.get(session.workspaceId)) };
     },
   },
   {
@@ -97,23 +99,10 @@ export const SESSION_ROUTES: Route[] = [
     notFound: 'SESSION_NOT_FOUND',
     async handle(context) {
       const session = await context.services.sessions.resume(sessionOf(context).id);
-      return { body: v1Session(session, context.services.exec) };
+      return { body: v1Session(session, context.services.exec, context.services.workspaces.get(session.workspaceId)) };
     },
   },
 ];
-
-/**
- * Destroys a session; a workspace the API made for it alone (no `workspace_id`) goes too,
- * once no other session uses it.
- */
-export async function destroySession(services: ApiServices, sessionId: string): Promise<void> {
-  const { workspaceId } = services.sessions.get(sessionId);
-  await services.sessions.destroy(sessionId);
-  const workspace = services.workspaces.list().find((candidate) => candidate.id === workspaceId);
-  if (workspace && workspace.origin === 'api' && workspace.name === DISPOSABLE_NAME && services.sessions.list(workspaceId).length === 0) {
-    await services.workspaces.delete(workspaceId, true).catch((error: unknown) => services.log.error(`removing workspace ${workspaceId} after its session failed`, error));
-  }
-}
 
 /** Whether the workspace exists (made by anyone, with any id rule). */
 function existingWorkspace(services: ApiServices, id: string): boolean {
@@ -146,8 +135,9 @@ function workspaceKind(value: string | undefined): WorkspaceKind | undefined {
 export function resolveImage(name: string | undefined, services: Pick<ApiServices, 'config'>): string {
   const settings = services.config.current;
   if (!name || name === 'base') return settings.defaultImage;
-  const alias = settings['api.images'][name];
-  if (alias) return alias;
+  // Only names someone set: `toString` is not an alias because every object has it.
+  const aliases = settings['api.images'];
+  if (Object.hasOwn(aliases, name)) return aliases[name];
   const problem = imageReferenceProblem(name);
   if (problem) throw new ApiError(400, 'INVALID_IMAGE', `image not allowed: ${name} (${problem})`);
   return name;
