@@ -5,6 +5,7 @@
  * largest size also a workspace create end to end (Docker's volume create is most of it) and
  * `exec true` while another client lists everything in a loop.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,14 +19,20 @@ const SIZES = (process.env.BENCH_SCALE_SIZES ?? '10,1000,10000').split(',').map(
 const READS = Number(process.env.BENCH_SCALE_READS ?? 30);
 const WRITES = Number(process.env.BENCH_SCALE_WRITES ?? 100);
 
-/** A storage directory whose database holds `count` workspaces (and nothing in Docker). */
+/**
+ * One volume every made-up workspace names, so the sidecar's reconciliation finds their
+ * storage in place instead of making 10,000 volumes; removed at the end.
+ */
+const SHARED_VOLUME = 'sandkasten-bench-scale-shared';
+
+/** A storage directory whose database holds `count` workspaces (and nothing in Docker but the shared volume). */
 async function homeWith(count: number): Promise<string> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), `skb-scale-${count}-`));
   fs.chmodSync(home, 0o700);
   const store = await Store.open(homePaths(home).database);
   for (let i = 0; i < count; i++) {
     const id = `scale-${i}-${String(i).padStart(8, '0').slice(-8)}`;
-    store.workspaces.insert({ id, name: `scale-${i}`, kind: i % 2 ? 'session' : 'persistent', image: 'debian:bookworm-slim', description: '', tags: i % 10 ? [] : ['tenth'], volume: `bench-scale-${i}`, hostNetwork: false, now: 1_700_000_000_000 + i });
+    store.workspaces.insert({ id, name: `scale-${i}`, kind: i % 2 ? 'session' : 'persistent', image: 'debian:bookworm-slim', description: '', tags: i % 10 ? [] : ['tenth'], volume: SHARED_VOLUME, hostNetwork: false, now: 1_700_000_000_000 + i });
   }
   await store.commit();
   store.close();
@@ -45,6 +52,16 @@ export interface ScaleFigures {
 export async function measureScale(sidecarScript: string, image: string): Promise<ScaleFigures> {
   const rows: Row[] = [];
   const notes: string[] = [];
+  execFileSync('docker', ['volume', 'create', SHARED_VOLUME], { stdio: 'ignore' });
+  try {
+    await measureSizes(sidecarScript, image, rows, notes);
+  } finally {
+    execFileSync('docker', ['volume', 'rm', '-f', SHARED_VOLUME], { stdio: 'ignore' });
+  }
+  return { rows, notes };
+}
+
+async function measureSizes(sidecarScript: string, image: string, rows: Row[], notes: string[]): Promise<void> {
   for (const size of SIZES) {
     const home = await homeWith(size);
     const client = await SidecarClient.connect({ home, sidecarScript });
@@ -95,5 +112,4 @@ export async function measureScale(sidecarScript: string, image: string): Promis
       fs.rmSync(home, { recursive: true, force: true });
     }
   }
-  return { rows, notes };
 }
