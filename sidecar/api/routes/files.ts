@@ -1,4 +1,3 @@
-import { callerWorkspaceIdProblem } from '../../client/ids';
 import type { WorkspaceInfo } from '../../client/protocol';
 import { FileError, Files, type FilePlace } from '../../files/files';
 import { absolutePath, relativePath, sessionDirectoryPath, sessionFilePath, uploadName, workspaceDirectoryPath, workspaceFilePath, WORKSPACE_ROOT } from '../../files/paths';
@@ -35,10 +34,8 @@ const NAMED_WORKSPACE_KIND = 'persistent';
 
 /** The workspace a write or upload names, made when it does not exist yet (v1's rule), as session create makes one. */
 async function workspaceToWrite(context: RouteContext): Promise<WorkspaceInfo> {
-  const id = workspaceIdOf(context);
-  const problem = callerWorkspaceIdProblem(id);
-  if (problem) throw badRequest(`workspace id ${problem.replace(/^it /, '')}`);
-  return namedWorkspace(context.services, id, { kind: NAMED_WORKSPACE_KIND, image: resolveImage(undefined, context.services) });
+  const id = workspaceIdOf(context); // a 400 for an id no workspace can have
+  return namedWorkspace(context.services, id, { kind: NAMED_WORKSPACE_KIND, image: await resolveImage(undefined, context.services) });
 }
 
 /** A FileError as the answer a caller can act on; `shown` is the path as the caller knows it. */

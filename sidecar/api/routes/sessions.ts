@@ -32,7 +32,7 @@ export const SESSION_ROUTES: Route[] = [
       const idProblem = workspaceId === undefined ? undefined : callerWorkspaceIdProblem(workspaceId);
       if (idProblem) throw badRequest(`workspace_id ${idProblem.replace(/^it /, '')}`);
       const kind = workspaceKind(fields.string('workspace_kind'));
-      const image = resolveImage(fields.string('image'), services);
+      const image = await resolveImage(fields.string('image'), services);
       const start = { origin: 'api' as const, leaseMs: ttlSeconds * 1000 };
       const session = workspaceId
         ? await services.locks.run(`api-workspace:${workspaceId}`, async () =>
@@ -132,7 +132,7 @@ function workspaceKind(value: string | undefined): WorkspaceKind | undefined {
  * v1's image names: none or `base` is the default image; a name in `api.images` is what it
  * stands for; anything else must be an image reference (pulled when not local).
  */
-export function resolveImage(name: string | undefined, services: Pick<ApiServices, 'config'>): string {
+export async function resolveImage(name: string | undefined, services: Pick<ApiServices, 'config' | 'engine'>): Promise<string> {
   const settings = services.config.current;
   if (!name || name === 'base') return settings.defaultImage;
   // Only names someone set: `toString` is not an alias because every object has it.
@@ -140,5 +140,18 @@ export function resolveImage(name: string | undefined, services: Pick<ApiService
   if (Object.hasOwn(aliases, name)) return aliases[name];
   const problem = imageReferenceProblem(name);
   if (problem) throw new ApiError(400, 'INVALID_IMAGE', `image not allowed: ${name} (${problem})`);
+  if (V1_TEMPLATES.has(name)) return (await localImageOf(name, services)) ?? settings.defaultImage;
   return name;
+}
+
+/**
+ * v1's template names, which its SDKs send by default (the Python SDK always says `python`):
+ * without an alias they are a local image of that repository when there is one, else the
+ * default image, rather than a pull of Docker Hub's `python` that may not be reachable.
+ */
+const V1_TEMPLATES = new Set(['python', 'node']);
+
+async function localImageOf(repository: string, services: Pick<ApiServices, 'engine'>): Promise<string | undefined> {
+  const images = await services.engine.listImages().catch(() => []);
+  return images.find((image) => image.reference === `${repository}:latest`)?.reference ?? images.find((image) => image.reference.startsWith(`${repository}:`))?.reference;
 }

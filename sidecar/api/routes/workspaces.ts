@@ -28,7 +28,7 @@ export const WORKSPACE_ROUTES: Route[] = [
       if (!name) throw badRequest('give an id (kept as given, e.g. "user123-project456") or a name (the id adds 8 hex digits)');
       const kind = fields.string('kind') || 'persistent';
       if (!(WORKSPACE_KINDS as readonly string[]).includes(kind)) throw badRequest(`kind must be one of ${WORKSPACE_KINDS.join(', ')}`);
-      const image = resolveImage(fields.string('image'), services);
+      const image = await resolveImage(fields.string('image'), services);
       const description = fields.string('description');
       const tags = fields.stringList('tags');
       const workspace = await services.workspaces.create({ name, kind: kind as WorkspaceKind, image, description, tags }, { origin: 'api', ...(id ? { id } : {}) });
