@@ -78,6 +78,7 @@ export class Database {
   private journalQueue: Promise<void> = Promise.resolve();
   private checkpointing = false;
   private closed = false;
+  private readonly resetListeners: Array<() => void> = [];
 
   private constructor(
     private readonly SQL: SqlJsStatic,
@@ -166,6 +167,24 @@ export class Database {
 
   get<T = Row>(sql: string, params: Params = []): T | undefined {
     return this.all<T>(sql, params)[0];
+  }
+
+  /** The first column of every row, as values: no object per row (ids of ten thousand rows, say). */
+  column<T extends SqlValue = SqlValue>(sql: string, params: Params = []): T[] {
+    const statement = this.prepared(sql);
+    try {
+      statement.bind(params);
+      const values: T[] = [];
+      while (statement.step()) values.push(statement.get()[0] as T);
+      return values;
+    } finally {
+      statement.reset();
+    }
+  }
+
+  /** Called whenever memory is put back to what is durable (a failed append): caches of rows must go. */
+  onReset(listener: () => void): void {
+    this.resetListeners.push(listener);
   }
 
   /** Runs a statement that changes the database; it is journaled with the next `commit()`. */
@@ -330,6 +349,7 @@ export class Database {
     this.db.close();
     this.db = openHandle(this.SQL, this.durableImage);
     replay(this.db, this.durableRecords);
+    for (const listener of this.resetListeners) listener();
     this.log.error(`appending to the journal of ${this.file} failed; every change since the last durable one is undone`, cause);
     // Everyone waiting now had changed memory before the undo; later callers had not.
     this.settle(() => true, failure);

@@ -47,11 +47,36 @@ export interface WorkspaceAccess {
  * durable (Database.commit) and what the rules are.
  */
 export class WorkspaceStore {
-  constructor(private readonly db: Database) {}
+  /**
+   * Rows made into (frozen) WorkspaceInfo once and kept until their row changes: a list of
+   * ten thousand then costs an index walk for the ids, not ten thousand conversions. Every
+   * change goes through this class, which forgets the row it changes; an undo of the whole
+   * database (a failed append) forgets them all.
+   */
+  private readonly cache = new Map<string, WorkspaceInfo>();
+
+  constructor(private readonly db: Database) {
+    db.onReset(() => this.cache.clear());
+  }
 
   /** Every workspace but those being deleted, oldest first. */
   list(): WorkspaceInfo[] {
-    return this.db.all<WorkspaceRow>(`SELECT * FROM workspaces WHERE state != 'deleting' ORDER BY created_at, id`).map(toWorkspaceInfo);
+    return this.byIds(this.db.column<string>(`SELECT id FROM workspaces WHERE state != 'deleting' ORDER BY created_at, id`));
+  }
+
+  /** The workspaces of these ids, in this order: cached ones as they are, the others read in batches. */
+  private byIds(ids: string[]): WorkspaceInfo[] {
+    const missing = ids.filter((id) => !this.cache.has(id));
+    for (let at = 0; at < missing.length; at += READ_BATCH) {
+      const batch = missing.slice(at, at + READ_BATCH);
+      const rows = this.db.all<WorkspaceRow>(`SELECT * FROM workspaces WHERE id IN (${batch.map(() => '?').join(', ')})`, batch);
+      for (const row of rows) this.cache.set(row.id, toWorkspaceInfo(row));
+    }
+    return ids.flatMap((id) => this.cache.get(id) ?? []);
+  }
+
+  private changed(id: string): void {
+    this.cache.delete(id);
   }
 
   /**
@@ -64,14 +89,14 @@ export class WorkspaceStore {
     const total = options.count ? this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM workspaces WHERE ${where}`, params)!.n : undefined;
     const afterClause = after ? ' AND (created_at, id) > (?, ?)' : '';
     // One more than asked: whether another page follows, without a second query.
-    const rows = this.db.all<WorkspaceRow>(`SELECT * FROM workspaces WHERE ${where}${afterClause} ORDER BY created_at, id LIMIT ?`, [
+    const rows = this.db.all<{ id: string; created_at: number }>(`SELECT id, created_at FROM workspaces WHERE ${where}${afterClause} ORDER BY created_at, id LIMIT ?`, [
       ...params,
       ...(after ? [after.createdAt, after.id] : []),
       limit + 1,
     ]);
     const last = rows.length > limit ? rows[limit - 1] : undefined;
     return {
-      workspaces: rows.slice(0, limit).map(toWorkspaceInfo),
+      workspaces: this.byIds(rows.slice(0, limit).map((row) => row.id)),
       ...(last ? { next: { createdAt: last.created_at, id: last.id } } : {}),
       ...(total !== undefined ? { total } : {}),
     };
@@ -79,11 +104,17 @@ export class WorkspaceStore {
 
   /** Also returns a workspace being deleted (its state says so). */
   get(id: string): WorkspaceInfo | undefined {
+    const cached = this.cache.get(id);
+    if (cached) return cached;
     const row = this.db.get<WorkspaceRow>('SELECT * FROM workspaces WHERE id = ?', [id]);
-    return row && toWorkspaceInfo(row);
+    if (!row) return undefined;
+    const workspace = toWorkspaceInfo(row);
+    this.cache.set(id, workspace);
+    return workspace;
   }
 
   insert(workspace: NewWorkspace): void {
+    this.changed(workspace.id);
     this.db.run(
       `INSERT INTO workspaces (id, name, kind, image, description, tags, state, volume, host_network, origin, created_at, last_accessed_at)
        VALUES (?, ?, ?, ?, ?, ?, 'created', ?, ?, ?, ?, ?)`,
@@ -104,20 +135,24 @@ export class WorkspaceStore {
   }
 
   rename(id: string, name: string): void {
+    this.changed(id);
     this.db.run('UPDATE workspaces SET name = ? WHERE id = ?', [name, id]);
   }
 
   markDeleting(id: string): void {
+    this.changed(id);
     this.db.run(`UPDATE workspaces SET state = 'deleting' WHERE id = ?`, [id]);
   }
 
   /** The workspace adopted another (equally empty) volume: a pooled one. */
   setVolume(id: string, volume: string): void {
+    this.changed(id);
     this.db.run('UPDATE workspaces SET volume = ? WHERE id = ?', [volume, id]);
   }
 
   /** Removes the workspace and its sessions (terminals follow by cascade) in one transaction. */
   deleteWithSessions(id: string): void {
+    this.changed(id);
     this.db.transaction(() => {
       this.db.run('DELETE FROM sessions WHERE workspace_id = ?', [id]);
       this.db.run('DELETE FROM workspaces WHERE id = ?', [id]);
@@ -125,6 +160,7 @@ export class WorkspaceStore {
   }
 
   recordAccess(id: string, now: number, access: WorkspaceAccess): void {
+    this.changed(id);
     this.db.run(
       `UPDATE workspaces SET last_accessed_at = ?, sessions_count = sessions_count + ?, commands_count = commands_count + ?,
          run_time_ms = run_time_ms + ?, state = COALESCE(?, state) WHERE id = ?`,
@@ -170,14 +206,20 @@ function filterClause(filter: WorkspaceFilter): { where: string; params: Array<s
   return { where: conditions.join(' AND '), params };
 }
 
+/** Rows read per query when many are not cached (well within SQLite's parameter limit). */
+const READ_BATCH = 500;
+
+/** Frozen: the object is shared by every list that returns it until its row changes. */
 function toWorkspaceInfo(row: WorkspaceRow): WorkspaceInfo {
-  return {
+  const tags = Object.freeze(JSON.parse(row.tags) as string[]) as string[];
+  const stats = Object.freeze({ sessions: row.sessions_count, commands: row.commands_count, runTimeMs: row.run_time_ms });
+  return Object.freeze({
     id: row.id,
     name: row.name,
     kind: row.kind,
     image: row.image,
     description: row.description,
-    tags: JSON.parse(row.tags) as string[],
+    tags,
     pinned: row.pinned === 1,
     state: row.state,
     volume: row.volume,
@@ -185,6 +227,6 @@ function toWorkspaceInfo(row: WorkspaceRow): WorkspaceInfo {
     ...(row.origin ? { origin: row.origin } : {}),
     createdAt: isoTime(row.created_at)!,
     lastAccessedAt: isoTime(row.last_accessed_at)!,
-    stats: { sessions: row.sessions_count, commands: row.commands_count, runTimeMs: row.run_time_ms },
-  };
+    stats,
+  });
 }
