@@ -34,7 +34,7 @@ async function homeWith(count: number): Promise<string> {
     const id = `scale-${i}-${String(i).padStart(8, '0').slice(-8)}`;
     store.workspaces.insert({ id, name: `scale-${i}`, kind: i % 2 ? 'session' : 'persistent', image: 'debian:bookworm-slim', description: '', tags: i % 10 ? [] : ['tenth'], volume: SHARED_VOLUME, hostNetwork: false, now: 1_700_000_000_000 + i });
   }
-  await store.commit();
+  await store.checkpoint();
   store.close();
   return home;
 }

@@ -255,7 +255,7 @@ export class Sidecar implements Services {
       try {
         await this.pool.drain().catch((error) => this.log.error('draining the pool failed', error));
         await this.containers.removeUnusedNetworks().catch((error) => this.log.error('removing the sandbox network failed', error));
-        await this.store.commit();
+        await this.store.checkpoint();
         await this.server.disconnect(); // after the answers went out: the client of a shutdown request sees it
       } finally {
         this.store.close();

@@ -264,6 +264,17 @@ export class Database {
     this.lazyCommit = undefined;
   }
 
+  /**
+   * Journals what is noted, then writes a checkpoint, so the next open replays nothing (a
+   * clean shutdown). A checkpoint that fails is logged; the journal still holds everything.
+   */
+  async checkpointNow(): Promise<void> {
+    if (!this.file || this.closed) return;
+    await this.commit();
+    await this.journalQueue;
+    await this.checkpoint();
+  }
+
   close(): void {
     this.closed = true;
     this.cancelLazyCommit();

@@ -86,6 +86,21 @@ describe('the database journal', () => {
     again.close();
   });
 
+  it('checkpoints on demand (a clean shutdown): the journal is empty and the next open replays nothing', async () => {
+    const file = databaseFile();
+    const store = await Store.open(file, new FakeClock(), { log: quiet });
+    addWorkspace(store, 'one');
+    addWorkspace(store, 'two');
+    await store.checkpoint();
+    store.close();
+    assert.equal(fs.statSync(`${file}.journal`).size, 4, 'only the header is left');
+    const infos: string[] = [];
+    const reopened = await Store.open(file, new FakeClock(), { log: { info: (line) => void infos.push(line), error: () => undefined } });
+    assert.deepEqual(reopened.workspaces.list().map((w) => w.id).sort(), ['one', 'two']);
+    assert.ok(!infos.some((line) => /replayed/.test(line)), infos.join('\n'));
+    reopened.close();
+  });
+
   it('keeps appending while a checkpoint is written; the journal then holds only what came after it', async () => {
     const file = databaseFile();
     const clock = new FakeClock();
