@@ -10,6 +10,8 @@ import { CodeServerSuite } from './codeServerSuite';
 import { eventually, LIMITS, shortId } from './support';
 
 const WORKSPACE = 'agent-project-1';
+/** More than one page of the Workspaces view (200). */
+const BULK = 210;
 
 describe('The HTTP API seen from VS Code (code-server)', () => {
   const suite = new CodeServerSuite('http-api');
@@ -66,12 +68,60 @@ describe('The HTTP API seen from VS Code (code-server)', () => {
     await vs.waitForOutputLine('Sandkasten: Command Output', /^written-by-agent$/, LIMITS.dockerMs);
   });
 
-  suite.step('4. Destroying the session over HTTP removes its row', async (vs) => {
+  suite.step('4. Workspaces made by the hundred show 200 at a time, with a "Load more…" row that shows the rest', async (vs) => {
+    const headers = { Authorization: `Bearer ${api.token}`, 'Content-Type': 'application/json' };
+    const ids = Array.from({ length: BULK }, (_, i) => `bulk-${String(i).padStart(3, '0')}`);
+    for (let at = 0; at < ids.length; at += 8) {
+      await Promise.all(
+        ids.slice(at, at + 8).map(async (id) => {
+          const response = await fetch(`${api.url}/v1/workspaces`, { method: 'POST', headers, body: JSON.stringify({ id }) });
+          assert.equal(response.status, 201, await response.clone().text());
+        }),
+      );
+    }
+    const tree = vs.view('Workspaces').locator('[role=tree]');
+    // The tree draws only the rows in sight: scrolled to its end (again after each refresh).
+    const toTheEnd = async () => {
+      await tree.hover();
+      await vs.page.mouse.wheel(0, 1_000_000);
+    };
+    const more = await eventually(
+      'the "Load more…" row at the end of the Workspaces view',
+      async () => {
+        await toTheEnd();
+        return (await vs.treeItem('Workspaces', 'Load more…').isVisible()) ? vs.waitForTreeItem('Workspaces', 'Load more…') : undefined;
+      },
+      { limitMs: LIMITS.dockerMs, describe: () => vs.describeView('Workspaces') },
+    );
+    const total = BULK + 1;
+    assert.equal(more.description, `${total - 200} more`, 'it says how many are not shown');
+    await vs.treeItem('Workspaces', 'Load more…').click();
+    await vs.waitForNoTreeItem('Workspaces', 'Load more…', LIMITS.dockerMs);
+    await eventually(
+      `the last workspace, ${ids[ids.length - 1]}, at the end of the view`,
+      async () => {
+        await toTheEnd();
+        return (await vs.treeItem('Workspaces', ids[ids.length - 1]).isVisible()) ? true : undefined;
+      },
+      { limitMs: LIMITS.dockerMs, describe: () => vs.describeView('Workspaces') },
+    );
+  });
+
+  suite.step('5. Destroying the session over HTTP removes its row', async (vs) => {
     const response = await fetch(`${api.url}/v1/sessions/${sessionId}`, { method: 'DELETE', headers: { Authorization: `Bearer ${api.token}` } });
     assert.equal(response.status, 200);
     await vs.waitForNoTreeItem('Sessions', WORKSPACE, LIMITS.dockerMs);
     await eventually('the sidecar to have no session left', async () => ((await suite.listSessions()).length === 0 ? true : undefined));
-    // The named workspace stays (as in Sandkasten v1); the suite's teardown removes it.
-    await vs.waitForTreeItem('Workspaces', WORKSPACE, /via API/);
+    // The named workspace stays (as in Sandkasten v1), at the top of the view; the suite's teardown removes it.
+    const tree = vs.view('Workspaces').locator('[role=tree]');
+    await eventually(
+      `${WORKSPACE} at the top of the Workspaces view`,
+      async () => {
+        await tree.hover();
+        await vs.page.mouse.wheel(0, -1_000_000);
+        return (await vs.treeItem('Workspaces', WORKSPACE, /via API/).isVisible()) ? true : undefined;
+      },
+      { limitMs: LIMITS.dockerMs, describe: () => vs.describeView('Workspaces') },
+    );
   });
 });
