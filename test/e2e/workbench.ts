@@ -361,24 +361,35 @@ export class Workbench {
 
   /** Right-clicks the row and chooses `entry` from its context menu. */
   async chooseFromContextMenu(item: Locator, entry: string): Promise<void> {
-    const menu = this.page.locator('.context-view .monaco-menu');
-    const menuItem = menu.locator('a.action-menu-item').filter({ has: this.page.locator(`.action-label[aria-label="${entry}"]`) });
-    // VS Code's menus ignore mouse-ups during the first 100 ms after they render (so releasing
-    // the right button cannot pick an entry); a click that fast (no person is) leaves the menu
-    // open and runs nothing. So: click, and when the menu is still open, click again. A tree
-    // refresh can also close the menu before the click: then right-click again.
+    const menuItem = this.menu.locator('a.action-menu-item').filter({ has: this.page.locator(`.action-label[aria-label="${entry}"]`) });
+    await this.chooseMenuEntry(`the context menu to offer "${entry}" and take the click`, () => item.click({ button: 'right' }), menuItem);
+  }
+
+  private get menu(): Locator {
+    return this.page.locator('.context-view .monaco-menu');
+  }
+
+  /**
+   * Opens a menu (`open`) and clicks `entry` in it. VS Code's menus ignore mouse-ups during
+   * the first 100 ms after they render (so releasing the right button cannot pick an entry);
+   * a click that fast (no person is) leaves the menu open and runs nothing. So: click, and
+   * when the menu is still open, click again. A tree refresh can also close the menu before
+   * the click: then open it again.
+   */
+  private async chooseMenuEntry(what: string, open: () => Promise<void>, entry: Locator): Promise<void> {
+    const menu = this.menu;
     let clicked = false;
     await eventually(
-      `the context menu to offer "${entry}" and take the click`,
+      what,
       async () => {
         if (!(await menu.isVisible())) {
           if (clicked) return true; // the click was taken and closed the menu
-          await item.click({ button: 'right' });
+          await open();
           await menu.waitFor({ state: 'visible', timeout: 5000 });
         }
-        await menuItem.waitFor({ state: 'visible', timeout: 2000 });
-        await menuItem.hover({ timeout: 5000 });
-        await menuItem.click({ timeout: 5000 });
+        await entry.waitFor({ state: 'visible', timeout: 2000 });
+        await entry.hover({ timeout: 5000 });
+        await entry.click({ timeout: 5000 });
         clicked = true;
         await menu.waitFor({ state: 'hidden', timeout: 2000 });
         return true;
@@ -389,7 +400,7 @@ export class Workbench {
 
   /** The entries of the row's context menu (right-click), in order; closes it again (Escape). */
   async contextMenuEntries(item: Locator): Promise<string[]> {
-    const menu = this.page.locator('.context-view .monaco-menu');
+    const menu = this.menu;
     const entries = await eventually('the context menu to open', async () => {
       if (!(await menu.isVisible())) {
         await item.click({ button: 'right' });
@@ -560,27 +571,10 @@ export class Workbench {
   /** Opens a terminal of the profile named `profile` from the "Launch Profile..." dropdown next to the panel's "+". */
   async launchTerminalProfile(profile: string): Promise<void> {
     const dropdown = this.page.locator('.part.panel a.action-label[aria-label="Launch Profile..."]');
-    const menu = this.page.locator('.context-view .monaco-menu');
-    const entry = menu.locator('a.action-menu-item').filter({ has: this.page.locator('.action-label', { hasText: exactly(profile) }) });
-    // As with context menus: a click in the menu's first 100 ms is ignored, so click until it closes.
-    let clicked = false;
-    await eventually(
-      `the "Launch Profile..." menu to offer "${profile}" and take the click`,
-      async () => {
-        if (!(await menu.isVisible())) {
-          if (clicked) return true;
-          await dropdown.click({ timeout: 5000 });
-          await menu.waitFor({ state: 'visible', timeout: 5000 });
-        }
-        await entry.hover({ timeout: 5000 });
-        await entry.click({ timeout: 5000 });
-        clicked = true;
-        await menu.waitFor({ state: 'hidden', timeout: 2000 });
-        return true;
-      },
-      { describe: async () => `menu entries ${JSON.stringify(await menu.locator('a.action-menu-item .action-label').allTextContents())}` },
-    );
+    const entry = this.menu.locator('a.action-menu-item').filter({ has: this.page.locator('.action-label', { hasText: exactly(profile) }) });
+    await this.chooseMenuEntry(`the "Launch Profile..." menu to offer "${profile}" and take the click`, () => dropdown.click({ timeout: 5000 }), entry);
   }
+
 
   /** Waits until the terminal with the keyboard focus shows a line matching `line`; returns that terminal's index. */
   async waitForFocusedTerminalLine(line: RegExp, limitMs = LIMITS.dockerMs): Promise<number> {

@@ -84,24 +84,20 @@ export const SESSION_ROUTES: Route[] = [
       return { body: { memory_bytes: stats.memoryBytes, memory_limit: stats.memoryLimit, cpu_usage_usec: stats.cpuUsageUsec, pids: stats.pids } };
     },
   },
-  {
-    method: 'POST',
-    path: '/v1/sessions/:id/stop',
-    notFound: 'SESSION_NOT_FOUND',
-    async handle(context) {
-      const session = await context.services.sessions.stop(sessionOf(context).id);
-      return { body: v1Session(session, context.services.exec, context.services.workspaces.get(session.workspaceId)) };
-    },
-  },
-  {
-    method: 'POST',
-    path: '/v1/sessions/:id/start',
-    notFound: 'SESSION_NOT_FOUND',
-    async handle(context) {
-      const session = await context.services.sessions.resume(sessionOf(context).id);
-      return { body: v1Session(session, context.services.exec, context.services.workspaces.get(session.workspaceId)) };
-    },
-  },
+  // Ours: stop (container and files kept) and start again.
+  ...(['stop', 'start'] as const).map(
+    (verb): Route => ({
+      method: 'POST',
+      path: `/v1/sessions/:id/${verb}`,
+      notFound: 'SESSION_NOT_FOUND',
+      async handle(context) {
+        const { sessions, exec, workspaces } = context.services;
+        const id = sessionOf(context).id;
+        const session = verb === 'stop' ? await sessions.stop(id) : await sessions.resume(id);
+        return { body: v1Session(session, exec, workspaces.get(session.workspaceId)) };
+      },
+    }),
+  ),
 ];
 
 /** Whether the workspace exists (made by anyone, with any id rule). */
