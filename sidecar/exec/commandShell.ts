@@ -58,6 +58,8 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_HANDSHAKE_BYTES = 64;
 /** How long the output relay (see moveOutput) may take to start before the command goes on without it. */
 const RELAY_START_MS = 2000;
+/** After the shell died, how long the relay may take to deliver what the command printed last. */
+const RELAY_DRAIN_MS = 1000;
 /** What a ready relay says first: a stdout frame holding one "\n". */
 const RELAY_READY_FRAME = Buffer.from([1, 0, 0, 0, 0, 0, 0, 1, 0x0a]);
 
@@ -389,14 +391,30 @@ export class CommandShell {
     });
   }
 
-  /** The main process reported the shell's end during a command (e.g. `exit 3`): its status is the result. */
+  /**
+   * The main process reported the shell's end during a command (e.g. `exit 3`): its status
+   * is the result. When the shell's output went through a relay, what the command printed
+   * last may still be on its way (the death report takes the other stream): the result waits
+   * for the relay to end — it does once the dead shell's FIFO ends close — or RELAY_DRAIN_MS.
+   */
   private shellDied(status: number): void {
     const running = this.running;
     if (!running) return;
-    this.running = undefined;
-    running.stderr.flush();
-    running.resolve({ exitCode: status, shellEnded: true });
-    this.dispose();
+    const finish = () => {
+      if (this.running !== running) return;
+      this.running = undefined;
+      running.stdout.flush();
+      running.stderr.flush();
+      running.resolve({ exitCode: status, shellEnded: true });
+      this.dispose();
+    };
+    const relay = this.output !== this.stream ? this.output : undefined;
+    if (!relay || relay.destroyed) return finish();
+    const timer = this.clock.setTimeout(finish, RELAY_DRAIN_MS);
+    relay.once('close', () => {
+      timer.cancel();
+      finish();
+    });
   }
 
   private onEnd(): void {
