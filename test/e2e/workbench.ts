@@ -166,16 +166,7 @@ export class Workbench {
 
   /** Label and description of every row the open quick pick shows, top to bottom (not their details, whose hidden labels may be stale). */
   async quickPickRows(): Promise<TreeRow[]> {
-    return this.quickInput.locator('.monaco-list-row').evaluateAll((rows) =>
-      rows
-        .map((row) => ({
-          top: Number.parseFloat((row as unknown as { style: { top: string } }).style.top) || 0,
-          label: row.querySelector('.label-name')?.textContent?.trim() ?? '',
-          description: row.querySelector('.label-description')?.textContent?.trim() ?? '',
-        }))
-        .sort((a, b) => a.top - b.top)
-        .map(({ label, description }) => ({ label, description })),
-    );
+    return this.quickInput.locator('.monaco-list-row').evaluateAll(rowsTopToBottom);
   }
 
   /** The label of the quick pick's active row, the one Enter chooses ('' when none is). */
@@ -282,18 +273,7 @@ export class Workbench {
 
   /** Label and description of every row the view's tree shows, top to bottom. */
   async treeRows(viewName: string): Promise<TreeRow[]> {
-    return this.view(viewName)
-      .locator('[role=treeitem]')
-      .evaluateAll((rows) =>
-        rows
-          .map((row) => ({
-            top: Number.parseFloat((row as unknown as { style: { top: string } }).style.top) || 0,
-            label: row.querySelector('.label-name')?.textContent?.trim() ?? '',
-            description: row.querySelector('.label-description')?.textContent?.trim() ?? '',
-          }))
-          .sort((a, b) => a.top - b.top)
-          .map(({ label, description }) => ({ label, description })),
-      );
+    return this.view(viewName).locator('[role=treeitem]').evaluateAll(rowsTopToBottom);
   }
 
   /** The rows of a view, for failure messages: `label — description` each. */
@@ -667,3 +647,17 @@ export class Workbench {
   }
 }
 
+/**
+ * Label and description of list or tree rows, in the order they appear (runs in the page:
+ * virtualised rows are positioned by `top`, not by their order in the DOM).
+ */
+function rowsTopToBottom(rows: Array<{ querySelector(selector: string): { textContent: string | null } | null }>): TreeRow[] {
+  return rows
+    .map((row) => ({
+      top: Number.parseFloat((row as unknown as { style: { top: string } }).style.top) || 0,
+      label: row.querySelector('.label-name')?.textContent?.trim() ?? '',
+      description: row.querySelector('.label-description')?.textContent?.trim() ?? '',
+    }))
+    .sort((a, b) => a.top - b.top)
+    .map(({ label, description }) => ({ label, description }));
+}
