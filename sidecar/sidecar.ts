@@ -120,7 +120,7 @@ export class Sidecar implements Services {
       onClientConnected: () => this.idleTimer?.cancel(),
       onLastClientGone: () => this.scheduleIdleShutdown(),
     });
-    const apiServices = { workspaces: this.workspaces, sessions: this.sessions, exec: this.exec, processes: this.processes, engine, config, clock, log: options.log, locks: new KeyedLock() };
+    const apiServices = { workspaces: this.workspaces, sessions: this.sessions, exec: this.exec, processes: this.processes, pipes: this.pipes, sessionLogs: this.sessionLogs, engine, config, clock, log: options.log, locks: new KeyedLock() };
     this.apiServer = new ApiServer({
       services: apiServices,
       token: apiToken,

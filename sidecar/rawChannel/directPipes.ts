@@ -26,6 +26,8 @@ export function pipeDirectoryOf(mounts: Array<{ source: string; target: string }
 export class DirectPipe {
   private readonly keeper: number;
   private drain: net.Socket | undefined;
+  /** The descriptor under `drain` when the sidecar itself reads the FIFO (see readHere). */
+  private ownReader: number | undefined;
   private closed = false;
 
   constructor(
@@ -34,6 +36,46 @@ export class DirectPipe {
   ) {
     this.keeper = fs.openSync(hostPath, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
     // The name is only needed until both ends are open; the descriptors keep the FIFO alive.
+  }
+
+  /**
+   * The sidecar reads the command's stdout itself (the HTTP API's streaming exec) instead of a
+   * client: the socket gives what the command writes; pausing it fills the FIFO, and the
+   * command then blocks on its next write, as back-pressure should.
+   */
+  readHere(): net.Socket {
+    if (this.drain) throw new Error('The pipe already has a reader.');
+    this.ownReader = fs.openSync(this.hostPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    this.drain = this.readerOf(this.ownReader);
+    return this.drain;
+  }
+
+  /**
+   * The command is over, so everything it wrote is in the FIFO already (it exited before its
+   * shell said so): returns what the reader of readHere has not delivered yet, without
+   * waiting for the end-of-file that a background job holding the FIFO would put off. The
+   * reader is paused; what comes later is a background job's (see handOver).
+   */
+  takeRest(): Buffer[] {
+    const reader = this.drain;
+    const fd = this.ownReader;
+    if (!reader || fd === undefined || this.closed) return [];
+    reader.pause();
+    const rest: Buffer[] = [];
+    // Synchronous from here on: no turn of the event loop lets the socket read in between.
+    for (let chunk: Buffer | null; (chunk = reader.read() as Buffer | null) !== null; ) rest.push(chunk);
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(64 * 1024);
+      let read: number;
+      try {
+        read = fs.readSync(fd, buffer);
+      } catch {
+        break; // EAGAIN: empty (the keeper is a writer, so there is never an end-of-file here)
+      }
+      if (read === 0) break;
+      rest.push(buffer.subarray(0, read));
+    }
+    return rest;
   }
 
   /** The reader went away: read and drop what the command still writes, as the relay does. */
@@ -62,6 +104,7 @@ export class DirectPipe {
       drain.removeAllListeners('data');
       drain.on('data', onData);
       drain.once('end', () => drain.destroy());
+      drain.resume(); // takeRest paused it
     };
   }
 
@@ -104,6 +147,8 @@ export class DirectPipes {
   private sweeps = 0;
   private readonly createdInSweep = new Map<string, number>();
   private readonly probes = new Map<string, Promise<boolean>>();
+  /** One FIFO made ahead per directory: mkfifo is a process, and an exec should not wait for one. */
+  private readonly spares = new Map<string, Promise<string>>();
 
   constructor(
     private readonly root: string,
@@ -127,6 +172,7 @@ export class DirectPipes {
   discardDirectory(directory: string): void {
     this.creating.delete(directory);
     this.createdInSweep.delete(directory);
+    this.spares.delete(directory);
     fs.rmSync(directory, { recursive: true, force: true });
   }
 
@@ -177,11 +223,19 @@ export class DirectPipes {
   }
 
   private async make(directory: string): Promise<DirectPipe> {
-    const name = `out-${cryptoRandomHex(8)}`;
-    const hostPath = path.join(directory, name);
+    const made = this.spares.get(directory) ?? this.makeFifo(directory);
+    const spare = this.makeFifo(directory);
+    spare.catch(() => undefined); // a failed spare fails the exec that takes it, which then goes by the relay
+    this.spares.set(directory, spare);
+    const hostPath = await made;
+    return new DirectPipe(hostPath, `${PIPE_MOUNT_POINT}/${path.basename(hostPath)}`);
+  }
+
+  private async makeFifo(directory: string): Promise<string> {
+    const hostPath = path.join(directory, `out-${cryptoRandomHex(8)}`);
     // Node has no mkfifo; the coreutils tool is on every Linux host.
     await run('mkfifo', ['-m', '0622', hostPath]);
-    return new DirectPipe(hostPath, `${PIPE_MOUNT_POINT}/${name}`);
+    return hostPath;
   }
 
   /** Writes a word into a FIFO from inside the container and checks it arrives here. */

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { DirectPipes } from '../../sidecar/rawChannel/directPipes';
+import { DirectPipe, DirectPipes } from '../../sidecar/rawChannel/directPipes';
 
 describe('pipe directories', () => {
   let root: string;
@@ -51,5 +52,72 @@ describe('pipe directories', () => {
     pipes.refusedMount(pipes.newDirectory()!);
     assert.equal(pipes.newDirectory(), undefined);
     assert.deepEqual(remaining(), []);
+  });
+});
+
+describe('a FIFO the sidecar reads itself (the streaming exec)', () => {
+  let root: string;
+  let fifo: string;
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-fifo-'));
+    fifo = path.join(root, 'out');
+    execFileSync('mkfifo', ['-m', '0622', fifo]);
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  /** The command's end of the FIFO, as the container opens it. */
+  const openWriter = () => fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  const nextData = (socket: NodeJS.EventEmitter) => new Promise<Buffer>((resolve) => socket.once('data', resolve));
+
+  it('streams what the command writes, and hands over what is still in the FIFO at its end without waiting for an end-of-file', async () => {
+    const pipe = new DirectPipe(fifo, '/run/sandkasten/out');
+    const reader = pipe.readHere();
+    const writer = openWriter();
+    const first = nextData(reader);
+    fs.writeSync(writer, 'streamed ');
+    assert.equal((await first).toString(), 'streamed ');
+    reader.removeAllListeners('data');
+    reader.pause();
+    fs.writeSync(writer, 'written just before the end');
+    // The writer stays open (a background job holding stdout): the rest comes without an end-of-file.
+    assert.equal(Buffer.concat(pipe.takeRest()).toString(), 'written just before the end');
+    assert.deepEqual(pipe.takeRest(), [], 'nothing twice');
+
+    const leftovers: Buffer[] = [];
+    pipe.handOver((data) => leftovers.push(data))();
+    assert.equal(fs.existsSync(fifo), false, 'the name goes with the command');
+    const later = nextData(reader);
+    fs.writeSync(writer, 'from the job');
+    await later;
+    fs.closeSync(writer);
+    await new Promise((resolve) => reader.once('close', resolve));
+    assert.equal(Buffer.concat(leftovers).toString(), 'from the job');
+  });
+
+  it('lets the FIFO fill while the reader is paused, so a writer that goes on blocks (back-pressure)', async () => {
+    const pipe = new DirectPipe(fifo, '/run/sandkasten/out');
+    const reader = pipe.readHere();
+    reader.pause();
+    const writer = openWriter();
+    let written = 0;
+    const block = Buffer.alloc(64 * 1024, 'x');
+    assert.throws(
+      () => {
+        for (;;) written += fs.writeSync(writer, block);
+      },
+      { code: 'EAGAIN' },
+    );
+    assert.ok(written >= 4096 && written <= 16 * 1024 * 1024, `the FIFO took ${written} bytes, a pipe's buffer`);
+    assert.equal(Buffer.concat(pipe.takeRest()).length, written, 'every byte is there');
+    fs.closeSync(writer);
+    pipe.close();
+    assert.equal(fs.existsSync(fifo), false);
+  });
+
+  it('refuses a second reader', () => {
+    const pipe = new DirectPipe(fifo, '/run/sandkasten/out');
+    pipe.readHere();
+    assert.throws(() => pipe.readHere(), /already has a reader/);
+    pipe.close();
   });
 });

@@ -1,4 +1,5 @@
 import type { ExecCommand } from '../../exec/exec';
+import { PipedStdout } from '../../rawChannel/pipedStdout';
 import { ApiError, badRequest, toApiError } from '../apiError';
 import { CombinedOutput, SseOutput, SseStream } from '../execOutput';
 import { Fields, readJsonObject } from '../requestBody';
@@ -74,7 +75,9 @@ export const EXEC_ROUTES: Route[] = [
       sse.open();
       const keepAlive = sse.keepAlive(services.clock);
       try {
-        const outcome = await services.exec.run(command, new SseOutput(sse, () => services.clock.now()), cancellationOf(signal));
+        // stdout comes from a FIFO straight from the container when one works: bulk output at pipe speed.
+        const output = new PipedStdout(services.pipes, new SseOutput(sse, () => services.clock.now()), (data) => services.sessionLogs.append(session.id, 'stdout', data));
+        const outcome = await services.exec.run(command, output, cancellationOf(signal));
         await touch(context, session);
         if (outcome.timedOut) {
           sse.send('error', { error: `command timeout: it ran longer than ${command.timeoutMs} ms and was stopped`, error_code: 'COMMAND_TIMEOUT' });
