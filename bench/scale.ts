@@ -61,14 +61,27 @@ export async function measureScale(sidecarScript: string, image: string): Promis
   return { rows, notes };
 }
 
+async function exited(pid: number): Promise<void> {
+  for (let waited = 0; waited < 10_000; waited += 50) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function measureSizes(sidecarScript: string, image: string, rows: Row[], notes: string[]): Promise<void> {
   for (const size of SIZES) {
     const home = await homeWith(size);
     const client = await SidecarClient.connect({ home, sidecarScript });
     const other = await SidecarClient.connect({ home, sidecarScript });
     const made: string[] = [];
+    let pid: number | undefined;
     try {
       const status = await client.request(P.StatusRequest.type, {});
+      pid = status.pid;
       const idle = rssMb(status.pid);
       const listAll: number[] = [];
       const firstPage: number[] = [];
@@ -109,6 +122,8 @@ async function measureSizes(sidecarScript: string, image: string, rows: Row[], n
       await client.request(P.ShutdownSidecarRequest.type, {}).catch(() => undefined);
       client.close();
       other.close();
+      // The sidecar writes its last state while it exits: remove the directory after it is gone.
+      if (pid !== undefined) await exited(pid);
       fs.rmSync(home, { recursive: true, force: true });
     }
   }
