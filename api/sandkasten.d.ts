@@ -64,6 +64,17 @@ export interface WorkspaceInfo {
   /** ISO 8601. */
   lastAccessedAt: string;
   stats: { sessions: number; commands: number; runTimeMs: number };
+  /** What the lifecycle will do and when, unless it is used before; absent when pinned or when its kind keeps it. */
+  lifecycle?: WorkspaceLifecycle;
+}
+
+export interface WorkspaceLifecycle {
+  /** ISO 8601: when it is deleted for inactivity. */
+  deleteAt?: string;
+  /** ISO 8601: when it is archived (its volume saved to a file; opening it restores it). */
+  archiveAt?: string;
+  /** Set while it is in its warning period: the sentence for the user. */
+  warning?: string;
 }
 
 /** paused: its container is frozen (`docker pause`): running, but nothing in it moves. */
@@ -88,6 +99,8 @@ export interface SessionInfo {
   origin?: Origin;
   /** A session with a lease (made through the HTTP API): it is destroyed then unless used before. */
   expiresAt?: string;
+  /** ISO 8601: set while frozen after idle time (state `paused`); the next command, keystroke or terminal open thaws it. */
+  frozenAt?: string;
 }
 
 /** The outcome of a command. A non-zero exit code resolves, it does not reject. */

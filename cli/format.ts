@@ -10,6 +10,23 @@ Usage:
                                                        every workspace that matches, oldest first
   sandkasten workspace rename ID NAME [--json]         a new name (rules as at create); the id stays
   sandkasten workspace rm ID [--force]
+  sandkasten workspace pin ID | unpin ID               a pinned workspace is never archived or deleted
+  sandkasten workspace keep ID                         counts as a use: its expiry starts again
+  sandkasten workspace history ID [--json]             its events (made, started, frozen, warned…) and why
+  sandkasten workspace set-image ID IMAGE              its next session runs IMAGE with the same files
+  sandkasten workspace archive ID                      saves its files to a file, removes the volume;
+                                                       starting a session restores them
+  sandkasten workspace clone ID NAME                   a new workspace with a copy of its files
+  sandkasten workspace export ID FILE [--force]        its files as a .tar.gz (--force overwrites FILE)
+  sandkasten workspace import FILE NAME [--kind K] [--image IMG]
+                                                       a new workspace with the files of a .tar.gz
+  sandkasten snapshot create WORKSPACE_ID [--name N]   saves its files now, versioned
+  sandkasten snapshot list WORKSPACE_ID [--json]
+  sandkasten snapshot restore SNAPSHOT_ID              its files as they were (the current ones are
+                                                       snapshotted first: the answer says how to undo)
+  sandkasten snapshot rm SNAPSHOT_ID
+  sandkasten lifecycle --dry-run [--json]              what the lifecycle would do now and why
+  sandkasten lifecycle run [--json]                    does it now (it also runs every minute)
   sandkasten session start WORKSPACE_ID [--json]     resumes its stopped session, or starts one
   sandkasten session list [--workspace ID] [--json]
   sandkasten session stop SESSION_ID

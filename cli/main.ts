@@ -15,11 +15,12 @@ import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient, type
 import { resolveHome } from '../sidecar/client/home';
 import * as P from '../sidecar/client/protocol';
 import { formatBytes } from '../sidecar/client/units';
-import { workspaceStateNamed, workspaceStateWord } from '../sidecar/client/vocabulary';
+import { sessionStateWord, workspaceStateNamed, workspaceStateWord } from '../sidecar/client/vocabulary';
 import { formatTable, parseConfigValue, shortImageId, USAGE, UsageError } from './format';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runProcessCommand, startBackground } from './processes';
 import { runShell } from './shell';
+import { lifecycleColumn, runLifecycleCommand } from './workspaceLifecycle';
 
 const SIDECAR_SCRIPT = path.join(__dirname, 'sidecar.js');
 /** After an interrupted exec's cancellation, how long the sidecar has to stop the command before the CLI leaves anyway. */
@@ -48,6 +49,8 @@ const OPTIONS = {
   terminal: { type: 'string' },
   state: { type: 'string' },
   prefix: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  name: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -113,7 +116,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       } while (cursor);
       output(workspaces, () =>
         formatTable(
-          ['ID', 'KIND', 'STATE', 'IMAGE', 'SESSIONS', 'DISK', 'LAST ACCESS'],
+          ['ID', 'KIND', 'STATE', 'IMAGE', 'SESSIONS', 'DISK', 'LAST ACCESS', 'LIFECYCLE'],
           workspaces.map((w) => [
             w.id,
             w.hostNetwork ? `${w.kind} (host network)` : w.kind,
@@ -122,6 +125,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
             String(w.stats.sessions),
             w.diskBytes !== undefined ? formatBytes(w.diskBytes) : '-',
             w.lastAccessedAt,
+            lifecycleColumn(w),
           ]),
         ),
       );
@@ -142,7 +146,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
     }
     case 'session start': {
       const session = await client.request(P.StartSessionRequest.type, { workspaceId: one('WORKSPACE_ID') });
-      output(session, () => `Session ${session.id} is ${session.state} on ${session.workspaceId}`);
+      output(session, () => `Session ${session.id} is ${sessionStateWord(session)} on ${session.workspaceId}`);
       return 0;
     }
     case 'session list':
@@ -151,19 +155,19 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       output(sessions, () =>
         formatTable(
           ['ID', 'WORKSPACE', 'STATE', 'IMAGE', 'CONTAINER', 'STARTED'],
-          sessions.map((s) => [s.id, s.workspaceId, s.state, s.image, (s.containerId ?? '-').slice(0, 12), s.startedAt ?? '-']),
+          sessions.map((s) => [s.id, s.workspaceId, sessionStateWord(s), s.image, (s.containerId ?? '-').slice(0, 12), s.startedAt ?? '-']),
         ),
       );
       return 0;
     }
     case 'session stop': {
       const session = await client.request(P.StopSessionRequest.type, { id: one('SESSION_ID') });
-      output(session, () => `Session ${session.id} is ${session.state}`);
+      output(session, () => `Session ${session.id} is ${sessionStateWord(session)}`);
       return 0;
     }
     case 'session resume': {
       const session = await client.request(P.ResumeSessionRequest.type, { id: one('SESSION_ID') });
-      output(session, () => `Session ${session.id} is ${session.state}`);
+      output(session, () => `Session ${session.id} is ${sessionStateWord(session)}`);
       return 0;
     }
     case 'session inspect': {
@@ -271,6 +275,11 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       }
       if (group === 'exec') return runExec(client, verb, rest, values);
       if (group === 'shell') return runShell(client, verb, rest, values.terminal);
+      {
+        const options = { json, dryRun: values['dry-run'] ?? false, force: values.force ?? false, name: values.name, kind: values.kind, image: values.image };
+        const code = await runLifecycleCommand(client, `${group} ${verb ?? ''}`.trim(), rest, options);
+        if (code !== undefined) return code;
+      }
       throw new UsageError(`Unknown command "${[group, verb].filter(Boolean).join(' ')}".`);
   }
 }

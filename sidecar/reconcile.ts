@@ -67,7 +67,7 @@ export function planReconciliation(
     const owner = sessionByContainer.get(container.id);
     if (owner && !deleting.has(owner.workspaceId)) {
       claimed.add(owner.id);
-      if (container.running && owner.state !== 'running') plan.markRunning.push(owner.id);
+      if (foundRunning(container, owner.state)) plan.markRunning.push(owner.id);
       if (!container.running && owner.state !== 'stopped') plan.markStopped.push(owner.id);
       continue;
     }
@@ -85,12 +85,12 @@ export function planReconciliation(
       else {
         plan.adopt.push({ sessionId: session.id, containerId: container.id });
         claimed.add(session.id);
-        if (container.running && session.state !== 'running') plan.markRunning.push(session.id);
+        if (foundRunning(container, session.state)) plan.markRunning.push(session.id);
         if (!container.running && session.state !== 'stopped') plan.markStopped.push(session.id);
       }
     } else {
       claimed.add(session.id);
-      if (container.running && session.state !== 'running') plan.markRunning.push(session.id);
+      if (foundRunning(container, session.state)) plan.markRunning.push(session.id);
       if (!container.running && session.state !== 'stopped') plan.markStopped.push(session.id);
     }
   }
@@ -141,4 +141,9 @@ export async function reconcileWithDocker(deps: {
   for (const id of plan.markGone) sessions.markStopped(id, true);
   await store.commit();
   return plan;
+}
+
+/** Running in Docker while the database says otherwise; a session frozen by the lifecycle stays frozen (its container is paused). */
+function foundRunning(container: { running: boolean; paused: boolean }, state: string): boolean {
+  return container.running && state !== 'running' && !(container.paused && state === 'paused');
 }

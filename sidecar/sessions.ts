@@ -2,6 +2,8 @@ import { cryptoRandomHex, newSessionId } from './client/ids';
 import type { ChangedArea, CreateWorkspaceParams, Origin, SessionInfo, SessionInspection, WorkspaceInfo } from './client/protocol';
 import { conflict, notFound } from './errors';
 import type { Shells } from './exec/shells';
+import type { Activity } from './lifecycle/activity';
+import { duration } from './lifecycle/policy';
 import type { Pool, PooledContainer } from './pool';
 import type { PlannedWorkspace, WorkspaceDependencies, Workspaces } from './workspaces';
 
@@ -17,6 +19,10 @@ export interface SessionDependencies extends WorkspaceDependencies {
   shells: Shells;
   /** Pre-warmed containers for new workspaces; absent in setups without a pool. */
   pool?: Pool;
+  /** Where uses of sessions are counted (the lifecycle freezes idle ones). */
+  activity: Activity;
+  /** Gives an archived workspace its files back before a session starts; absent: archived workspaces cannot start. */
+  unarchive?: (workspaceId: string, progress?: (message: string) => void) => Promise<void>;
 }
 
 /** Who starts a session, and for an API session how long its lease runs. */
@@ -24,6 +30,8 @@ export interface StartOptions {
   origin?: Origin;
   /** From now until the session is destroyed unless used (see ApiLeases); none: no lease. */
   leaseMs?: number;
+  /** What long work before the start (restoring an archived workspace) says as it goes. */
+  progress?: (message: string) => void;
 }
 
 /** Sessions: a container bound to one workspace, the lease on compute. */
@@ -54,6 +62,71 @@ export class Sessions {
     return { containerId, container };
   }
 
+  /**
+   * The session, running, for something a user or agent does in it now (a command, a terminal,
+   * a file): a session the lifecycle froze thaws first, and the use is counted. Conflict, as
+   * `running`, when it is not running otherwise.
+   */
+  async ready(id: string): Promise<SessionInfo & { containerId: string }> {
+    const session = this.get(id);
+    if (isFrozen(session)) await this.thawIfFrozen(id);
+    const running = this.running(id);
+    this.deps.activity.touch(id, running.workspaceId);
+    return running;
+  }
+
+  /** A use that needs no running session (opening a terminal decides itself): thaws a frozen session, counts the use. */
+  async thawIfFrozen(id: string): Promise<void> {
+    const session = this.get(id);
+    this.deps.activity.touch(id, session.workspaceId);
+    if (!isFrozen(session)) return;
+    let thawing = this.thawing.get(id);
+    if (!thawing) {
+      thawing = this.thaw(session).finally(() => this.thawing.delete(id));
+      this.thawing.set(id, thawing);
+    }
+    await thawing;
+  }
+
+  private readonly thawing = new Map<string, Promise<void>>();
+
+  /** One Docker call and one durable write: the first command after a freeze answers in milliseconds. */
+  private async thaw(session: SessionInfo): Promise<void> {
+    const { store, containers, clock, changes } = this.deps;
+    await containers.engine.unpauseContainer(session.containerId!);
+    // A stop may have ended it meanwhile (it unpauses first too): then there is nothing to record.
+    const now = store.sessions.get(session.id);
+    if (!now || !isFrozen(now)) return;
+    store.sessions.markPaused(session.id, false, null);
+    store.events.append(session.workspaceId, 'thawed', `session ${session.id} used after ${describeSince(session.frozenAt!, clock.now())} frozen`, clock.now());
+    store.commitSoon();
+    changes.emit('sessions', 'workspaces');
+  }
+
+  /** A command starts in the session: it is busy, never idle, until the returned function is called. */
+  beginUse(id: string, workspaceId: string): () => void {
+    return this.deps.activity.begin(id, workspaceId);
+  }
+
+  /** Freezes an idle session (the lifecycle's call): its container paused, processes and memory kept. */
+  async freeze(id: string, reason: string): Promise<void> {
+    const { workspaceId } = this.get(id);
+    await this.deps.locks.run(workspaceId, async () => {
+      const { store, containers, clock, changes } = this.deps;
+      const { activity } = this.deps;
+      const session = this.get(id);
+      if (session.state !== 'running' || !session.containerId || activity.isBusy(id)) return;
+      const lastUse = activity.lastUseOf(id, 0);
+      await containers.engine.pauseContainer(session.containerId);
+      store.sessions.markFrozen(id, clock.now(), `frozen: ${reason}`);
+      store.events.append(workspaceId, 'frozen', `session ${id}: ${reason}`, clock.now());
+      await store.commit();
+      changes.emit('sessions', 'workspaces');
+      // A use that came while the container was being paused found it running and went in: thaw at once.
+      if (activity.isBusy(id) || activity.lastUseOf(id, 0) !== lastUse) await this.thaw(this.get(id));
+    });
+  }
+
   /** Moves an API session's lease end to `leaseMs` from now (each API call that uses it does). */
   async extendLease(id: string, leaseMs: number): Promise<void> {
     const { store, clock } = this.deps;
@@ -79,6 +152,11 @@ export class Sessions {
    * repaired first, so the workspace never gets a second session by mistake.
    */
   async start(workspaceId: string, options: StartOptions = {}): Promise<SessionInfo> {
+    if (this.deps.workspaces.get(workspaceId).state === 'archived') {
+      const { unarchive } = this.deps;
+      if (!unarchive) throw conflict(`Workspace "${workspaceId}" is archived and cannot be restored here.`);
+      await this.deps.locks.run(workspaceId, () => unarchive(workspaceId, options.progress));
+    }
     const workspace = this.deps.workspaces.get(workspaceId);
     for (const session of this.deps.store.sessions.list(workspaceId)) {
       if (session.state === 'running' || session.state === 'paused') await this.checkContainer(session);
@@ -91,9 +169,10 @@ export class Sessions {
   private async startNew(workspace: WorkspaceInfo, options: StartOptions): Promise<SessionInfo> {
     const fresh = this.deps.workspaces.get(workspace.id); // it may have changed while we waited for the lock
     const id = newSessionId(this.deps.randomHex ?? cryptoRandomHex);
-    // A workspace that never had a session has an empty volume, so it can take a pooled
-    // container together with the pooled container's (equally empty) volume.
-    const pooled = fresh.stats.sessions === 0 && this.deps.containers.poolSuits(fresh) ? this.deps.pool?.take(fresh.image) : undefined;
+    // A workspace still `created` (never a session, never a file written, not born of a clone
+    // or import) has an empty volume, so it can take a pooled container together with the
+    // pooled container's (equally empty) volume.
+    const pooled = fresh.state === 'created' && fresh.stats.sessions === 0 && this.deps.containers.poolSuits(fresh) ? this.deps.pool?.take(fresh.image) : undefined;
     if (pooled) return this.startFromPool({ existing: fresh }, id, pooled, options);
     return this.startCold(fresh, id, options);
   }
@@ -164,6 +243,7 @@ export class Sessions {
     const now = clock.now();
     const expiresAt = options.leaseMs === undefined ? undefined : now + options.leaseMs;
     store.sessions.insertRunning({ id, workspaceId: workspace.id, containerId, image: workspace.image, fromPool, origin: options.origin, expiresAt, now });
+    store.events.append(workspace.id, 'started', `session ${id} started${fromPool ? ' from the pool' : ''}`, now);
     workspaces.recordAccess(workspace.id, { sessions: 1, state: 'active' });
     await store.commit();
   }
@@ -241,12 +321,21 @@ export class Sessions {
       await containers.engine.requireAvailable();
       if (session.state === 'paused' && session.containerId) {
         await containers.engine.unpauseContainer(session.containerId);
+        this.deps.activity.touch(id, workspaceId);
         store.sessions.markPaused(id, false, null);
+        if (session.frozenAt) store.events.append(workspaceId, 'thawed', `session ${id} resumed`, clock.now());
         await store.commit();
         changes.emit('sessions', 'workspaces');
         return this.get(id);
       }
-      const existing = session.containerId ? await containers.inspect(session.containerId) : undefined;
+      const workspace = workspaces.get(workspaceId);
+      let existing = session.containerId ? await containers.inspect(session.containerId) : undefined;
+      if (existing && session.containerId && session.image !== workspace.image) {
+        // The workspace's image changed (Change Image…): a new container with the new image, the same volume.
+        await containers.remove(session.containerId);
+        existing = undefined;
+      }
+      store.sessions.setImage(id, workspace.image);
       let containerId: string;
       if (existing && session.containerId) {
         containerId = session.containerId;
@@ -258,11 +347,12 @@ export class Sessions {
           shells.prepare(id, containerId);
         }
       } else {
-        const created = await containers.createAndStart(containers.spec({ role: 'session', sessionId: id, workspace: workspaces.get(workspaceId) }));
+        const created = await containers.createAndStart(containers.spec({ role: 'session', sessionId: id, workspace }));
         containerId = created.containerId;
         shells.adopt(id, created.shell);
       }
       store.sessions.markStarted(id, containerId, clock.now());
+    store.events.append(workspaceId, 'started', `session ${id} started again`, clock.now());
       if (options.leaseMs !== undefined) store.sessions.setLease(id, clock.now() + options.leaseMs);
       workspaces.recordAccess(workspaceId, { state: 'active' });
       await store.commit();
@@ -315,10 +405,22 @@ export class Sessions {
     const now = clock.now();
     const stopped = store.sessions.markStopped(id, now, containerGone, reason);
     if (!stopped) return;
+    this.deps.activity.forget(id);
+    store.events.append(stopped.workspaceId, 'stopped', `session ${id} stopped${reason ? `: ${reason}` : ''}`, now);
     changes.sessionEnded(id);
     workspaces.recordAccess(stopped.workspaceId, {
       runTimeMs: stopped.ranSince !== undefined ? now - stopped.ranSince : 0,
       state: store.sessions.countRunning(stopped.workspaceId) === 0 ? 'suspended' : undefined,
     });
   }
+}
+
+/** "3 min" since an ISO time. */
+function describeSince(iso: string, now: number): string {
+  return duration(now - Date.parse(iso));
+}
+
+/** Frozen by the lifecycle (a pause by someone else is theirs to undo). */
+function isFrozen(session: SessionInfo): boolean {
+  return session.state === 'paused' && session.frozenAt !== undefined && session.containerId !== null;
 }

@@ -16,6 +16,10 @@ import { HostFirewall } from './docker/hostFirewall';
 import { Exec } from './exec/exec';
 import { Processes } from './exec/processes';
 import { SessionLogs } from './exec/sessionLogs';
+import { Activity } from './lifecycle/activity';
+import { Lifecycle } from './lifecycle/lifecycle';
+import { WorkspaceArchives } from './lifecycle/workspaceArchives';
+import { VolumeArchives } from './volumes/volumeArchives';
 import { Shells } from './exec/shells';
 import { Pool } from './pool';
 import { DirectPipes, pipeDirectoryOf } from './rawChannel/directPipes';
@@ -61,6 +65,8 @@ export class Sidecar implements Services {
   readonly pool: Pool;
   readonly rawChannels: RawChannels;
   readonly pipes: DirectPipes;
+  readonly lifecycle: Lifecycle;
+  readonly archives: WorkspaceArchives;
   readonly log: Logger;
   /** The HTTP API's address and token, for `api/info` and `api/rotateToken`. */
   readonly api: { info(): Promise<ApiInfo>; rotateToken(): Promise<ApiInfo> };
@@ -101,7 +107,20 @@ export class Sidecar implements Services {
     this.containers = containers;
     this.sessionLogs = new SessionLogs({ config, clock });
     this.shells = new Shells(engine, clock, (sessionId, stream, data) => this.sessionLogs.append(sessionId, stream, data));
-    this.workspaces = new Workspaces({ store, containers, config, clock, changes, locks });
+    this.workspaces = new Workspaces({ store, containers, config, clock, changes, locks, onDeleted: (id) => this.archives.forget(id) });
+    const volumes = new VolumeArchives({ engine, clock, log: options.log, helperImage: () => config.current['lifecycle.archiveImage'] });
+    this.archives = new WorkspaceArchives({
+      store,
+      workspaces: this.workspaces,
+      containers,
+      volumes,
+      clock,
+      changes,
+      locks,
+      log: options.log,
+      archiveDirectory: paths.archives,
+      snapshotDirectory: paths.snapshots,
+    });
     this.pool = new Pool({
       containers,
       config,
@@ -110,7 +129,24 @@ export class Sidecar implements Services {
       log: options.log,
       owned: { container: (id) => store.sessions.ownsContainer(id), volume: (name) => store.workspaces.ownsVolume(name) },
     });
-    this.sessions = new Sessions({ store, containers, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells, pool: this.pool });
+    const activity = new Activity(clock, (workspaceId) => {
+      if (store.workspaces.get(workspaceId)?.state === 'deleting') return;
+      this.workspaces.recordAccess(workspaceId);
+      store.commitSoon();
+    });
+    this.sessions = new Sessions({ store, containers, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells, pool: this.pool, activity,
+      unarchive: (id, progress) => this.archives.unarchive(id, progress) });
+    this.lifecycle = new Lifecycle({
+      store,
+      workspaces: this.workspaces,
+      sessions: this.sessions,
+      activity,
+      config,
+      clock,
+      changes,
+      log: options.log,
+      archive: async (id, reason) => void (await this.archives.archive(id, reason)),
+    });
     this.exec = new Exec({ engine, sessions: this.sessions, workspaces: this.workspaces, store, shells: this.shells, clock });
     this.processes = new Processes({ engine, sessions: this.sessions, config, clock, changes });
     this.terminals = new Terminals({ store, engine, sessions: this.sessions, changes, clock, log: options.log });
@@ -147,6 +183,7 @@ export class Sidecar implements Services {
       changes.emit('config');
       // The API follows its settings; while it is on, the sidecar stays up without clients.
       void this.apiServer.apply();
+      this.lifecycle.reschedule();
       this.scheduleIdleShutdown();
     });
     this.reconcile = () => reconcileWithDocker({ store, containers, workspaces: this.workspaces, sessions: this.sessions });
@@ -193,8 +230,10 @@ export class Sidecar implements Services {
         await this.containerWatch.start();
         this.diskWatch.start();
         await this.sweepPipeDirectories();
+        this.archives.sweep();
         await this.pool.start();
         this.apiLeases.start();
+        this.lifecycle.start();
       })().catch((error) => {
         this.reconciled = undefined;
         this.log.info(`reconciliation postponed: ${(error as Error).message}`);
@@ -247,6 +286,7 @@ export class Sidecar implements Services {
       this.containerWatch.stop();
       this.diskWatch.stop();
       this.apiLeases.stop();
+      this.lifecycle.stop();
       this.server.stopAccepting();
       await this.apiServer.close().catch((error) => this.log.error('closing the HTTP API failed', error));
       this.shells.closeAll();

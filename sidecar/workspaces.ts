@@ -1,9 +1,10 @@
 import { callerWorkspaceIdProblem, cryptoRandomHex, newWorkspaceId, workspaceNameProblem, type RandomHex } from './client/ids';
 import { imageReferenceProblem } from './client/imageReference';
-import { WORKSPACE_KINDS, type CreateWorkspaceParams, type Origin, type WorkspaceFilter, type WorkspaceInfo, type WorkspacePage } from './client/protocol';
+import { WORKSPACE_KINDS, type CreateWorkspaceParams, type Origin, type WorkspaceEvent, type WorkspaceEventKind, type WorkspaceFilter, type WorkspaceInfo, type WorkspacePage } from './client/protocol';
 import type { ConfigStore } from './config';
 import type { Containers } from './containers';
 import { LABEL } from './docker/engine';
+import { policyOf, scheduleOf } from './lifecycle/policy';
 import { conflict, invalidInput, invalidName, notFound } from './errors';
 import type { Store } from './store/store';
 import type { NewWorkspace, WorkspaceAccess, WorkspacePosition } from './store/workspaceStore';
@@ -30,6 +31,8 @@ export interface WorkspaceDependencies {
   changes: Changes;
   locks: KeyedLock;
   randomHex?: RandomHex;
+  /** A workspace is gone: remove what it kept outside Docker (archive, snapshot files). */
+  onDeleted?: (workspaceId: string) => Promise<void>;
 }
 
 /** Workspaces: named persistent storage, one Docker volume each, mounted at /workspace. */
@@ -40,14 +43,14 @@ export class Workspaces {
   private readonly diskUse = new Map<string, number>();
 
   list(): WorkspaceInfo[] {
-    return this.deps.store.workspaces.list().map((workspace) => this.withDiskUse(workspace));
+    return this.deps.store.workspaces.list().map((workspace) => this.presented(workspace));
   }
 
   /** One page of the workspaces the filter matches, oldest first, after `cursor` (see WorkspacePage). */
   page(filter: WorkspaceFilter, cursor: string | undefined, limit = DEFAULT_PAGE): WorkspacePage {
     const page = this.deps.store.workspaces.page(filter, cursor === undefined ? undefined : positionOf(cursor), limit);
     return {
-      workspaces: page.workspaces.map((workspace) => this.withDiskUse(workspace)),
+      workspaces: page.workspaces.map((workspace) => this.presented(workspace)),
       ...(page.next ? { nextCursor: cursorOf(page.next) } : {}),
       total: page.total ?? 0,
     };
@@ -62,7 +65,7 @@ export class Workspaces {
     let after: WorkspacePosition | undefined;
     for (;;) {
       const page = this.deps.store.workspaces.page(filter, after, SLICE, { count: false });
-      for (const workspace of page.workspaces) all.push(this.withDiskUse(workspace));
+      for (const workspace of page.workspaces) all.push(this.presented(workspace));
       if (!page.next) return all;
       after = page.next;
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -76,7 +79,20 @@ export class Workspaces {
     return true;
   }
 
-  private withDiskUse(workspace: WorkspaceInfo): WorkspaceInfo {
+  /** As clients see it: with its disk use as last measured, and what its lifecycle will do and when. */
+  private presented(workspace: WorkspaceInfo): WorkspaceInfo {
+    const { config, store, clock } = this.deps;
+    if (!config.current['lifecycle.enabled']) return this.withMeasuredDisk(workspace);
+    const warnedAt = store.workspaces.warnedAt(workspace.id);
+    // `active`: a session runs (or is frozen): nothing is due while it is in use.
+    const liveSessions = workspace.state === 'active' ? 1 : 0;
+    const facts = { ...workspace, lastAccessedAt: Date.parse(workspace.lastAccessedAt), ...(warnedAt !== undefined ? { warnedAt } : {}), liveSessions };
+    const schedule = scheduleOf(facts, policyOf(config.current, workspace.kind), clock.now());
+    const shown = this.withMeasuredDisk(workspace);
+    return schedule ? { ...shown, lifecycle: schedule } : shown;
+  }
+
+  private withMeasuredDisk(workspace: WorkspaceInfo): WorkspaceInfo {
     const bytes = this.diskUse.get(workspace.id);
     return bytes === undefined ? workspace : { ...workspace, diskBytes: bytes };
   }
@@ -87,7 +103,7 @@ export class Workspaces {
     if (!workspace || workspace.state === 'deleting') {
       throw notFound(`No workspace "${id}". List workspaces with \`sandkasten workspace list\`.`);
     }
-    return this.withDiskUse(workspace);
+    return this.presented(workspace);
   }
 
   /**
@@ -141,8 +157,11 @@ export class Workspaces {
   }
 
   /** Records a planned workspace on `volume` (made already, or a pooled one); the caller commits. */
-  insertPlanned(planned: PlannedWorkspace, volume: string): void {
-    this.deps.store.workspaces.insert({ ...planned, volume, now: this.deps.clock.now() });
+  insertPlanned(planned: PlannedWorkspace, volume: string, born?: { reason: string; withFiles: true }): void {
+    const now = this.deps.clock.now();
+    const reason = born?.reason ?? `made as ${planned.kind}${planned.origin ? ` via ${planned.origin}` : ''} with ${planned.image}`;
+    this.deps.store.workspaces.insert({ ...planned, volume, now, ...(born?.withFiles ? { state: 'suspended' as const } : {}) });
+    this.deps.store.events.append(planned.id, 'created', reason, now);
   }
 
   /**
@@ -196,8 +215,60 @@ export class Workspaces {
     for (const sessionId of store.sessions.idsOf(id)) changes.sessionEnded(sessionId);
     store.workspaces.deleteWithSessions(id);
     await store.commit();
+    await this.deps.onDeleted?.(id);
     this.diskUse.delete(id);
     changes.emit('workspaces', 'sessions');
+  }
+
+  /**
+   * Its volume may hold files from now on (a file written before its first session): it is
+   * no longer `created`, whose empty volume a pooled container's may replace.
+   */
+  async markHasFiles(id: string): Promise<void> {
+    if (this.get(id).state !== 'created') return;
+    this.deps.store.workspaces.setState(id, 'suspended');
+    await this.deps.store.commit();
+    this.deps.changes.emit('workspaces');
+  }
+
+  /** Pins (never warned about, archived or deleted by the lifecycle) or unpins it. */
+  async setPinned(id: string, pinned: boolean): Promise<WorkspaceInfo> {
+    return this.change(id, pinned ? 'pinned' : 'unpinned', pinned ? 'pinned: kept until unpinned' : 'unpinned: the lifecycle applies again', (store) => store.workspaces.setPinned(id, pinned));
+  }
+
+  /** The notification's Keep: counts as a use, so its expiry starts again and a warning ends. */
+  async keep(id: string): Promise<WorkspaceInfo> {
+    return this.change(id, 'kept', 'kept: its expiry starts again', (store, now) => store.workspaces.recordAccess(id, now, {}));
+  }
+
+  /** Its next session runs `image` with the same volume (running sessions keep theirs until restarted). */
+  async setImage(id: string, image: string): Promise<WorkspaceInfo> {
+    const problem = imageReferenceProblem(image);
+    if (problem) throw invalidInput(`"${image}" is not an image reference: ${problem}`);
+    const before = this.get(id).image;
+    if (before === image) return this.get(id);
+    return this.change(id, 'image-changed', `image ${before} → ${image}`, (store) => store.workspaces.setImage(id, image));
+  }
+
+  /** Its events, newest first; also a deleted workspace's. */
+  history(id: string, limit?: number): WorkspaceEvent[] {
+    const events = this.deps.store.events.list(id, limit);
+    if (events.length === 0) this.get(id); // NotFound for an id that never was
+    return events;
+  }
+
+  /** One change of a workspace with its event, made durable, then announced. */
+  private async change(id: string, kind: WorkspaceEventKind, reason: string, apply: (store: Store, now: number) => void): Promise<WorkspaceInfo> {
+    const { store, locks, clock, changes } = this.deps;
+    return locks.run(id, async () => {
+      this.get(id);
+      const now = clock.now();
+      apply(store, now);
+      store.events.append(id, kind, reason, now);
+      await store.commit();
+      changes.emit('workspaces', 'sessions');
+      return this.get(id);
+    });
   }
 
   /** Records use of the workspace (not awaited by callers: statistics, not acknowledged state). */

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import {
   LanguageClient,
   State,
+  WorkDoneProgress,
   type LanguageClientOptions,
   type NotificationType,
   type RequestParam,
@@ -239,6 +240,27 @@ export class Ctx implements vscode.Disposable {
     }
     this.changed.fire(['workspaces', 'sessions', 'pool']);
     return this.status;
+  }
+
+  private progressTokens = 0;
+
+  /**
+   * A long request (an archive, a snapshot, a restore) under a progress notification titled
+   * `title` that shows what the sidecar reports on the request's work-done token.
+   */
+  async requestWithProgress<P extends { workDoneToken?: string | number }, R>(title: string, type: RequestType<P, R, void>, params: P): Promise<R> {
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title }, async (progress) => {
+      const client = await this.ensureClient();
+      const token = `vscode-${process.pid}-${++this.progressTokens}`;
+      const listener = client.onProgress(WorkDoneProgress.type, token, (value) => {
+        if (value.kind === 'report' && value.message) progress.report({ message: value.message });
+      });
+      try {
+        return await client.sendRequest(type, { ...params, workDoneToken: token } as RequestParam<P>);
+      } finally {
+        listener.dispose();
+      }
+    });
   }
 
   /** Sends a request once the client runs; errors come back as ResponseError. */

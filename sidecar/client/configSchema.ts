@@ -86,6 +86,24 @@ const isImageAliases = (value: unknown) => {
 const isRuntime = (value: unknown) =>
   typeof value === 'string' && /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(value) ? undefined : 'must be the name of a runtime the Docker engine has (e.g. "runsc")';
 
+export type LifecycleKindSetting =
+  | 'lifecycle.expireAfterMinutes'
+  | 'lifecycle.warnBeforeHours'
+  | 'lifecycle.archiveAfterDays'
+  | 'lifecycle.freezeAfterMinutes'
+  | 'lifecycle.stopAfterMinutes';
+
+/** PRODUCT.md's policies per workspace kind (0 = never); a kind a setting does not name keeps these. */
+export const LIFECYCLE_DEFAULTS: Record<LifecycleKindSetting, Record<string, number>> = {
+  'lifecycle.expireAfterMinutes': { ephemeral: 5, session: 24 * 60, persistent: 30 * 24 * 60, collaborative: 30 * 24 * 60 },
+  'lifecycle.warnBeforeHours': { ephemeral: 0, session: 0, persistent: 72, collaborative: 72 },
+  'lifecycle.archiveAfterDays': { ephemeral: 0, session: 0, persistent: 14, collaborative: 14 },
+  'lifecycle.freezeAfterMinutes': { ephemeral: 10, session: 30, persistent: 30, collaborative: 30 },
+  'lifecycle.stopAfterMinutes': { ephemeral: 60, session: 240, persistent: 240, collaborative: 240 },
+};
+
+const isKindMinutes = (max: number, example: string) => isKindMap(isInteger(0, max), example);
+
 export const SETTINGS = {
   defaultImage: {
     description: 'Image for new workspaces when none is given.',
@@ -196,6 +214,50 @@ export const SETTINGS = {
     defaultValue: {},
     check: isImageAliases,
   },
+  'lifecycle.enabled': {
+    description: 'Apply the workspace lifecycle: freeze idle sessions, stop long-frozen ones, warn before and then delete unused workspaces, archive old ones. Pinned workspaces are never removed.',
+    defaultValue: true,
+    check: isBoolean,
+  },
+  'lifecycle.expireAfterMinutes': {
+    description:
+      'Per workspace kind, minutes without use after which a workspace is deleted (ephemeral: after its session ended); 0 keeps it. Kinds not named keep their default: ephemeral 5, session 1440 (24 h), persistent and collaborative 43200 (30 days).',
+    defaultValue: LIFECYCLE_DEFAULTS['lifecycle.expireAfterMinutes'],
+    check: isKindMinutes(10 * 365 * 24 * 60, '{"session": 720}'),
+  },
+  'lifecycle.warnBeforeHours': {
+    description:
+      'Per workspace kind, hours ahead of deletion that a warning comes (repeated daily; deletion waits until the first warning is this old); 0 for none. Defaults: persistent and collaborative 72.',
+    defaultValue: LIFECYCLE_DEFAULTS['lifecycle.warnBeforeHours'],
+    check: isKindMinutes(365 * 24, '{"persistent": 72}'),
+  },
+  'lifecycle.archiveAfterDays': {
+    description:
+      "Per workspace kind, days without use after which a workspace is archived: its volume saved as a compressed file in the storage directory and removed; opening it restores it. 0 never. Defaults: persistent and collaborative 14.",
+    defaultValue: LIFECYCLE_DEFAULTS['lifecycle.archiveAfterDays'],
+    check: isKindMinutes(10 * 365, '{"persistent": 7}'),
+  },
+  'lifecycle.freezeAfterMinutes': {
+    description:
+      'Per workspace kind, minutes without a command, keystroke, terminal open, file access or API call after which a session is frozen (its container paused: processes and memory kept); the next use thaws it in milliseconds. 0 never. Defaults: ephemeral 10, others 30.',
+    defaultValue: LIFECYCLE_DEFAULTS['lifecycle.freezeAfterMinutes'],
+    check: isKindMinutes(365 * 24 * 60, '{"session": 15}'),
+  },
+  'lifecycle.stopAfterMinutes': {
+    description: 'Per workspace kind, minutes a frozen session stays frozen before it is stopped (processes end, files kept; the next open starts it again). 0 never. Defaults: ephemeral 60, others 240.',
+    defaultValue: LIFECYCLE_DEFAULTS['lifecycle.stopAfterMinutes'],
+    check: isKindMinutes(365 * 24 * 60, '{"session": 120}'),
+  },
+  'lifecycle.checkSeconds': {
+    description: 'How often the lifecycle looks for work to do.',
+    defaultValue: 60,
+    check: isInteger(5, 3600),
+  },
+  'lifecycle.archiveImage': {
+    description: 'Image of the helper container that archives, snapshots, exports and restores volumes (it needs GNU tar and gzip).',
+    defaultValue: 'debian:bookworm-slim',
+    check: isImageReference,
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -226,6 +288,14 @@ export interface SettingsValues {
   'api.bindAddress': string;
   'api.maxOutputKb': number;
   'api.images': Record<string, string>;
+  'lifecycle.enabled': boolean;
+  'lifecycle.expireAfterMinutes': Partial<Record<string, number>>;
+  'lifecycle.warnBeforeHours': Partial<Record<string, number>>;
+  'lifecycle.archiveAfterDays': Partial<Record<string, number>>;
+  'lifecycle.freezeAfterMinutes': Partial<Record<string, number>>;
+  'lifecycle.stopAfterMinutes': Partial<Record<string, number>>;
+  'lifecycle.checkSeconds': number;
+  'lifecycle.archiveImage': string;
 }
 
 export function defaultSettings(): SettingsValues {

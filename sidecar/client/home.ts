@@ -50,6 +50,10 @@ export function homePaths(home: string) {
     apiToken: path.join(home, 'api-token'),
     /** Per-container directories of stdout FIFOs (see DirectPipes). */
     pipes: path.join(home, 'pipes'),
+    /** Archived workspaces' files, one .tar.gz each (see WorkspaceArchives). */
+    archives: path.join(home, 'archives'),
+    /** Snapshots, `<workspace>/<snapshot>.tar.gz`. */
+    snapshots: path.join(home, 'snapshots'),
   };
 }
 export type HomePaths = ReturnType<typeof homePaths>;

@@ -95,6 +95,17 @@ export interface WorkspaceInfo {
   createdAt: string;
   lastAccessedAt: string;
   stats: { sessions: number; commands: number; runTimeMs: number };
+  /** What the lifecycle will do and when, unless it is used before; absent when pinned or when its kind keeps it. */
+  lifecycle?: WorkspaceLifecycle;
+}
+
+export interface WorkspaceLifecycle {
+  /** When it is deleted for inactivity. */
+  deleteAt?: string;
+  /** When it is archived (volume saved to a file and removed; opening it restores it). */
+  archiveAt?: string;
+  /** Set while it is in its warning period: the sentence for the user. */
+  warning?: string;
 }
 
 /** paused: its container is frozen (by `docker pause`): running, but nothing in it moves. */
@@ -122,6 +133,11 @@ export interface SessionInfo {
   origin?: Origin;
   /** An API session's lease: it is destroyed then unless used before (each API call extends it). */
   expiresAt?: string;
+  /**
+   * Set while the lifecycle keeps it frozen after idle time (state `paused`): the next command,
+   * keystroke, terminal open or file access thaws it by itself.
+   */
+  frozenAt?: string;
 }
 
 export interface DockerStatus {
@@ -205,12 +221,15 @@ export interface WorkspaceFilter {
   tag?: string;
   /** Workspaces whose name starts with this. */
   namePrefix?: string;
+  /** Only workspaces in their warning period (they will be deleted for inactivity). */
+  warned?: boolean;
 }
 const workspaceFilter = {
   kind: S.optional(S.oneOf(WORKSPACE_KINDS)),
   state: S.optional(S.oneOf(['created', 'active', 'suspended', 'archived'] as const)),
   tag: S.optional(S.text()),
   namePrefix: S.optional(S.text()),
+  warned: S.optional(S.boolean()),
 };
 
 export namespace ListWorkspacesRequest {
@@ -260,14 +279,174 @@ export namespace RenameWorkspaceRequest {
   export const type = new RequestType<RenameWorkspaceParams, WorkspaceInfo, void>(method);
 }
 
+/** What happened to a workspace (transitions of the lifecycle and what users did to it). */
+export type WorkspaceEventKind =
+  | 'created'
+  | 'started'
+  | 'stopped'
+  | 'frozen'
+  | 'thawed'
+  | 'warned'
+  | 'kept'
+  | 'pinned'
+  | 'unpinned'
+  | 'archived'
+  | 'restored'
+  | 'deleted'
+  | 'snapshot-created'
+  | 'snapshot-restored'
+  | 'snapshot-deleted'
+  | 'image-changed'
+  | 'cloned'
+  | 'imported'
+  | 'exported';
+
+export interface WorkspaceEvent {
+  at: string;
+  kind: WorkspaceEventKind;
+  /** Why, in a sentence ("unused for 30 days (persistent workspaces expire after 30 days without use)"). */
+  reason: string;
+}
+
+/** Long work (archives, snapshots, clone, export, import) reports progress on LSP's work-done token when given one. */
+const workDone = { workDoneToken: S.optional(S.progressToken()) };
+export interface WorkDoneParams {
+  workDoneToken?: string | number;
+}
+
+export namespace PinWorkspaceRequest {
+  export const params = S.params({ id: S.string(), pinned: S.boolean() });
+  export const method = 'workspace/pin';
+  /** A pinned workspace is never warned about, archived or deleted by the lifecycle. */
+  export const type = new RequestType<{ id: string; pinned: boolean }, WorkspaceInfo, void>(method);
+}
+
+export namespace KeepWorkspaceRequest {
+  export const params = S.params({ id: S.string() });
+  export const method = 'workspace/keep';
+  /** Counts as a use: its expiry starts again and a warning ends (the notification's Keep). */
+  export const type = new RequestType<{ id: string }, WorkspaceInfo, void>(method);
+}
+
+export namespace SetWorkspaceImageRequest {
+  export const params = S.params({ id: S.string(), image: S.string() });
+  export const method = 'workspace/setImage';
+  /** Its next session runs this image with the same volume; running sessions keep theirs until restarted. */
+  export const type = new RequestType<{ id: string; image: string }, WorkspaceInfo, void>(method);
+}
+
+export namespace WorkspaceHistoryRequest {
+  export const params = S.params({ id: S.string(), limit: S.optional(S.positiveInteger(1000)) });
+  export const method = 'workspace/history';
+  /** Its events, newest first; a deleted workspace's too (its last event says why it went). NotFound when there are none. */
+  export const type = new RequestType<{ id: string; limit?: number }, WorkspaceEvent[], void>(method);
+}
+
+export namespace ArchiveWorkspaceRequest {
+  export const params = S.params({ id: S.string(), ...workDone });
+  export const method = 'workspace/archive';
+  /** Saves its volume as a compressed file and removes the volume (Conflict while a session runs); starting a session restores it. */
+  export const type = new RequestType<{ id: string } & WorkDoneParams, WorkspaceInfo, void>(method);
+}
+
+export namespace CloneWorkspaceRequest {
+  export const params = S.params({ id: S.string(), name: S.text(), ...workDone });
+  export const method = 'workspace/clone';
+  /** A new workspace of the same kind and image with a copy of its files. */
+  export const type = new RequestType<{ id: string; name: string } & WorkDoneParams, WorkspaceInfo, void>(method);
+}
+
+export namespace ExportWorkspaceRequest {
+  export const params = S.params({ id: S.string(), file: S.string(), overwrite: S.optional(S.boolean()), ...workDone });
+  export const method = 'workspace/export';
+  /** Writes its files as a .tar.gz at `file` (an absolute path on this machine); Conflict when it exists unless `overwrite`. */
+  export const type = new RequestType<{ id: string; file: string; overwrite?: boolean } & WorkDoneParams, { file: string; bytes: number; sha256: string }, void>(method);
+}
+
+export namespace ImportWorkspaceRequest {
+  export const params = S.params({ file: S.string(), name: S.text(), kind: S.optional(S.oneOf(WORKSPACE_KINDS)), image: S.optional(S.string()), ...workDone });
+  export const method = 'workspace/import';
+  /** A new workspace with the files of a .tar.gz (an export, or any tar.gz of a directory). */
+  export const type = new RequestType<{ file: string; name: string; kind?: WorkspaceKind; image?: string } & WorkDoneParams, WorkspaceInfo, void>(method);
+}
+
+export interface SnapshotInfo {
+  id: string;
+  workspaceId: string;
+  name: string;
+  /** 1, 2, 3… per workspace. */
+  version: number;
+  /** Size of its compressed archive. */
+  bytes: number;
+  sha256: string;
+  createdAt: string;
+}
+
+export namespace CreateSnapshotRequest {
+  export const params = S.params({ workspaceId: S.string(), name: S.optional(S.text()), ...workDone });
+  export const method = 'snapshot/create';
+  /** Saves the workspace's files now (a running session is frozen meanwhile, so the copy is consistent). */
+  export const type = new RequestType<{ workspaceId: string; name?: string } & WorkDoneParams, SnapshotInfo, void>(method);
+}
+
+export namespace ListSnapshotsRequest {
+  export const params = S.params({ workspaceId: S.string() });
+  export const method = 'snapshot/list';
+  export const type = new RequestType<{ workspaceId: string }, SnapshotInfo[], void>(method);
+}
+
+export namespace RestoreSnapshotRequest {
+  export const params = S.params({ id: S.string(), ...workDone });
+  export const method = 'snapshot/restore';
+  /**
+   * Replaces the workspace's files with the snapshot's (Conflict while a session runs). The
+   * current files are snapshotted first: `undo` restores them.
+   */
+  export const type = new RequestType<{ id: string } & WorkDoneParams, { restored: SnapshotInfo; undo: SnapshotInfo }, void>(method);
+}
+
+export namespace DeleteSnapshotRequest {
+  export const params = S.params({ id: S.string() });
+  export const method = 'snapshot/delete';
+  export const type = new RequestType<{ id: string }, { id: string }, void>(method);
+}
+
+/** Something the lifecycle does, or would do (the dry run), and why. */
+export interface LifecycleActionInfo {
+  action: 'freeze' | 'stop' | 'warn' | 'archive' | 'delete';
+  workspaceId: string;
+  workspaceName?: string;
+  sessionId?: string;
+  reason: string;
+  /** For a warning: when it will be deleted. */
+  deleteAt?: string;
+  /** After a run: what came of it. */
+  outcome?: 'done' | 'failed';
+  error?: string;
+}
+
+export namespace LifecyclePreviewRequest {
+  export const params = S.noParams;
+  export const method = 'lifecycle/preview';
+  /** What the lifecycle would do now and why; changes nothing. */
+  export const type = new RequestType<Record<string, never>, LifecycleActionInfo[], void>(method);
+}
+
+export namespace LifecycleRunRequest {
+  export const params = S.noParams;
+  export const method = 'lifecycle/run';
+  /** Applies what is due now (as the schedule would) and says what came of each. */
+  export const type = new RequestType<Record<string, never>, LifecycleActionInfo[], void>(method);
+}
+
 export interface StartSessionParams {
   workspaceId: string;
 }
 export namespace StartSessionRequest {
-  export const params = S.params({ workspaceId: S.string() });
+  export const params = S.params({ workspaceId: S.string(), workDoneToken: S.optional(S.progressToken()) });
   export const method = 'session/start';
-  /** Resumes the workspace's stopped session when it has one, else starts a new one. */
-  export const type = new RequestType<StartSessionParams, SessionInfo, void>(method);
+  /** Resumes the workspace's stopped session when it has one, else starts a new one; an archived workspace is restored first (progress on the work-done token). */
+  export const type = new RequestType<StartSessionParams & WorkDoneParams, SessionInfo, void>(method);
 }
 
 export interface SessionIdParams {

@@ -101,3 +101,10 @@ export function params<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
 }
 
 export const noParams = params({});
+
+/** A work-done progress token (LSP's `workDoneToken`): a string or an integer. */
+export function progressToken(): Schema<string | number> {
+  return {
+    check: (value, key) => (typeof value === 'string' || (typeof value === 'number' && Number.isSafeInteger(value)) ? value : fail(`"${key}" must be a string or an integer.`)),
+  };
+}

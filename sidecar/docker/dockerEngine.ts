@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type { DockerStatus, ImageInfo } from '../client/protocol';
@@ -119,7 +120,13 @@ export class DockerEngine implements Engine {
         Labels: this.labels(spec.role, spec),
         User: spec.user,
         HostConfig: {
-          Mounts: spec.mounts.map((mount) => ({ Type: mount.type, Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly })),
+          Mounts: spec.mounts.map((mount) => ({
+            Type: mount.type,
+            Source: mount.source,
+            Target: mount.target,
+            ReadOnly: mount.readOnly,
+            BindOptions: mount.type === 'bind' && mount.propagation ? { Propagation: mount.propagation } : undefined,
+          })),
           NanoCpus: Math.round(spec.cpus * 1e9),
           Memory: spec.memoryMb * 1024 * 1024,
           // No swap beyond the memory limit: the limit is what the sandbox gets.
@@ -162,9 +169,14 @@ export class DockerEngine implements Engine {
     await dockerCall(containerSubject(id), () => this.docker.getContainer(id).stop({ t: STOP_GRACE_SECONDS }), 304, 404);
   }
 
+  async pauseContainer(id: string): Promise<void> {
+    // 409: already paused (or not running, which the container watch reports anyway).
+    await dockerCall(containerSubject(id), () => this.docker.getContainer(id).pause(), 409);
+  }
+
+  /** One call, no inspect first: a thaw is on the way to a user's first keystroke. */
   async unpauseContainer(id: string): Promise<void> {
-    const state = await this.inspectContainer(id);
-    if (state?.paused) await dockerCall(containerSubject(id), () => this.docker.getContainer(id).unpause());
+    await dockerCall(containerSubject(id), () => this.docker.getContainer(id).unpause(), 409);
   }
 
   async removeContainer(id: string): Promise<void> {
@@ -363,6 +375,27 @@ export class DockerEngine implements Engine {
       stream.once('error', (error) => reject(fromDockerError(error, containerSubject(id))));
     });
     return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** The engine's root directory (`docker info`), asked once: it is fixed while the engine runs. */
+  private rootDirectory: Promise<string | undefined> | undefined;
+
+  async volumeMountpoint(name: string): Promise<string | undefined> {
+    const volume = await dockerCall(`volume ${name}`, () => this.docker.getVolume(name).inspect(), 404);
+    // A volume with driver options (tmpfs, NFS, a device) is mounted only while a container uses it.
+    if (!volume || volume.Driver !== 'local' || Object.keys(volume.Options ?? {}).length > 0) return undefined;
+    this.rootDirectory ??= dockerCall('engine', () => this.docker.info()).then(
+      (info) => (info as { DockerRootDir?: unknown } | undefined)?.DockerRootDir as string | undefined,
+      (error: unknown) => {
+        this.rootDirectory = undefined;
+        throw error;
+      },
+    );
+    const root = await this.rootDirectory;
+    const mountpoint = volume.Mountpoint;
+    if (typeof root !== 'string' || !path.posix.isAbsolute(root) || typeof mountpoint !== 'string') return undefined;
+    const inside = path.posix.normalize(mountpoint) === mountpoint && mountpoint.startsWith(`${path.posix.join(root, 'volumes')}/`);
+    return inside ? mountpoint : undefined;
   }
 }
 

@@ -44,6 +44,8 @@ export interface Engine {
   createContainer(spec: ContainerSpec): Promise<string>;
   startContainer(id: string): Promise<void>;
   stopContainer(id: string): Promise<void>;
+  /** Freezes every process of the container (memory kept). Idempotent: one already paused is fine. */
+  pauseContainer(id: string): Promise<void>;
   /** Idempotent: a container that is not paused is fine. */
   unpauseContainer(id: string): Promise<void>;
   /** Idempotent: a container already gone, or already being removed, is fine. */
@@ -89,6 +91,14 @@ export interface Engine {
    * fails (the engine restarted, the connection dropped): subscribe again after re-listing.
    */
   followContainerEvents(onEvent: (event: ContainerEvent) => void, onEnd: (error?: Error) => void): Promise<{ close(): void }>;
+
+  /**
+   * The host directory holding a volume's files, as the engine reports it: only for a plain
+   * local volume (no driver options, so nothing is mounted on use) whose directory is inside
+   * the engine's own root directory (`docker info`'s DockerRootDir); undefined otherwise, and
+   * when the volume does not exist.
+   */
+  volumeMountpoint(name: string): Promise<string | undefined>;
 }
 
 /** What happened to a container, as Docker reports it. */
@@ -109,11 +119,13 @@ export const LABEL = {
 } as const;
 
 /**
- * `workspace` marks volumes; containers are `pool` or `session`, or `files`: a short-lived
- * helper that reaches a workspace's volume for the HTTP API's file routes while no session
- * of it runs (owned by no session, so reconciliation removes one a crash left behind).
+ * `workspace` marks volumes; containers are `pool` or `session`, or one of two short-lived
+ * helpers: `files`, which reaches a workspace's volume for the HTTP API's file routes while
+ * no session of it runs, and `archive`, which saves a volume to an archive, restores one, or
+ * copies a volume (volumes/volumeArchives.ts). Helpers are owned by no session, so
+ * reconciliation removes one a crash left behind.
  */
-export type Role = 'pool' | 'session' | 'workspace' | 'network' | 'files';
+export type Role = 'pool' | 'session' | 'workspace' | 'network' | 'files' | 'archive';
 
 export interface Mount {
   /** A volume name, or a host path for a bind mount. */
@@ -121,6 +133,12 @@ export interface Mount {
   target: string;
   type: 'volume' | 'bind';
   readOnly?: boolean;
+  /**
+   * For a bind mount: whether mounts made later under the host path reach the container
+   * (`rslave`: they do, and none of the container's go back; the host path must be a shared
+   * mount point). Docker's default, `rprivate`, when absent.
+   */
+  propagation?: 'private' | 'rprivate' | 'shared' | 'rshared' | 'slave' | 'rslave';
 }
 
 export interface ContainerSpec {

@@ -69,7 +69,8 @@ export class Exec {
   async run(command: ExecCommand, sink: OutputSink, cancellation?: Cancellation, stdin?: StdinSource): Promise<ExecOutcome> {
     const { sessions, workspaces, store, shells, clock, engine } = this.deps;
     if ((command.command === undefined) === (command.line === undefined)) throw invalidInput('Give either "command" (a list of words) or "line" (a shell command line).');
-    const { containerId, workspaceId } = sessions.running(command.sessionId);
+    const { containerId, workspaceId } = await sessions.ready(command.sessionId);
+    const endUse = sessions.beginUse(command.sessionId, workspaceId);
     const started = clock.now();
     let shell: CommandShell | undefined;
     let releaseSideShell: (() => void) | undefined;
@@ -151,6 +152,7 @@ export class Exec {
         cancelListener?.dispose();
       }
     } finally {
+      endUse();
       stdin?.dispose();
       sink.dispose?.();
       if (command.cleanShell) shell?.dispose();

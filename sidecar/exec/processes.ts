@@ -36,10 +36,10 @@ export class Processes {
     private readonly deps: { engine: Engine; sessions: Sessions; config: ConfigStore; clock: Clock; changes: Changes; randomHex?: RandomHex },
   ) {}
 
-  start(params: StartProcessParams): ProcessInfo {
+  async start(params: StartProcessParams): Promise<ProcessInfo> {
     const { sessions, clock, engine } = this.deps;
     if ((params.command === undefined) === (params.line === undefined)) throw invalidInput('Give either "command" (a list of words) or "line" (a shell command line).');
-    const { containerId } = sessions.running(params.sessionId);
+    const { containerId } = await sessions.ready(params.sessionId);
     const id = `proc-${(this.deps.randomHex ?? cryptoRandomHex)(6)}`;
     const line = params.line ?? params.command!.map(shellQuote).join(' ');
     const info: ProcessInfo = { id, sessionId: params.sessionId, command: line, state: 'running', exitCode: null, startedAt: isoTime(clock.now())!, endedAt: null };

@@ -46,8 +46,8 @@ export interface FilesDependencies {
   engine: Engine;
   clock: Clock;
   config: ConfigStore;
-  sessions: Pick<Sessions, 'running' | 'list'>;
-  workspaces: Pick<Workspaces, 'get'>;
+  sessions: Pick<Sessions, 'ready' | 'list'>;
+  workspaces: Pick<Workspaces, 'get' | 'markHasFiles'>;
   log: Logger;
   randomHex?: RandomHex;
   timeoutMs?: number;
@@ -79,15 +79,18 @@ export class Files {
 
   /** Runs `work` in the session's running container (Conflict when it does not run, NotFound when there is no such session). */
   async inSession<T>(sessionId: string, work: (place: FilePlace) => Promise<T>): Promise<T> {
-    const { containerId } = this.deps.sessions.running(sessionId);
+    const { containerId } = await this.deps.sessions.ready(sessionId);
     return work(this.placeIn(containerId));
   }
 
   /** Runs `work` where the workspace's volume is: a running session's container, else a helper container (NotFound when there is no such workspace). */
   async inWorkspace<T>(workspaceId: string, work: (place: FilePlace) => Promise<T>): Promise<T> {
     const workspace = this.deps.workspaces.get(workspaceId);
-    const running = this.deps.sessions.list(workspace.id).find((session) => session.state === 'running' && session.containerId);
-    if (running?.containerId) return work(this.placeIn(running.containerId));
+    // A frozen session counts: the file access is a use, which thaws it (faster than a helper container too).
+    const live = this.deps.sessions.list(workspace.id).find((session) => (session.state === 'running' || session.frozenAt) && session.containerId);
+    if (live) return work(this.placeIn((await this.deps.sessions.ready(live.id)).containerId));
+    // Before the helper touches it: a pooled session must never replace this volume now.
+    await this.deps.workspaces.markHasFiles(workspace.id);
     return this.inHelper(workspace, work);
   }
 

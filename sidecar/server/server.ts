@@ -9,6 +9,7 @@ import type { HandlerContext } from './handlers/context';
 import { registerDaemonHandlers } from './handlers/daemon';
 import { registerExecHandlers } from './handlers/exec';
 import { registerImageHandlers } from './handlers/images';
+import { registerLifecycleHandlers } from './handlers/lifecycle';
 import { registerProcessHandlers } from './handlers/processes';
 import { registerSessionHandlers } from './handlers/sessions';
 import { registerTerminalHandlers } from './handlers/terminals';
@@ -28,6 +29,7 @@ const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
   registerProcessHandlers,
   registerTerminalHandlers,
   registerImageHandlers,
+  registerLifecycleHandlers,
 ];
 
 /**

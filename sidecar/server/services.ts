@@ -4,6 +4,8 @@ import type { Engine } from '../docker/engine';
 import type { Exec } from '../exec/exec';
 import type { Processes } from '../exec/processes';
 import type { SessionLogs } from '../exec/sessionLogs';
+import type { Lifecycle } from '../lifecycle/lifecycle';
+import type { WorkspaceArchives } from '../lifecycle/workspaceArchives';
 import type { Pool } from '../pool';
 import type { DirectPipes } from '../rawChannel/directPipes';
 import type { RawChannels } from '../rawChannel/rawChannels';
@@ -23,6 +25,8 @@ export interface Services {
   sessionLogs: SessionLogs;
   terminals: Terminals;
   pool: Pool;
+  lifecycle: Lifecycle;
+  archives: WorkspaceArchives;
   config: ConfigStore;
   rawChannels: RawChannels;
   pipes: DirectPipes;

@@ -108,6 +108,36 @@ export const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 7,
+    description: 'lifecycle: warnings, frozen sessions, workspace events, snapshots',
+    up(db) {
+      // Events outlive their workspace (the history says why it went), so no foreign key.
+      db.run(`
+        ALTER TABLE workspaces ADD COLUMN warned_at INTEGER;
+        ALTER TABLE sessions ADD COLUMN frozen_at INTEGER;
+        CREATE TABLE workspace_events (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          workspace_id TEXT NOT NULL,
+          at INTEGER NOT NULL,
+          kind TEXT NOT NULL,
+          reason TEXT NOT NULL
+        );
+        CREATE INDEX workspace_events_by_workspace ON workspace_events(workspace_id, seq);
+        CREATE TABLE snapshots (
+          id TEXT PRIMARY KEY,
+          workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+          name TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          file TEXT NOT NULL,
+          bytes INTEGER NOT NULL,
+          sha256 TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          UNIQUE (workspace_id, version)
+        );
+      `);
+    },
+  },
 ];
 
 export function schemaVersion(db: Database): number {

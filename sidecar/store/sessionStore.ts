@@ -16,6 +16,7 @@ interface SessionRow {
   state_reason: string | null;
   origin: Origin | null;
   expires_at: number | null;
+  frozen_at: number | null;
 }
 
 /** Sessions of workspaces that are not being deleted, with their workspace's name. */
@@ -65,11 +66,16 @@ export class SessionStore {
   }
 
   markStarted(id: string, containerId: string, now: number): void {
-    this.db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL, state_reason = NULL WHERE id = ?`, [
+    this.db.run(`UPDATE sessions SET state = 'running', container_id = ?, started_at = ?, stopped_at = NULL, state_reason = NULL, frozen_at = NULL WHERE id = ?`, [
       containerId,
       now,
       id,
     ]);
+  }
+
+  /** The image its next container runs (a workspace's image changed). */
+  setImage(id: string, image: string): void {
+    this.db.run('UPDATE sessions SET image = ? WHERE id = ?', [image, id]);
   }
 
   /** Moves an API session's lease end (see ApiLeases). */
@@ -90,7 +96,12 @@ export class SessionStore {
 
   /** Frozen, or thawed (back to running), by someone else; `reason` says by whom. */
   markPaused(id: string, paused: boolean, reason: string | null): void {
-    this.db.run(`UPDATE sessions SET state = ?, state_reason = ? WHERE id = ?`, [paused ? 'paused' : 'running', reason, id]);
+    this.db.run(`UPDATE sessions SET state = ?, state_reason = ?, frozen_at = NULL WHERE id = ?`, [paused ? 'paused' : 'running', reason, id]);
+  }
+
+  /** Frozen by the lifecycle after idle time (thawed by the next use: markPaused(id, false, null)). */
+  markFrozen(id: string, now: number, reason: string): void {
+    this.db.run(`UPDATE sessions SET state = 'paused', state_reason = ?, frozen_at = ? WHERE id = ?`, [reason, now, id]);
   }
 
   /**
@@ -104,25 +115,25 @@ export class SessionStore {
     );
     if (!row) return undefined;
     this.db.run(
-      `UPDATE sessions SET state = 'stopped', stopped_at = ?, container_id = CASE WHEN ? THEN NULL ELSE container_id END, state_reason = ? WHERE id = ?`,
+      `UPDATE sessions SET state = 'stopped', stopped_at = ?, container_id = CASE WHEN ? THEN NULL ELSE container_id END, state_reason = ?, frozen_at = NULL WHERE id = ?`,
       [now, containerGone ? 1 : 0, reason, id],
     );
     const ran = (row.state === 'running' || row.state === 'paused') && row.started_at;
     return { workspaceId: row.workspace_id, ranSince: ran ? row.started_at! : undefined };
   }
 
-  /** Found running in Docker although the database said otherwise (reconciliation). */
   /** Notes what happened to a live session's container (a process killed for memory); its state stays. */
   noteReason(id: string, reason: string): void {
     this.db.run(`UPDATE sessions SET state_reason = ? WHERE id = ?`, [reason, id]);
   }
 
+  /** Found running in Docker although the database said otherwise (reconciliation). */
   markFoundRunning(id: string, reason: string | null = null): void {
-    this.db.run(`UPDATE sessions SET state = 'running', stopped_at = NULL, state_reason = ? WHERE id = ?`, [reason, id]);
+    this.db.run(`UPDATE sessions SET state = 'running', stopped_at = NULL, state_reason = ?, frozen_at = NULL WHERE id = ?`, [reason, id]);
   }
 
-  /** The database lost track of the session's container (reconciliation). */
-  setContainer(id: string, containerId: string): void {
+  /** The database lost track of the session's container (reconciliation), or a stopped one's container was removed (null). */
+  setContainer(id: string, containerId: string | null): void {
     this.db.run('UPDATE sessions SET container_id = ? WHERE id = ?', [containerId, id]);
   }
 
@@ -180,5 +191,6 @@ function toSessionInfo(row: SessionRow): SessionInfo {
     ...(row.state_reason ? { stateReason: row.state_reason } : {}),
     ...(row.origin ? { origin: row.origin } : {}),
     ...(row.expires_at !== null ? { expiresAt: isoTime(row.expires_at)! } : {}),
+    ...(row.frozen_at !== null ? { frozenAt: isoTime(row.frozen_at)! } : {}),
   };
 }

@@ -1,7 +1,9 @@
 import { systemClock, type Clock } from '../util/clock';
 import { Database, type DatabaseOptions } from './database';
+import { EventStore } from './eventStore';
 import { MetaStore } from './metaStore';
 import { SessionStore } from './sessionStore';
+import { SnapshotStore } from './snapshotStore';
 import { TerminalStore } from './terminalStore';
 import { WorkspaceStore } from './workspaceStore';
 
@@ -17,6 +19,8 @@ export class Store {
   readonly sessions: SessionStore;
   readonly terminals: TerminalStore;
   readonly meta: MetaStore;
+  readonly events: EventStore;
+  readonly snapshots: SnapshotStore;
 
   private constructor(
     private readonly db: Database,
@@ -26,6 +30,8 @@ export class Store {
     this.sessions = new SessionStore(db);
     this.terminals = new TerminalStore(db, clock);
     this.meta = new MetaStore(db);
+    this.events = new EventStore(db);
+    this.snapshots = new SnapshotStore(db);
   }
 
   /** The database in `file` (created and migrated as needed); without a file, in memory only. */

@@ -19,6 +19,7 @@ interface WorkspaceRow {
   sessions_count: number;
   commands_count: number;
   run_time_ms: number;
+  warned_at: number | null;
 }
 
 export interface NewWorkspace {
@@ -32,6 +33,8 @@ export interface NewWorkspace {
   hostNetwork: boolean;
   origin?: Origin;
   now: number;
+  /** `created` (an empty volume) unless it is born with files (a clone, an import): then `suspended`. */
+  state?: 'created' | 'suspended';
 }
 
 /** Usage to add to a workspace's statistics, and optionally its new state. */
@@ -55,8 +58,50 @@ export class WorkspaceStore {
    */
   private readonly cache = new Map<string, WorkspaceInfo>();
 
+  /** When each workspace in its warning period was first warned (few: read once, kept in step). */
+  private warned = new Map<string, number>();
+
   constructor(private readonly db: Database) {
-    db.onReset(() => this.cache.clear());
+    this.loadWarned();
+    db.onReset(() => {
+      this.cache.clear();
+      this.loadWarned();
+    });
+  }
+
+  private loadWarned(): void {
+    const rows = this.db.all<{ id: string; warned_at: number }>('SELECT id, warned_at FROM workspaces WHERE warned_at IS NOT NULL');
+    this.warned = new Map(rows.map((row) => [row.id, row.warned_at]));
+  }
+
+  /** When the workspace's current warning period began; undefined when it is not in one. */
+  warnedAt(id: string): number | undefined {
+    return this.warned.get(id);
+  }
+
+  /** A warning was given (the first of a period sets its start). */
+  markWarned(id: string, now: number): void {
+    if (this.warned.has(id)) return;
+    this.changed(id);
+    this.db.run('UPDATE workspaces SET warned_at = ? WHERE id = ?', [now, id]);
+    this.warned.set(id, now);
+  }
+
+  /** Pinning ends a warning period too: once unpinned, a workspace is warned afresh before it goes. */
+  setPinned(id: string, pinned: boolean): void {
+    this.changed(id);
+    this.warned.delete(id);
+    this.db.run('UPDATE workspaces SET pinned = ?, warned_at = NULL WHERE id = ?', [pinned ? 1 : 0, id]);
+  }
+
+  setImage(id: string, image: string): void {
+    this.changed(id);
+    this.db.run('UPDATE workspaces SET image = ? WHERE id = ?', [image, id]);
+  }
+
+  setState(id: string, state: WorkspaceState): void {
+    this.changed(id);
+    this.db.run('UPDATE workspaces SET state = ? WHERE id = ?', [state, id]);
   }
 
   /** Every workspace but those being deleted, oldest first. */
@@ -117,7 +162,7 @@ export class WorkspaceStore {
     this.changed(workspace.id);
     this.db.run(
       `INSERT INTO workspaces (id, name, kind, image, description, tags, state, volume, host_network, origin, created_at, last_accessed_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'created', ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         workspace.id,
         workspace.name,
@@ -125,6 +170,7 @@ export class WorkspaceStore {
         workspace.image,
         workspace.description,
         JSON.stringify(workspace.tags),
+        workspace.state ?? 'created',
         workspace.volume,
         workspace.hostNetwork ? 1 : 0,
         workspace.origin ?? null,
@@ -153,17 +199,20 @@ export class WorkspaceStore {
   /** Removes the workspace and its sessions (terminals follow by cascade) in one transaction. */
   deleteWithSessions(id: string): void {
     this.changed(id);
+    this.warned.delete(id);
     this.db.transaction(() => {
       this.db.run('DELETE FROM sessions WHERE workspace_id = ?', [id]);
       this.db.run('DELETE FROM workspaces WHERE id = ?', [id]);
     });
   }
 
+  /** Use ends a warning period. */
   recordAccess(id: string, now: number, access: WorkspaceAccess): void {
     this.changed(id);
+    this.warned.delete(id);
     this.db.run(
       `UPDATE workspaces SET last_accessed_at = ?, sessions_count = sessions_count + ?, commands_count = commands_count + ?,
-         run_time_ms = run_time_ms + ?, state = COALESCE(?, state) WHERE id = ?`,
+         run_time_ms = run_time_ms + ?, state = COALESCE(?, state), warned_at = NULL WHERE id = ?`,
       [now, access.sessions ?? 0, access.commands ?? 0, Math.round(access.runTimeMs ?? 0), access.state ?? null, id],
     );
   }
@@ -203,6 +252,7 @@ function filterClause(filter: WorkspaceFilter): { where: string; params: Array<s
   if (filter.state) add('state = ?', filter.state);
   if (filter.namePrefix) add('name >= ? AND name < ?', filter.namePrefix, `${filter.namePrefix}\uffff`);
   if (filter.tag) add('EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?)', filter.tag);
+  if (filter.warned) add('warned_at IS NOT NULL');
   return { where: conditions.join(' AND '), params };
 }
 

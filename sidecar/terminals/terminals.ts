@@ -63,7 +63,7 @@ export class Terminals {
   async open(params: OpenTerminalParams, client: TerminalClient): Promise<OpenTerminalResult> {
     const { sessionId, terminalId } = params;
     const size = { cols: params.cols, rows: params.rows };
-    this.deps.sessions.get(sessionId);
+    await this.deps.sessions.thawIfFrozen(sessionId); // opening a terminal is a use
     if (terminalId === undefined) return this.create(sessionId, size, client);
     this.requireTerminal(terminalId, sessionId);
     return this.locks.run(terminalId, async () => {
@@ -108,7 +108,10 @@ export class Terminals {
 
   input(client: TerminalClient, terminalId: string, data: string): void {
     const terminal = this.live.get(terminalId);
-    if (terminal?.isAttached(client)) terminal.input(data);
+    if (!terminal?.isAttached(client)) return;
+    // A keystroke is a use: a frozen session thaws (the input waits in the pipe meanwhile).
+    this.deps.sessions.thawIfFrozen(terminal.sessionId).catch((error: unknown) => this.deps.log.error(`thawing session ${terminal.sessionId}`, error));
+    terminal.input(data);
   }
 
   resize(client: TerminalClient, terminalId: string, size: TerminalSize): void {

@@ -114,7 +114,7 @@ async function confirmHostNetwork(name: string): Promise<boolean> {
   return answer === 'Use Host Network';
 }
 
-interface ImageItem extends vscode.QuickPickItem {
+export interface ImageItem extends vscode.QuickPickItem {
   image?: string;
   enterName?: boolean;
 }
@@ -159,7 +159,7 @@ async function askImage(ctx: Ctx, answers: Partial<WorkspaceAnswers>, position: 
 }
 
 /** Default first, then pool images, then local images (newest first), each once. */
-async function imageChoices(ctx: Ctx, current: string | undefined): Promise<ImageItem[]> {
+export async function imageChoices(ctx: Ctx, current: string | undefined): Promise<ImageItem[]> {
   const [config, pool, local] = await Promise.all([
     ctx.request(GetConfigRequest.type, { key: 'defaultImage' }).catch(() => ({ defaultImage: '' })),
     ctx.request(PoolStatusRequest.type, {}).catch(() => undefined),

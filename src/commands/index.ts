@@ -17,6 +17,20 @@ import {
   stopSession,
 } from './sessions';
 import { closeTerminal, openTerminal } from './terminals';
+import {
+  archiveWorkspace,
+  changeImage,
+  cloneWorkspace,
+  createSnapshot,
+  deleteSnapshot,
+  exportWorkspace,
+  importWorkspace,
+  keepWorkspace,
+  pinWorkspace,
+  previewLifecycle,
+  restoreSnapshot,
+  unpinWorkspace,
+} from './lifecycle';
 import { createWorkspace, deleteWorkspace, renameWorkspace } from './workspaces';
 
 type CommandHandler = (ctx: Ctx, ...args: unknown[]) => unknown;
@@ -26,6 +40,18 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.workspace.create': createWorkspace,
   'sandkasten.workspace.delete': deleteWorkspace,
   'sandkasten.workspace.rename': renameWorkspace,
+  'sandkasten.workspace.pin': pinWorkspace,
+  'sandkasten.workspace.unpin': unpinWorkspace,
+  'sandkasten.workspace.keep': keepWorkspace,
+  'sandkasten.workspace.changeImage': changeImage,
+  'sandkasten.workspace.clone': cloneWorkspace,
+  'sandkasten.workspace.export': exportWorkspace,
+  'sandkasten.workspace.import': importWorkspace,
+  'sandkasten.workspace.archive': archiveWorkspace,
+  'sandkasten.snapshot.create': createSnapshot,
+  'sandkasten.snapshot.restore': restoreSnapshot,
+  'sandkasten.snapshot.delete': deleteSnapshot,
+  'sandkasten.lifecycle.preview': previewLifecycle,
   'sandkasten.session.start': startSession,
   'sandkasten.session.startAnother': startAnotherSession,
   'sandkasten.session.stop': stopSession,

@@ -8,6 +8,7 @@ import {
   type SessionState,
   type WorkspaceInfo,
 } from '../../sidecar/client/protocol';
+import { sessionStateWord } from '../../sidecar/client/vocabulary';
 import type { Ctx } from '../ctx';
 import { SessionItem, shortId, WorkspaceItem } from '../views/items';
 
@@ -52,7 +53,7 @@ export async function chooseSession(ctx: Ctx, item: unknown, choice: SessionChoi
   if (item instanceof SessionItem) return usable(ctx, item.session, choice);
   if (item instanceof WorkspaceItem) {
     const sessions = await ctx.request(ListSessionsRequest.type, { workspaceId: item.workspace.id });
-    const running = sessions.find((session) => choice.states.includes(session.state));
+    const running = sessions.find((session) => inState(session, choice.states));
     if (running) return remember(ctx, running);
     if (!choice.startStopped) {
       void vscode.window.showInformationMessage(`No session of "${item.workspace.name}" is running.`);
@@ -62,17 +63,17 @@ export async function chooseSession(ctx: Ctx, item: unknown, choice: SessionChoi
     return started && remember(ctx, started);
   }
   const sessions = (await ctx.request(ListSessionsRequest.type, {})).filter(
-    (session) => choice.states.includes(session.state) || (choice.startStopped !== undefined && session.state === 'stopped'),
+    (session) => inState(session, choice.states) || (choice.startStopped !== undefined && session.state === 'stopped'),
   );
   if (sessions.length === 0) {
     void vscode.window.showInformationMessage(choice.emptyMessage);
     return undefined;
   }
-  const ready = (session: SessionInfo) => choice.states.includes(session.state);
+  const ready = (session: SessionInfo) => inState(session, choice.states);
   const ordered = [...sessions].sort((a, b) => Number(ready(b)) - Number(ready(a)) || a.workspaceName.localeCompare(b.workspaceName));
   const items = ordered.map((session) => ({
     label: session.workspaceName,
-    description: ready(session) ? `${session.state} · ${shortId(session.id)}` : `${session.state} · ${choice.startStopped!.verb} · ${shortId(session.id)}`,
+    description: ready(session) ? `${sessionStateWord(session)} · ${shortId(session.id)}` : `${sessionStateWord(session)} · ${choice.startStopped!.verb} · ${shortId(session.id)}`,
     detail: session.stateReason,
     session,
   }));
@@ -95,13 +96,18 @@ export async function chooseSession(ctx: Ctx, item: unknown, choice: SessionChoi
 
 /** The chosen session as the command can use it: a stopped one is started first when allowed. */
 async function usable(ctx: Ctx, session: SessionInfo, choice: SessionChoice): Promise<SessionInfo | undefined> {
-  if (choice.states.includes(session.state)) return remember(ctx, session);
+  if (inState(session, choice.states)) return remember(ctx, session);
   if (!choice.startStopped || session.state !== 'stopped') {
-    void vscode.window.showInformationMessage(`Session ${shortId(session.id)} of "${session.workspaceName}" is ${session.state}.`);
+    void vscode.window.showInformationMessage(`Session ${shortId(session.id)} of "${session.workspaceName}" is ${sessionStateWord(session)}.`);
     return undefined;
   }
   const resumed = await withProgress(ctx, `Starting the session of "${session.workspaceName}"…`, () => ctx.request(ResumeSessionRequest.type, { id: session.id }));
   return resumed && remember(ctx, resumed);
+}
+
+/** A frozen session counts as running: the sidecar thaws it on the next use. */
+function inState(session: SessionInfo, states: SessionState[]): boolean {
+  return states.includes(session.state) || (session.frozenAt !== undefined && states.includes('running'));
 }
 
 function remember(ctx: Ctx, session: SessionInfo): SessionInfo {

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { Origin, ProcessInfo, SessionInfo, TerminalInfo, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
+import type { Origin, ProcessInfo, SessionInfo, TerminalInfo, WorkspaceEvent, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
 import { formatBytes } from '../../sidecar/client/units';
 import { sessionStateWord, terminalStateWord, workspaceStateWord } from '../../sidecar/client/vocabulary';
 
@@ -17,19 +17,27 @@ export class WorkspaceItem extends vscode.TreeItem {
     this.id = WorkspaceItem.idOf(workspace.id);
     const disk = workspace.diskBytes !== undefined ? ` · ${formatBytes(workspace.diskBytes)}` : '';
     const state = workspaceStateWord(workspace.state);
-    this.description = `${workspace.hostNetwork ? '⚠ host network · ' : ''}${workspace.kind} · ${state} · ${relativeTime(workspace.lastAccessedAt)}${disk}${originMark(workspace.origin)}`;
+    const warning = workspace.lifecycle?.warning;
+    const deleteDay = workspace.lifecycle?.deleteAt ? new Date(workspace.lifecycle.deleteAt).toLocaleDateString() : undefined;
+    const lifecycleMark = warning && deleteDay ? `⚠ deleted ${deleteDay} · ` : workspace.pinned ? 'pinned · ' : '';
+    this.description = `${lifecycleMark}${workspace.hostNetwork ? '⚠ host network · ' : ''}${workspace.kind} · ${state} · ${relativeTime(workspace.lastAccessedAt)}${disk}${originMark(workspace.origin)}`;
     this.accessibilityInformation = {
-      label: `Workspace ${workspace.name}, ${workspace.kind}, ${state}${workspace.hostNetwork ? ', uses the host network' : ''}, last used ${relativeTime(workspace.lastAccessedAt)}${originSentence(workspace.origin)}`,
+      label: `Workspace ${workspace.name}, ${workspace.kind}, ${state}${workspace.pinned ? ', pinned' : ''}${warning && deleteDay ? `, will be deleted on ${deleteDay}` : ''}${workspace.hostNetwork ? ', uses the host network' : ''}, last used ${relativeTime(workspace.lastAccessedAt)}${originSentence(workspace.origin)}`,
     };
-    // A warning badge: its sessions can reach every service of this machine.
-    this.iconPath = workspace.hostNetwork
-      ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('editorWarning.foreground'))
-      : new vscode.ThemeIcon(KIND_ICONS[workspace.kind]);
-    this.contextValue = `workspace.${workspace.state}`;
+    // A warning badge: it will be deleted soon, or its sessions can reach every service of this machine.
+    this.iconPath =
+      warning || workspace.hostNetwork
+        ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('editorWarning.foreground'))
+        : workspace.state === 'archived'
+          ? new vscode.ThemeIcon('archive')
+          : new vscode.ThemeIcon(workspace.pinned ? 'pinned' : KIND_ICONS[workspace.kind]);
+    // workspace.<state>.<pinned|unpinned>[.warned]: menus offer Pin or Unpin, Keep while warned.
+    this.contextValue = `workspace.${workspace.state}.${workspace.pinned ? 'pinned' : 'unpinned'}${warning ? '.warned' : ''}`;
     this.tooltip = new vscode.MarkdownString(
       [
         `**${workspace.id}** (${workspace.kind})`,
         '',
+        ...(warning ? [`$(warning) **${warning}** Keep it (context menu: Keep Workspace) or pin it.`, ''] : []),
         ...(workspace.hostNetwork ? ["$(warning) **Host network**: its sessions can reach every service on this machine, 127.0.0.1 included.", ''] : []),
         `Image: \`${workspace.image}\`  `,
         `State: ${state}  `,
@@ -38,7 +46,8 @@ export class WorkspaceItem extends vscode.TreeItem {
         ...(workspace.diskBytes !== undefined ? [`Disk: ${formatBytes(workspace.diskBytes)} used (volume and container; limit: sandkasten.limits.diskMb)  `] : []),
         `Created: ${new Date(workspace.createdAt).toLocaleString()}  `,
         `Last access: ${new Date(workspace.lastAccessedAt).toLocaleString()}  `,
-        `Sessions: ${workspace.stats.sessions}, commands: ${workspace.stats.commands}, run time: ${Math.round(workspace.stats.runTimeMs / 1000)} s`,
+        `Sessions: ${workspace.stats.sessions}, commands: ${workspace.stats.commands}, run time: ${Math.round(workspace.stats.runTimeMs / 1000)} s  `,
+        `Lifecycle: ${lifecycleSentence(workspace)}`,
         workspace.description ? `\n${workspace.description}` : '',
       ].join('\n'),
     );
@@ -47,6 +56,24 @@ export class WorkspaceItem extends vscode.TreeItem {
   static idOf(workspaceId: string): string {
     return `workspace:${workspaceId}`;
   }
+
+  /** Its recent events, newest first, below the rest of the tooltip (read when it is hovered). */
+  addHistory(events: WorkspaceEvent[]): void {
+    if (events.length === 0 || !(this.tooltip instanceof vscode.MarkdownString) || this.tooltip.value.includes('**Recent events**')) return;
+    this.tooltip.appendMarkdown(`\n\n**Recent events**  \n${events.map((event) => `${new Date(event.at).toLocaleString()} · ${event.kind}: ${event.reason}`).join('  \n')}`);
+  }
+}
+
+/** What the lifecycle will do to the workspace, for its tooltip. */
+export function lifecycleSentence(workspace: WorkspaceInfo): string {
+  if (workspace.pinned) return 'pinned: never archived or deleted automatically';
+  const schedule = workspace.lifecycle;
+  if (!schedule) return 'kept (its kind has no expiry)';
+  const when = (iso: string) => new Date(iso).toLocaleString();
+  return [schedule.archiveAt && workspace.state !== 'archived' ? `archived ${when(schedule.archiveAt)}` : '', schedule.deleteAt ? `deleted ${when(schedule.deleteAt)}` : '']
+    .filter(Boolean)
+    .join(', then ')
+    .concat(' unless used before');
 }
 
 /**
@@ -68,7 +95,8 @@ export class SessionItem extends vscode.TreeItem {
       !children ? vscode.TreeItemCollapsibleState.None : shown.collapsed ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded,
     );
     this.id = SessionItem.idOf(session.id);
-    const state = sessionStateWord(session.state);
+    const state = sessionStateWord(session);
+    const frozen = state === 'frozen';
     this.description = `${state} · ${shortId(session.id)}${originMark(session.origin)}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
     this.accessibilityInformation = {
       label: `Session ${shortId(session.id)} of workspace ${session.workspaceName}, ${state}${session.stateReason ? `, ${session.stateReason}` : ''}${originSentence(session.origin)}`,
@@ -78,15 +106,19 @@ export class SessionItem extends vscode.TreeItem {
         ? new vscode.ThemeIcon('vm-running', new vscode.ThemeColor('testing.iconPassed'))
         : session.state === 'starting'
           ? new vscode.ThemeIcon('loading~spin')
-          : session.state === 'paused'
-            ? new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('editorWarning.foreground'))
-            : new vscode.ThemeIcon('vm-outline', new vscode.ThemeColor('disabledForeground'));
-    this.contextValue = `session.${session.state}${shown.lastOutputs ? '.output' : ''}`;
+          : frozen
+            ? new vscode.ThemeIcon('snowflake', new vscode.ThemeColor('charts.blue'))
+            : session.state === 'paused'
+              ? new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('editorWarning.foreground'))
+              : new vscode.ThemeIcon('vm-outline', new vscode.ThemeColor('disabledForeground'));
+    // A frozen session is used like a running one: the sidecar thaws it on the next use.
+    this.contextValue = `session.${frozen ? 'running.frozen' : session.state}${shown.lastOutputs ? '.output' : ''}`;
     this.tooltip = new vscode.MarkdownString(
       [
         `**${session.workspaceName}** — session \`${session.id}\` on \`${session.workspaceId}\``,
         '',
         `State: ${state}${session.stateReason ? ` — ${session.stateReason}` : ''}${session.fromPool ? ' (from the warm pool)' : ''}  `,
+        ...(frozen ? ['Its processes and memory are kept; a command, a keystroke or opening a terminal thaws it.  '] : []),
         `Image: \`${session.image}\`  `,
         `Container: \`${session.containerId?.slice(0, 12) ?? '—'}\`  `,
         ...(session.origin ? [`Made by: ${ORIGIN_NAMES[session.origin]}${session.expiresAt ? `, its lease ends ${new Date(session.expiresAt).toLocaleString()} unless used` : ''}  `] : []),

@@ -1,5 +1,13 @@
 import * as vscode from 'vscode';
-import { ListProcessesRequest, ListSessionsRequest, ListTerminalsRequest, ListWorkspacesPageRequest, type ChangedArea, type WorkspaceInfo } from '../../sidecar/client/protocol';
+import {
+  ListProcessesRequest,
+  ListSessionsRequest,
+  ListTerminalsRequest,
+  ListWorkspacesPageRequest,
+  WorkspaceHistoryRequest,
+  type ChangedArea,
+  type WorkspaceInfo,
+} from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { LoadMoreItem, ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from './items';
 
@@ -11,6 +19,8 @@ const RELATIVE_TIME_REFRESH_MS = 30_000;
 const REVEAL_WAIT_MS = 5_000;
 /** Collapsed rows remembered per window (oldest forgotten first). */
 const MAX_COLLAPSED_REMEMBERED = 200;
+/** Recent events shown in a workspace's tooltip (`sandkasten workspace history` has them all). */
+const HISTORY_IN_TOOLTIP = 5;
 /** Workspaces shown at first, and added by each "Load more". */
 const WORKSPACE_PAGE = 200;
 
@@ -37,7 +47,12 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
     private readonly viewId: string,
     private readonly area: ChangedArea,
     private readonly load: (isCollapsed: (id: string) => boolean) => Promise<T[]>,
-    private readonly options: { children?: (element: T) => T[]; alsoRefreshOn?: ChangedArea[] } = {},
+    private readonly options: {
+      children?: (element: T) => T[];
+      alsoRefreshOn?: ChangedArea[];
+      /** Fills in what only a hover needs (a workspace's recent history) when the tooltip is shown. */
+      resolve?: (element: T, token: vscode.CancellationToken) => Promise<void>;
+    } = {},
   ) {
     this.view = vscode.window.createTreeView(viewId, { treeDataProvider: this });
     const relativeTimes = setInterval(() => {
@@ -83,6 +98,11 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
   }
 
   getTreeItem(element: T): T {
+    return element;
+  }
+
+  async resolveTreeItem(_item: vscode.TreeItem, element: T, token: vscode.CancellationToken): Promise<T> {
+    await this.options.resolve?.(element, token).catch(() => undefined);
     return element;
   }
 
@@ -183,6 +203,12 @@ export function registerViews(ctx: Ctx): SandkastenViews {
     const rows: Array<WorkspaceItem | LoadMoreItem> = shown.map((workspace) => new WorkspaceItem(workspace));
     if (cursor) rows.push(new LoadMoreItem(total - shown.length, 'sandkasten.workspaces.loadMore'));
     return rows;
+  }, {
+    resolve: async (element, token) => {
+      if (!(element instanceof WorkspaceItem)) return;
+      const events = await ctx.request(WorkspaceHistoryRequest.type, { id: element.workspace.id, limit: HISTORY_IN_TOOLTIP }, token);
+      element.addHistory(events);
+    },
   });
   const sessions = new SidecarTree<SessionsTreeItem>(
     ctx,

@@ -179,7 +179,8 @@ describe('terminals against the real Docker engine', () => {
     const id = opened.terminal.id;
     await watcher.run(id, 'stty size', /^27 91\n/);
     void sidecar.client.connection.sendNotification(P.TerminalResizeNotification.type, { terminalId: id, cols: 132, rows: 43 });
-    await watcher.run(id, 'stty size', /^43 132\n/);
+    // The resize is a notification that Docker applies in its own time: ask again until it has.
+    await waitFor('the new size to reach the shell', async () => ((await watcher.run(id, 'stty size', /^\d+ \d+\n/)).startsWith('43 132\n') ? true : undefined));
     await sidecar.client.request(P.CloseTerminalRequest.type, { terminalId: id });
   });
 

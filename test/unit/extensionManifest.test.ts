@@ -69,6 +69,11 @@ describe('the extension manifest', () => {
     assert.deepEqual(offered('sandkasten.sessions', 'session.running', true), ['sandkasten.exec.run', 'sandkasten.session.stop', 'sandkasten.terminal.open']);
   });
 
+  it('offers a frozen session what a running one has: the sidecar thaws it on use', () => {
+    assert.deepEqual(offered('sandkasten.sessions', 'session.running.frozen', true), offered('sandkasten.sessions', 'session.running', true));
+    assert.deepEqual(offered('sandkasten.sessions', 'session.running.frozen', false), offered('sandkasten.sessions', 'session.running', false));
+  });
+
   it('offers a stopped session Start, not Stop, Run Command or a terminal', () => {
     for (const viewItem of ['session.stopped', 'session.stopped.output']) {
       const menu = offered('sandkasten.sessions', viewItem, false);
@@ -78,16 +83,32 @@ describe('the extension manifest', () => {
     }
   });
 
-  it('offers a workspace Start, Start Another, Rename, Copy Id and Delete; ▷ inline', () => {
-    for (const state of ['created', 'active', 'suspended']) {
-      assert.deepEqual(offered('sandkasten.workspaces', `workspace.${state}`, false), [
-        'sandkasten.copyId',
-        'sandkasten.session.start',
-        'sandkasten.session.startAnother',
-        'sandkasten.workspace.delete',
-        'sandkasten.workspace.rename',
-      ]);
-      assert.deepEqual(offered('sandkasten.workspaces', `workspace.${state}`, true), ['sandkasten.session.start']);
+  it('offers a workspace Start, Start Another, Rename, Change Image, snapshots, Clone, Export, Copy Id, Delete and Pin; ▷ inline', () => {
+    const always = [
+      'sandkasten.copyId',
+      'sandkasten.session.start',
+      'sandkasten.session.startAnother',
+      'sandkasten.snapshot.create',
+      'sandkasten.snapshot.delete',
+      'sandkasten.snapshot.restore',
+      'sandkasten.workspace.changeImage',
+      'sandkasten.workspace.clone',
+      'sandkasten.workspace.delete',
+      'sandkasten.workspace.export',
+      'sandkasten.workspace.rename',
+    ];
+    for (const state of ['created', 'active', 'suspended', 'archived']) {
+      // Archive only while no session runs and not twice.
+      const archive = state === 'created' || state === 'suspended' ? ['sandkasten.workspace.archive'] : [];
+      assert.deepEqual(offered('sandkasten.workspaces', `workspace.${state}.unpinned`, false), [...always, ...archive, 'sandkasten.workspace.pin'].sort());
+      assert.deepEqual(offered('sandkasten.workspaces', `workspace.${state}.pinned`, false), [...always, ...archive, 'sandkasten.workspace.unpin'].sort());
+      assert.deepEqual(offered('sandkasten.workspaces', `workspace.${state}.unpinned`, true), ['sandkasten.session.start']);
     }
+  });
+
+  it('offers Keep, inline too, only while a workspace is warned', () => {
+    assert.ok(offered('sandkasten.workspaces', 'workspace.suspended.unpinned.warned', false).includes('sandkasten.workspace.keep'));
+    assert.deepEqual(offered('sandkasten.workspaces', 'workspace.suspended.unpinned.warned', true), ['sandkasten.session.start', 'sandkasten.workspace.keep'].sort());
+    assert.ok(!offered('sandkasten.workspaces', 'workspace.suspended.unpinned', false).includes('sandkasten.workspace.keep'));
   });
 });

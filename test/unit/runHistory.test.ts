@@ -53,8 +53,10 @@ describe('one state vocabulary for people', () => {
     assert.equal(workspaceStateWord('active'), 'running');
     assert.equal(workspaceStateWord('suspended'), 'stopped');
     assert.equal(workspaceStateWord('created'), 'new');
-    assert.equal(sessionStateWord('running'), 'running');
-    assert.equal(sessionStateWord('stopped'), 'stopped');
+    assert.equal(sessionStateWord({ state: 'running' }), 'running');
+    assert.equal(sessionStateWord({ state: 'stopped' }), 'stopped');
+    assert.equal(sessionStateWord({ state: 'paused' }), 'paused', 'paused by someone else');
+    assert.equal(sessionStateWord({ state: 'paused', frozenAt: '2026-11-30T10:00:00.000Z' }), 'frozen', 'frozen by the lifecycle');
     assert.equal(terminalStateWord('live'), 'running');
     assert.equal(terminalStateWord('dormant'), 'stopped');
   });

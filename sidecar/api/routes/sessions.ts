@@ -79,7 +79,7 @@ export const SESSION_ROUTES: Route[] = [
     path: '/v1/sessions/:id/stats',
     notFound: 'SESSION_NOT_FOUND',
     async handle(context) {
-      const { containerId } = context.services.sessions.running(sessionOf(context).id);
+      const { containerId } = await context.services.sessions.ready(sessionOf(context).id);
       const stats = await context.services.engine.containerStats(containerId);
       return { body: { memory_bytes: stats.memoryBytes, memory_limit: stats.memoryLimit, cpu_usage_usec: stats.cpuUsageUsec, pids: stats.pids } };
     },

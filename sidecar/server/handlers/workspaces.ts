@@ -10,4 +10,8 @@ export function registerWorkspaceHandlers({ handle, services: { workspaces }, cl
     await workspaces.delete(id, force ?? false);
     return { id };
   });
+  handle(P.PinWorkspaceRequest, ({ id, pinned }) => workspaces.setPinned(id, pinned));
+  handle(P.KeepWorkspaceRequest, ({ id }) => workspaces.keep(id));
+  handle(P.SetWorkspaceImageRequest, ({ id, image }) => workspaces.setImage(id, image));
+  handle(P.WorkspaceHistoryRequest, ({ id, limit }) => workspaces.history(id, limit));
 }

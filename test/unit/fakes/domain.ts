@@ -7,6 +7,7 @@ import { HostFirewall } from '../../../sidecar/docker/hostFirewall';
 import { Containers } from '../../../sidecar/containers';
 import { Exec } from '../../../sidecar/exec/exec';
 import { Shells } from '../../../sidecar/exec/shells';
+import { Activity } from '../../../sidecar/lifecycle/activity';
 import { Pool } from '../../../sidecar/pool';
 import { DirectPipes } from '../../../sidecar/rawChannel/directPipes';
 import { Sessions } from '../../../sidecar/sessions';
@@ -45,7 +46,8 @@ export async function makeDomain(settings: ConfigValues = {}) {
     log: { info: () => undefined, error: (message) => errors.push(message) },
     owned: { container: (id) => store.sessions.ownsContainer(id), volume: (name) => store.workspaces.ownsVolume(name) },
   });
-  const sessions = new Sessions({ store, containers, config, clock, changes, locks, workspaces, shells, pool });
+  const activity = new Activity(clock, (workspaceId) => workspaces.recordAccess(workspaceId));
+  const sessions = new Sessions({ store, containers, config, clock, changes, locks, workspaces, shells, pool, activity });
   const exec = new Exec({ engine, sessions, workspaces, store, shells, clock });
   return {
     engine,
@@ -58,6 +60,7 @@ export async function makeDomain(settings: ConfigValues = {}) {
     workspaces,
     pool,
     sessions,
+    activity,
     exec,
     /** What the pool logged as errors. */
     errors,

@@ -66,6 +66,7 @@ export class FakeEngine implements Engine {
   script: ShellScript = () => ({});
 
   private readonly failures = new Map<keyof Engine, Error[]>();
+  private readonly targetedFailures = new Map<keyof Engine, Array<{ target: string; error: Error }>>();
   private readonly holds = new Map<keyof Engine, Array<Promise<void>>>();
   private nextId = 1;
   private nextPid = 42;
@@ -82,6 +83,16 @@ export class FakeEngine implements Engine {
     const queue = this.failures.get(method) ?? [];
     for (let i = 0; i < times; i++) queue.push(error);
     this.failures.set(method, queue);
+  }
+
+  /**
+   * The next call of `method` whose first argument is `target` (a container id, a volume name)
+   * throws `error` (after being recorded); calls about anything else go through.
+   */
+  failNextFor(method: keyof Engine, target: string, error: Error): void {
+    const queue = this.targetedFailures.get(method) ?? [];
+    queue.push({ target, error });
+    this.targetedFailures.set(method, queue);
   }
 
   /** The next call of `method` waits (after being recorded) until `release()` is called. */
@@ -236,6 +247,13 @@ export class FakeEngine implements Engine {
     const container = this.requireContainer(id);
     container.running = false;
     this.endShells(container);
+  }
+
+  async pauseContainer(id: string): Promise<void> {
+    await this.enter('pauseContainer', [id]);
+    this.checkAvailable();
+    const container = this.requireContainer(id);
+    container.paused = container.running;
   }
 
   async unpauseContainer(id: string): Promise<void> {
@@ -418,6 +436,13 @@ export class FakeEngine implements Engine {
     return '';
   }
 
+  /** Where a local engine keeps a volume's files; nothing is made there (the fake's engine is not local). */
+  async volumeMountpoint(name: string): Promise<string | undefined> {
+    await this.enter('volumeMountpoint', [name]);
+    this.checkAvailable();
+    return this.volumes.has(name) ? `/var/lib/docker/volumes/${name}/_data` : undefined;
+  }
+
   // ----- inside -----
 
   private async enter(method: keyof Engine, args: unknown[]): Promise<void> {
@@ -426,6 +451,9 @@ export class FakeEngine implements Engine {
     if (gate) await gate;
     const failure = this.failures.get(method)?.shift();
     if (failure) throw failure;
+    const targeted = this.targetedFailures.get(method);
+    const index = targeted?.findIndex((entry) => entry.target === args[0]) ?? -1;
+    if (targeted && index >= 0) throw targeted.splice(index, 1)[0].error;
   }
 
   private checkAvailable(): void {

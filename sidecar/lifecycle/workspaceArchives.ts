@@ -1,0 +1,339 @@
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { cryptoRandomHex, type RandomHex } from '../client/ids';
+import type { CreateWorkspaceParams, SnapshotInfo, WorkspaceInfo, WorkspaceKind } from '../client/protocol';
+import type { Containers } from '../containers';
+import { conflict, invalidInput, notFound } from '../errors';
+import type { Store } from '../store/store';
+import type { Changes } from '../util/changes';
+import type { Clock } from '../util/clock';
+import type { KeyedLock } from '../util/keyedLock';
+import type { Logger } from '../util/log';
+import { VolumeArchives } from '../volumes/volumeArchives';
+import type { Workspaces } from '../workspaces';
+
+/** What long work says while it runs (LSP work-done progress, the CLI's stderr line). */
+export type Progress = (message: string) => void;
+
+export interface WorkspaceArchivesDependencies {
+  store: Store;
+  workspaces: Workspaces;
+  containers: Containers;
+  volumes: VolumeArchives;
+  clock: Clock;
+  changes: Changes;
+  locks: KeyedLock;
+  log: Logger;
+  /** `<home>/archives`: one `<workspace>.tar.gz` per archived workspace. */
+  archiveDirectory: string;
+  /** `<home>/snapshots`: `<workspace>/<snapshot>.tar.gz`. */
+  snapshotDirectory: string;
+  randomHex?: RandomHex;
+}
+
+const MAX_SNAPSHOT_NAME = 100;
+
+/**
+ * A workspace's files as archives: archive (volume to a file, volume removed) and transparent
+ * restore, snapshots (create, restore with undo, delete), clone, export and import. The bytes
+ * move through VolumeArchives (GNU tar in a helper container); this class keeps the database
+ * and Docker in step, so that a crash at any moment leaves either the old state or the new one:
+ * files are written whole before a row names them, a new volume is filled before the row
+ * points at it, and what a crash leaves unnamed (a file, a volume) is removed by `sweep` and
+ * reconciliation.
+ */
+export class WorkspaceArchives {
+  constructor(private readonly deps: WorkspaceArchivesDependencies) {
+    fs.mkdirSync(deps.archiveDirectory, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(deps.snapshotDirectory, { recursive: true, mode: 0o700 });
+  }
+
+  /** At start: removes partial files (VolumeArchives.sweepPartials), archives of workspaces no longer archived, snapshot files no row names. */
+  sweep(): void {
+    const { store, archiveDirectory, snapshotDirectory, log } = this.deps;
+    try {
+      VolumeArchives.sweepPartials(archiveDirectory);
+      for (const name of fs.readdirSync(archiveDirectory)) {
+        const id = name.endsWith('.tar.gz') ? name.slice(0, -'.tar.gz'.length) : undefined;
+        if (!id || store.workspaces.get(id)?.state !== 'archived') fs.rmSync(path.join(archiveDirectory, name), { force: true });
+      }
+      const recorded = store.snapshots.allFiles();
+      for (const workspaceDir of fs.readdirSync(snapshotDirectory)) {
+        const directory = path.join(snapshotDirectory, workspaceDir);
+        for (const name of fs.readdirSync(directory)) {
+          if (!recorded.has(`${workspaceDir}/${name}`)) fs.rmSync(path.join(directory, name), { force: true });
+        }
+        if (fs.readdirSync(directory).length === 0) fs.rmdirSync(directory);
+      }
+    } catch (error) {
+      log.error('sweeping archive and snapshot files', error);
+    }
+  }
+
+  /** The workspace is gone: its archive and snapshot files go too. */
+  async forget(workspaceId: string): Promise<void> {
+    await fsp.rm(this.archiveFileOf(workspaceId), { force: true });
+    await fsp.rm(path.join(this.deps.snapshotDirectory, workspaceId), { recursive: true, force: true });
+  }
+
+  archiveFileOf(workspaceId: string): string {
+    return path.join(this.deps.archiveDirectory, `${workspaceId}.tar.gz`);
+  }
+
+  /** Saves the workspace's files to a file and removes its volume (Conflict while a session is live). */
+  async archive(id: string, reason: string, progress?: Progress): Promise<WorkspaceInfo> {
+    const { store, workspaces, locks, clock, changes, containers } = this.deps;
+    return locks.run(id, async () => {
+      const workspace = workspaces.get(id);
+      if (workspace.state === 'archived') return workspace;
+      this.requireNoLiveSession(id, 'archived');
+      const file = this.archiveFileOf(id);
+      const summary = await this.deps.volumes.save(workspace.volume, file, bytesSaid(progress, `Archiving ${workspace.name}`));
+      await this.forgetStoppedContainers(id);
+      store.workspaces.setState(id, 'archived');
+      store.events.append(id, 'archived', `${reason} (${summary.bytes} bytes, sha256 ${summary.sha256.slice(0, 12)})`, clock.now());
+      await store.commit();
+      changes.emit('workspaces', 'sessions');
+      // After the commit: a crash here leaves a volume no workspace names, which reconciliation removes.
+      await containers.engine.removeVolume(workspace.volume).catch((error: unknown) => this.deps.log.error(`removing the archived volume ${workspace.volume}`, error));
+      return workspaces.get(id);
+    });
+  }
+
+  /** An archived workspace gets its files back in a new volume (a session start does this). Call under the workspace's lock. */
+  async unarchive(id: string, progress?: Progress): Promise<void> {
+    const { store, workspaces, clock, changes } = this.deps;
+    const workspace = workspaces.get(id);
+    if (workspace.state !== 'archived') return;
+    const file = this.archiveFileOf(id);
+    if (!fs.existsSync(file)) throw notFound(`The archive of workspace "${id}" (${file}) is missing, so its files cannot be restored.`);
+    const volume = await this.filledVolume(workspace.id, (target) => this.deps.volumes.restore(file, target, bytesRead(progress, `Restoring ${workspace.name}`, file)));
+    store.workspaces.setVolume(id, volume);
+    store.workspaces.setState(id, 'suspended');
+    store.events.append(id, 'restored', 'its archive was opened', clock.now());
+    await store.commit();
+    changes.emit('workspaces');
+    await fsp.rm(file, { force: true });
+  }
+
+  async createSnapshot(workspaceId: string, name: string | undefined, progress?: Progress): Promise<SnapshotInfo> {
+    const { locks } = this.deps;
+    return locks.run(workspaceId, () => this.snapshotNow(workspaceId, name, progress));
+  }
+
+  list(workspaceId: string): SnapshotInfo[] {
+    this.deps.workspaces.get(workspaceId);
+    return this.deps.store.snapshots.list(workspaceId);
+  }
+
+  /** Replaces the workspace's files with the snapshot's; the current files are snapshotted first (the undo). */
+  async restoreSnapshot(snapshotId: string, progress?: Progress): Promise<{ restored: SnapshotInfo; undo: SnapshotInfo }> {
+    const { store, workspaces, locks, clock, changes } = this.deps;
+    const snapshot = this.requireSnapshot(snapshotId);
+    return locks.run(snapshot.workspaceId, async () => {
+      const workspace = workspaces.get(snapshot.workspaceId);
+      this.requireNoLiveSession(workspace.id, 'restored from a snapshot');
+      const undo = await this.snapshotNow(workspace.id, `before restoring ${snapshot.name}`, progress);
+      const file = this.snapshotPath(snapshot.file);
+      const volume = await this.filledVolume(workspace.id, (target) => this.deps.volumes.restore(file, target, bytesRead(progress, `Restoring ${snapshot.name}`, file)));
+      const old = workspace.state === 'archived' ? undefined : workspace.volume;
+      await this.forgetStoppedContainers(workspace.id);
+      store.workspaces.setVolume(workspace.id, volume);
+      if (workspace.state === 'archived') store.workspaces.setState(workspace.id, 'suspended');
+      store.events.append(workspace.id, 'snapshot-restored', `restored ${snapshot.name} (version ${snapshot.version}); undo with snapshot ${undo.id}`, clock.now());
+      await store.commit();
+      changes.emit('workspaces', 'sessions');
+      if (old) await this.removeVolumeQuietly(old);
+      await fsp.rm(this.archiveFileOf(workspace.id), { force: true });
+      return { restored: snapshot, undo };
+    });
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<void> {
+    const { store, locks, clock, changes } = this.deps;
+    const snapshot = this.requireSnapshot(snapshotId);
+    await locks.run(snapshot.workspaceId, async () => {
+      if (!store.snapshots.get(snapshotId)) return;
+      store.snapshots.delete(snapshotId);
+      store.events.append(snapshot.workspaceId, 'snapshot-deleted', `${snapshot.name} (version ${snapshot.version})`, clock.now());
+      await store.commit();
+      changes.emit('workspaces');
+      await fsp.rm(this.snapshotPath(snapshot.file), { force: true });
+    });
+  }
+
+  /** A new workspace of the same kind and image with a copy of the files. */
+  async clone(id: string, name: string, progress?: Progress): Promise<WorkspaceInfo> {
+    const { workspaces, locks, store, clock } = this.deps;
+    const source = workspaces.get(id);
+    const planned = workspaces.plan({ name, kind: source.kind, image: source.image, description: source.description, tags: source.tags });
+    await locks.run(id, async () => {
+      const fresh = workspaces.get(id);
+      const volume = await this.filledVolume(planned.id, (target) =>
+        fresh.state === 'archived'
+          ? this.deps.volumes.restore(this.archiveFileOf(id), target, bytesRead(progress, `Copying ${fresh.name}`, this.archiveFileOf(id)))
+          : this.withSessionsPaused(id, () => this.deps.volumes.copy(fresh.volume, target)),
+      );
+      workspaces.insertPlanned(planned, volume, { reason: `cloned from ${id}`, withFiles: true });
+      store.events.append(id, 'cloned', `copied into ${planned.id}`, clock.now());
+      await store.commit();
+    });
+    this.deps.changes.emit('workspaces');
+    return workspaces.get(planned.id);
+  }
+
+  /** Writes the workspace's files as a .tar.gz at `file` (an absolute path). */
+  async export(id: string, file: string, overwrite: boolean, progress?: Progress): Promise<{ file: string; bytes: number; sha256: string }> {
+    const { workspaces, locks, store, clock } = this.deps;
+    const target = checkedFile(file, 'export to');
+    if (!overwrite && fs.existsSync(target)) throw conflict(`${target} exists. Choose another file, or overwrite it (--force).`);
+    if (!fs.existsSync(path.dirname(target))) throw invalidInput(`The directory ${path.dirname(target)} does not exist.`);
+    return locks.run(id, async () => {
+      const workspace = workspaces.get(id);
+      let summary: { bytes: number; sha256: string };
+      if (workspace.state === 'archived') {
+        // The archive is already that file.
+        await fsp.copyFile(this.archiveFileOf(id), target);
+        summary = await this.deps.volumes.verify(target);
+      } else {
+        summary = await this.withSessionsPaused(id, () => this.deps.volumes.save(workspace.volume, target, bytesSaid(progress, `Exporting ${workspace.name}`)));
+      }
+      store.events.append(id, 'exported', `to ${target} (${summary.bytes} bytes)`, clock.now());
+      await store.commit();
+      return { file: target, ...summary };
+    });
+  }
+
+  /** A new workspace with the files of a .tar.gz. */
+  async import(file: string, params: { name: string; kind?: WorkspaceKind; image?: string }, progress?: Progress): Promise<WorkspaceInfo> {
+    const { workspaces, store, changes } = this.deps;
+    const source = checkedFile(file, 'import from');
+    if (!fs.existsSync(source)) throw notFound(`There is no file ${source}.`);
+    const request: CreateWorkspaceParams = { name: params.name, ...(params.kind ? { kind: params.kind } : {}), ...(params.image ? { image: params.image } : {}) };
+    const planned = workspaces.plan(request);
+    await this.deps.containers.engine.ensureImage(planned.image);
+    const volume = await this.filledVolume(planned.id, (target) => this.deps.volumes.restore(source, target, bytesRead(progress, `Importing ${path.basename(source)}`, source)));
+    workspaces.insertPlanned(planned, volume, { reason: `imported from ${source}`, withFiles: true });
+    await store.commit();
+    changes.emit('workspaces');
+    return workspaces.get(planned.id);
+  }
+
+  /** Called under the workspace's lock. */
+  private async snapshotNow(workspaceId: string, name: string | undefined, progress?: Progress): Promise<SnapshotInfo> {
+    const { store, workspaces, clock, changes } = this.deps;
+    const workspace = workspaces.get(workspaceId);
+    const label = (name ?? '').trim() || `snapshot ${new Date(clock.now()).toISOString().slice(0, 16).replace('T', ' ')}`;
+    if (label.length > MAX_SNAPSHOT_NAME) throw invalidInput(`A snapshot name has at most ${MAX_SNAPSHOT_NAME} characters.`);
+    const id = `snap-${(this.deps.randomHex ?? cryptoRandomHex)(8)}`;
+    const relative = `${workspaceId}/${id}.tar.gz`;
+    const file = this.snapshotPath(relative);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    let summary: { bytes: number; sha256: string };
+    if (workspace.state === 'archived') {
+      await fsp.copyFile(this.archiveFileOf(workspaceId), file);
+      summary = await this.deps.volumes.verify(file);
+    } else {
+      summary = await this.withSessionsPaused(workspaceId, () => this.deps.volumes.save(workspace.volume, file, bytesSaid(progress, `Snapshotting ${workspace.name}`)));
+    }
+    // The file is whole and checked before a row names it: a crash before this leaves only a file the sweep removes.
+    try {
+      store.snapshots.insert({ id, workspaceId, name: label, version: store.snapshots.nextVersion(workspaceId), file: relative, ...summary, now: clock.now() });
+      store.events.append(workspaceId, 'snapshot-created', `${label} (${summary.bytes} bytes)`, clock.now());
+      await store.commit();
+    } catch (error) {
+      await fsp.rm(file, { force: true });
+      throw error;
+    }
+    changes.emit('workspaces');
+    return store.snapshots.get(id)!;
+  }
+
+  /** A new volume for the workspace, filled by `fill`; removed again when that fails. */
+  private async filledVolume(workspaceId: string, fill: (volume: string) => Promise<unknown>): Promise<string> {
+    const { containers } = this.deps;
+    const volume = `${containers.workspaceVolumeName(workspaceId)}-${(this.deps.randomHex ?? cryptoRandomHex)(4)}`;
+    await containers.engine.createVolume(volume, { role: 'workspace', workspaceId });
+    try {
+      await fill(volume);
+    } catch (error) {
+      await this.removeVolumeQuietly(volume);
+      throw error;
+    }
+    return volume;
+  }
+
+  /** Running sessions are paused while their files are read, so the copy is of one moment. */
+  private async withSessionsPaused<T>(workspaceId: string, work: () => Promise<T>): Promise<T> {
+    const engine = this.deps.containers.engine;
+    const running = this.deps.store.sessions.list(workspaceId).filter((s) => s.state === 'running' && s.containerId);
+    const paused: string[] = [];
+    try {
+      for (const session of running) {
+        await engine.pauseContainer(session.containerId!);
+        paused.push(session.containerId!);
+      }
+      return await work();
+    } finally {
+      for (const containerId of paused) await engine.unpauseContainer(containerId).catch((error: unknown) => this.deps.log.error(`unpausing ${containerId.slice(0, 12)}`, error));
+    }
+  }
+
+  /** Stopped sessions' containers still mount the old volume: they go, and a resume makes a new one. */
+  private async forgetStoppedContainers(workspaceId: string): Promise<void> {
+    const { store, containers } = this.deps;
+    for (const session of store.sessions.list(workspaceId)) {
+      if (session.state !== 'stopped' || !session.containerId) continue;
+      await containers.remove(session.containerId);
+      store.sessions.setContainer(session.id, null);
+    }
+  }
+
+  private requireNoLiveSession(workspaceId: string, what: string): void {
+    const live = this.deps.store.sessions.list(workspaceId).filter((s) => s.state !== 'stopped');
+    if (live.length > 0) throw conflict(`Workspace "${workspaceId}" has ${live.length} live session(s) (${live.map((s) => s.id).join(', ')}); stop them before it is ${what}.`);
+  }
+
+  private requireSnapshot(id: string): SnapshotInfo & { file: string } {
+    const snapshot = this.deps.store.snapshots.get(id);
+    if (!snapshot) throw notFound(`No snapshot "${id}". List them with \`sandkasten snapshot list WORKSPACE_ID\`.`);
+    return snapshot;
+  }
+
+  /** A recorded name, under the snapshot directory only. */
+  private snapshotPath(relative: string): string {
+    const resolved = path.resolve(this.deps.snapshotDirectory, relative);
+    if (!resolved.startsWith(this.deps.snapshotDirectory + path.sep)) throw invalidInput(`The snapshot file "${relative}" is not in the snapshot directory.`);
+    return resolved;
+  }
+
+  private async removeVolumeQuietly(volume: string): Promise<void> {
+    await this.deps.containers.engine.removeVolume(volume).catch((error: unknown) => this.deps.log.error(`removing volume ${volume}`, error));
+  }
+}
+
+/** An absolute path of a .tar.gz on this machine (the sidecar's): a relative one would be relative to who knows where. */
+function checkedFile(file: string, what: string): string {
+  if (!path.isAbsolute(file)) throw invalidInput(`The file to ${what} must be an absolute path, not "${file}".`);
+  return path.normalize(file);
+}
+
+function bytesSaid(progress: Progress | undefined, what: string): ((p: { bytes: number }) => void) | undefined {
+  return progress && ((p) => progress(`${what}: ${megabytes(p.bytes)} written`));
+}
+
+function bytesRead(progress: Progress | undefined, what: string, file: string): ((p: { bytes: number }) => void) | undefined {
+  if (!progress) return undefined;
+  let total = 0;
+  try {
+    total = fs.statSync(file).size;
+  } catch {
+    total = 0;
+  }
+  return (p) => progress(total > 0 ? `${what}: ${Math.min(100, Math.round((p.bytes / total) * 100))} %` : `${what}: ${megabytes(p.bytes)}`);
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
