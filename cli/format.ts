@@ -30,6 +30,8 @@ Usage:
   sandkasten session start WORKSPACE_ID [--json]     resumes its stopped session, or starts one
   sandkasten session list [--workspace ID] [--json]
   sandkasten session stop SESSION_ID
+  sandkasten session freeze SESSION_ID                 pauses it now, processes and memory kept; its
+                                                       next command or keystroke thaws it
   sandkasten session resume SESSION_ID
   sandkasten session inspect SESSION_ID                Docker's inspect JSON of its container
   sandkasten session rm SESSION_ID

@@ -165,6 +165,11 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       output(session, () => `Session ${session.id} is ${sessionStateWord(session)}`);
       return 0;
     }
+    case 'session freeze': {
+      const session = await client.request(P.FreezeSessionRequest.type, { id: one('SESSION_ID') });
+      output(session, () => `Session ${session.id} is ${sessionStateWord(session)}: its next use thaws it`);
+      return 0;
+    }
     case 'session resume': {
       const session = await client.request(P.ResumeSessionRequest.type, { id: one('SESSION_ID') });
       output(session, () => `Session ${session.id} is ${sessionStateWord(session)}`);

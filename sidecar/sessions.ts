@@ -109,13 +109,15 @@ export class Sessions {
   }
 
   /** Freezes an idle session (the lifecycle's call): its container paused, processes and memory kept. */
-  async freeze(id: string, reason: string): Promise<void> {
+  async freeze(id: string, reason: string, options: { evenIfBusy?: boolean } = {}): Promise<void> {
     const { workspaceId } = this.get(id);
     await this.deps.locks.run(workspaceId, async () => {
       const { store, containers, clock, changes } = this.deps;
       const { activity } = this.deps;
       const session = this.get(id);
-      if (session.state !== 'running' || !session.containerId || activity.isBusy(id)) return;
+      if (session.state === 'paused' && session.frozenAt) return;
+      if (session.state !== 'running' || !session.containerId) throw conflict(`Session "${id}" is ${session.state}: only a running session can be frozen.`);
+      if (activity.isBusy(id) && !options.evenIfBusy) return;
       const lastUse = activity.lastUseOf(id, 0);
       await containers.engine.pauseContainer(session.containerId);
       store.sessions.markFrozen(id, clock.now(), `frozen: ${reason}`);
@@ -123,7 +125,7 @@ export class Sessions {
       await store.commit();
       changes.emit('sessions', 'workspaces');
       // A use that came while the container was being paused found it running and went in: thaw at once.
-      if (activity.isBusy(id) || activity.lastUseOf(id, 0) !== lastUse) await this.thaw(this.get(id));
+      if (!options.evenIfBusy && (activity.isBusy(id) || activity.lastUseOf(id, 0) !== lastUse)) await this.thaw(this.get(id));
     });
   }
 

@@ -463,6 +463,12 @@ export namespace StopSessionRequest {
   export const method = 'session/stop';
   export const type = new RequestType<SessionIdParams, SessionInfo, void>(method);
 }
+export namespace FreezeSessionRequest {
+  export const params = sessionIdParams;
+  export const method = 'session/freeze';
+  /** Freezes it now, as the lifecycle does after idle time: processes and memory kept, thawed by the next use. */
+  export const type = new RequestType<SessionIdParams, SessionInfo, void>(method);
+}
 export namespace DestroySessionRequest {
   export const params = sessionIdParams;
   export const method = 'session/destroy';

@@ -8,6 +8,7 @@ import { showProcessOutput, stopProcess } from './processes';
 import {
   copyContainerId,
   destroySession,
+  freezeSession,
   inspectSession,
   restartSession,
   showLastOutput,
@@ -55,6 +56,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.session.start': startSession,
   'sandkasten.session.startAnother': startAnotherSession,
   'sandkasten.session.stop': stopSession,
+  'sandkasten.session.freeze': freezeSession,
   'sandkasten.session.restart': restartSession,
   'sandkasten.session.destroy': destroySession,
   'sandkasten.session.showLogs': showSessionLogs,

@@ -1,5 +1,14 @@
 import * as vscode from 'vscode';
-import { DestroySessionRequest, ListSessionsRequest, ResumeSessionRequest, StartSessionRequest, StopSessionRequest, type SessionInfo, type WorkspaceInfo } from '../../sidecar/client/protocol';
+import {
+  DestroySessionRequest,
+  FreezeSessionRequest,
+  ListSessionsRequest,
+  ResumeSessionRequest,
+  StartSessionRequest,
+  StopSessionRequest,
+  type SessionInfo,
+  type WorkspaceInfo,
+} from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { SessionItem, shortId } from '../views/items';
 import { chooseSession, withProgress, workspaceFrom } from './pickers';
@@ -50,6 +59,16 @@ export async function stopSession(ctx: Ctx, item?: unknown): Promise<void> {
   const session = await chooseSession(ctx, item, { title: 'Stop Session…', states: ['running', 'paused'], emptyMessage: 'No session is running.' });
   if (!session) return;
   await withProgress(ctx, `Stopping the session of "${session.workspaceName}" (${shortId(session.id)})…`, () => ctx.request(StopSessionRequest.type, { id: session.id }));
+}
+
+/** Freeze: pause it now, processes and memory kept; the next command, keystroke or terminal open thaws it. */
+export async function freezeSession(ctx: Ctx, item?: unknown): Promise<void> {
+  const session = await chooseSession(ctx, item, { title: 'Freeze Session…', states: ['running'], emptyMessage: 'No session is running.' });
+  if (!session || session.frozenAt) return;
+  const frozen = await withProgress(ctx, `Freezing the session of "${session.workspaceName}" (${shortId(session.id)})…`, () =>
+    ctx.request(FreezeSessionRequest.type, { id: session.id }),
+  );
+  if (frozen) void vscode.window.setStatusBarMessage(`Sandkasten: "${session.workspaceName}" is frozen; its next use thaws it`, 5000);
 }
 
 /** Stop, then start the same container again: a fresh main shell, the files kept. */
