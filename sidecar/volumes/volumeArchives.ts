@@ -12,7 +12,7 @@ import type { Clock } from '../util/clock';
 import type { Logger } from '../util/log';
 import { ARCHIVE_MOUNT, ARCHIVE_STATUS, copyScript, IDLE_SCRIPT, restoreScript, saveScript } from './archiveScripts';
 import { lastLineOf, runInHelper, type HelperExecResult } from './helperExec';
-import { checkTarGzipFile, TarGzipCheck, type ArchiveSummary } from './tarGzipCheck';
+import { archiveProblem, checkTarGzipFile, TarGzipCheck, type ArchiveSummary } from './tarGzipCheck';
 
 export type { ArchiveSummary } from './tarGzipCheck';
 
@@ -77,12 +77,11 @@ export class VolumeArchives {
     const partial = `${file}${PARTIAL_INFIX}${randomBytes(8).toString('hex')}`;
     const out = fs.createWriteStream(partial, { flags: 'wx', mode: 0o600, highWaterMark: FILE_CHUNK_BYTES });
     // The bytes go to the file and, as they pass, through the check (hash, gunzip, tar walk).
-    const counted = new CountingPass(onProgress);
     const check = new TarGzipCheck();
+    const counted = new ArchivePass(check, onProgress);
     try {
       await once(out, 'open');
       counted.pipe(out);
-      counted.pipe(check);
       // A failed write (a full disk), a failed progress report or a broken archive ends the
       // transfer at once, rather than at the end or never.
       const failed = new AbortController();
@@ -121,25 +120,48 @@ export class VolumeArchives {
 
   /**
    * Extracts the archive `file` into `volume`, which must be empty (a fresh volume the caller
-   * made: Conflict otherwise). The file is checked first, on the host, while the helper
-   * starts: an archive that is not a complete gzip'd tar is refused (InvalidInput) before
-   * anything touches the volume. If tar still fails half-way (a full disk), the call fails,
-   * and the caller discards the volume. What was extracted is synced to disk before it returns.
+   * made: Conflict otherwise, before anything is written). The file is read once: its bytes
+   * go to the helper and, on their way, through the same check as verify(). An archive that is
+   * not a complete gzip'd tar is refused (InvalidInput) — as soon as the check, or gzip and
+   * tar in the helper, find out, which may be after some files were extracted: the caller
+   * discards the volume of a failed restore (as it does after any other failure, a full disk).
+   * What was extracted is synced to disk before it returns.
    */
   async restore(file: string, volume: string, onProgress?: (progress: ArchiveProgress) => void, signal?: AbortSignal): Promise<void> {
     await this.requireVolumes(volume);
-    const verified = this.verify(file, signal);
-    verified.catch(() => undefined); // awaited in the helper; a helper that fails to start must not leave it unhandled
-    const result = await this.inHelper([{ type: 'volume', source: volume, target: ARCHIVE_MOUNT.volume }], signal, async (containerId) => {
-      await verified;
-      const input = new CountingPass(onProgress);
+    const reading = fs.createReadStream(file, { highWaterMark: FILE_CHUNK_BYTES });
+    const check = new TarGzipCheck();
+    const input = new ArchivePass(check, onProgress);
+    try {
+      await once(reading, 'open');
+      // A broken archive ends the extraction as soon as the check knows.
+      const failed = new AbortController();
+      check.summary().catch((error: unknown) => failed.abort(archiveProblem(error, file)));
+      const stop = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
       // pipeline passes a read error on to `input`, which ends the transfer with it.
-      pipeline(fs.createReadStream(file, { highWaterMark: FILE_CHUNK_BYTES }), input).catch(() => undefined);
-      return runInHelper(this.deps.engine, this.deps.clock, containerId, restoreScript(), { input, signal }).finally(() => input.destroy());
-    });
-    if (result.status === ARCHIVE_STATUS.targetNotEmpty) throw conflict(`Volume ${volume} is not empty: an archive is restored only into a new volume.`);
-    if (result.status !== ARCHIVE_STATUS.ok) {
-      throw invalidInput(`The archive ${file} could not be restored into volume ${volume}${said(result)}.`, lastLineOf(result.stderr) || undefined);
+      pipeline(reading, input).catch(() => undefined);
+      const result = await this.inHelper([{ type: 'volume', source: volume, target: ARCHIVE_MOUNT.volume }], stop, (containerId) =>
+        runInHelper(this.deps.engine, this.deps.clock, containerId, restoreScript(), { input, signal: stop }),
+      ).catch((error: unknown) => {
+        throw failed.signal.aborted ? failed.signal.reason : error;
+      });
+      if (result.status === ARCHIVE_STATUS.targetNotEmpty) throw conflict(`Volume ${volume} is not empty: an archive is restored only into a new volume.`);
+      // Every byte went out (so the check has them all) unless tar stopped early, on an error of its own.
+      if (input.readableEnded) {
+        await check.summary().catch((error: unknown) => {
+          throw archiveProblem(error, file);
+        });
+      }
+      if (result.status !== ARCHIVE_STATUS.ok) {
+        throw invalidInput(`The archive ${file} could not be restored into volume ${volume}${said(result)}.`, lastLineOf(result.stderr) || undefined);
+      }
+      if (!input.readableEnded) throw new SandkastenError('Internal', `tar ended before it had read all of ${file}, yet said it succeeded.`);
+    } catch (error) {
+      throw archiveProblem(error, file);
+    } finally {
+      reading.destroy();
+      input.destroy();
+      check.destroy();
     }
   }
 
@@ -232,11 +254,18 @@ export class VolumeArchives {
   }
 }
 
-/** Passes bytes on unchanged, counting them, and reports progress. */
-class CountingPass extends Transform {
+/**
+ * Passes an archive's bytes on unchanged, on their way between the file and the helper: counts
+ * them, reports progress, and hands each to the check too (waiting when it lags, so memory
+ * stays bounded).
+ */
+class ArchivePass extends Transform {
   bytes = 0;
 
-  constructor(private readonly onProgress?: (progress: ArchiveProgress) => void) {
+  constructor(
+    private readonly check: TarGzipCheck,
+    private readonly onProgress?: (progress: ArchiveProgress) => void,
+  ) {
     super({ readableHighWaterMark: FILE_CHUNK_BYTES, writableHighWaterMark: FILE_CHUNK_BYTES });
   }
 
@@ -248,7 +277,13 @@ class CountingPass extends Transform {
       // A caller's failing callback fails the transfer (as a stream error), never the process.
       return done(error as Error);
     }
-    done(null, chunk);
+    if (this.check.write(chunk)) done(null, chunk);
+    else this.check.once('drain', () => done(null, chunk));
+  }
+
+  override _flush(done: (error?: Error | null) => void): void {
+    this.check.end();
+    done();
   }
 }
 
