@@ -12,6 +12,7 @@ import Docker from 'dockerode';
 import { CancellationTokenSource, SidecarClient } from '../sidecar/client/sidecarClient';
 import * as P from '../sidecar/client/protocol';
 import { measureHttpApi } from './httpApi';
+import { measureLifecycle } from './lifecycle';
 import { measureScale } from './scale';
 import { measureTerminalEcho } from './terminalEcho';
 import { formatRows, percentile, time, type Row } from './stats';
@@ -227,6 +228,15 @@ async function main(): Promise<void> {
     });
     rows.push(...httpApi.rows);
 
+    const lifecycle = await measureLifecycle(client, {
+      image: IMAGE,
+      runs: SESSIONS,
+      dockerRun: baseline,
+      newWorkspace: () => newWorkspace(),
+      waitForPool: () => waitForPool(client, IMAGE, 3),
+    });
+    rows.push(...lifecycle.rows);
+
     // State at scale, in sidecars of their own over databases made directly.
     const scale = await measureScale(sidecarScript, IMAGE);
     rows.push(...scale.rows);
@@ -237,6 +247,8 @@ async function main(): Promise<void> {
     for (const [name, value] of throughput) console.log(`| ${name} | ${value.toFixed(1)} | ${(value / throughput[0][1]).toFixed(2)} |`);
     console.log('\n| HTTP API throughput, 256 MiB | MB/s | × CLI |\n|---|---:|---:|');
     for (const [name, value] of httpApi.throughput) console.log(`| ${name} | ${value.toFixed(1)} | ${(value / httpApi.throughput[0][1]).toFixed(2)} |`);
+    console.log('\n| snapshot and restore, 100 MB of random data | MB/s | × tar through docker exec |\n|---|---:|---:|');
+    for (const [name, value] of lifecycle.throughput) console.log(`| ${name} | ${value.toFixed(1)} | ${(value / lifecycle.throughput[0][1]).toFixed(2)} |`);
     console.log(
       `\nSidecar memory: ${rssBefore} MB RSS before streaming; peak ${peakAfterRaw} MB after 256 MiB over the raw channel, ${peakAfterNotifications} MB after 256 MiB as notifications (peak includes start-up).`,
     );
@@ -248,6 +260,7 @@ async function main(): Promise<void> {
         (echo ? `; keystroke echo p50 < 2 ms: ${percentile(echo, 50).toFixed(2)} ms` : ''),
     );
     console.log(httpApi.targets);
+    console.log(lifecycle.targets);
     console.log(scale.notes.join('\n'));
     const jsonFile = jsonOutput(process.argv.slice(2));
     if (jsonFile) {
@@ -261,7 +274,7 @@ async function main(): Promise<void> {
           ratio: row.baseline ? percentile(row.samples, 50) / percentile(row.baseline, 50) : null,
           unit: 'ms',
         })),
-        ...[...throughput, ...httpApi.throughput].map(([name, value]) => ({ name, n: 1, p50: value, p95: value, ratio: value / throughput[0][1], unit: 'MB/s' })),
+        ...[...throughput, ...httpApi.throughput, ...lifecycle.throughput].map(([name, value]) => ({ name, n: 1, p50: value, p95: value, ratio: value / throughput[0][1], unit: 'MB/s' })),
       ];
       fs.writeFileSync(jsonFile, `${JSON.stringify(figures, null, 2)}\n`);
       console.error(`bench: wrote ${figures.length} figures to ${jsonFile}`);

@@ -85,8 +85,8 @@ export class ContainerWatch {
         this.deps.containers.forgetRemoved(event.containerId);
         return sessions.recordContainerState(event.containerId, 'gone');
       case 'pause':
-        return sessions.recordContainerState(event.containerId, { running: true, paused: true });
       case 'unpause':
+        return sessions.recordPauseEvent(event.containerId);
       case 'start':
         return sessions.recordContainerState(event.containerId, { running: true, paused: false });
       default:

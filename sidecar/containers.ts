@@ -7,13 +7,14 @@ import { hasCode } from './errors';
 import { CommandShell } from './exec/commandShell';
 import { MAIN_PROCESS_SCRIPT } from './exec/shellText';
 import type { HostFirewall } from './docker/hostFirewall';
+import type { WorkspaceSlot, WorkspaceSlots } from './pool/workspaceSlots';
 import { PIPE_MOUNT_POINT, type DirectPipes } from './rawChannel/directPipes';
 import type { Clock } from './util/clock';
 
 /** What a container is made for: a session of a workspace, or the pool. */
 export type ContainerPurpose =
   | { role: 'session'; sessionId: string; workspace: { id: string; kind: WorkspaceKind; image: string; volume: string; hostNetwork?: boolean } }
-  | { role: 'pool'; image: string; volume: string; name: string };
+  | { role: 'pool'; image: string; volume: string; name: string; slot?: WorkspaceSlot };
 
 /**
  * Containers as sessions and the pool make them: the one place for their names, their spec
@@ -31,8 +32,31 @@ export class Containers {
       pipes: DirectPipes;
       /** Keeps sandboxes on the bridge from the host's own services and link-local addresses, where it can. */
       firewall: HostFirewall;
+      /** Mount points through which a pooled container gets any workspace's volume (see WorkspaceSlots); absent: none. */
+      slots?: WorkspaceSlots;
     },
   ) {}
+
+  /** The slot each container made with one has at /workspace (others are found through Docker after a restart). */
+  private readonly slotByContainer = new Map<string, WorkspaceSlot>();
+
+  get slots(): WorkspaceSlots | undefined {
+    return this.deps.slots;
+  }
+
+  /** The container was made with this slot at /workspace. */
+  noteSlot(containerId: string, slot: WorkspaceSlot): void {
+    this.slotByContainer.set(containerId, slot);
+  }
+
+  /** The slot a container has at /workspace, if any (asks Docker for a container this process did not make). */
+  async slotOf(containerId: string, mounts?: Array<{ source: string; target: string }>): Promise<WorkspaceSlot | undefined> {
+    const known = this.slotByContainer.get(containerId);
+    if (known || !this.deps.slots) return known;
+    const found = this.deps.slots.slotOf(mounts ?? (await this.deps.engine.inspectContainer(containerId))?.mounts);
+    if (found) this.slotByContainer.set(containerId, found);
+    return found;
+  }
 
   get engine(): Engine {
     return this.deps.engine;
@@ -133,7 +157,9 @@ export class Containers {
       pids: settings['limits.pids'],
     };
     if (purpose.role === 'pool') {
-      return { ...shape, name: purpose.name, image: purpose.image, role: 'pool', mounts: [workspaceMount(purpose.volume)], network: this.networkFor(undefined), readOnlyRoot: false };
+      // With a slot, the pool's volume is bound onto it on the host (so another can replace it at hand-out).
+      const mounts = purpose.slot ? [purpose.slot.mount] : [workspaceMount(purpose.volume)];
+      return { ...shape, name: purpose.name, image: purpose.image, role: 'pool', mounts, network: this.networkFor(undefined), readOnlyRoot: false };
     }
     const { workspace, sessionId } = purpose;
     return {
@@ -219,11 +245,16 @@ export class Containers {
     }
   }
 
-  /** Idempotent; the container's pipe directory goes with it. */
+  /** Idempotent; the container's pipe directory goes with it, and its slot is unmounted (after: see WorkspaceSlots). */
   async remove(containerId: string): Promise<void> {
     const pipeDirectory = await this.deps.pipes.directoryOf(containerId); // asks Docker after a restart: ask before the removal
+    const slot = this.deps.slots?.available ? await this.slotOf(containerId) : this.slotByContainer.get(containerId);
     await this.deps.engine.removeContainer(containerId);
     this.deps.pipes.removed(containerId, pipeDirectory);
+    if (slot) {
+      this.slotByContainer.delete(containerId);
+      await this.deps.slots?.release(slot);
+    }
   }
 
   /** Docker says the container no longer exists (removed behind the sidecar's back): its pipe directory goes too. */

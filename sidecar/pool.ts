@@ -3,14 +3,17 @@ import type { ConfigStore } from './config';
 import type { Containers } from './containers';
 import { LABEL } from './docker/engine';
 import type { CommandShell } from './exec/commandShell';
+import type { WorkspaceSlot } from './pool/workspaceSlots';
 import type { Changes } from './util/changes';
 import type { Clock } from './util/clock';
 import type { Logger } from './util/log';
 
 /**
- * A ready pool entry: an empty volume, a running container with it mounted at /workspace,
- * and a command shell already attached. A new workspace's first session takes the whole
- * pair (the workspace adopts the volume), so nothing is created on the hand-out path.
+ * A ready pool entry: an empty volume, a running container with it at /workspace, and a
+ * command shell already attached. A new workspace's first session takes the whole pair (the
+ * workspace adopts the volume), so nothing is created on the hand-out path. With a `slot`
+ * (see WorkspaceSlots) the volume is bound onto the slot on the host, and a used workspace's
+ * session can take the container too: its own volume replaces the empty one on the slot.
  */
 export interface PooledContainer {
   image: string;
@@ -19,6 +22,7 @@ export interface PooledContainer {
   volume: string;
   network: string;
   shell: CommandShell;
+  slot?: WorkspaceSlot;
 }
 
 interface ImagePool {
@@ -89,11 +93,12 @@ export class Pool {
     };
   }
 
-  /** A ready container of `image`, or undefined (the caller creates one cold). Never waits. */
-  take(image: string): PooledContainer | undefined {
+  /** A ready container of `image` (with a slot, when asked), or undefined (the caller creates one cold). Never waits. */
+  take(image: string, options: { withSlot?: boolean } = {}): PooledContainer | undefined {
     const pool = this.images.get(image);
-    const entry = pool?.ready.shift();
-    if (!entry) return undefined;
+    const index = pool?.ready.findIndex((entry) => !options.withSlot || entry.slot) ?? -1;
+    if (index < 0) return undefined;
+    const [entry] = pool!.ready.splice(index, 1);
     this.handingOut.add(entry);
     this.deps.changes.emit('pool');
     // Refill a moment later: creating a container costs CPU that the session just handed out
@@ -169,25 +174,52 @@ export class Pool {
     const { containers, log } = this.deps;
     const name = containers.newPoolName();
     const volume = name;
-    const spec = containers.spec({ role: 'pool', image, volume, name });
     this.creating.add(name);
     log.info(`pool: warming ${name} (${image})`);
+    const slots = containers.slots;
+    let slot: WorkspaceSlot | undefined;
     try {
       await containers.engine.ensureImage(image);
       await containers.engine.createVolume(volume, { role: 'pool' });
-      const { containerId, shell } = await containers.createAndStart(spec);
+      slot = slots?.available ? await slots.newSlot() : undefined;
+      const spec = containers.spec({ role: 'pool', image, volume, name, slot });
+      const { containerId, shell: shellStarting } = await containers.createAndStart(spec);
+      if (slot) containers.noteSlot(containerId, slot);
       try {
-        return { image, containerId, name, volume, network: spec.network, shell: await shell };
+        const shell = await shellStarting;
+        // A slot is bound only now that the container runs: only a mount made after its start
+        // propagates into it (one there before would be copied as itself, and stay).
+        if (slot && !(await this.bindAfterStart(slot, containerId, volume, shell))) {
+          shell.dispose();
+          throw new SlotRefused();
+        }
+        return { image, containerId, name, volume, network: spec.network, shell, ...(slot ? { slot } : {}) };
       } catch (error) {
-        await containers.remove(containerId); // its shell never answered
+        await containers.remove(containerId); // its shell never answered, or its slot is of no use
         throw error;
       }
     } catch (error) {
+      if (slot) await slots?.release(slot);
       await containers.engine.removeVolume(volume).catch(() => undefined);
-      throw error;
+      // Mounts made on the host do not reach containers here (the probe said so): one without a slot.
+      if (error instanceof SlotRefused && !slots?.available) return this.create(image);
+      throw error instanceof SlotRefused ? new Error('could not bind the pool volume onto its workspace slot') : error;
     } finally {
       this.creating.delete(name);
     }
+  }
+
+  /**
+   * The first pooled container with a slot asks whether mounts made on the host reach
+   * containers here at all; then the entry's own volume is bound onto the slot and the main
+   * shell steps into it (it started in the empty slot).
+   */
+  private async bindAfterStart(slot: WorkspaceSlot, containerId: string, volume: string, shell: CommandShell): Promise<boolean> {
+    const slots = this.deps.containers.slots!;
+    if (slots.needsProbe && !(await slots.probe(slot, containerId))) return false;
+    if (!(await slots.bind(slot, volume))) return false;
+    const { result } = shell.run({ command: { line: 'cd /workspace' }, onOutput: () => undefined });
+    return (await result).exitCode === 0;
   }
 
   private forget(image: string, entry: PooledContainer): void {
@@ -255,3 +287,6 @@ export class Pool {
     }
   }
 }
+
+/** A pooled container's slot could not take its volume. */
+class SlotRefused extends Error {}

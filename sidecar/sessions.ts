@@ -95,9 +95,10 @@ export class Sessions {
     const { store, containers, clock, changes } = this.deps;
     await containers.engine.unpauseContainer(session.containerId!);
     // A stop may have ended it meanwhile (it unpauses first too): then there is nothing to record.
+    // Docker's unpause event may have been applied first (running again): the thaw is still ours.
     const now = store.sessions.get(session.id);
-    if (!now || !isFrozen(now)) return;
-    store.sessions.markPaused(session.id, false, null);
+    if (!now || now.state === 'stopped') return;
+    if (now.state === 'paused') store.sessions.markPaused(session.id, false, null);
     store.events.append(session.workspaceId, 'thawed', `session ${session.id} used after ${describeSince(session.frozenAt!, clock.now())} frozen`, clock.now());
     store.commitSoon();
     changes.emit('sessions', 'workspaces');
@@ -174,9 +175,60 @@ export class Sessions {
     // A workspace still `created` (never a session, never a file written, not born of a clone
     // or import) has an empty volume, so it can take a pooled container together with the
     // pooled container's (equally empty) volume.
-    const pooled = fresh.state === 'created' && fresh.stats.sessions === 0 && this.deps.containers.poolSuits(fresh) ? this.deps.pool?.take(fresh.image) : undefined;
+    const suits = this.deps.containers.poolSuits(fresh);
+    const pooled = fresh.state === 'created' && fresh.stats.sessions === 0 && suits ? this.deps.pool?.take(fresh.image) : undefined;
     if (pooled) return this.startFromPool({ existing: fresh }, id, pooled, options);
+    // A used workspace: a pooled container with a slot, onto which its own volume is bound.
+    const slotted = suits && fresh.state !== 'archived' ? this.deps.pool?.take(fresh.image, { withSlot: true }) : undefined;
+    if (slotted) {
+      const started = await this.startInSlot(fresh, id, slotted, options);
+      if (started) return started;
+    }
     return this.startCold(fresh, id, options);
+  }
+
+  /** False only for a container with a slot at /workspace that no longer has a volume bound onto it. */
+  private async slotStillBound(containerId: string, mounts: Array<{ source: string; target: string }>): Promise<boolean> {
+    const { containers } = this.deps;
+    const slot = containers.slots && (await containers.slotOf(containerId, mounts));
+    return !slot || containers.slots!.isBound(slot);
+  }
+
+  /**
+   * Hands a pooled container to a used workspace: its volume replaces the container's empty
+   * one on the slot (two mounts on the host, no Docker call), the main shell steps into it,
+   * and the session is recorded. Undefined when the slot would not take the volume: the
+   * container is removed and the caller starts one cold.
+   */
+  private async startInSlot(workspace: WorkspaceInfo, id: string, pooled: PooledContainer, options: StartOptions): Promise<SessionInfo | undefined> {
+    const { containers, shells, changes } = this.deps;
+    let recorded = false;
+    try {
+      if (!(await containers.slots!.rebind(pooled.slot!, workspace.volume))) return undefined;
+      if (containers.networkFor(workspace.kind) === 'none' && pooled.network !== 'none') {
+        await containers.engine.disconnectNetwork(pooled.containerId, pooled.network);
+      }
+      // The main shell started inside the empty volume that was on the slot: into the workspace's.
+      const { result } = pooled.shell.run({ command: { line: 'cd /workspace' }, onOutput: () => undefined });
+      if ((await result).exitCode !== 0) return undefined;
+      await this.recordStarted(workspace, id, pooled.containerId, true, options);
+      recorded = true;
+    } finally {
+      this.deps.pool?.handedOver(pooled);
+      if (!recorded) {
+        pooled.shell.dispose();
+        await containers.remove(pooled.containerId).catch(() => undefined);
+        await containers.engine.removeVolume(pooled.volume).catch(() => undefined);
+      }
+    }
+    shells.adopt(id, pooled.shell);
+    changes.emit('sessions', 'workspaces');
+    this.deps.clock.setTimeout(() => {
+      // The pool's empty volume is on no slot any more.
+      void containers.engine.removeVolume(pooled.volume).catch(() => undefined);
+      void containers.engine.renameContainer(pooled.containerId, containers.sessionContainerName(id)).catch(() => undefined);
+    }, TIDY_UP_DELAY_MS);
+    return this.get(id);
   }
 
   private async startCold(workspace: WorkspaceInfo, id: string, options: StartOptions): Promise<SessionInfo> {
@@ -285,6 +337,27 @@ export class Sessions {
     });
   }
 
+  /**
+   * Docker paused or unpaused the container (`docker pause`, or the sidecar itself): the
+   * session follows the container's state as it is now. Only a
+   * running or paused session moves: an unpause never starts a stopped one (a stop unpauses
+   * first, and its event may come after the stop was recorded), and a pause of a session the
+   * sidecar froze (or is freezing) is already known.
+   */
+  async recordPauseEvent(containerId: string): Promise<void> {
+    // Events come late and in bursts (a copy pauses and unpauses in a second): what counts is
+    // whether the container is paused now, not what this event said then.
+    const state = await this.deps.containers.engine.inspectContainer(containerId).catch(() => undefined);
+    if (!state?.running) return; // stopped or gone: its die or destroy event says so
+    const paused = state.paused;
+    await this.changeSessionOfContainer(containerId, (session) => {
+      if (session.state !== 'running' && session.state !== 'paused') return undefined;
+      if (paused === (session.state === 'paused')) return undefined;
+      this.deps.store.sessions.markPaused(session.id, paused, paused ? 'its container was paused outside Sandkasten' : null);
+      return ['sessions', 'workspaces'];
+    });
+  }
+
   /** Something happened in a live session's container that a person should see (a process killed for memory). */
   async noteContainerEvent(containerId: string, reason: string): Promise<void> {
     await this.changeSessionOfContainer(containerId, (session) => {
@@ -332,8 +405,10 @@ export class Sessions {
       }
       const workspace = workspaces.get(workspaceId);
       let existing = session.containerId ? await containers.inspect(session.containerId) : undefined;
-      if (existing && session.containerId && session.image !== workspace.image) {
-        // The workspace's image changed (Change Image…): a new container with the new image, the same volume.
+      if (existing && session.containerId && (session.image !== workspace.image || !(await this.slotStillBound(session.containerId, existing.mounts)))) {
+        // The workspace's image changed (Change Image…), or the container came from the pool
+        // and its slot lost the workspace's volume (a reboot clears those mounts): a new
+        // container, the same volume.
         await containers.remove(session.containerId);
         existing = undefined;
       }

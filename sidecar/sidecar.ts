@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { version } from '../package.json';
 import { ApiLeases } from './api/leases';
@@ -17,6 +18,7 @@ import { Exec } from './exec/exec';
 import { Processes } from './exec/processes';
 import { SessionLogs } from './exec/sessionLogs';
 import { Activity } from './lifecycle/activity';
+import { WorkspaceSlots } from './pool/workspaceSlots';
 import { Lifecycle } from './lifecycle/lifecycle';
 import { WorkspaceArchives } from './lifecycle/workspaceArchives';
 import { VolumeArchives } from './volumes/volumeArchives';
@@ -39,6 +41,9 @@ import { Workspaces } from './workspaces';
 
 /** How often pipe directories that no container mounts are looked for. */
 const PIPE_SWEEP_INTERVAL_MS = 60_000;
+
+/** Where workspace slots live (see WorkspaceSlots), per instance. */
+const SLOT_ROOT = '/run/sandkasten';
 
 export interface SidecarOptions {
   home: string;
@@ -67,6 +72,7 @@ export class Sidecar implements Services {
   readonly pipes: DirectPipes;
   readonly lifecycle: Lifecycle;
   readonly archives: WorkspaceArchives;
+  private readonly slots: WorkspaceSlots;
   readonly log: Logger;
   /** The HTTP API's address and token, for `api/info` and `api/rotateToken`. */
   readonly api: { info(): Promise<ApiInfo>; rotateToken(): Promise<ApiInfo> };
@@ -103,7 +109,12 @@ export class Sidecar implements Services {
     const pipesWork = engine.isLocal && process.env.SANDKASTEN_DIRECT_PIPES !== 'off';
     this.pipes = new DirectPipes(paths.pipes, pipesWork, async (id) => pipeDirectoryOf((await engine.inspectContainer(id))?.mounts));
     this.rawChannels = new RawChannels(clock);
-    const containers = new Containers({ engine, config, clock, pipes: this.pipes, firewall: new HostFirewall(engine.isLocal) });
+    // Under /run: cleared at a reboot with the mounts themselves, and never inside the storage
+    // directory, whose removal (rm -rf) would follow a bound slot into a workspace's files.
+    // SANDKASTEN_WORKSPACE_SLOTS=off: used workspaces' sessions start cold (an escape hatch).
+    const slotsWork = engine.isLocal && process.env.SANDKASTEN_WORKSPACE_SLOTS !== 'off';
+    this.slots = new WorkspaceSlots(path.join(SLOT_ROOT, engine.instanceId, 'slots'), slotsWork, { engine, clock, log: options.log });
+    const containers = new Containers({ engine, config, clock, pipes: this.pipes, firewall: new HostFirewall(engine.isLocal), slots: this.slots });
     this.containers = containers;
     this.sessionLogs = new SessionLogs({ config, clock });
     this.shells = new Shells(engine, clock, (sessionId, stream, data) => this.sessionLogs.append(sessionId, stream, data));
@@ -230,6 +241,7 @@ export class Sidecar implements Services {
         await this.containerWatch.start();
         this.diskWatch.start();
         await this.sweepPipeDirectories();
+        await this.sweepSlots();
         this.archives.sweep();
         await this.pool.start();
         this.apiLeases.start();
@@ -270,6 +282,13 @@ export class Sidecar implements Services {
   }
 
   /** Removes pipe directories no container mounts (a crash's leftovers), now and every minute. */
+  /** Unmounts and removes the slots no container of this instance has: what a crash during a hand-out left. */
+  private async sweepSlots(): Promise<void> {
+    if (!this.slots.available) return;
+    const inUse = new Set((await this.engine.listOwnContainers()).flatMap((c) => c.mounts.filter((m) => m.target === '/workspace').map((m) => m.source)));
+    await this.slots.sweep(inUse).catch((error) => this.log.error('sweeping workspace slots failed', error));
+  }
+
   private async sweepPipeDirectories(): Promise<void> {
     await this.pipes
       .sweep(async () => new Set((await this.engine.listOwnContainers()).flatMap((c) => pipeDirectoryOf(c.mounts) ?? [])))
@@ -295,6 +314,7 @@ export class Sidecar implements Services {
       try {
         await this.pool.drain().catch((error) => this.log.error('draining the pool failed', error));
         await this.containers.removeUnusedNetworks().catch((error) => this.log.error('removing the sandbox network failed', error));
+        await this.slots.removeRootIfUnused().catch((error) => this.log.error('removing the workspace slot directory failed', error));
         await this.store.checkpoint();
         await this.server.disconnect(); // after the answers went out: the client of a shutdown request sees it
       } finally {

@@ -264,19 +264,29 @@ export class WorkspaceArchives {
     return volume;
   }
 
-  /** Running sessions are paused while their files are read, so the copy is of one moment. */
+  /**
+   * Running sessions are frozen while their files are read, so the copy is of one moment. The
+   * freeze is recorded (durably) before the pause: after a crash meanwhile the session is
+   * frozen as after idle time, and its next use thaws it.
+   */
   private async withSessionsPaused<T>(workspaceId: string, work: () => Promise<T>): Promise<T> {
-    const engine = this.deps.containers.engine;
-    const running = this.deps.store.sessions.list(workspaceId).filter((s) => s.state === 'running' && s.containerId);
-    const paused: string[] = [];
+    const { store, clock, changes, containers } = this.deps;
+    const running = store.sessions.list(workspaceId).filter((s) => s.state === 'running' && s.containerId);
+    if (running.length === 0) return work();
+    for (const session of running) store.sessions.markFrozen(session.id, clock.now(), 'frozen: its files are being copied');
+    await store.commit();
+    changes.emit('sessions');
     try {
-      for (const session of running) {
-        await engine.pauseContainer(session.containerId!);
-        paused.push(session.containerId!);
-      }
+      for (const session of running) await containers.engine.pauseContainer(session.containerId!);
       return await work();
     } finally {
-      for (const containerId of paused) await engine.unpauseContainer(containerId).catch((error: unknown) => this.deps.log.error(`unpausing ${containerId.slice(0, 12)}`, error));
+      for (const session of running) {
+        await containers.engine.unpauseContainer(session.containerId!).catch((error: unknown) => this.deps.log.error(`unpausing ${session.containerId!.slice(0, 12)}`, error));
+        // Unless a use thawed it meanwhile, or it was stopped.
+        if (store.sessions.get(session.id)?.state === 'paused') store.sessions.markPaused(session.id, false, null);
+      }
+      await store.commit().catch((error: unknown) => this.deps.log.error('recording the end of a copy', error));
+      changes.emit('sessions');
     }
   }
 

@@ -147,16 +147,43 @@ export class WorkspaceSlots {
     if (!this.available || !this.isSlotPath(slot.hostPath)) return Promise.resolve(false);
     return this.lock.run(slot.hostPath, async () => {
       if ((await mountsAt(slot.hostPath)).length !== 1) return false; // not made, released, or bound already
-      const source = await this.deps.engine.volumeMountpoint(volumeName).catch(() => undefined);
-      if (!source || !isPlainDirectory(source)) return false;
-      try {
-        await this.mount(['--bind', source, slot.hostPath]);
-      } catch (error) {
-        this.deps.log.error(`workspace slots: could not bind ${volumeName} onto ${slot.id} (${firstLine(error)})`);
-        return false;
-      }
-      return true;
+      return this.bindNow(slot, volumeName);
     });
+  }
+
+  /**
+   * Replaces the volume bound onto the slot (a pooled container's own empty one) with
+   * another: a used workspace's, at hand-out. False when it cannot; the slot may then be
+   * empty, and the caller removes the container.
+   */
+  rebind(slot: WorkspaceSlot, volumeName: string): Promise<boolean> {
+    if (!this.available || !this.isSlotPath(slot.hostPath)) return Promise.resolve(false);
+    return this.lock.run(slot.hostPath, async () => {
+      if (!(await this.unmountAbove(slot.hostPath, 1))) return false;
+      return this.bindNow(slot, volumeName);
+    });
+  }
+
+  /** Whether something (a workspace's volume) is bound onto the slot. */
+  async isBound(slot: WorkspaceSlot): Promise<boolean> {
+    return this.isSlotPath(slot.hostPath) && (await mountsAt(slot.hostPath)).length >= 2;
+  }
+
+  /** Whether a probe still has to say if mounts reach containers here. */
+  get needsProbe(): boolean {
+    return this.available && this.probed === undefined;
+  }
+
+  private async bindNow(slot: WorkspaceSlot, volumeName: string): Promise<boolean> {
+    const source = await this.deps.engine.volumeMountpoint(volumeName).catch(() => undefined);
+    if (!source || !isPlainDirectory(source)) return false;
+    try {
+      await this.mount(['--bind', source, slot.hostPath]);
+    } catch (error) {
+      this.deps.log.error(`workspace slots: could not bind ${volumeName} onto ${slot.id} (${firstLine(error)})`);
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -230,6 +257,15 @@ export class WorkspaceSlots {
         else this.deps.log.error(`workspace slots: ${hostPath} is still mounted; left in place`);
       });
     }
+  }
+
+  /** At shutdown: the root (and the instance's directory above it) goes once no slot is left in it. */
+  async removeRootIfUnused(): Promise<void> {
+    const root = this.resolvedRoot ?? this.root;
+    if (!fs.existsSync(root) || fs.readdirSync(root).length > 0 || (await mountsAtOrUnder(root)).length > 0) return;
+    fs.rmdirSync(root);
+    const instanceDirectory = path.dirname(root);
+    if (fs.readdirSync(instanceDirectory).length === 0) fs.rmdirSync(instanceDirectory);
   }
 
   // ----- inside -----

@@ -4,7 +4,7 @@
  * engine. Nothing is mocked. Every helper that creates something has a matching clean-up.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -328,9 +328,11 @@ export class SidecarHarness {
     const firewallRules = this.instanceId && process.getuid?.() === 0 ? hostFirewallRules(this.instanceId) : [];
     const log = this.logTail();
     const pipeDirectories = fs.existsSync(homePaths(this.home).pipes) ? fs.readdirSync(homePaths(this.home).pipes) : [];
+    const slotMounts = this.instanceId ? removeSlotsOf(this.instanceId) : [];
     fs.rmSync(this.home, { recursive: true, force: true });
     assert.deepEqual(problems, [], `the sidecar cleaned up without errors; its log ends with:\n${log}`);
     assert.deepEqual(pipeDirectories, [], 'every pipe directory left with its container');
+    assert.deepEqual(slotMounts, [], 'every workspace slot was unmounted with its container');
     assert.deepEqual(firewallRules, [], 'no host firewall rule of this instance remains');
     assert.deepEqual(
       { containers: left.containers.map((c) => c.Names[0]), volumes: left.volumes.map((v) => v.Name), networks: left.networks.map((n) => n.Name) },
@@ -421,4 +423,20 @@ export function runCli(home: string, args: string[], env: NodeJS.ProcessEnv = pr
       },
     );
   });
+}
+
+/**
+ * The mounts left under the instance's workspace slot directory (see WorkspaceSlots), which
+ * are then unmounted and the directory removed, so a failed test leaks no mount either.
+ */
+function removeSlotsOf(instanceId: string): string[] {
+  const directory = `/run/sandkasten/${instanceId}`;
+  const mounted = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .filter((point) => point === directory || point.startsWith(`${directory}/`));
+  for (const point of [...mounted].reverse()) spawnSync('umount', ['-l', point]);
+  if (mounted.length === 0 || fs.readFileSync('/proc/self/mountinfo', 'utf8').indexOf(directory) < 0) fs.rmSync(directory, { recursive: true, force: true });
+  return mounted;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import {
   docker,
@@ -92,8 +93,9 @@ describe('the pre-warmed pool against the real Docker engine', () => {
     await sidecar.client.request(P.DestroySessionRequest.type, { id: resumed.id });
     const cold = await sidecar.startSession(workspace.id);
     assert.notEqual(cold.id, first.id);
-    assert.equal(cold.fromPool, false, 'only a workspace that never had a session takes a pooled container');
-    assert.equal((await exec(sidecar.client, cold.id, ['cat', '/workspace/note'])).stdout, 'kept\n', 'a cold session mounts the same storage');
+    // A used workspace takes a pooled container through a workspace slot (root beside a local engine), else starts cold.
+    assert.equal(cold.fromPool, process.getuid?.() === 0, 'a used workspace comes from the pool only through a workspace slot');
+    assert.equal((await exec(sidecar.client, cold.id, ['cat', '/workspace/note'])).stdout, 'kept\n', 'its new session has the same storage');
 
     // The workspace adopted the pooled volume; the empty one it was created with does not linger.
     const listed = (await sidecar.client.request(P.ListWorkspacesRequest.type, {})).find((w) => w.id === workspace.id)!;
@@ -219,7 +221,14 @@ describe('the pool across the end of a sidecar', () => {
   /** Pool-labelled volumes of this instance that no container of this instance mounts. */
   async function orphanPoolVolumes(): Promise<string[]> {
     const { containers, volumes } = await instanceObjects(sidecar.instanceId);
-    const mounted = new Set(containers.flatMap((c) => c.Mounts.map((m) => m.Name)));
+    // A container with a workspace slot has its volume bound onto the slot on the host (Docker does not know).
+    const boundOntoSlots = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter((fields) => (fields[4] ?? '').startsWith(`/run/sandkasten/${sidecar.instanceId}/slots/`))
+      .flatMap((fields) => /\/volumes\/([^/]+)\/_data$/.exec(fields[3] ?? '')?.[1] ?? []);
+    const mounted = new Set([...containers.flatMap((c) => c.Mounts.map((m) => m.Name)), ...boundOntoSlots]);
     return volumes.filter((v) => v.Labels?.['sandkasten.role'] === 'pool' && !mounted.has(v.Name)).map((v) => v.Name);
   }
 
