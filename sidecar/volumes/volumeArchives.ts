@@ -13,6 +13,7 @@ import type { Logger } from '../util/log';
 import { ARCHIVE_MOUNT, ARCHIVE_STATUS, copyScript, IDLE_SCRIPT, restoreScript, saveScript } from './archiveScripts';
 import { lastLineOf, runInHelper, type HelperExecResult } from './helperExec';
 import { archiveProblem, checkTarGzipFile, TarGzipCheck, type ArchiveSummary } from './tarGzipCheck';
+import { syncDirectory } from '../util/syncDirectory';
 
 export type { ArchiveSummary } from './tarGzipCheck';
 
@@ -312,14 +313,4 @@ async function syncFile(file: string): Promise<void> {
   }
 }
 
-async function syncDirectory(directory: string): Promise<void> {
-  // Windows cannot open a directory for fsync; NTFS journals the rename itself.
-  if (process.platform === 'win32') return;
-  const handle = await fsp.open(directory, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 

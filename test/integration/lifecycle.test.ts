@@ -234,6 +234,16 @@ class InProcessSidecar {
   }
 }
 
+/** Deletes (force) the workspaces a test made, one already gone included, and forgets them. */
+async function deleteMade(client: SidecarClient, made: Set<string>): Promise<void> {
+  for (const id of made) {
+    await client.request(P.DeleteWorkspaceRequest.type, { id, force: true }).catch((error: unknown) => {
+      if (!(error instanceof Error) || !/No workspace/.test(error.message)) throw error;
+    });
+  }
+  made.clear();
+}
+
 describe('the lifecycle over time (a sidecar in this process, with a clock the test moves)', () => {
   const local = new InProcessSidecar();
   let started = false;
@@ -247,12 +257,7 @@ describe('the lifecycle over time (a sidecar in this process, with a clock the t
 
   afterEach(async () => {
     if (!started) return;
-    for (const id of made) {
-      await local.client.request(P.DeleteWorkspaceRequest.type, { id, force: true }).catch((error: unknown) => {
-        if (!(error instanceof Error) || !/No workspace/.test(error.message)) throw error;
-      });
-    }
-    made.clear();
+    await deleteMade(local.client, made);
   });
 
   after(() => local.cleanup());
@@ -637,12 +642,7 @@ describe('archives, snapshots, clone, export and import, byte for byte', () => {
   });
 
   afterEach(async () => {
-    for (const id of made) {
-      await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id, force: true }).catch((error: unknown) => {
-        if (!(error instanceof Error) || !/No workspace/.test(error.message)) throw error;
-      });
-    }
-    made.clear();
+    await deleteMade(sidecar.client, made);
     assert.deepEqual(await archiveHelpers(sidecar.instanceId), [], 'every archive helper container is removed');
   });
 
@@ -804,12 +804,7 @@ describe('a sidecar killed with kill -9 during a snapshot or an archive', () => 
   const made = new Set<string>();
 
   afterEach(async () => {
-    for (const id of made) {
-      await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id, force: true }).catch((error: unknown) => {
-        if (!(error instanceof Error) || !/No workspace/.test(error.message)) throw error;
-      });
-    }
-    made.clear();
+    await deleteMade(sidecar.client, made);
   });
 
   /** A workspace with 200 MB of random data (so that saving it takes a moment); its checksum. */
@@ -918,12 +913,7 @@ describe('files written before the first session survive a pooled start', () => 
   });
 
   afterEach(async () => {
-    for (const id of made) {
-      await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id, force: true }).catch((error: unknown) => {
-        if (!(error instanceof Error) || !/No workspace/.test(error.message)) throw error;
-      });
-    }
-    made.clear();
+    await deleteMade(sidecar.client, made);
   });
 
   /** Waits until the pool holds a ready container of the test image (so a start could take it). */
