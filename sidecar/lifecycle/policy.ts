@@ -110,7 +110,7 @@ function dueFor(workspace: WorkspaceFacts, policy: KindPolicy, now: number): Lif
     }
     const repeatDue = workspace.lastWarnedAt === undefined || now - workspace.lastWarnedAt >= WARNING_REPEAT_MS;
     if (warns && now >= byUse - policy.warnBeforeMs && repeatDue) {
-      return { action: 'warn', workspaceId, workspaceName, deleteAt, reason: `unused for ${duration(unused)}: deleted on ${isoTime(deleteAt)} unless used, kept or pinned before` };
+      return { action: 'warn', workspaceId, workspaceName, deleteAt, reason: `unused for ${duration(unused)}: deleted on ${readableTime(deleteAt)} unless used, kept or pinned before` };
     }
   }
   if (policy.archiveAfterMs > 0 && workspace.state !== 'archived' && unused >= policy.archiveAfterMs) {
@@ -158,4 +158,9 @@ export function duration(ms: number): string {
   if (value < HOUR) return `${Math.round(value / MINUTE)} min`;
   if (value < 2 * DAY) return `${Math.round(value / HOUR)} h`;
   return `${Math.round(value / DAY)} days`;
+}
+
+/** "2026-12-03 14:05 UTC": a time in a reason people read (the CLI, the dry run). */
+export function readableTime(ms: number): string {
+  return `${isoTime(ms)!.slice(0, 16).replace('T', ' ')} UTC`;
 }

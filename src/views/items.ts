@@ -69,11 +69,12 @@ export function lifecycleSentence(workspace: WorkspaceInfo): string {
   if (workspace.pinned) return 'pinned: never archived or deleted automatically';
   const schedule = workspace.lifecycle;
   if (!schedule) return 'kept (its kind has no expiry)';
-  const when = (iso: string) => new Date(iso).toLocaleString();
-  return [schedule.archiveAt && workspace.state !== 'archived' ? `archived ${when(schedule.archiveAt)}` : '', schedule.deleteAt ? `deleted ${when(schedule.deleteAt)}` : '']
-    .filter(Boolean)
-    .join(', then ')
-    .concat(' unless used before');
+  const steps: Array<[string, string]> = [];
+  if (schedule.archiveAt && workspace.state !== 'archived') steps.push(['archived', schedule.archiveAt]);
+  if (schedule.deleteAt) steps.push(['deleted', schedule.deleteAt]);
+  // In the order they come (with short settings, deletion may come before the archive).
+  steps.sort((a, b) => Date.parse(a[1]) - Date.parse(b[1]));
+  return `${steps.map(([what, at]) => `${what} ${new Date(at).toLocaleString()}`).join(', then ')} unless used before`;
 }
 
 /**

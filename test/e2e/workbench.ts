@@ -339,6 +339,57 @@ export class Workbench {
     return item.locator('.actions a.action-label').evaluateAll((links) => links.map((link) => link.getAttribute('aria-label') ?? ''));
   }
 
+  /** What a screen reader says for the row: its aria-label (the TreeItem's accessibilityInformation). */
+  async treeItemAccessibleLabel(item: Locator): Promise<string> {
+    return ((await item.getAttribute('aria-label', { timeout: LIMITS.uiMs })) ?? '').trim();
+  }
+
+  /** The codicon the row shows as its icon ("snowflake" for `$(snowflake)`); '' when it shows none. */
+  async treeItemIcon(item: Locator): Promise<string> {
+    const classes = (await item.locator('.custom-view-tree-node-item-icon').first().getAttribute('class', { timeout: LIMITS.uiMs })) ?? '';
+    return classes.split(/\s+/).find((name) => name.startsWith('codicon-'))?.slice('codicon-'.length) ?? '';
+  }
+
+  /** Whether the row is selected (as a click or a reveal leaves it). */
+  async isTreeItemSelected(item: Locator): Promise<boolean> {
+    return (await item.getAttribute('aria-selected', { timeout: LIMITS.uiMs })) === 'true';
+  }
+
+  /**
+   * The text of the row's tooltip, as hovering its label shows it (the workbench's hover
+   * widget). Moves the mouse away first so an earlier hover does not answer.
+   */
+  async treeItemTooltip(item: Locator, expected: RegExp = /\S/): Promise<string> {
+    const hover = this.page.locator('.workbench-hover, .monaco-hover').filter({ visible: true });
+    return eventually(
+      `the row's tooltip to show text matching ${expected}`,
+      async () => {
+        await this.page.mouse.move(0, 0);
+        await item.locator('.label-name').hover({ timeout: 5000 });
+        await hover.first().waitFor({ state: 'visible', timeout: 5000 });
+        const text = (await hover.allTextContents()).join('\n').replace(/\u00a0/g, ' ');
+        return expected.test(text) ? text : undefined;
+      },
+      { describe: async () => JSON.stringify(await hover.allTextContents().catch(() => [])) },
+    );
+  }
+
+  /** Chooses `entry` from the view's "More Actions..." (`…`) menu in its title bar. */
+  async chooseFromViewMenu(viewName: string, entry: string): Promise<void> {
+    const view = this.view(viewName);
+    const more = view.locator('.pane-header .actions a.action-label[aria-label$="More Actions..."]').first();
+    const menuItem = this.menu.locator('a.action-menu-item').filter({ has: this.page.locator(`.action-label[aria-label="${entry}"]`) });
+    await this.chooseMenuEntry(
+      `the "More Actions..." menu of the ${viewName} view to offer "${entry}" and take the click`,
+      async () => {
+        // The title bar's actions show while the pane is hovered.
+        await view.locator('.pane-header').hover({ timeout: 5000 });
+        await more.click({ timeout: 5000 });
+      },
+      menuItem,
+    );
+  }
+
   /** Right-clicks the row and chooses `entry` from its context menu. */
   async chooseFromContextMenu(item: Locator, entry: string): Promise<void> {
     const menuItem = this.menu.locator('a.action-menu-item').filter({ has: this.page.locator(`.action-label[aria-label="${entry}"]`) });
@@ -564,6 +615,29 @@ export class Workbench {
         const index = (await this.terminals()).findIndex((t) => t.focused && t.lines.some((text) => line.test(text.trim())));
         return index >= 0 ? index : undefined;
       },
+      { limitMs, describe: () => this.describeTerminals() },
+    );
+  }
+
+  /** Clicks into the shown terminal like a person, types `command` and presses Enter. */
+  async typeInTerminal(command: string): Promise<void> {
+    const xterm = this.page.locator('.part.panel .terminal-wrapper .xterm').filter({ visible: true }).first();
+    await xterm.waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+    await xterm.click();
+    await this.page.locator('.part.panel .xterm.focus, .part.panel .xterm-helper-textarea:focus').first().waitFor({ state: 'attached', timeout: LIMITS.uiMs });
+    await this.page.keyboard.type(command);
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** Waits until some terminal shows a line matching `line` (trimmed); returns that line. */
+  async waitForTerminalLine(line: RegExp, limitMs = LIMITS.dockerMs): Promise<string> {
+    return eventually(
+      `a terminal line matching ${line}`,
+      async () =>
+        (await this.terminals())
+          .flatMap((terminal) => terminal.lines)
+          .map((text) => text.trim())
+          .find((text) => line.test(text)),
       { limitMs, describe: () => this.describeTerminals() },
     );
   }

@@ -4,6 +4,7 @@ import type { LifecycleActionInfo, WorkspaceKind } from '../../sidecar/client/pr
 import { SandkastenError } from '../../sidecar/errors';
 import { CapturedOutput } from '../../sidecar/exec/sinks';
 import { Lifecycle } from '../../sidecar/lifecycle/lifecycle';
+import { readableTime } from '../../sidecar/lifecycle/policy';
 import { isoTime } from '../../sidecar/util/clock';
 import { eventually } from './fakes/clock';
 import { makeDomain, type Domain } from './fakes/domain';
@@ -198,7 +199,7 @@ describe('lifecycle: persistent workspaces', () => {
         workspaceId: workspace.id,
         workspaceName: 'thesis',
         deleteAt: isoTime(created + 30 * DAY),
-        reason: `unused for 27 days: deleted on ${isoTime(created + 30 * DAY)} unless used, kept or pinned before`,
+        reason: `unused for 27 days: deleted on ${readableTime(created + 30 * DAY)} unless used, kept or pinned before`,
         outcome: 'done',
       },
     ]);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultSettings, type SettingsValues } from '../../sidecar/client/configSchema';
 import type { WorkspaceKind } from '../../sidecar/client/protocol';
-import { duration, planLifecycle, policyOf, scheduleOf, WARNING_REPEAT_MS, type SessionFacts, type WorkspaceFacts } from '../../sidecar/lifecycle/policy';
+import { duration, planLifecycle, policyOf, readableTime, scheduleOf, WARNING_REPEAT_MS, type SessionFacts, type WorkspaceFacts } from '../../sidecar/lifecycle/policy';
 import { isoTime } from '../../sidecar/util/clock';
 
 const SECOND = 1000;
@@ -88,7 +88,7 @@ describe('lifecycle policy: warnings before deletion', () => {
     assert.ok(warning?.action === 'warn');
     assert.equal(warning.deleteAt, T0 + 30 * DAY);
     assert.equal(warning.workspaceName, 'my-api');
-    assert.equal(warning.reason, `unused for 27 days: deleted on ${isoTime(T0 + 30 * DAY)} unless used, kept or pinned before`);
+    assert.equal(warning.reason, `unused for 27 days: deleted on ${readableTime(T0 + 30 * DAY)} unless used, kept or pinned before`);
   });
 
   it('never deletes a workspace that was not warned, however long past the deadline (the sidecar was off): it warns, 72 h ahead of now', () => {
