@@ -248,7 +248,8 @@ export class Containers {
   /** Idempotent; the container's pipe directory goes with it, and its slot is unmounted (after: see WorkspaceSlots). */
   async remove(containerId: string): Promise<void> {
     const pipeDirectory = await this.deps.pipes.directoryOf(containerId); // asks Docker after a restart: ask before the removal
-    const slot = this.deps.slots?.available ? await this.slotOf(containerId) : this.slotByContainer.get(containerId);
+    // Also when slots are off now (another start's setting): a slot a container has is released with it.
+    const slot = this.deps.slots?.canUnmount ? await this.slotOf(containerId) : undefined;
     await this.deps.engine.removeContainer(containerId);
     this.deps.pipes.removed(containerId, pipeDirectory);
     if (slot) {
@@ -260,6 +261,11 @@ export class Containers {
   /** Docker says the container no longer exists (removed behind the sidecar's back): its pipe directory goes too. */
   forgetRemoved(containerId: string): void {
     this.deps.pipes.containerGone(containerId);
+    const slot = this.slotByContainer.get(containerId);
+    if (slot) {
+      this.slotByContainer.delete(containerId);
+      void this.deps.slots?.release(slot);
+    }
   }
 
   /**

@@ -98,14 +98,16 @@ export function planReconciliation(
     if (!claimed.has(session.id) && (session.containerId !== null || session.state !== 'stopped')) plan.markGone.push(session.id);
   }
 
-  const workspaceByVolume = new Map(known.workspaces.map((w) => [w.volume, w]));
+  // An archived workspace's files are in its archive (recorded only once that was written and
+  // checked): a volume it still names is what a crash left before its removal.
+  const workspaceByVolume = new Map(known.workspaces.filter((w) => w.state !== 'archived').map((w) => [w.volume, w]));
   const volumeNames = new Set(found.volumes.map((v) => v.name));
   for (const volume of found.volumes) {
     // Unused pool volumes belong to the pool, which removes them with their containers.
     if (!workspaceByVolume.has(volume.name) && volume.labels[LABEL.role] !== 'pool') plan.removeVolumes.push(volume.name);
   }
   for (const workspace of known.workspaces) {
-    if (!deleting.has(workspace.id) && !volumeNames.has(workspace.volume)) {
+    if (!deleting.has(workspace.id) && workspace.state !== 'archived' && !volumeNames.has(workspace.volume)) {
       plan.recreateVolumes.push({ workspaceId: workspace.id, volume: workspace.volume });
     }
   }

@@ -80,6 +80,9 @@ export class Sessions {
     const session = this.get(id);
     this.deps.activity.touch(id, session.workspaceId);
     if (!isFrozen(session)) return;
+    // Frozen for a copy of its files: the use waits for the copy's end, which thaws it.
+    const held = this.heldForCopy.get(id);
+    if (held) return held;
     let thawing = this.thawing.get(id);
     if (!thawing) {
       thawing = this.thaw(session).finally(() => this.thawing.delete(id));
@@ -89,6 +92,44 @@ export class Sessions {
   }
 
   private readonly thawing = new Map<string, Promise<void>>();
+  /** Sessions frozen while their workspace's files are copied, with when that ends. */
+  private readonly heldForCopy = new Map<string, Promise<void>>();
+
+  /**
+   * Runs `work` (a snapshot, clone or export) with the workspace's running sessions frozen, so
+   * the copy is of one moment; a use meanwhile waits for the end instead of thawing them. The
+   * freeze is recorded (durably) before the pause: after a crash meanwhile a session is
+   * frozen as after idle time, and its next use thaws it.
+   */
+  async frozenDuring<T>(workspaceId: string, work: () => Promise<T>): Promise<T> {
+    const { store, clock, changes, containers } = this.deps;
+    const running = store.sessions.list(workspaceId).filter((s) => s.state === 'running' && s.containerId);
+    if (running.length === 0) return work();
+    let finished!: () => void;
+    const ended = new Promise<void>((resolve) => (finished = resolve));
+    for (const session of running) {
+      store.sessions.markFrozen(session.id, clock.now(), 'frozen: its files are being copied');
+      this.heldForCopy.set(session.id, ended);
+    }
+    try {
+      await store.commit();
+      changes.emit('sessions');
+      for (const session of running) await containers.engine.pauseContainer(session.containerId!);
+      return await work();
+    } finally {
+      for (const session of running) {
+        // A container that went away meanwhile: its die or destroy event says so.
+        await containers.engine.unpauseContainer(session.containerId!).catch(() => undefined);
+        // Unless it was stopped meanwhile.
+        if (store.sessions.get(session.id)?.state === 'paused') store.sessions.markPaused(session.id, false, null);
+        this.heldForCopy.delete(session.id);
+      }
+      // Undone in memory when it fails: the rows say frozen, and the next use thaws them.
+      await store.commit().catch(() => undefined);
+      changes.emit('sessions');
+      finished();
+    }
+  }
 
   /** One Docker call and one durable write: the first command after a freeze answers in milliseconds. */
   private async thaw(session: SessionInfo): Promise<void> {
@@ -110,23 +151,33 @@ export class Sessions {
   }
 
   /** Freezes an idle session (the lifecycle's call): its container paused, processes and memory kept. */
-  async freeze(id: string, reason: string, options: { evenIfBusy?: boolean } = {}): Promise<void> {
+  async freeze(id: string, reason: string, options: { evenIfBusy?: boolean; onlyIf?: () => boolean } = {}): Promise<boolean> {
     const { workspaceId } = this.get(id);
-    await this.deps.locks.run(workspaceId, async () => {
+    return this.deps.locks.run(workspaceId, async () => {
       const { store, containers, clock, changes } = this.deps;
       const { activity } = this.deps;
       const session = this.get(id);
-      if (session.state === 'paused' && session.frozenAt) return;
+      if (session.state === 'paused' && session.frozenAt) return false;
       if (session.state !== 'running' || !session.containerId) throw conflict(`Session "${id}" is ${session.state}: only a running session can be frozen.`);
-      if (activity.isBusy(id) && !options.evenIfBusy) return;
+      if (activity.isBusy(id) && !options.evenIfBusy) return false;
+      if (options.onlyIf && !options.onlyIf()) return false;
       const lastUse = activity.lastUseOf(id, 0);
-      await containers.engine.pauseContainer(session.containerId);
+      // Recorded first: after a crash before the pause, reconciliation finds the container
+      // running and says so; the other way round the session would look running while frozen.
       store.sessions.markFrozen(id, clock.now(), `frozen: ${reason}`);
       store.events.append(workspaceId, 'frozen', `session ${id}: ${reason}`, clock.now());
       await store.commit();
+      try {
+        await containers.engine.pauseContainer(session.containerId);
+      } catch (error) {
+        store.sessions.markPaused(id, false, null);
+        await store.commit();
+        throw error;
+      }
       changes.emit('sessions', 'workspaces');
       // A use that came while the container was being paused found it running and went in: thaw at once.
       if (!options.evenIfBusy && (activity.isBusy(id) || activity.lastUseOf(id, 0) !== lastUse)) await this.thaw(this.get(id));
+      return true;
     });
   }
 
@@ -155,11 +206,6 @@ export class Sessions {
    * repaired first, so the workspace never gets a second session by mistake.
    */
   async start(workspaceId: string, options: StartOptions = {}): Promise<SessionInfo> {
-    if (this.deps.workspaces.get(workspaceId).state === 'archived') {
-      const { unarchive } = this.deps;
-      if (!unarchive) throw conflict(`Workspace "${workspaceId}" is archived and cannot be restored here.`);
-      await this.deps.locks.run(workspaceId, () => unarchive(workspaceId, options.progress));
-    }
     const workspace = this.deps.workspaces.get(workspaceId);
     for (const session of this.deps.store.sessions.list(workspaceId)) {
       if (session.state === 'running' || session.state === 'paused') await this.checkContainer(session);
@@ -169,7 +215,20 @@ export class Sessions {
     return this.deps.locks.run(workspaceId, () => this.startNew(workspace, options));
   }
 
+  /**
+   * An archived workspace gets its files back before any container mounts its volume (Docker
+   * would make an empty one of that name). Under the workspace's lock, so an archive that
+   * finished while a start waited for it is seen.
+   */
+  private async unarchiveIfArchived(workspaceId: string, progress?: (message: string) => void): Promise<void> {
+    if (this.deps.workspaces.get(workspaceId).state !== 'archived') return;
+    const { unarchive } = this.deps;
+    if (!unarchive) throw conflict(`Workspace "${workspaceId}" is archived and cannot be restored here.`);
+    await unarchive(workspaceId, progress);
+  }
+
   private async startNew(workspace: WorkspaceInfo, options: StartOptions): Promise<SessionInfo> {
+    await this.unarchiveIfArchived(workspace.id, options.progress);
     const fresh = this.deps.workspaces.get(workspace.id); // it may have changed while we waited for the lock
     const id = newSessionId(this.deps.randomHex ?? cryptoRandomHex);
     // A workspace still `created` (never a session, never a file written, not born of a clone
@@ -385,7 +444,7 @@ export class Sessions {
   }
 
   /** Starts a stopped session again (a paused one is unpaused); recreates its container when Docker lost it. */
-  async resume(id: string, options: Pick<StartOptions, 'leaseMs'> = {}): Promise<SessionInfo> {
+  async resume(id: string, options: Pick<StartOptions, 'leaseMs' | 'progress'> = {}): Promise<SessionInfo> {
     const before = this.get(id);
     if (before.state === 'running' || before.state === 'paused') await this.checkContainer(before);
     const { workspaceId } = before;
@@ -394,6 +453,7 @@ export class Sessions {
       const session = this.get(id);
       if (session.state === 'running') return session;
       await containers.engine.requireAvailable();
+      await this.unarchiveIfArchived(workspaceId, options.progress);
       if (session.state === 'paused' && session.containerId) {
         await containers.engine.unpauseContainer(session.containerId);
         this.deps.activity.touch(id, workspaceId);
@@ -439,12 +499,12 @@ export class Sessions {
   }
 
   /** Stops the session; `reason` (shown with its state) says why when it was not asked for. */
-  async stop(id: string, reason: string | null = null): Promise<SessionInfo> {
+  async stop(id: string, reason: string | null = null, options: { onlyIf?: () => boolean } = {}): Promise<SessionInfo> {
     const { workspaceId } = this.get(id);
     return this.deps.locks.run(workspaceId, async () => {
       const { store, containers, changes } = this.deps;
       const session = this.get(id);
-      if (session.state === 'stopped') return session;
+      if (session.state === 'stopped' || (options.onlyIf && !options.onlyIf())) return session;
       await containers.engine.requireAvailable();
       if (session.containerId) {
         if (session.state === 'paused') await containers.engine.unpauseContainer(session.containerId); // a frozen process cannot receive TERM

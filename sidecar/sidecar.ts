@@ -119,7 +119,14 @@ export class Sidecar implements Services {
     this.sessionLogs = new SessionLogs({ config, clock });
     this.shells = new Shells(engine, clock, (sessionId, stream, data) => this.sessionLogs.append(sessionId, stream, data));
     this.workspaces = new Workspaces({ store, containers, config, clock, changes, locks, onDeleted: (id) => this.archives.forget(id) });
-    const volumes = new VolumeArchives({ engine, clock, log: options.log, helperImage: () => config.current['lifecycle.archiveImage'] });
+    const volumes = new VolumeArchives({
+      engine,
+      clock,
+      log: options.log,
+      helperImage: () => config.current['lifecycle.archiveImage'],
+      // tar parses what sandboxes wrote: under the strongest runtime any kind is given (gVisor, say).
+      runtime: () => Object.values(config.current['sandbox.runtime']).find(Boolean),
+    });
     this.archives = new WorkspaceArchives({
       store,
       workspaces: this.workspaces,
@@ -129,6 +136,8 @@ export class Sidecar implements Services {
       changes,
       locks,
       log: options.log,
+      freezeSessionsDuring: (workspaceId, work) => this.sessions.frozenDuring(workspaceId, work),
+      storageDirectory: paths.home,
       archiveDirectory: paths.archives,
       snapshotDirectory: paths.snapshots,
     });
@@ -156,7 +165,7 @@ export class Sidecar implements Services {
       clock,
       changes,
       log: options.log,
-      archive: async (id, reason) => void (await this.archives.archive(id, reason)),
+      archive: async (id, reason, onlyIf) => (await this.archives.archive(id, reason, undefined, { onlyIf })).state === 'archived',
     });
     this.exec = new Exec({ engine, sessions: this.sessions, workspaces: this.workspaces, store, shells: this.shells, clock });
     this.processes = new Processes({ engine, sessions: this.sessions, config, clock, changes });
@@ -284,7 +293,8 @@ export class Sidecar implements Services {
   /** Removes pipe directories no container mounts (a crash's leftovers), now and every minute. */
   /** Unmounts and removes the slots no container of this instance has: what a crash during a hand-out left. */
   private async sweepSlots(): Promise<void> {
-    if (!this.slots.available) return;
+    // Even when slots are off now: what an earlier start mounted goes (if this process may unmount).
+    if (!this.slots.canUnmount) return;
     const inUse = new Set((await this.engine.listOwnContainers()).flatMap((c) => c.mounts.filter((m) => m.target === '/workspace').map((m) => m.source)));
     await this.slots.sweep(inUse).catch((error) => this.log.error('sweeping workspace slots failed', error));
   }
@@ -315,6 +325,7 @@ export class Sidecar implements Services {
         await this.pool.drain().catch((error) => this.log.error('draining the pool failed', error));
         await this.containers.removeUnusedNetworks().catch((error) => this.log.error('removing the sandbox network failed', error));
         await this.slots.removeRootIfUnused().catch((error) => this.log.error('removing the workspace slot directory failed', error));
+        this.slots.dispose();
         await this.store.checkpoint();
         await this.server.disconnect(); // after the answers went out: the client of a shutdown request sees it
       } finally {

@@ -79,23 +79,29 @@ export class Workspaces {
     return true;
   }
 
-  /** As clients see it: with its disk use as last measured, and what its lifecycle will do and when. */
+  /**
+   * As clients see it: with its disk use as last measured, and what its lifecycle will do and
+   * when. Kept per row object (the store replaces a row's object when it changes) until the
+   * policy, the warning or the disk use changes: a list of ten thousand reuses them.
+   */
   private presented(workspace: WorkspaceInfo): WorkspaceInfo {
-    const { config, store, clock } = this.deps;
-    if (!config.current['lifecycle.enabled']) return this.withMeasuredDisk(workspace);
-    const warnedAt = store.workspaces.warnedAt(workspace.id);
+    const { config, store } = this.deps;
+    const enabled = config.current['lifecycle.enabled'];
+    const policy = enabled ? policyOf(config.current, workspace.kind) : undefined;
+    const warnedAt = enabled ? store.workspaces.warnedAt(workspace.id) : undefined;
+    const diskBytes = this.diskUse.get(workspace.id);
+    const key = `${policy ? Object.values(policy).join(',') : 'off'}|${warnedAt ?? ''}|${diskBytes ?? ''}`;
+    const cached = this.shown.get(workspace);
+    if (cached?.key === key) return cached.value;
     // `active`: a session runs (or is frozen): nothing is due while it is in use.
-    const liveSessions = workspace.state === 'active' ? 1 : 0;
-    const facts = { ...workspace, lastAccessedAt: Date.parse(workspace.lastAccessedAt), ...(warnedAt !== undefined ? { warnedAt } : {}), liveSessions };
-    const schedule = scheduleOf(facts, policyOf(config.current, workspace.kind), clock.now());
-    const shown = this.withMeasuredDisk(workspace);
-    return schedule ? { ...shown, lifecycle: schedule } : shown;
+    const facts = { pinned: workspace.pinned, state: workspace.state, liveSessions: workspace.state === 'active' ? 1 : 0, lastAccessedAt: Date.parse(workspace.lastAccessedAt), warnedAt };
+    const schedule = policy && scheduleOf(facts, policy);
+    const value = schedule || diskBytes !== undefined ? { ...workspace, ...(diskBytes !== undefined ? { diskBytes } : {}), ...(schedule ? { lifecycle: schedule } : {}) } : workspace;
+    this.shown.set(workspace, { key, value });
+    return value;
   }
 
-  private withMeasuredDisk(workspace: WorkspaceInfo): WorkspaceInfo {
-    const bytes = this.diskUse.get(workspace.id);
-    return bytes === undefined ? workspace : { ...workspace, diskBytes: bytes };
-  }
+  private readonly shown = new WeakMap<WorkspaceInfo, { key: string; value: WorkspaceInfo }>();
 
   /** The workspace, or NotFound (a workspace being deleted counts as gone). */
   get(id: string): WorkspaceInfo {
@@ -187,10 +193,12 @@ export class Workspaces {
    * Marks the workspace `deleting` (durably) before touching Docker, so a crash half-way is
    * finished by the next start instead of leaving a half-deleted workspace.
    */
-  async delete(id: string, force: boolean): Promise<void> {
+  async delete(id: string, force: boolean, options: { onlyIf?: () => boolean } = {}): Promise<boolean> {
     const { store, containers, changes, locks } = this.deps;
-    await locks.run(id, async () => {
+    return locks.run(id, async () => {
       this.get(id);
+      // The lifecycle's check, under the lock: a Keep or Pin that came meanwhile wins.
+      if (options.onlyIf && !options.onlyIf()) return false;
       const running = store.sessions.countActive(id);
       if (running > 0 && !force) {
         throw conflict(`Workspace "${id}" has ${running} running session(s). Stop them first, or delete with force (--force).`);
@@ -200,6 +208,7 @@ export class Workspaces {
       await store.commit();
       changes.emit('workspaces', 'sessions');
       await this.finishDeletion(id);
+      return true;
     });
   }
 
@@ -218,6 +227,11 @@ export class Workspaces {
     await this.deps.onDeleted?.(id);
     this.diskUse.delete(id);
     changes.emit('workspaces', 'sessions');
+  }
+
+  /** Runs `work` while no other change to the workspace runs (an archive, a restore, a session start). */
+  withLock<T>(id: string, work: () => Promise<T>): Promise<T> {
+    return this.deps.locks.run(id, work);
   }
 
   /**

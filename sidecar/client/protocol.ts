@@ -420,8 +420,8 @@ export interface LifecycleActionInfo {
   reason: string;
   /** For a warning: when it will be deleted. */
   deleteAt?: string;
-  /** After a run: what came of it. */
-  outcome?: 'done' | 'failed';
+  /** After a run: what came of it (`skipped`: no longer due when its turn came, e.g. kept meanwhile). */
+  outcome?: 'done' | 'failed' | 'skipped';
   error?: string;
 }
 

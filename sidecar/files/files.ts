@@ -2,7 +2,7 @@ import { cryptoRandomHex, type RandomHex } from '../client/ids';
 import type { WorkspaceInfo } from '../client/protocol';
 import type { ConfigStore } from '../config';
 import type { ContainerSpec, Engine } from '../docker/engine';
-import { hasCode } from '../errors';
+import { conflict, hasCode } from '../errors';
 import { CommandShell } from '../exec/commandShell';
 import { MAIN_PROCESS_SCRIPT } from '../exec/shellText';
 import type { Sessions } from '../sessions';
@@ -47,7 +47,7 @@ export interface FilesDependencies {
   clock: Clock;
   config: ConfigStore;
   sessions: Pick<Sessions, 'ready' | 'list'>;
-  workspaces: Pick<Workspaces, 'get' | 'markHasFiles'>;
+  workspaces: Pick<Workspaces, 'get' | 'markHasFiles' | 'withLock'>;
   log: Logger;
   randomHex?: RandomHex;
   timeoutMs?: number;
@@ -89,9 +89,17 @@ export class Files {
     // A frozen session counts: the file access is a use, which thaws it (faster than a helper container too).
     const live = this.deps.sessions.list(workspace.id).find((session) => (session.state === 'running' || session.frozenAt) && session.containerId);
     if (live) return work(this.placeIn((await this.deps.sessions.ready(live.id)).containerId));
-    // Before the helper touches it: a pooled session must never replace this volume now.
-    await this.deps.workspaces.markHasFiles(workspace.id);
-    return this.inHelper(workspace, work);
+    // Under the workspace's lock: an archive, a snapshot restore or a pooled session's start
+    // cannot replace the volume while the helper writes into it.
+    return this.deps.workspaces.withLock(workspace.id, async () => {
+      const fresh = this.deps.workspaces.get(workspace.id);
+      if (fresh.state === 'archived') {
+        throw conflict(`Workspace "${fresh.id}" is archived: its files are in an archive. Start a session on it to restore them first.`);
+      }
+      // Before the helper touches it: a pooled session must never replace this volume now.
+      await this.deps.workspaces.markHasFiles(fresh.id);
+      return this.inHelper(fresh, work);
+    });
   }
 
   /** Closes the warm shells (shutdown, tests). */

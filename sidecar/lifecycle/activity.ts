@@ -51,6 +51,12 @@ export class Activity {
     return this.running.has(sessionId);
   }
 
+  /** Forgets when workspaces were last written that long ago: the next use writes again anyway. */
+  prune(): void {
+    const now = this.clock.now();
+    for (const [workspaceId, at] of this.workspaceWritten) if (now - at >= WORKSPACE_USE_EVERY_MS) this.workspaceWritten.delete(workspaceId);
+  }
+
   forget(sessionId: string): void {
     this.lastUse.delete(sessionId);
     this.running.delete(sessionId);

@@ -1,4 +1,4 @@
-import type { LifecycleActionInfo, SessionInfo, WorkspaceInfo } from '../client/protocol';
+import type { LifecycleActionInfo, SessionInfo, WorkspaceInfo, WorkspaceKind } from '../client/protocol';
 import type { ConfigStore } from '../config';
 import type { Sessions } from '../sessions';
 import type { Store } from '../store/store';
@@ -11,6 +11,11 @@ import type { Workspaces } from '../workspaces';
 import type { Activity } from './activity';
 import { planLifecycle, type LifecycleAction, type SessionFacts, type WorkspaceFacts } from './policy';
 
+/** How long a deleted workspace's history is kept. */
+const DELETED_HISTORY_KEPT_MS = 30 * 24 * 60 * 60_000;
+/** Pruning reads the whole events table: once a day is enough. */
+const PRUNE_EVERY_MS = 24 * 60 * 60_000;
+
 export interface LifecycleDependencies {
   store: Store;
   workspaces: Workspaces;
@@ -20,8 +25,8 @@ export interface LifecycleDependencies {
   clock: Clock;
   changes: Changes;
   log: Logger;
-  /** Saves the workspace's volume to a file and removes it (see WorkspaceArchives); absent: archiving is skipped. */
-  archive?: (workspaceId: string, reason: string) => Promise<void>;
+  /** Saves the workspace's volume to a file and removes it (see WorkspaceArchives) unless `onlyIf` says no, under its lock; absent: archiving fails. */
+  archive?: (workspaceId: string, reason: string, onlyIf: () => boolean) => Promise<boolean>;
 }
 
 /**
@@ -33,6 +38,7 @@ export class Lifecycle {
   private readonly rounds: Repeating;
   /** When this sidecar started: sessions count as used then (activity is not kept across restarts). */
   private readonly startedAt: number;
+  private lastPrune = Number.NEGATIVE_INFINITY;
   /** One round at a time: the schedule and `run` on demand never overlap. */
   private running: Promise<LifecycleActionInfo[]> | undefined;
 
@@ -70,7 +76,7 @@ export class Lifecycle {
   }
 
   private plan(): LifecycleAction[] {
-    const { store, clock, config, activity } = this.deps;
+    const { store, clock, config } = this.deps;
     const sessions = store.sessions.list().filter((s) => s.state !== 'stopped');
     const live = new Map<string, number>();
     for (const session of sessions) live.set(session.workspaceId, (live.get(session.workspaceId) ?? 0) + 1);
@@ -78,22 +84,24 @@ export class Lifecycle {
     const kinds = new Map(workspaces.map((w) => [w.id, w.kind]));
     const sessionFacts: SessionFacts[] = sessions.flatMap((session) => {
       const kind = kinds.get(session.workspaceId);
-      if (!kind) return [];
-      return [
-        {
-          id: session.id,
-          workspaceId: session.workspaceId,
-          kind,
-          state: session.state,
-          ...(session.frozenAt ? { frozenAt: Date.parse(session.frozenAt) } : {}),
-          // The later of its last use seen and its (re)start: a session started again is not idle since before.
-          lastActivityAt: Math.max(activity.lastUseOf(session.id, 0), lastKnownUse(session, this.startedAt)),
-          busy: activity.isBusy(session.id),
-        },
-      ];
+      return kind ? [this.sessionFacts(session, kind)] : [];
     });
     const workspaceFacts = workspaces.map((workspace) => this.factsOf(workspace, live.get(workspace.id) ?? 0));
     return planLifecycle({ workspaces: workspaceFacts, sessions: sessionFacts, now: clock.now(), settings: config.current });
+  }
+
+  private sessionFacts(session: SessionInfo, kind: WorkspaceKind): SessionFacts {
+    const { activity } = this.deps;
+    return {
+      id: session.id,
+      workspaceId: session.workspaceId,
+      kind,
+      state: session.state,
+      ...(session.frozenAt ? { frozenAt: Date.parse(session.frozenAt) } : {}),
+      // The later of its last use seen and its (re)start: a session started again is not idle since before.
+      lastActivityAt: Math.max(activity.lastUseOf(session.id, 0), lastKnownUse(session, this.startedAt)),
+      busy: activity.isBusy(session.id),
+    };
   }
 
   private factsOf(workspace: WorkspaceInfo, liveSessions: number): WorkspaceFacts {
@@ -115,11 +123,18 @@ export class Lifecycle {
   }
 
   private async apply(): Promise<LifecycleActionInfo[]> {
+    const { store, clock, activity } = this.deps;
+    if (clock.now() - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = clock.now();
+      store.events.pruneDeleted(clock.now() - DELETED_HISTORY_KEPT_MS);
+      store.commitSoon();
+      activity.prune();
+    }
     const results: LifecycleActionInfo[] = [];
     for (const action of this.plan()) {
       try {
-        await this.applyOne(action);
-        results.push({ ...toInfo(action), outcome: 'done' });
+        const applied = await this.applyOne(action);
+        results.push({ ...toInfo(action), outcome: applied ? 'done' : 'skipped' });
       } catch (error) {
         results.push({ ...toInfo(action), outcome: 'failed', error: error instanceof Error ? error.message : String(error) });
       }
@@ -127,31 +142,53 @@ export class Lifecycle {
     return results;
   }
 
-  private async applyOne(action: LifecycleAction): Promise<void> {
+  /**
+   * Whether the action is still due now, from fresh facts of its one session or workspace: a
+   * round's actions run one after another, and a Keep, Pin, keystroke or command that came
+   * meanwhile wins. Called under the workspace's lock by the action itself.
+   */
+  private stillDue(action: LifecycleAction): boolean {
+    const { store, clock, config } = this.deps;
+    const workspace = store.workspaces.get(action.workspaceId);
+    if (!workspace || workspace.state === 'deleting') return false;
+    const now = clock.now();
+    const settings = config.current;
+    if ('sessionId' in action) {
+      const session = store.sessions.get(action.sessionId);
+      if (!session) return false;
+      const facts = this.sessionFacts(session, workspace.kind);
+      return planLifecycle({ workspaces: [], sessions: [facts], now, settings }).some((due) => due.action === action.action);
+    }
+    const facts = this.factsOf(workspace, store.sessions.countActive(workspace.id));
+    return planLifecycle({ workspaces: [facts], sessions: [], now, settings }).some((due) => due.action === action.action);
+  }
+
+  /** False when the action was no longer due once its turn came. */
+  private async applyOne(action: LifecycleAction): Promise<boolean> {
     const { store, sessions, workspaces, clock, changes } = this.deps;
+    const onlyIf = () => this.stillDue(action);
     switch (action.action) {
       case 'freeze':
-        return sessions.freeze(action.sessionId, action.reason);
+        return sessions.freeze(action.sessionId, action.reason, { onlyIf });
       case 'stop':
-        await sessions.stop(action.sessionId, action.reason);
-        return;
+        return (await sessions.stop(action.sessionId, action.reason, { onlyIf })).state === 'stopped';
       case 'warn': {
+        if (!onlyIf()) return false;
         store.workspaces.markWarned(action.workspaceId, clock.now());
         store.events.append(action.workspaceId, 'warned', action.reason, clock.now());
         await store.commit();
         changes.emit('workspaces');
-        return;
+        return true;
       }
       case 'archive':
         if (!this.deps.archive) throw new Error('archiving is not available in this sidecar');
-        await this.deps.archive(action.workspaceId, action.reason);
-        return;
+        return this.deps.archive(action.workspaceId, action.reason, onlyIf);
       case 'delete': {
-        await workspaces.delete(action.workspaceId, false);
+        if (!(await workspaces.delete(action.workspaceId, false, { onlyIf }))) return false;
         // Events outlive their workspace: its history says why it went.
         store.events.append(action.workspaceId, 'deleted', action.reason, clock.now());
         await store.commit();
-        return;
+        return true;
       }
     }
   }

@@ -124,7 +124,7 @@ function dueFor(workspace: WorkspaceFacts, policy: KindPolicy, now: number): Lif
  * use, and where the kind warns, never before the first warning is `warnBefore` old (a
  * warning not given yet would be given now).
  */
-function deletionTime(workspace: WorkspaceFacts, policy: KindPolicy, now: number): number {
+function deletionTime(workspace: Pick<WorkspaceFacts, 'lastAccessedAt' | 'warnedAt'>, policy: KindPolicy, now: number): number {
   const byUse = workspace.lastAccessedAt + policy.expireAfterMs;
   if (policy.warnBeforeMs <= 0) return byUse;
   return Math.max(byUse, (workspace.warnedAt ?? now) + policy.warnBeforeMs);
@@ -137,15 +137,19 @@ function deletionReason(workspace: WorkspaceFacts, unused: number, policy: KindP
   return `unused for ${duration(unused)} (${kind} workspaces expire after ${duration(policy.expireAfterMs)} without use)`;
 }
 
-/** For the tree, the CLI and the API: what will happen when, unless the workspace is used before. */
-export function scheduleOf(workspace: WorkspaceFacts, policy: KindPolicy, now: number): WorkspaceLifecycle | undefined {
+/**
+ * For the tree, the CLI and the API: what will happen when, unless the workspace is used
+ * before. It does not depend on the time (lists cache it): a warned workspace's date is fixed
+ * by its warning, an unwarned one's by its last use.
+ */
+export function scheduleOf(workspace: Pick<WorkspaceFacts, 'pinned' | 'state' | 'liveSessions' | 'lastAccessedAt' | 'warnedAt'>, policy: KindPolicy): WorkspaceLifecycle | undefined {
   if (workspace.pinned || workspace.state === 'deleting' || workspace.liveSessions > 0) return undefined;
   const schedule: WorkspaceLifecycle = {};
   if (policy.expireAfterMs > 0) {
     // Not warned yet: the warning comes warnBefore ahead, so the date by use holds.
-    const deleteAt = workspace.warnedAt === undefined ? workspace.lastAccessedAt + policy.expireAfterMs : deletionTime(workspace, policy, now);
+    const deleteAt = workspace.warnedAt === undefined ? workspace.lastAccessedAt + policy.expireAfterMs : deletionTime(workspace, policy, workspace.warnedAt);
     schedule.deleteAt = isoTime(deleteAt)!;
-    if (workspace.warnedAt !== undefined) schedule.warning = `Will be deleted on ${schedule.deleteAt.slice(0, 10)} after ${duration(now - workspace.lastAccessedAt)} without use, unless kept or pinned.`;
+    if (workspace.warnedAt !== undefined) schedule.warning = `Will be deleted on ${schedule.deleteAt.slice(0, 10)} unless used, kept or pinned.`;
   }
   if (policy.archiveAfterMs > 0 && workspace.state !== 'archived') schedule.archiveAt = isoTime(workspace.lastAccessedAt + policy.archiveAfterMs)!;
   return Object.keys(schedule).length > 0 ? schedule : undefined;

@@ -10,6 +10,7 @@ import type { Changes } from '../util/changes';
 import type { Clock } from '../util/clock';
 import type { KeyedLock } from '../util/keyedLock';
 import type { Logger } from '../util/log';
+import { syncDirectory } from '../util/syncDirectory';
 import { VolumeArchives } from '../volumes/volumeArchives';
 import type { Workspaces } from '../workspaces';
 
@@ -25,6 +26,10 @@ export interface WorkspaceArchivesDependencies {
   changes: Changes;
   locks: KeyedLock;
   log: Logger;
+  /** Runs `work` with the workspace's running sessions frozen (Sessions.frozenDuring). */
+  freezeSessionsDuring<T>(workspaceId: string, work: () => Promise<T>): Promise<T>;
+  /** The storage directory: nothing is exported into it or imported from it. */
+  storageDirectory: string;
   /** `<home>/archives`: one `<workspace>.tar.gz` per archived workspace. */
   archiveDirectory: string;
   /** `<home>/snapshots`: `<workspace>/<snapshot>.tar.gz`. */
@@ -44,6 +49,9 @@ const MAX_SNAPSHOT_NAME = 100;
  * reconciliation.
  */
 export class WorkspaceArchives {
+  /** When this process began: the sweep removes only files from before (see sweep). */
+  private readonly startedAt = Date.now();
+
   constructor(private readonly deps: WorkspaceArchivesDependencies) {
     fs.mkdirSync(deps.archiveDirectory, { recursive: true, mode: 0o700 });
     fs.mkdirSync(deps.snapshotDirectory, { recursive: true, mode: 0o700 });
@@ -52,22 +60,31 @@ export class WorkspaceArchives {
   /** At start: removes partial files (VolumeArchives.sweepPartials), archives of workspaces no longer archived, snapshot files no row names. */
   sweep(): void {
     const { store, archiveDirectory, snapshotDirectory, log } = this.deps;
-    try {
-      VolumeArchives.sweepPartials(archiveDirectory);
-      for (const name of fs.readdirSync(archiveDirectory)) {
-        const id = name.endsWith('.tar.gz') ? name.slice(0, -'.tar.gz'.length) : undefined;
-        if (!id || store.workspaces.get(id)?.state !== 'archived') fs.rmSync(path.join(archiveDirectory, name), { force: true });
+    const recorded = store.snapshots.allFiles();
+    // One odd entry must not stop the rest. A file written since this process started may be an
+    // archive or snapshot whose record is being committed right now (a request that came
+    // before the sweep): only what an earlier process left is removed.
+    const ours = (file: string) => fs.statSync(file).mtimeMs >= this.startedAt;
+    const removeIf = (file: string, unwanted: boolean) => {
+      try {
+        if (unwanted && fs.lstatSync(file).isFile() && !ours(file)) fs.rmSync(file, { force: true });
+      } catch (error) {
+        log.error(`sweeping ${file}`, error);
       }
-      const recorded = store.snapshots.allFiles();
-      for (const workspaceDir of fs.readdirSync(snapshotDirectory)) {
-        const directory = path.join(snapshotDirectory, workspaceDir);
-        for (const name of fs.readdirSync(directory)) {
-          if (!recorded.has(`${workspaceDir}/${name}`)) fs.rmSync(path.join(directory, name), { force: true });
-        }
-        if (fs.readdirSync(directory).length === 0) fs.rmdirSync(directory);
+    };
+    VolumeArchives.sweepPartials(archiveDirectory);
+    for (const name of readDirectory(archiveDirectory)) {
+      const id = name.endsWith('.tar.gz') ? name.slice(0, -'.tar.gz'.length) : undefined;
+      removeIf(path.join(archiveDirectory, name), !id || store.workspaces.get(id)?.state !== 'archived');
+    }
+    for (const workspaceDirectory of readDirectory(snapshotDirectory)) {
+      const directory = path.join(snapshotDirectory, workspaceDirectory);
+      for (const name of readDirectory(directory)) removeIf(path.join(directory, name), !recorded.has(`${workspaceDirectory}/${name}`));
+      try {
+        if (readDirectory(directory).length === 0) fs.rmdirSync(directory);
+      } catch (error) {
+        log.error(`sweeping ${directory}`, error);
       }
-    } catch (error) {
-      log.error('sweeping archive and snapshot files', error);
     }
   }
 
@@ -82,11 +99,11 @@ export class WorkspaceArchives {
   }
 
   /** Saves the workspace's files to a file and removes its volume (Conflict while a session is live). */
-  async archive(id: string, reason: string, progress?: Progress): Promise<WorkspaceInfo> {
+  async archive(id: string, reason: string, progress?: Progress, options: { onlyIf?: () => boolean } = {}): Promise<WorkspaceInfo> {
     const { store, workspaces, locks, clock, changes, containers } = this.deps;
     return locks.run(id, async () => {
       const workspace = workspaces.get(id);
-      if (workspace.state === 'archived') return workspace;
+      if (workspace.state === 'archived' || (options.onlyIf && !options.onlyIf())) return workspace;
       this.requireNoLiveSession(id, 'archived');
       const file = this.archiveFileOf(id);
       const summary = await this.deps.volumes.save(workspace.volume, file, bytesSaid(progress, `Archiving ${workspace.name}`));
@@ -133,9 +150,13 @@ export class WorkspaceArchives {
     const snapshot = this.requireSnapshot(snapshotId);
     return locks.run(snapshot.workspaceId, async () => {
       const workspace = workspaces.get(snapshot.workspaceId);
+      this.requireSnapshot(snapshotId); // not deleted while this waited for the lock
       this.requireNoLiveSession(workspace.id, 'restored from a snapshot');
-      const undo = await this.snapshotNow(workspace.id, `before restoring ${snapshot.name}`, progress);
+      // Checked before anything changes: the file is whole and the one that was recorded.
       const file = this.snapshotPath(snapshot.file);
+      const found = await this.deps.volumes.verify(file);
+      if (found.sha256 !== snapshot.sha256) throw invalidInput(`The file of snapshot "${snapshot.name}" is not the one that was saved (its SHA-256 differs); it cannot be restored.`);
+      const undo = await this.snapshotNow(workspace.id, `before restoring ${snapshot.name}`, progress);
       const volume = await this.filledVolume(workspace.id, (target) => this.deps.volumes.restore(file, target, bytesRead(progress, `Restoring ${snapshot.name}`, file)));
       const old = workspace.state === 'archived' ? undefined : workspace.volume;
       await this.forgetStoppedContainers(workspace.id);
@@ -186,16 +207,17 @@ export class WorkspaceArchives {
   /** Writes the workspace's files as a .tar.gz at `file` (an absolute path). */
   async export(id: string, file: string, overwrite: boolean, progress?: Progress): Promise<{ file: string; bytes: number; sha256: string }> {
     const { workspaces, locks, store, clock } = this.deps;
-    const target = checkedFile(file, 'export to');
-    if (!overwrite && fs.existsSync(target)) throw conflict(`${target} exists. Choose another file, or overwrite it (--force).`);
+    const target = this.checkedFile(file, 'export to');
+    const existing = lstatOrUndefined(target);
+    if (existing && !existing.isFile()) throw invalidInput(`${target} exists and is not a regular file (a link, a directory, a device): choose another file.`);
+    if (existing && !overwrite) throw conflict(`${target} exists. Choose another file, or overwrite it (--force).`);
     if (!fs.existsSync(path.dirname(target))) throw invalidInput(`The directory ${path.dirname(target)} does not exist.`);
     return locks.run(id, async () => {
       const workspace = workspaces.get(id);
       let summary: { bytes: number; sha256: string };
       if (workspace.state === 'archived') {
         // The archive is already that file.
-        await fsp.copyFile(this.archiveFileOf(id), target);
-        summary = await this.deps.volumes.verify(target);
+        summary = await copyDurably(this.archiveFileOf(id), target, this.deps.volumes);
       } else {
         summary = await this.withSessionsPaused(id, () => this.deps.volumes.save(workspace.volume, target, bytesSaid(progress, `Exporting ${workspace.name}`)));
       }
@@ -208,8 +230,11 @@ export class WorkspaceArchives {
   /** A new workspace with the files of a .tar.gz. */
   async import(file: string, params: { name: string; kind?: WorkspaceKind; image?: string }, progress?: Progress): Promise<WorkspaceInfo> {
     const { workspaces, store, changes } = this.deps;
-    const source = checkedFile(file, 'import from');
-    if (!fs.existsSync(source)) throw notFound(`There is no file ${source}.`);
+    const source = this.checkedFile(file, 'import from');
+    const found = statOrUndefined(source);
+    if (!found) throw notFound(`There is no file ${source}.`);
+    // A FIFO or a device would block a read for ever: regular files only.
+    if (!found.isFile()) throw invalidInput(`${source} is not a regular file.`);
     const request: CreateWorkspaceParams = { name: params.name, ...(params.kind ? { kind: params.kind } : {}), ...(params.image ? { image: params.image } : {}) };
     const planned = workspaces.plan(request);
     await this.deps.containers.engine.ensureImage(planned.image);
@@ -232,8 +257,7 @@ export class WorkspaceArchives {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     let summary: { bytes: number; sha256: string };
     if (workspace.state === 'archived') {
-      await fsp.copyFile(this.archiveFileOf(workspaceId), file);
-      summary = await this.deps.volumes.verify(file);
+      summary = await copyDurably(this.archiveFileOf(workspaceId), file, this.deps.volumes);
     } else {
       summary = await this.withSessionsPaused(workspaceId, () => this.deps.volumes.save(workspace.volume, file, bytesSaid(progress, `Snapshotting ${workspace.name}`)));
     }
@@ -264,30 +288,9 @@ export class WorkspaceArchives {
     return volume;
   }
 
-  /**
-   * Running sessions are frozen while their files are read, so the copy is of one moment. The
-   * freeze is recorded (durably) before the pause: after a crash meanwhile the session is
-   * frozen as after idle time, and its next use thaws it.
-   */
-  private async withSessionsPaused<T>(workspaceId: string, work: () => Promise<T>): Promise<T> {
-    const { store, clock, changes, containers } = this.deps;
-    const running = store.sessions.list(workspaceId).filter((s) => s.state === 'running' && s.containerId);
-    if (running.length === 0) return work();
-    for (const session of running) store.sessions.markFrozen(session.id, clock.now(), 'frozen: its files are being copied');
-    await store.commit();
-    changes.emit('sessions');
-    try {
-      for (const session of running) await containers.engine.pauseContainer(session.containerId!);
-      return await work();
-    } finally {
-      for (const session of running) {
-        await containers.engine.unpauseContainer(session.containerId!).catch((error: unknown) => this.deps.log.error(`unpausing ${session.containerId!.slice(0, 12)}`, error));
-        // Unless a use thawed it meanwhile, or it was stopped.
-        if (store.sessions.get(session.id)?.state === 'paused') store.sessions.markPaused(session.id, false, null);
-      }
-      await store.commit().catch((error: unknown) => this.deps.log.error('recording the end of a copy', error));
-      changes.emit('sessions');
-    }
+  /** Running sessions are frozen while their files are read, so the copy is of one moment (see Sessions.frozenDuring). */
+  private withSessionsPaused<T>(workspaceId: string, work: () => Promise<T>): Promise<T> {
+    return this.deps.freezeSessionsDuring(workspaceId, work);
   }
 
   /** Stopped sessions' containers still mount the old volume: they go, and a resume makes a new one. */
@@ -298,6 +301,27 @@ export class WorkspaceArchives {
       await containers.remove(session.containerId);
       store.sessions.setContainer(session.id, null);
     }
+  }
+
+  /**
+   * An absolute path of a .tar.gz on this machine (the sidecar's), outside the storage
+   * directory (its archives, snapshots and database are the sidecar's own) and outside
+   * /proc, /dev and /sys (their files are not files).
+   */
+  private checkedFile(file: string, what: string): string {
+    if (!path.isAbsolute(file)) throw invalidInput(`The file to ${what} must be an absolute path, not "${file}".`);
+    const normalized = path.normalize(file);
+    let resolved = normalized;
+    try {
+      resolved = path.join(fs.realpathSync(path.dirname(normalized)), path.basename(normalized));
+    } catch {
+      throw invalidInput(`The directory ${path.dirname(normalized)} does not exist.`);
+    }
+    const forbidden = [this.deps.storageDirectory, '/proc', '/dev', '/sys'].map((directory) => realOrSelf(directory));
+    if (forbidden.some((directory) => resolved === directory || resolved.startsWith(`${directory}${path.sep}`))) {
+      throw invalidInput(`Sandkasten does not ${what} ${normalized}: it is inside ${forbidden.find((d) => resolved.startsWith(d))}. Choose a file elsewhere.`);
+    }
+    return resolved;
   }
 
   private requireNoLiveSession(workspaceId: string, what: string): void {
@@ -323,10 +347,41 @@ export class WorkspaceArchives {
   }
 }
 
-/** An absolute path of a .tar.gz on this machine (the sidecar's): a relative one would be relative to who knows where. */
-function checkedFile(file: string, what: string): string {
-  if (!path.isAbsolute(file)) throw invalidInput(`The file to ${what} must be an absolute path, not "${file}".`);
-  return path.normalize(file);
+function lstatOrUndefined(file: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+function statOrUndefined(file: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Copies an archive under a temporary name beside the target, fsynced and checked, then renames it into place. */
+async function copyDurably(source: string, target: string, volumes: VolumeArchives): Promise<{ bytes: number; sha256: string }> {
+  const partial = `${target}.partial-${cryptoRandomHex(8)}`;
+  try {
+    await fsp.copyFile(source, partial, fs.constants.COPYFILE_EXCL);
+    const handle = await fsp.open(partial, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const summary = await volumes.verify(partial);
+    await fsp.rename(partial, target);
+    await syncDirectory(path.dirname(target));
+    return summary;
+  } catch (error) {
+    await fsp.rm(partial, { force: true });
+    throw error;
+  }
 }
 
 function bytesSaid(progress: Progress | undefined, what: string): ((p: { bytes: number }) => void) | undefined {
@@ -346,4 +401,21 @@ function bytesRead(progress: Progress | undefined, what: string, file: string): 
 
 function megabytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function realOrSelf(directory: string): string {
+  try {
+    return fs.realpathSync(directory);
+  } catch {
+    return directory;
+  }
+}
+
+/** The names in a directory; none when it is not one (or is gone). */
+function readDirectory(directory: string): string[] {
+  try {
+    return fs.lstatSync(directory).isDirectory() ? fs.readdirSync(directory) : [];
+  } catch {
+    return [];
+  }
 }

@@ -1,14 +1,12 @@
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { cryptoRandomHex } from '../client/ids';
 import { runOnceWithin, type Engine, type Mount } from '../docker/engine';
 import type { Clock } from '../util/clock';
 import { KeyedLock } from '../util/keyedLock';
+import { ToolShell } from './toolShell';
 import type { Logger } from '../util/log';
 
-const run = promisify(execFile);
 
 /** Where a container sees its workspace. */
 export const WORKSPACE_MOUNT_POINT = '/workspace';
@@ -36,6 +34,8 @@ const PROBE_FILE = 'sandkasten-slot-probe';
 const PROBE_TIMEOUT_MS = 5000;
 /** Mounts stacked on one slot that one unmount takes off at most: the slot's own, a workspace's, a probe's, and spare. */
 const MAX_STACKED_MOUNTS = 8;
+/** Volume directories remembered (they save a Docker call per hand-out); forgotten all at once beyond. */
+const MAX_REMEMBERED_MOUNTPOINTS = 10_000;
 
 /**
  * Workspace slots under `root`, one directory per pooled container: how a container made
@@ -92,6 +92,11 @@ export class WorkspaceSlots {
     if (this.refusedBecause) return this.refusedBecause;
     if (this.probed === false) return 'mounts made on the host do not reach containers (gVisor, or a VM between)';
     return undefined;
+  }
+
+  /** Whether this process can take slots down (root, umount there): the sweep's condition. */
+  get canUnmount(): boolean {
+    return this.isRoot && this.umountBinary !== undefined;
   }
 
   get available(): boolean {
@@ -152,9 +157,10 @@ export class WorkspaceSlots {
   }
 
   /**
-   * Replaces the volume bound onto the slot (a pooled container's own empty one) with
-   * another: a used workspace's, at hand-out. False when it cannot; the slot may then be
-   * empty, and the caller removes the container.
+   * Replaces the volume bound onto the slot (the pooled container's own empty one) with
+   * another: a used workspace's, at hand-out. Replaced, not stacked on top: a container started
+   * again later copies the slot's mounts, and of two stacked ones it may show the lower. False
+   * when it cannot; the slot may then be empty, and the caller removes the container.
    */
   rebind(slot: WorkspaceSlot, volumeName: string): Promise<boolean> {
     if (!this.available || !this.isSlotPath(slot.hostPath)) return Promise.resolve(false);
@@ -174,9 +180,18 @@ export class WorkspaceSlots {
     return this.available && this.probed === undefined;
   }
 
+  /** Volumes' directories as Docker reported them (a volume's Mountpoint never changes while it exists). */
+  private readonly mountpoints = new Map<string, string>();
+
   private async bindNow(slot: WorkspaceSlot, volumeName: string): Promise<boolean> {
-    const source = await this.deps.engine.volumeMountpoint(volumeName).catch(() => undefined);
-    if (!source || !isPlainDirectory(source)) return false;
+    const source = this.mountpoints.get(volumeName) ?? (await this.deps.engine.volumeMountpoint(volumeName).catch(() => undefined));
+    // Checked at every bind: a removed volume's directory is gone (and its name may come back).
+    if (!source || !isPlainDirectory(source)) {
+      this.mountpoints.delete(volumeName);
+      return false;
+    }
+    if (this.mountpoints.size > MAX_REMEMBERED_MOUNTPOINTS) this.mountpoints.clear();
+    this.mountpoints.set(volumeName, source);
     try {
       await this.mount(['--bind', source, slot.hostPath]);
     } catch (error) {
@@ -292,10 +307,18 @@ export class WorkspaceSlots {
     return this.resolvedRoot;
   }
 
+  /** Runs mount and umount (see ToolShell: a hand-out must not pay a process start from Node). */
+  private readonly tools = new ToolShell(TOOL_ENV);
+
   private async mount(args: string[]): Promise<void> {
     if (!this.mountBinary) throw new Error('mount is missing');
     // -n: no /etc/mtab bookkeeping (the kernel's table is the truth).
-    await run(this.mountBinary, ['-n', ...args], { env: TOOL_ENV });
+    await this.tools.run(this.mountBinary, ['-n', ...args]);
+  }
+
+  /** Ends the tool shell (at shutdown). */
+  dispose(): void {
+    this.tools.dispose();
   }
 
   /**
@@ -310,7 +333,7 @@ export class WorkspaceSlots {
     // One umount for the whole stack: it takes its arguments in turn, each time the topmost mount.
     const times = Math.min(stacked - keep, MAX_STACKED_MOUNTS);
     try {
-      await run(this.umountBinary, ['-n', '-l', ...Array<string>(times).fill(hostPath)], { env: TOOL_ENV });
+      await this.tools.run(this.umountBinary, ['-n', '-l', ...Array<string>(times).fill(hostPath)]);
     } catch (error) {
       this.deps.log.error(`workspace slots: could not unmount ${hostPath} (${firstLine(error)})`);
     }
@@ -343,7 +366,9 @@ async function mountsAtOrUnder(hostPath: string): Promise<string[]> {
 
 /** Every mount point of the sidecar's mount namespace, as the kernel lists them. */
 async function mountPoints(): Promise<string[]> {
-  const text = await fs.promises.readFile('/proc/self/mountinfo', 'utf8');
+  // Synchronous: a kernel file of a few KiB reads in microseconds; the thread pool's queue
+  // (busy with other file work) would add milliseconds to a hand-out.
+  const text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   // "id parent major:minor root mount-point options …": the fifth field, with \ooo escapes for space, tab, newline, backslash.
   return text
     .split('\n')

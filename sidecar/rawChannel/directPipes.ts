@@ -8,6 +8,9 @@ import type { CommandShell } from '../exec/commandShell';
 
 const run = promisify(execFile);
 
+/** What takeRest reads at most: a FIFO's buffer is 64 KiB to 1 MiB. */
+const TAKE_REST_MAX_BYTES = 4 * 1024 * 1024;
+
 /** Where a container sees its pipe directory (mounted read-only: a FIFO can be written through that). */
 export const PIPE_MOUNT_POINT = '/run/sandkasten';
 
@@ -64,7 +67,9 @@ export class DirectPipe {
     const rest: Buffer[] = [];
     // Synchronous from here on: no turn of the event loop lets the socket read in between.
     for (let chunk: Buffer | null; (chunk = reader.read() as Buffer | null) !== null; ) rest.push(chunk);
-    for (;;) {
+    // At most what a FIFO holds, several times over: a background job that keeps writing
+    // cannot keep this loop (and the sidecar) busy; what it writes after is its own (handOver).
+    for (let taken = 0; taken < TAKE_REST_MAX_BYTES; ) {
       const buffer = Buffer.allocUnsafe(64 * 1024);
       let read: number;
       try {
@@ -74,6 +79,7 @@ export class DirectPipe {
       }
       if (read === 0) break;
       rest.push(buffer.subarray(0, read));
+      taken += read;
     }
     return rest;
   }

@@ -28,6 +28,15 @@ export class EventStore {
       .map((row) => ({ at: isoTime(row.at)!, kind: row.kind, reason: row.reason }));
   }
 
+  /** Forgets the history of workspaces deleted before `before` (a deleted one's stays a while: it says why it went). */
+  pruneDeleted(before: number): void {
+    this.db.run(
+      `DELETE FROM workspace_events WHERE workspace_id NOT IN (SELECT id FROM workspaces)
+         AND workspace_id NOT IN (SELECT workspace_id FROM workspace_events WHERE at >= ?)`,
+      [before],
+    );
+  }
+
   /** When the workspace last had an event of this kind. */
   lastOf(workspaceId: string, kind: WorkspaceEventKind): number | undefined {
     return this.db.get<{ at: number }>('SELECT at FROM workspace_events WHERE workspace_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1', [workspaceId, kind])?.at;

@@ -23,6 +23,7 @@ import {
 } from '../../sidecar/client/protocol';
 import { formatBytes } from '../../sidecar/client/units';
 import type { Ctx } from '../ctx';
+import { WorkspaceItem } from '../views/items';
 import { imageChoices, type ImageItem } from './createWizard';
 import { withProgress, workspaceFrom } from './pickers';
 
@@ -112,9 +113,11 @@ export async function restoreSnapshot(ctx: Ctx, item?: unknown): Promise<void> {
     for (const session of live) await ctx.request(ResumeSessionRequest.type, { id: session.id });
     const choice = await vscode.window.showInformationMessage(`"${workspace.name}" has the files of "${snapshot.name}" again.`, 'Undo');
     if (choice === 'Undo') {
-      for (const session of live) await ctx.request(StopSessionRequest.type, { id: session.id });
+      // The sessions as they are now (the Undo may come long after the restore).
+      const liveNow = (await ctx.request(ListSessionsRequest.type, { workspaceId: workspace.id })).filter((s) => s.state !== 'stopped');
+      for (const session of liveNow) await ctx.request(StopSessionRequest.type, { id: session.id });
       await ctx.requestWithProgress(`Undoing the restore of "${workspace.name}"…`, RestoreSnapshotRequest.type, { id: result.undo.id });
-      for (const session of live) await ctx.request(ResumeSessionRequest.type, { id: session.id });
+      for (const session of liveNow) await ctx.request(ResumeSessionRequest.type, { id: session.id });
     }
   } catch (error) {
     await ctx.showError(error, `Could not restore "${workspace.name}"`);
@@ -139,7 +142,7 @@ async function pickSnapshot(ctx: Ctx, workspace: WorkspaceInfo, verb: string): P
   const snapshots = await ctx.request(ListSnapshotsRequest.type, { workspaceId: workspace.id });
   if (snapshots.length === 0) {
     const choice = await vscode.window.showInformationMessage(`"${workspace.name}" has no snapshot yet.`, 'Create Snapshot');
-    if (choice) await createSnapshot(ctx, undefined).catch(() => undefined);
+    if (choice) await createSnapshot(ctx, new WorkspaceItem(workspace)).catch(() => undefined);
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(

@@ -28,11 +28,13 @@ async function setUp(settings: Parameters<typeof makeDomain>[0] = {}) {
   const { store, workspaces, sessions, activity, config, clock, changes } = domain;
   const errors: string[] = [];
   const archived: Array<{ workspaceId: string; reason: string }> = [];
-  const archive = async (workspaceId: string, reason: string) => {
+  const archive = async (workspaceId: string, reason: string, onlyIf: () => boolean) => {
+    if (!onlyIf()) return false;
     archived.push({ workspaceId, reason });
     store.workspaces.setState(workspaceId, 'archived');
     store.events.append(workspaceId, 'archived', reason, clock.now());
     await store.commit();
+    return true;
   };
   const lifecycle = new Lifecycle({
     store,
@@ -207,7 +209,7 @@ describe('lifecycle: persistent workspaces', () => {
     assert.deepEqual(event, { at: isoTime(clock.now()), kind: 'warned', reason: warned[0].reason });
     assert.deepEqual(workspaces.get(workspace.id).lifecycle, {
       deleteAt: isoTime(created + 30 * DAY),
-      warning: 'Will be deleted on 2025-01-31 after 27 days without use, unless kept or pinned.',
+      warning: 'Will be deleted on 2025-01-31 unless used, kept or pinned.',
     });
 
     assert.deepEqual(await lifecycle.run(), [], 'warned once a day, not every round');
@@ -225,6 +227,29 @@ describe('lifecycle: persistent workspaces', () => {
     assert.throws(() => workspaces.get(workspace.id), isNotFound);
     assert.equal(engine.volumes.has(workspace.volume), false);
     assert.deepEqual(eventKinds(parts, workspace.id), ['created', 'archived', 'warned', 'warned', 'warned', 'deleted']);
+  });
+
+  it('a Keep or Pin that comes while a round is busy with other actions wins: the planned delete does not happen', async () => {
+    const parts = await setUp();
+    const { clock, engine, workspaces, lifecycle } = parts;
+    const first = await workspaces.create({ name: 'first', kind: 'session' });
+    const kept = await workspaces.create({ name: 'kept', kind: 'session' });
+    const pinned = await workspaces.create({ name: 'pinned', kind: 'session' });
+    await clock.advance(DAY);
+    // The first deletion waits on Docker; meanwhile the person keeps one and pins the other.
+    const held = engine.hold('removeVolume');
+    const round = lifecycle.run();
+    await eventually(() => engine.callsTo('removeVolume').length > 0, 'the first deletion to reach Docker');
+    await workspaces.keep(kept.id);
+    await workspaces.setPinned(pinned.id, true);
+    held.release();
+    const results = await round;
+    assert.deepEqual(done(results), [['delete', first.id], ['delete', kept.id], ['delete', pinned.id]], 'all three were due when the round planned');
+    assert.deepEqual(results.map((r) => r.outcome), ['done', 'skipped', 'skipped']);
+    assert.throws(() => workspaces.get(first.id), isNotFound);
+    assert.equal(workspaces.get(kept.id).id, kept.id, 'kept: still there');
+    assert.equal(workspaces.get(pinned.id).pinned, true, 'pinned: still there');
+    assert.deepEqual(await lifecycle.preview(), [], 'and nothing is due now');
   });
 
   it('keep ends the warning and starts its expiry again', async () => {

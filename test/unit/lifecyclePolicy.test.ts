@@ -304,11 +304,9 @@ describe('lifecycle policy: settings', () => {
   });
 });
 
-describe('lifecycle policy: scheduleOf', () => {
-  const now = T0 + HOUR;
-
+describe('lifecycle policy: scheduleOf (the same whenever it is asked: lists cache it)', () => {
   it('a persistent workspace not warned yet: its deletion date by use and its archive date, no warning', () => {
-    assert.deepEqual(scheduleOf(workspace({ kind: 'persistent' }), policyOf(settings(), 'persistent'), now), {
+    assert.deepEqual(scheduleOf(workspace({ kind: 'persistent' }), policyOf(settings(), 'persistent')), {
       deleteAt: isoTime(T0 + 30 * DAY),
       archiveAt: isoTime(T0 + 14 * DAY),
     });
@@ -316,27 +314,25 @@ describe('lifecycle policy: scheduleOf', () => {
 
   it('one in its warning period: the date the warning gave, and the sentence for the user', () => {
     const warnedAt = T0 + 29 * DAY; // late: the period runs 72 h from then
-    const at = warnedAt + HOUR;
-
-    const schedule = scheduleOf(workspace({ kind: 'persistent', state: 'archived', warnedAt }), policyOf(settings(), 'persistent'), at);
+    const schedule = scheduleOf(workspace({ kind: 'persistent', state: 'archived', warnedAt }), policyOf(settings(), 'persistent'));
 
     assert.deepEqual(schedule, {
       deleteAt: isoTime(warnedAt + 72 * HOUR),
-      warning: `Will be deleted on ${isoTime(warnedAt + 72 * HOUR)!.slice(0, 10)} after 29 days without use, unless kept or pinned.`,
+      warning: `Will be deleted on ${isoTime(warnedAt + 72 * HOUR)!.slice(0, 10)} unless used, kept or pinned.`,
     });
   });
 
   it('an archived one has no archive date; an ephemeral or session one only a deletion date', () => {
-    assert.deepEqual(scheduleOf(workspace({ kind: 'persistent', state: 'archived' }), policyOf(settings(), 'persistent'), now), { deleteAt: isoTime(T0 + 30 * DAY) });
-    assert.deepEqual(scheduleOf(workspace({ kind: 'ephemeral' }), policyOf(settings(), 'ephemeral'), now), { deleteAt: isoTime(T0 + 5 * MINUTE) });
-    assert.deepEqual(scheduleOf(workspace({ kind: 'session' }), policyOf(settings(), 'session'), now), { deleteAt: isoTime(T0 + DAY) });
+    assert.deepEqual(scheduleOf(workspace({ kind: 'persistent', state: 'archived' }), policyOf(settings(), 'persistent')), { deleteAt: isoTime(T0 + 30 * DAY) });
+    assert.deepEqual(scheduleOf(workspace({ kind: 'ephemeral' }), policyOf(settings(), 'ephemeral')), { deleteAt: isoTime(T0 + 5 * MINUTE) });
+    assert.deepEqual(scheduleOf(workspace({ kind: 'session' }), policyOf(settings(), 'session')), { deleteAt: isoTime(T0 + DAY) });
   });
 
   it('nothing for a pinned workspace, one being deleted, or a kind with nothing planned', () => {
-    assert.equal(scheduleOf(workspace({ kind: 'persistent', pinned: true }), policyOf(settings(), 'persistent'), now), undefined);
-    assert.equal(scheduleOf(workspace({ kind: 'session', state: 'deleting' }), policyOf(settings(), 'session'), now), undefined);
+    assert.equal(scheduleOf(workspace({ kind: 'persistent', pinned: true }), policyOf(settings(), 'persistent')), undefined);
+    assert.equal(scheduleOf(workspace({ kind: 'session', state: 'deleting' }), policyOf(settings(), 'session')), undefined);
     const nothing = settings({ 'lifecycle.expireAfterMinutes': { session: 0 } });
-    assert.equal(scheduleOf(workspace({ kind: 'session' }), policyOf(nothing, 'session'), now), undefined);
+    assert.equal(scheduleOf(workspace({ kind: 'session' }), policyOf(nothing, 'session')), undefined);
   });
 });
 

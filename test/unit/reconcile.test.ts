@@ -25,6 +25,19 @@ describe('reconciliation plan', () => {
     for (const [action, items] of Object.entries(plan)) assert.equal(items.length, 0, action);
   });
 
+  it('never recreates an archived workspace\'s volume, and removes one a crash left before its removal', () => {
+    const missing = planReconciliation({ workspaces: [workspace('w-1', 'archived')], sessions: [] }, { containers: [], volumes: [] });
+    assert.deepEqual(missing.recreateVolumes, [], 'its files are in its archive: an empty volume would hide them');
+    const left = planReconciliation({ workspaces: [workspace('w-1', 'archived')], sessions: [] }, { containers: [], volumes: [{ name: 'vol-w-1', labels: {} }] });
+    assert.deepEqual(left.removeVolumes, ['vol-w-1']);
+  });
+
+  it('keeps a frozen session frozen: its container is paused as the database says', () => {
+    const paused = { ...sessionContainer('c1', 's1', 'w-1'), paused: true };
+    const plan = planReconciliation({ workspaces: [workspace('w-1')], sessions: [session('s1', 'w-1', 'c1', 'paused')] }, { containers: [paused], volumes: [{ name: 'vol-w-1', labels: {} }] });
+    for (const [action, items] of Object.entries(plan)) assert.equal(items.length, 0, action);
+  });
+
   it('removes containers and volumes the database does not know', () => {
     const plan = planReconciliation(
       { workspaces: [], sessions: [] },
