@@ -705,6 +705,25 @@ describe('archives, snapshots, clone, export and import, byte for byte', () => {
     assert.equal((await historyOf(client, workspace.id)).some((e) => e.kind === 'restored'), true);
 
     assert.deepEqual(await manifestOf(client, restored.id), manifest, 'the restored tree is identical, byte for byte');
+
+    // Archived again, then its stopped session resumed directly (the tree's ▷ on a session
+    // row, `session resume`, the API's start): restored first, never an empty volume.
+    await stopSessionsOf(workspace.id);
+    await client.request(P.ArchiveWorkspaceRequest.type, { id: workspace.id });
+    const resumed = await client.request(P.ResumeSessionRequest.type, { id: session.id });
+    assert.equal(resumed.state, 'running');
+    assert.deepEqual(await manifestOf(client, resumed.id), manifest, 'a resume restores the archive first');
+    // Files of an archived workspace are refused, not written into a volume about to be replaced.
+    await stopSessionsOf(workspace.id);
+    await client.request(P.ArchiveWorkspaceRequest.type, { id: workspace.id });
+    const { url, token: apiToken } = await enableApi(client);
+    const api = new ApiClient(url, apiToken);
+    try {
+      const write = await api.post(`/v1/workspaces/${workspace.id}/fs/write`, { path: 'late.txt', text: 'late' });
+      assert.equal(write.status, 409, write.text);
+    } finally {
+      api.close();
+    }
   });
 
   it('snapshots: restore (with undo), delete, clone, export and import keep the tree; a running session or a corrupt file is refused', async () => {
