@@ -285,6 +285,9 @@ export class Pool {
     while ([...this.images.values()].some((pool) => pool.refilling > 0)) {
       await this.deps.clock.sleep(DRAIN_POLL_MS);
     }
+    // What no session took and a tidy-up had not removed yet (the empty volume a used
+    // workspace's hand-out set aside, a moment ago): nothing of the pool outlives the sidecar.
+    await this.removeUnknownPoolObjects().catch((error: unknown) => this.deps.log.error('removing what is left of the pool', error));
   }
 }
 

@@ -11,14 +11,19 @@ import { exec, instanceObjects, P, TEST_IMAGE, useSidecar, waitFor, type Sidecar
 
 const SETTLE_LIMIT_MS = 90_000;
 
-/** Mount points under the instance's slot directory, as the kernel lists them. */
-function slotMounts(instanceId: string): string[] {
+/** The mounts under the instance's slot directory, as the kernel lists them: where, and which volume when one is bound. */
+function slotBinds(instanceId: string): Array<{ point: string; volume?: string }> {
   const directory = `/run/sandkasten/${instanceId}/`;
   return fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .map((line) => line.split(' ')[4] ?? '')
-    .filter((point) => point.startsWith(directory));
+    .map((line) => line.split(' '))
+    .filter((fields) => (fields[4] ?? '').startsWith(directory))
+    .map((fields) => ({ point: fields[4], volume: /\/volumes\/([^/]+)\/_data$/.exec(fields[3] ?? '')?.[1] }));
+}
+
+function slotMounts(instanceId: string): string[] {
+  return slotBinds(instanceId).map((bind) => bind.point);
 }
 
 async function poolReady(sidecar: SidecarHarness, count: number): Promise<void> {
@@ -69,10 +74,14 @@ describe('a used workspace starts from the pool (workspace slots)', { skip: proc
     assert.equal(resumed.containerId, session.containerId, 'the same container started again');
     assert.equal((await exec(sidecar.client, session.id, ['cat', '/workspace/kept', '/workspace/second'])).stdout, 'from the first sessionsecond\n');
 
-    // Deleting the workspace unmounts its slot; what is left is the pool's own.
+    // Deleting the workspace unmounts its slot; what is left are the pool's own (once it settled).
     await sidecar.client.request(P.DeleteWorkspaceRequest.type, { id: workspace.id, force: true });
-    const pool = (await instanceObjects(sidecar.instanceId)).containers.filter((c) => c.Labels['sandkasten.role'] === 'pool');
-    await waitFor('only the pool containers\' slots mounted', async () => (slotMounts(sidecar.instanceId).length === 2 * pool.length ? true : undefined));
+    await poolReady(sidecar, 2);
+    await waitFor('no slot holding the deleted workspace\'s volume, every slot a container\'s', async () => {
+      const binds = slotBinds(sidecar.instanceId);
+      const sources = new Set((await instanceObjects(sidecar.instanceId)).containers.flatMap((c) => (c.Mounts ?? []).map((m) => m.Source)));
+      return binds.every((bind) => sources.has(bind.point)) && !binds.some((bind) => bind.volume === workspace.volume) ? true : undefined;
+    });
   });
 
   it('leaves no mount and no container after kill -9 during hand-outs, once everything is removed', async () => {
