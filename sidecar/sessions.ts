@@ -267,9 +267,9 @@ export class Sessions {
       if (containers.networkFor(workspace.kind) === 'none' && pooled.network !== 'none') {
         await containers.engine.disconnectNetwork(pooled.containerId, pooled.network);
       }
-      // The main shell started inside the empty volume that was on the slot: into the workspace's.
-      const { result } = pooled.shell.run({ command: { line: 'cd /workspace' }, onOutput: () => undefined });
-      if ((await result).exitCode !== 0) return undefined;
+      // The main shell started inside the empty volume that was on the slot: into the
+      // workspace's, with its first command (no round trip of its own).
+      pooled.shell.enterBeforeNextCommand('/workspace');
       await this.recordStarted(workspace, id, pooled.containerId, true, options);
       recorded = true;
     } finally {

@@ -95,6 +95,16 @@ export class CommandShell {
   private commandsInHand = 0;
   /** This shell noted the session's state (see commandText) before its first session command. */
   private sessionNoted = false;
+  /** A directory to enter before the next command (see enterBeforeNextCommand). */
+  private enterFirst: string | undefined;
+
+  /**
+   * The next command starts with a `cd` into `directory`, in the same round trip: a pooled
+   * container's main shell sits in the empty volume that a used workspace's replaced.
+   */
+  enterBeforeNextCommand(directory: string): void {
+    this.enterFirst = directory;
+  }
   private ended = false;
   private readonly endListeners: Array<() => void> = [];
   /** The main shell's death marker, looked for in all stdout, during a command or between commands. */
@@ -264,7 +274,9 @@ export class CommandShell {
       };
       const firstInShell = options.role === 'session' && !this.sessionNoted;
       if (options.role === 'session') this.sessionNoted = true;
-      this.stream.write(commandText(options.command, nonce, this.stateFile, { ...options, firstInShell }));
+      const enter = this.enterFirst;
+      this.enterFirst = undefined;
+      this.stream.write(commandText(options.command, nonce, this.stateFile, { ...options, firstInShell, enter }));
     });
   }
 
@@ -503,7 +515,7 @@ function commandText(
   command: RunOptions['command'],
   nonce: string,
   stateFile: string,
-  options: Pick<RunOptions, 'stdoutFile' | 'stdinFifo' | 'role'> & { firstInShell: boolean },
+  options: Pick<RunOptions, 'stdoutFile' | 'stdinFifo' | 'role'> & { firstInShell: boolean; enter?: string },
 ): string {
   const { stdoutFile, stdinFifo, role } = options;
   // The session's shell notes where it is before its first command and after each, so a side
@@ -521,7 +533,8 @@ function commandText(
     ` [ -n "\${__sk_cwd-}" ] && \\command cd -- "$__sk_cwd";`;
   const notedFirst = role === 'session' && options.firstInShell ? noteSession : '';
   // The start time and the last background job so far: a cancel spares what started before.
-  const start = `{${notedFirst} IFS=' ' \\command read -r __sk_up __sk_idle </proc/uptime; __sk_bg=\${!:-0}; \\command echo "$__sk_up $__sk_bg" >|${stateFile}; } 2>/dev/null\n`;
+  const enter = options.enter ? ` \\command cd -- ${shellQuote(options.enter)};` : '';
+  const start = `{${enter}${notedFirst} IFS=' ' \\command read -r __sk_up __sk_idle </proc/uptime; __sk_bg=\${!:-0}; \\command echo "$__sk_up $__sk_bg" >|${stateFile}; } 2>/dev/null\n`;
   const line = 'argv' in command ? command.argv.map(shellQuote).join(' ') : command.line;
   // A stdin FIFO is made here if the writer has not made it yet (whoever comes first), and removed after.
   const stdin = stdinFifo ? `<${shellQuote(stdinFifo)}` : '</dev/null';

@@ -21,7 +21,12 @@ export class ToolShell {
 
   /** Runs `binary args…`; rejects with the tool's output when it exits non-zero. */
   run(binary: string, args: string[]): Promise<void> {
-    const result = this.queue.then(() => this.runNow(binary, args));
+    return this.runAll([[binary, args]]);
+  }
+
+  /** Runs the tools one after the other, each only if the one before succeeded (`&&`), in one round trip. */
+  runAll(commands: Array<[binary: string, args: string[]]>): Promise<void> {
+    const result = this.queue.then(() => this.runNow(commands));
     this.queue = result.catch(() => undefined);
     return result;
   }
@@ -31,8 +36,9 @@ export class ToolShell {
     this.shell = undefined;
   }
 
-  private runNow(binary: string, args: string[]): Promise<void> {
+  private runNow(commands: Array<[binary: string, args: string[]]>): Promise<void> {
     const shell = this.ensureShell();
+    const binary = commands.map(([tool]) => tool).join(' && ');
     const nonce = randomBytes(12).toString('hex');
     const marker = `\n${nonce}:`;
     return new Promise<void>((resolve, reject) => {
@@ -71,7 +77,8 @@ export class ToolShell {
       shell.stdout.on('data', onData);
       shell.once('exit', onExit);
       // stdin from /dev/null: the tool reads nothing of the commands after it.
-      shell.stdin.write(`${[binary, ...args].map(quote).join(' ')} </dev/null 2>&1; printf '\\n%s:%s\\n' ${nonce} "$?"\n`);
+      const line = commands.map(([tool, args]) => `${[tool, ...args].map(quote).join(' ')} </dev/null 2>&1`).join(' && ');
+      shell.stdin.write(`${line}; printf '\\n%s:%s\\n' ${nonce} "$?"\n`);
     });
   }
 

@@ -163,10 +163,22 @@ export class WorkspaceSlots {
    * when it cannot; the slot may then be empty, and the caller removes the container.
    */
   rebind(slot: WorkspaceSlot, volumeName: string): Promise<boolean> {
-    if (!this.available || !this.isSlotPath(slot.hostPath)) return Promise.resolve(false);
+    if (!this.available || !this.isSlotPath(slot.hostPath) || !this.umountBinary || !this.mountBinary) return Promise.resolve(false);
     return this.lock.run(slot.hostPath, async () => {
-      if (!(await this.unmountAbove(slot.hostPath, 1))) return false;
-      return this.bindNow(slot, volumeName);
+      if ((await mountsAt(slot.hostPath)).length !== 2) return false; // the slot and the pool's volume, nothing else
+      const source = await this.sourceOf(volumeName);
+      if (!source) return false;
+      try {
+        // Both in one round trip: this is on the way to a session's first command.
+        await this.tools.runAll([
+          [this.umountBinary!, ['-n', '-l', slot.hostPath]],
+          [this.mountBinary!, ['-n', '--bind', source, slot.hostPath]],
+        ]);
+      } catch (error) {
+        this.deps.log.error(`workspace slots: could not put ${volumeName} onto ${slot.id} (${firstLine(error)})`);
+        return false;
+      }
+      return (await mountsAt(slot.hostPath)).length === 2;
     });
   }
 
@@ -183,15 +195,32 @@ export class WorkspaceSlots {
   /** Volumes' directories as Docker reported them (a volume's Mountpoint never changes while it exists). */
   private readonly mountpoints = new Map<string, string>();
 
-  private async bindNow(slot: WorkspaceSlot, volumeName: string): Promise<boolean> {
-    const source = this.mountpoints.get(volumeName) ?? (await this.deps.engine.volumeMountpoint(volumeName).catch(() => undefined));
+  /** Where Docker keeps local volumes (`<DockerRootDir>/volumes`), learnt from the first lookup. */
+  private volumesRoot: string | undefined;
+
+  /**
+   * The volume's host directory, checked to be a real directory with no link on the way:
+   * remembered, derived for this instance's own volumes (made without options: Docker puts
+   * them at `<volumes root>/<name>/_data`), or asked of Docker.
+   */
+  private async sourceOf(volumeName: string): Promise<string | undefined> {
+    const own = this.volumesRoot && volumeName.startsWith(`sandkasten-${this.deps.engine.instanceId}-`) && /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(volumeName);
+    let source = this.mountpoints.get(volumeName) ?? (own ? path.join(this.volumesRoot!, volumeName, '_data') : undefined);
+    if (!source || !isPlainDirectory(source)) source = await this.deps.engine.volumeMountpoint(volumeName).catch(() => undefined);
     // Checked at every bind: a removed volume's directory is gone (and its name may come back).
     if (!source || !isPlainDirectory(source)) {
       this.mountpoints.delete(volumeName);
-      return false;
+      return undefined;
     }
+    this.volumesRoot ??= path.dirname(path.dirname(source));
     if (this.mountpoints.size > MAX_REMEMBERED_MOUNTPOINTS) this.mountpoints.clear();
     this.mountpoints.set(volumeName, source);
+    return source;
+  }
+
+  private async bindNow(slot: WorkspaceSlot, volumeName: string): Promise<boolean> {
+    const source = await this.sourceOf(volumeName);
+    if (!source) return false;
     try {
       await this.mount(['--bind', source, slot.hostPath]);
     } catch (error) {
