@@ -105,3 +105,8 @@ export function parseConfigValue(text: string): unknown {
 export function shortImageId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }
+
+/** Writes `text` to stdout with one final newline; nothing for empty text. */
+export function print(text: string): void {
+  if (text) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}

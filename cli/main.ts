@@ -16,7 +16,7 @@ import { resolveHome } from '../sidecar/client/home';
 import * as P from '../sidecar/client/protocol';
 import { formatBytes } from '../sidecar/client/units';
 import { sessionStateWord, workspaceStateNamed, workspaceStateWord } from '../sidecar/client/vocabulary';
-import { formatTable, parseConfigValue, shortImageId, USAGE, UsageError } from './format';
+import { formatTable, parseConfigValue, print, shortImageId, USAGE, UsageError } from './format';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runProcessCommand, startBackground } from './processes';
 import { runShell } from './shell';
@@ -365,9 +365,6 @@ function runDaemonInForeground(home: string): Promise<number> {
   return lifecycle.whileRunning({ onInterrupt }, () => exited);
 }
 
-function print(text: string): void {
-  if (text) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
 
 /** Says what went wrong on stderr, in one line (no stack trace), and returns the exit code. */
 function report(error: unknown): number {

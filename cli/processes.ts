@@ -4,7 +4,7 @@
  */
 import type { SidecarClient } from '../sidecar/client/sidecarClient';
 import * as P from '../sidecar/client/protocol';
-import { formatTable, UsageError } from './format';
+import { formatTable, print, UsageError } from './format';
 
 /** How long one follow request waits for output before asking again. */
 const FOLLOW_WAIT_MS = 30_000;
@@ -97,6 +97,3 @@ async function writePage(page: P.OutputPage): Promise<void> {
   }
 }
 
-function print(text: string): void {
-  if (text) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}

@@ -8,7 +8,7 @@ import { WorkDoneProgress } from 'vscode-languageserver-protocol';
 import type { SidecarClient } from '../sidecar/client/sidecarClient';
 import * as P from '../sidecar/client/protocol';
 import { formatBytes } from '../sidecar/client/units';
-import { formatTable, UsageError } from './format';
+import { formatTable, print, UsageError } from './format';
 
 export interface LifecycleCommandOptions {
   json: boolean;
@@ -164,6 +164,3 @@ async function progressOf<T>(client: SidecarClient, work: (token: string) => Pro
   }
 }
 
-function print(text: string): void {
-  if (text) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}

@@ -69,10 +69,13 @@ export class Sessions {
    */
   async ready(id: string): Promise<SessionInfo & { containerId: string }> {
     const session = this.get(id);
-    if (isFrozen(session)) await this.thawIfFrozen(id);
-    const running = this.running(id);
-    this.deps.activity.touch(id, running.workspaceId);
-    return running;
+    if (!isFrozen(session)) {
+      // The common path (on the way to every command): one read of the session.
+      this.deps.activity.touch(id, session.workspaceId);
+      return runningOrConflict(session);
+    }
+    await this.thawIfFrozen(id); // counts the use
+    return this.running(id);
   }
 
   /** A use that needs no running session (opening a terminal decides itself): thaws a frozen session, counts the use. */
@@ -191,13 +194,7 @@ export class Sessions {
 
   /** The session if it runs, or a Conflict saying why not and how to go on. */
   running(id: string): SessionInfo & { containerId: string } {
-    const session = this.get(id);
-    if (session.state === 'running' && session.containerId) return session as SessionInfo & { containerId: string };
-    const why = session.stateReason ? ` (${session.stateReason})` : '';
-    if (session.state === 'paused') {
-      throw conflict(`Session "${id}" is paused${why}: nothing in its container can run. Resume it (\`sandkasten session resume ${id}\`) first.`);
-    }
-    throw conflict(`Session "${id}" is ${session.state}${why}. Resume it (\`sandkasten session resume ${id}\`) first.`);
+    return runningOrConflict(this.get(id));
   }
 
   /**
@@ -560,4 +557,14 @@ function describeSince(iso: string, now: number): string {
 /** Frozen by the lifecycle (a pause by someone else is theirs to undo). */
 function isFrozen(session: SessionInfo): boolean {
   return session.state === 'paused' && session.frozenAt !== undefined && session.containerId !== null;
+}
+
+function runningOrConflict(session: SessionInfo): SessionInfo & { containerId: string } {
+  if (session.state === 'running' && session.containerId) return session as SessionInfo & { containerId: string };
+  const { id } = session;
+  const why = session.stateReason ? ` (${session.stateReason})` : '';
+  if (session.state === 'paused') {
+    throw conflict(`Session "${id}" is paused${why}: nothing in its container can run. Resume it (\`sandkasten session resume ${id}\`) first.`);
+  }
+  throw conflict(`Session "${id}" is ${session.state}${why}. Resume it (\`sandkasten session resume ${id}\`) first.`);
 }

@@ -194,7 +194,7 @@ export class WorkspaceArchives {
       const volume = await this.filledVolume(planned.id, (target) =>
         fresh.state === 'archived'
           ? this.deps.volumes.restore(this.archiveFileOf(id), target, bytesRead(progress, `Copying ${fresh.name}`, this.archiveFileOf(id)))
-          : this.withSessionsPaused(id, () => this.deps.volumes.copy(fresh.volume, target)),
+          : this.deps.freezeSessionsDuring(id, () => this.deps.volumes.copy(fresh.volume, target)),
       );
       workspaces.insertPlanned(planned, volume, { reason: `cloned from ${id}`, withFiles: true });
       store.events.append(id, 'cloned', `copied into ${planned.id}`, clock.now());
@@ -214,13 +214,7 @@ export class WorkspaceArchives {
     if (!fs.existsSync(path.dirname(target))) throw invalidInput(`The directory ${path.dirname(target)} does not exist.`);
     return locks.run(id, async () => {
       const workspace = workspaces.get(id);
-      let summary: { bytes: number; sha256: string };
-      if (workspace.state === 'archived') {
-        // The archive is already that file.
-        summary = await copyDurably(this.archiveFileOf(id), target, this.deps.volumes);
-      } else {
-        summary = await this.withSessionsPaused(id, () => this.deps.volumes.save(workspace.volume, target, bytesSaid(progress, `Exporting ${workspace.name}`)));
-      }
+      const summary = await this.saveFiles(workspace, target, bytesSaid(progress, `Exporting ${workspace.name}`));
       store.events.append(id, 'exported', `to ${target} (${summary.bytes} bytes)`, clock.now());
       await store.commit();
       return { file: target, ...summary };
@@ -255,12 +249,7 @@ export class WorkspaceArchives {
     const relative = `${workspaceId}/${id}.tar.gz`;
     const file = this.snapshotPath(relative);
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    let summary: { bytes: number; sha256: string };
-    if (workspace.state === 'archived') {
-      summary = await copyDurably(this.archiveFileOf(workspaceId), file, this.deps.volumes);
-    } else {
-      summary = await this.withSessionsPaused(workspaceId, () => this.deps.volumes.save(workspace.volume, file, bytesSaid(progress, `Snapshotting ${workspace.name}`)));
-    }
+    const summary = await this.saveFiles(workspace, file, bytesSaid(progress, `Snapshotting ${workspace.name}`));
     // The file is whole and checked before a row names it: a crash before this leaves only a file the sweep removes.
     try {
       store.snapshots.insert({ id, workspaceId, name: label, version: store.snapshots.nextVersion(workspaceId), file: relative, ...summary, now: clock.now() });
@@ -288,9 +277,14 @@ export class WorkspaceArchives {
     return volume;
   }
 
-  /** Running sessions are frozen while their files are read, so the copy is of one moment (see Sessions.frozenDuring). */
-  private withSessionsPaused<T>(workspaceId: string, work: () => Promise<T>): Promise<T> {
-    return this.deps.freezeSessionsDuring(workspaceId, work);
+  /**
+   * The workspace's files as a .tar.gz at `file`, written durably and checked: its archive
+   * copied when it is archived (that is already such a file), else its volume saved with its
+   * running sessions frozen, so the copy is of one moment (see Sessions.frozenDuring).
+   */
+  private saveFiles(workspace: WorkspaceInfo, file: string, onProgress?: (p: { bytes: number }) => void): Promise<{ bytes: number; sha256: string }> {
+    if (workspace.state === 'archived') return copyDurably(this.archiveFileOf(workspace.id), file, this.deps.volumes);
+    return this.deps.freezeSessionsDuring(workspace.id, () => this.deps.volumes.save(workspace.volume, file, onProgress));
   }
 
   /** Stopped sessions' containers still mount the old volume: they go, and a resume makes a new one. */
