@@ -17,8 +17,8 @@ const common = {
   sourcemap: production ? false : 'linked',
   minify: production,
   logLevel: 'warning',
-  // ssh2 (dockerode's optional SSH transport) loads these native helpers inside try/catch.
-  external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+  // ssh2 (dockerode's optional SSH transport) and ws load these optional native helpers inside try/catch.
+  external: ['cpu-features', './crypto/build/Release/sshcrypto.node', 'bufferutil', 'utf-8-validate'],
   // sql.js is bundled; database.ts only resolves its package when run from source (tests).
   logOverride: { 'require-resolve-not-external': 'silent' },
 };

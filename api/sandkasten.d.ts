@@ -241,6 +241,8 @@ export interface OpenTerminalOptions {
  * - ImageMissing: the image is neither local nor pullable.
  * - InvalidConfig: a configuration value is invalid.
  * - Timeout: an operation ran past its deadline and was stopped.
+ * - Exists: what was to be made is there already (a file, a directory).
+ * - Forbidden: the caller's role does not allow it (a viewer of a shared session writing).
  * - Internal: a bug; the Sandkasten log has the detail.
  * - RequestCancelled: the cancellation token was cancelled before the request could run.
  * - SidecarUnavailable: the sidecar could not be started or the connection to it was lost; retrying may help.
@@ -254,6 +256,8 @@ export type SandkastenErrorCode =
   | 'ImageMissing'
   | 'InvalidConfig'
   | 'Timeout'
+  | 'Exists'
+  | 'Forbidden'
   | 'Internal'
   | 'RequestCancelled'
   | 'SidecarUnavailable';

@@ -25,6 +25,8 @@ export const notFound = (message: string, detail?: string) => new SandkastenErro
 export const conflict = (message: string, detail?: string) => new SandkastenError('Conflict', message, detail);
 export const dockerUnavailableError = (message: string, detail?: string) => new SandkastenError('DockerUnavailable', message, detail);
 export const imageMissing = (message: string, detail?: string) => new SandkastenError('ImageMissing', message, detail);
+export const exists = (message: string, detail?: string) => new SandkastenError('Exists', message, detail);
+export const forbidden = (message: string, detail?: string) => new SandkastenError('Forbidden', message, detail);
 export const invalidConfig = (message: string, detail?: string) => new SandkastenError('InvalidConfig', message, detail);
 
 export function hasCode(error: unknown, codeName: ErrorCodeName): boolean {

@@ -24,6 +24,8 @@ import * as S from './schema';
  * - ImageMissing: the image is neither local nor pullable.
  * - InvalidConfig: a configuration value is invalid; the message names the key.
  * - Timeout: an operation ran past its deadline and was stopped.
+ * - Exists: what was to be made is there already (a file, a directory).
+ * - Forbidden: the caller's role does not allow it (a share's viewer writing a file).
  * - Internal: a bug; the message says what failed, the sidecar log has the detail.
  */
 export const ErrorCode = {
@@ -35,6 +37,8 @@ export const ErrorCode = {
   ImageMissing: 1006,
   InvalidConfig: 1007,
   Timeout: 1008,
+  Exists: 1009,
+  Forbidden: 1010,
   Internal: 1099,
   /** LSP's code, used when a client cancels a request. */
   RequestCancelled: -32800,
@@ -898,3 +902,10 @@ export namespace RotateApiTokenRequest {
   /** A new token, durable before it is answered; the old one is refused from then on. */
   export const type = new RequestType<Record<string, never>, ApiInfo, void>(method);
 }
+
+// ---------------------------------------------------------------------------------------
+// Larger areas, each in a module of its own, re-exported so both ends still import one protocol
+// ---------------------------------------------------------------------------------------
+
+export * from './fileProtocol';
+export * from './shareProtocol';
