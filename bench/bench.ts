@@ -13,6 +13,7 @@ import { CancellationTokenSource, SidecarClient } from '../sidecar/client/sideca
 import * as P from '../sidecar/client/protocol';
 import { measureHttpApi } from './httpApi';
 import { measureLifecycle } from './lifecycle';
+import { measureShare } from './share';
 import { measureScale } from './scale';
 import { measureTerminalEcho } from './terminalEcho';
 import { formatRows, percentile, time, type Row } from './stats';
@@ -217,6 +218,11 @@ async function main(): Promise<void> {
     const echo = await measureTerminalEcho(client, session.id);
     if (echo) rows.push({ name: 'terminal keystroke echo', samples: echo });
 
+    // Sharing: a session of a collaborative workspace, a guest's sidecar of its own.
+    const sharedSession = await client.request(P.StartSessionRequest.type, { workspaceId: await newWorkspace('collaborative') });
+    const share = await measureShare(client, sidecarScript, sharedSession.id);
+    rows.push(...share.rows);
+
     const httpApi = await measureHttpApi(client, {
       image: IMAGE,
       sessions: SESSIONS,
@@ -261,6 +267,7 @@ async function main(): Promise<void> {
     );
     console.log(httpApi.targets);
     console.log(lifecycle.targets);
+    console.log(share.targets);
     console.log(scale.notes.join('\n'));
     const jsonFile = jsonOutput(process.argv.slice(2));
     if (jsonFile) {

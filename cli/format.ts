@@ -14,6 +14,8 @@ Usage:
   sandkasten workspace keep ID                         counts as a use: its expiry starts again
   sandkasten workspace history ID [--json]             its events (made, started, frozen, warned…) and why
   sandkasten workspace set-image ID IMAGE              its next session runs IMAGE with the same files
+  sandkasten workspace set-kind ID KIND                session, persistent or collaborative (only
+                                                       collaborative workspaces' sessions are shared)
   sandkasten workspace archive ID                      saves its files to a file, removes the volume;
                                                        starting a session restores them
   sandkasten workspace clone ID NAME                   a new workspace with a copy of its files
@@ -59,6 +61,23 @@ Usage:
   sandkasten shell SESSION_ID [--terminal ID]          an interactive shell in the session; exit it to
                                                        end it, close the window to detach (the shell
                                                        lives on: reattach or restore with --terminal)
+  sandkasten share SESSION_ID [--role viewer|editor] [--anyone] [--json]
+                                                       shares a running session of a collaborative
+                                                       workspace: prints the link and the code;
+                                                       --role: new guests' role (default viewer),
+                                                       --anyone: nobody waits for your approval
+  sandkasten share list [--json]                       your shares: guests, roles, waiting requests
+  sandkasten share allow REQUEST_ID [--role R] | deny REQUEST_ID
+  sandkasten share role SESSION_ID GUEST_ID viewer|editor
+  sandkasten share remove SESSION_ID GUEST_ID          disconnects the guest; its access ends
+  sandkasten share revoke SESSION_ID                   a new link; the old one is refused, guests stay
+  sandkasten share stop SESSION_ID                     ends the share, disconnects every guest
+  sandkasten join LINK [--name N] [--terminal ID]      joins a shared session (waits for the host's
+                                                       approval) and attaches this terminal to its
+                                                       shared terminal; leaving the shell leaves
+  sandkasten join LINK --detach [--json]               joins without attaching: then sandkasten
+                                                       shell shared.ID attaches
+  sandkasten share joined [--json] | share leave ID    what you joined; leave one
   sandkasten config get [KEY] [--json]
   sandkasten config set KEY VALUE                      VALUE is JSON, or a plain string,
                                                        e.g. config set pool.images '{"IMG": 3}'

@@ -19,6 +19,7 @@ import { sessionStateWord, workspaceStateNamed, workspaceStateWord } from '../si
 import { formatTable, parseConfigValue, print, shortImageId, USAGE, UsageError } from './format';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runProcessCommand, startBackground } from './processes';
+import { runShareCommand } from './share';
 import { runShell } from './shell';
 import { lifecycleColumn, runLifecycleCommand } from './workspaceLifecycle';
 
@@ -51,6 +52,9 @@ const OPTIONS = {
   prefix: { type: 'string' },
   'dry-run': { type: 'boolean' },
   name: { type: 'string' },
+  role: { type: 'string' },
+  anyone: { type: 'boolean' },
+  detach: { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -136,6 +140,14 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       const [id, name] = rest;
       const workspace = await client.request(P.RenameWorkspaceRequest.type, { id, name });
       output(workspace, () => `Renamed workspace ${workspace.id} to ${workspace.name}`);
+      return 0;
+    }
+    case 'workspace set-kind': {
+      if (rest.length !== 2) throw new UsageError('workspace set-kind takes an ID and a KIND (session, persistent or collaborative).');
+      const [id, kind] = rest;
+      if (!(P.WORKSPACE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`"${kind}" is not a kind; kinds: ${P.WORKSPACE_KINDS.join(', ')}.`);
+      const workspace = await client.request(P.SetWorkspaceKindRequest.type, { id, kind: kind as P.WorkspaceKind });
+      output(workspace, () => `Workspace ${workspace.id} is ${workspace.kind} now`);
       return 0;
     }
     case 'workspace rm':
@@ -280,6 +292,11 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       }
       if (group === 'exec') return runExec(client, verb, rest, values);
       if (group === 'shell') return runShell(client, verb, rest, values.terminal);
+      {
+        const options = { json, role: values.role, anyone: values.anyone ?? false, name: values.name, terminal: values.terminal, detach: values.detach ?? false };
+        const code = await runShareCommand(client, group, verb, rest, options);
+        if (code !== undefined) return code;
+      }
       {
         const options = { json, dryRun: values['dry-run'] ?? false, force: values.force ?? false, name: values.name, kind: values.kind, image: values.image };
         const code = await runLifecycleCommand(client, `${group} ${verb ?? ''}`.trim(), rest, options);

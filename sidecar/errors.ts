@@ -1,4 +1,4 @@
-import type { ErrorCodeName } from './client/protocol';
+import type { ErrorCodeName, ErrorData } from './client/protocol';
 
 /**
  * An error a person can act on: a typed code (see ErrorCode in the protocol) and one
@@ -12,6 +12,8 @@ export class SandkastenError extends Error {
     readonly codeName: ErrorCodeName,
     message: string,
     readonly detail?: string,
+    /** More for the client to read in ErrorData (a file request's kind of path). */
+    readonly data: Pick<ErrorData, 'file'> = {},
   ) {
     super(message);
     this.name = 'SandkastenError';

@@ -6,7 +6,7 @@ import { ApiServer } from './api/apiServer';
 import { ApiToken } from './api/apiToken';
 import { homePaths, type HomePaths } from './client/home';
 import { ensurePrivateDirectory } from './client/privateDirectory';
-import type { ApiInfo, SidecarStatus } from './client/protocol';
+import type { ApiInfo, FileTarget, SidecarStatus } from './client/protocol';
 import { ConfigStore } from './config';
 import { ContainerWatch } from './containerWatch';
 import { DiskWatch } from './diskWatch';
@@ -15,6 +15,8 @@ import { DockerEngine } from './docker/dockerEngine';
 import type { Engine } from './docker/engine';
 import { HostFirewall } from './docker/hostFirewall';
 import { Exec } from './exec/exec';
+import { Files } from './files/files';
+import { WorkspaceFileSystem, type FileOps } from './files/workspaceFileSystem';
 import { Processes } from './exec/processes';
 import { SessionLogs } from './exec/sessionLogs';
 import { Activity } from './lifecycle/activity';
@@ -30,6 +32,8 @@ import { reconcileWithDocker } from './reconcile';
 import { Server } from './server/server';
 import type { Services } from './server/services';
 import { Sessions } from './sessions';
+import { JoinedShares } from './share/joinedShares';
+import { defaultDisplayName, Shares } from './share/shares';
 import { Store } from './store/store';
 import { Terminals } from './terminals/terminals';
 import { Changes } from './util/changes';
@@ -67,6 +71,11 @@ export class Sidecar implements Services {
   readonly processes: Processes;
   readonly sessionLogs: SessionLogs;
   readonly terminals: Terminals;
+  /** Workspaces' files for editors and share guests (see fileOps). */
+  private readonly fileSystem: WorkspaceFileSystem;
+  private readonly files: Files;
+  readonly shares: Shares;
+  readonly joinedShares: JoinedShares;
   readonly pool: Pool;
   readonly rawChannels: RawChannels;
   readonly pipes: DirectPipes;
@@ -170,6 +179,24 @@ export class Sidecar implements Services {
     this.exec = new Exec({ engine, sessions: this.sessions, workspaces: this.workspaces, store, shells: this.shells, clock });
     this.processes = new Processes({ engine, sessions: this.sessions, config, clock, changes });
     this.terminals = new Terminals({ store, engine, sessions: this.sessions, changes, clock, log: options.log });
+    this.files = new Files({ engine, clock, config, sessions: this.sessions, workspaces: this.workspaces, log: options.log });
+    this.fileSystem = new WorkspaceFileSystem({ files: this.files, sessions: this.sessions, workspaces: this.workspaces, clock, log: options.log });
+    this.shares = new Shares({
+      store,
+      sessions: this.sessions,
+      workspaces: this.workspaces,
+      terminals: this.terminals,
+      fileOps: (workspaceId) => this.fileSystem.forWorkspace(workspaceId),
+      config,
+      changes,
+      clock,
+      log: options.log,
+    });
+    this.joinedShares = new JoinedShares({ clock, changes, log: options.log, displayName: () => config.current['share.displayName'] || defaultDisplayName() });
+    // A share keeps the sidecar up without clients (the host's window may close); its end lets it go idle.
+    changes.subscribe((areas) => {
+      if (areas.includes('shares')) this.scheduleIdleShutdown();
+    });
     this.containerWatch = new ContainerWatch({ containers, store, sessions: this.sessions, config, clock, log: options.log });
     this.diskWatch = new DiskWatch({ containers, store, sessions: this.sessions, workspaces: this.workspaces, config, clock, changes, log: options.log });
     this.server = new Server(this, this.rawChannels, {
@@ -263,6 +290,12 @@ export class Sidecar implements Services {
     return this.reconciled;
   }
 
+  /** A workspace's files, or those of a session someone shares with us. */
+  fileOps(target: FileTarget): FileOps {
+    if ('workspaceId' in target) return this.fileSystem.forWorkspace(target.workspaceId);
+    return this.joinedShares.files(target.joinedShareId);
+  }
+
   async status(): Promise<SidecarStatus> {
     const docker = await this.engine.status();
     if (docker.available) {
@@ -283,10 +316,10 @@ export class Sidecar implements Services {
 
   private scheduleIdleShutdown(): void {
     this.idleTimer?.cancel();
-    if (this.server.clientCount > 0 || this.stopping || this.config.current['api.enabled']) return;
+    if (this.server.clientCount > 0 || this.stopping || this.config.current['api.enabled'] || this.shares.active) return;
     const seconds = this.config.current.idleShutdownSeconds;
     this.idleTimer = this.clock.setTimeout(() => {
-      if (this.server.clientCount === 0) void this.shutdown(`no client for ${seconds} s`);
+      if (this.server.clientCount === 0 && !this.shares.active) void this.shutdown(`no client for ${seconds} s`);
     }, seconds * 1000);
   }
 
@@ -317,7 +350,11 @@ export class Sidecar implements Services {
       this.apiLeases.stop();
       this.lifecycle.stop();
       this.server.stopAccepting();
+      this.joinedShares.closeAll();
+      await this.shares.closeAll().catch((error) => this.log.error('ending the shares failed', error));
       await this.apiServer.close().catch((error) => this.log.error('closing the HTTP API failed', error));
+      this.fileSystem.dispose();
+      this.files.dispose();
       this.shells.closeAll();
       this.processes.closeAll();
       this.terminals.closeAll();

@@ -1,6 +1,6 @@
 import { callerWorkspaceIdProblem, cryptoRandomHex, newWorkspaceId, workspaceNameProblem, type RandomHex } from './client/ids';
 import { imageReferenceProblem } from './client/imageReference';
-import { WORKSPACE_KINDS, type CreateWorkspaceParams, type Origin, type WorkspaceEvent, type WorkspaceEventKind, type WorkspaceFilter, type WorkspaceInfo, type WorkspacePage } from './client/protocol';
+import { WORKSPACE_KINDS, type CreateWorkspaceParams, type Origin, type WorkspaceEvent, type WorkspaceEventKind, type WorkspaceFilter, type WorkspaceInfo, type WorkspaceKind, type WorkspacePage } from './client/protocol';
 import type { ConfigStore } from './config';
 import type { Containers } from './containers';
 import { LABEL } from './docker/engine';
@@ -256,6 +256,15 @@ export class Workspaces {
   }
 
   /** Its next session runs `image` with the same volume (running sessions keep theirs until restarted). */
+  async setKind(id: string, kind: WorkspaceKind): Promise<WorkspaceInfo> {
+    const before = this.get(id).kind;
+    if (before === kind) return this.get(id);
+    if (before === 'ephemeral' || kind === 'ephemeral') {
+      throw conflict(`Workspace "${id}" is ${before}: ephemeral workspaces are made to vanish with their session and do not change kind. Clone it to keep its files.`);
+    }
+    return this.change(id, 'kind-changed', `kind ${before} → ${kind}`, (store) => store.workspaces.setKind(id, kind));
+  }
+
   async setImage(id: string, image: string): Promise<WorkspaceInfo> {
     const problem = imageReferenceProblem(image);
     if (problem) throw invalidInput(`"${image}" is not an image reference: ${problem}`);

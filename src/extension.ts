@@ -4,6 +4,7 @@ import { createApi } from './api';
 import { registerCommands } from './commands';
 import { refillCommandOutput } from './commands/exec';
 import { Ctx } from './ctx';
+import { registerWorkspaceFileSystem } from './files/workspaceFileSystem';
 import { LifecycleWarnings } from './lifecycleWarnings';
 import { registerPoolView } from './views/pool';
 import { registerViews } from './views/trees';
@@ -24,6 +25,7 @@ export function activate(context: vscode.ExtensionContext): SandkastenApi {
   ctx.views = registerViews(ctx);
   registerPoolView(ctx);
   registerCommands(ctx);
+  registerWorkspaceFileSystem(ctx);
   ctx.pushExtensionCleanup(new LifecycleWarnings(ctx));
   refillCommandOutput(ctx);
   // The sandbox terminals this window had open before a reload.

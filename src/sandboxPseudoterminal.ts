@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import {
   DetachTerminalNotification,
   ErrorCode,
+  isSharedId,
   OpenTerminalRequest,
   TerminalInputNotification,
   TerminalResizeNotification,
@@ -56,6 +57,8 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
     public terminalId: string | undefined,
     /** Shown before the terminal's own name, e.g. the workspace. */
     readonly title: string,
+    /** Made as a terminal only the host sees (guests of a share neither see nor open it). */
+    private readonly privateToHost = false,
   ) {}
 
   open(initialDimensions: vscode.TerminalDimensions | undefined): void {
@@ -72,7 +75,8 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
   private async openInSidecar(): Promise<void> {
     let result: OpenTerminalResult;
     try {
-      result = await this.owner.ctx.request(OpenTerminalRequest.type, { sessionId: this.sessionId, terminalId: this.terminalId, ...this.size });
+      const created = this.terminalId === undefined && this.privateToHost ? { private: true } : {};
+      result = await this.owner.ctx.request(OpenTerminalRequest.type, { sessionId: this.sessionId, terminalId: this.terminalId, ...this.size, ...created });
     } catch (error) {
       this.showOpenFailure(error);
       return;
@@ -83,9 +87,10 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
     this.attachedOnConnection = this.owner.connectionCount;
     this.owner.register(this, result.terminal);
     this.renamed.fire(`${this.title} · ${result.terminal.name}`);
-    if (result.outcome === 'attached') {
+    if (result.outcome === 'attached' && !isSharedId(this.sessionId)) {
       // A reload or reconnect found the shell alive; said where it does not disturb the prompt.
-      // A restored shell says so itself, in the terminal.
+      // A restored shell says so itself, in the terminal. (A shared session's terminal is the
+      // host's running shell: attaching to it is the normal case, nothing to say.)
       vscode.window.setStatusBarMessage(`Sandkasten: reattached to ${result.terminal.name} (its shell kept running)`, 5000);
     }
     // After a reconnect the replay repeats what is on screen: reset the screen first (RIS).
@@ -120,6 +125,11 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
       return;
     }
     this.waitingForRestore = true;
+    if (isSharedId(this.sessionId)) {
+      // The host's terminal: the share ended, the connection was lost, or the host's shell went.
+      this.written.fire(`\r\n${dim('[sandkasten] This shared terminal is gone from here. Press Enter to open it again (while the share lasts), or close this terminal.')}\r\n`);
+      return;
+    }
     this.written.fire(
       `\r\n${dim('[sandkasten] The shell ended with its container (the session stopped or restarted).')}\r\n` +
         `${dim('Press Enter to start a new shell here with the same directory, environment and history.')}\r\n`,

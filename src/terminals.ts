@@ -3,6 +3,7 @@ import { ResponseError } from 'vscode-languageclient/node';
 import {
   CloseTerminalRequest,
   ErrorCode,
+  isSharedId,
   TerminalExitNotification,
   TerminalOutputNotification,
   type SessionInfo,
@@ -63,6 +64,24 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
     const session = await this.pickRunningSession(item);
     if (!session) return;
     vscode.window.createTerminal(this.terminalOptions(session.id, undefined, session.workspaceName)).show();
+  }
+
+  /** Opens and shows a new terminal in a session that only the host sees, never a guest of its share. */
+  openPrivate(session: SessionInfo): void {
+    vscode.window.createTerminal(this.terminalOptions(session.id, undefined, session.workspaceName, { privateToHost: true })).show();
+  }
+
+  /**
+   * Closes this window's terminals of a session without ending their shells (a shared
+   * session we left: the host's shells are not ours to end).
+   */
+  closeTerminalsOf(sessionId: string): void {
+    for (const shown of vscode.window.terminals) {
+      const pty = pseudoterminalOf(shown);
+      if (pty?.sessionId !== sessionId) continue;
+      this.forget(pty);
+      shown.dispose();
+    }
   }
 
   /** Opens and shows a new terminal in a session, and returns it (for the extension API). */
@@ -131,11 +150,11 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
     });
   }
 
-  private terminalOptions(sessionId: string, terminalId: string | undefined, title: string): vscode.ExtensionTerminalOptions {
+  private terminalOptions(sessionId: string, terminalId: string | undefined, title: string, options: { privateToHost?: boolean } = {}): vscode.ExtensionTerminalOptions {
     return {
       name: title,
-      pty: new SandboxPseudoterminal(this, sessionId, terminalId, title),
-      iconPath: new vscode.ThemeIcon('vm'),
+      pty: new SandboxPseudoterminal(this, sessionId, terminalId, title, options.privateToHost),
+      iconPath: new vscode.ThemeIcon(options.privateToHost ? 'lock' : isSharedId(sessionId) ? 'live-share' : 'vm'),
     };
   }
 
@@ -155,6 +174,11 @@ export class SandboxTerminals implements PseudoterminalOwner, vscode.Disposable 
     switch (terminal.exitStatus?.reason) {
       case vscode.TerminalExitReason.User:
         this.forget(pty);
+        // A shared session's terminal is the host's: closing our tab leaves it running for them.
+        if (isSharedId(terminalId)) {
+          pty.detach();
+          break;
+        }
         void this.ctx.request(CloseTerminalRequest.type, { terminalId }).catch((error) => {
           if (!(error instanceof ResponseError && error.code === ErrorCode.NotFound)) void this.ctx.showError(error, 'The sandbox terminal could not be closed');
         });

@@ -48,6 +48,12 @@ const isPoolMap = (value: unknown) => {
 
 const NETWORK_MODES = ['bridge', 'none'];
 
+const isOneOf = (choices: string[]) => (value: unknown) =>
+  typeof value === 'string' && choices.includes(value) ? undefined : `must be one of ${choices.map((choice) => `"${choice}"`).join(', ')}`;
+
+const isShortText = (max: number) => (value: unknown) =>
+  typeof value === 'string' && value.length <= max && !/[\u0000-\u001f]/.test(value) ? undefined : `must be text of at most ${max} characters on one line`;
+
 /** Kinds a per-kind setting may name (ephemeral workspaces are always the most locked down). */
 const KINDS = ['ephemeral', 'session', 'persistent', 'collaborative'];
 
@@ -258,6 +264,46 @@ export const SETTINGS = {
     defaultValue: 'debian:bookworm-slim',
     check: isImageReference,
   },
+  'share.defaultRole': {
+    description: 'The role a new guest of a shared session gets: viewer (sees terminals, reads files) or editor (also types in terminals and writes files). The host can change it per guest at any time.',
+    defaultValue: 'viewer',
+    check: isOneOf(['viewer', 'editor']),
+  },
+  'share.approval': {
+    description: 'ask: the host allows or denies each join request; anyone: everyone with the link comes in without asking.',
+    defaultValue: 'ask',
+    check: isOneOf(['ask', 'anyone']),
+  },
+  'share.bindAddress': {
+    description: 'Address the share endpoint listens on. Loopback (127.0.0.1) by default: guests on other machines come through an SSH tunnel. Any other address is reachable from the network and needs share.tlsCertFile and share.tlsKeyFile; the links then pin the certificate. Read when the first share starts.',
+    defaultValue: '127.0.0.1',
+    check: isBindAddress,
+  },
+  'share.port': {
+    description: 'Port of the share endpoint; 0 picks a free one.',
+    defaultValue: 0,
+    check: isInteger(0, 65535),
+  },
+  'share.publicAddress': {
+    description: 'The host name or address that links name when the share endpoint listens beyond loopback; empty: the bind address, or this machine\'s host name for 0.0.0.0.',
+    defaultValue: '',
+    check: isShortText(253),
+  },
+  'share.tlsCertFile': {
+    description: 'PEM certificate of the share endpoint (required beyond loopback; a self-signed one works).',
+    defaultValue: '',
+    check: isShortText(4096),
+  },
+  'share.tlsKeyFile': {
+    description: 'PEM private key of share.tlsCertFile.',
+    defaultValue: '',
+    check: isShortText(4096),
+  },
+  'share.displayName': {
+    description: 'Your name as others see it when you share or join; empty: your user name on this machine.',
+    defaultValue: '',
+    check: isShortText(64),
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -296,6 +342,14 @@ export interface SettingsValues {
   'lifecycle.stopAfterMinutes': Partial<Record<string, number>>;
   'lifecycle.checkSeconds': number;
   'lifecycle.archiveImage': string;
+  'share.defaultRole': 'viewer' | 'editor';
+  'share.approval': 'ask' | 'anyone';
+  'share.bindAddress': string;
+  'share.port': number;
+  'share.publicAddress': string;
+  'share.tlsCertFile': string;
+  'share.tlsKeyFile': string;
+  'share.displayName': string;
 }
 
 export function defaultSettings(): SettingsValues {

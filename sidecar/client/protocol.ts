@@ -6,7 +6,11 @@
  * ./schema: never `vscode` or `dockerode`.
  */
 import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
+import type { FileErrorKind } from './fileProtocol';
 import * as S from './schema';
+import type { TerminalInfo } from './terminalInfo';
+
+export type { TerminalInfo };
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -57,6 +61,15 @@ export function errorCodeName(code: number): ErrorCodeName | undefined {
 export interface ErrorData {
   code: ErrorCodeName;
   detail?: string;
+  /** A file request's InvalidInput about the kind of a path (see fileProtocol.ts). */
+  file?: FileErrorKind;
+}
+
+/** Which wrong kind of path a file request failed on (ErrorData.file), or undefined; any error may be passed. */
+export function errorFileKind(error: unknown): FileErrorKind | undefined {
+  const data: unknown = typeof error === 'object' && error !== null ? (error as { data?: unknown }).data : undefined;
+  const file: unknown = typeof data === 'object' && data !== null ? (data as { file?: unknown }).file : undefined;
+  return file === 'notADirectory' || file === 'isADirectory' ? file : undefined;
 }
 
 /** The raw detail of an error a request failed with (see ErrorData), or undefined; any error may be passed. */
@@ -301,9 +314,17 @@ export type WorkspaceEventKind =
   | 'snapshot-restored'
   | 'snapshot-deleted'
   | 'image-changed'
+  | 'kind-changed'
   | 'cloned'
   | 'imported'
-  | 'exported';
+  | 'exported'
+  | 'shared'
+  | 'unshared'
+  | 'joined'
+  | 'left'
+  | 'role-changed'
+  | 'removed'
+  | 'refused';
 
 export interface WorkspaceEvent {
   at: string;
@@ -330,6 +351,17 @@ export namespace KeepWorkspaceRequest {
   export const method = 'workspace/keep';
   /** Counts as a use: its expiry starts again and a warning ends (the notification's Keep). */
   export const type = new RequestType<{ id: string }, WorkspaceInfo, void>(method);
+}
+
+export namespace SetWorkspaceKindRequest {
+  export const params = S.params({ id: S.string(), kind: S.oneOf(WORKSPACE_KINDS) });
+  export const method = 'workspace/setKind';
+  /**
+   * Its lifecycle policy follows the new kind at once; session, persistent and collaborative
+   * convert into each other (an ephemeral workspace, made to vanish, does not: Conflict).
+   * Only collaborative workspaces' sessions can be shared.
+   */
+  export const type = new RequestType<{ id: string; kind: WorkspaceKind }, WorkspaceInfo, void>(method);
 }
 
 export namespace SetWorkspaceImageRequest {
@@ -706,17 +738,6 @@ export namespace WaitProcessRequest {
 const MAX_TERMINAL_DIMENSION = 65535;
 const terminalIdParams = S.params({ terminalId: S.string() });
 
-export interface TerminalInfo {
-  id: string;
-  sessionId: string;
-  name: string;
-  /** live: a shell runs now; dormant: its shell is gone, opening it restores cwd, env, history. */
-  state: 'live' | 'dormant';
-  cwd: string;
-  createdAt: string;
-  /** Connections attached right now (windows, CLI shells). */
-  attached: number;
-}
 
 export interface OpenTerminalParams {
   sessionId: string;
@@ -724,6 +745,8 @@ export interface OpenTerminalParams {
   terminalId?: string;
   cols: number;
   rows: number;
+  /** A new terminal only the host sees, never shown to guests of a share. */
+  private?: boolean;
 }
 export interface OpenTerminalResult {
   terminal: TerminalInfo;
@@ -738,6 +761,7 @@ export namespace OpenTerminalRequest {
     terminalId: S.optional(S.string()),
     cols: S.positiveInteger(MAX_TERMINAL_DIMENSION),
     rows: S.positiveInteger(MAX_TERMINAL_DIMENSION),
+    private: S.optional(S.boolean()),
   });
   export const method = 'terminal/open';
   export const type = new RequestType<OpenTerminalParams, OpenTerminalResult, void>(method);
@@ -862,7 +886,7 @@ export namespace SetConfigRequest {
 // Notifications (sidecar → clients)
 // ---------------------------------------------------------------------------------------
 
-export type ChangedArea = 'workspaces' | 'sessions' | 'terminals' | 'processes' | 'pool' | 'config' | 'docker';
+export type ChangedArea = 'workspaces' | 'sessions' | 'terminals' | 'processes' | 'pool' | 'config' | 'docker' | 'shares';
 export interface StateChangedParams {
   areas: ChangedArea[];
 }

@@ -9,9 +9,27 @@ import type { Sessions } from '../sessions';
 import type { Clock } from '../util/clock';
 import type { Logger } from '../util/log';
 import type { Workspaces } from '../workspaces';
-import { FILE_STATUS, listScript, parseListing, readScript, writeScript, type ListedEntry } from './fileScripts';
+import {
+  deleteScript,
+  entriesScript,
+  FILE_STATUS,
+  listScript,
+  makeDirectoryScript,
+  parseEntries,
+  parseListing,
+  parseStat,
+  readScript,
+  renameScript,
+  statScript,
+  writeScript,
+  type ListedEntry,
+  type StatLine,
+  type TypedEntry,
+  type WriteMode,
+} from './fileScripts';
 import { FileShells, runScript, runScriptWithInput, ScriptError, SHELL_ENDED, type ScriptResult } from './fileShells';
 import { WORKSPACE_ROOT } from './paths';
+import { listDirectoriesScript, parseDirectoryListings, parsePoll, pollScript, type PollOutput } from './watchScripts';
 
 /**
  * A write up to this size travels as base64 inside the script, through a warm shell (no exec);
@@ -26,9 +44,27 @@ const FILE_TIMEOUT_MS = 60_000;
 export const MAX_LIST_ENTRIES = 10_000;
 /** listScript prints a type byte, a name of up to 255 bytes and a NUL per entry. */
 const MAX_LIST_OUTPUT_BYTES = (MAX_LIST_ENTRIES + 1) * 257;
+/** entriesScript prints two type bytes, a name of up to 255 bytes and a NUL per entry. */
+const ENTRY_RECORD_BYTES = 258;
+/** A stat's one line. */
+const MAX_STAT_OUTPUT_BYTES = 1024;
+/** What a poll prints before its bounded lines: its clock and whether the path exists. */
+const MAX_POLL_HEAD_BYTES = 64;
 
 /** What went wrong with a path or a file, for the caller to turn into its answer. */
-export type FileProblem = 'notFound' | 'notADirectory' | 'isADirectory' | 'notARegularFile' | 'outsideWorkspace' | 'symbolicLink' | 'noWorkspace' | 'failed' | 'timeout';
+export type FileProblem =
+  | 'notFound'
+  | 'notADirectory'
+  | 'isADirectory'
+  | 'notARegularFile'
+  | 'outsideWorkspace'
+  | 'symbolicLink'
+  | 'noWorkspace'
+  | 'exists'
+  | 'notEmpty'
+  | 'intoItself'
+  | 'failed'
+  | 'timeout';
 
 export class FileError extends Error {
   constructor(
@@ -102,16 +138,23 @@ export class Files {
     });
   }
 
+  /**
+   * Runs `work` in a container known to run (a watcher's poll): no use of its session is
+   * counted and nothing is thawed, so watching never keeps a session from freezing. Each
+   * script may take `timeoutMs` (a poll that hangs, say on a container frozen meanwhile, ends then).
+   */
+  inRunningContainer<T>(containerId: string, timeoutMs: number, work: (place: FilePlace) => Promise<T>): Promise<T> {
+    return work(this.placeIn(containerId, timeoutMs));
+  }
+
   /** Closes the warm shells (shutdown, tests). */
   dispose(): void {
     this.shells.closeAll();
   }
 
-  private placeIn(containerId: string): FilePlace {
+  private placeIn(containerId: string, timeoutMs = this.timeoutMs): FilePlace {
     const { clock } = this.deps;
-    return new FilePlace(this.deps, containerId, (script, maxStdoutBytes) =>
-      this.shells.with(containerId, (shell) => runScript(shell, clock, script, { maxStdoutBytes, timeoutMs: this.timeoutMs })),
-    );
+    return new FilePlace(this.deps, containerId, (script, maxStdoutBytes) => this.shells.with(containerId, (shell) => runScript(shell, clock, script, { maxStdoutBytes, timeoutMs })));
   }
 
   private get timeoutMs(): number {
@@ -183,16 +226,63 @@ export class FilePlace {
     return { chunks: firstBytes(result.stdout, maxBytes), bytes: maxBytes, truncated: true };
   }
 
-  /** Writes the file whole (parents made, an existing file replaced). */
-  async write(components: string[], content: Buffer): Promise<void> {
+  /** Writes the file whole (by default parents made, an existing file replaced; see WriteMode). */
+  async write(components: string[], content: Buffer, mode?: WriteMode): Promise<void> {
     const { engine, clock } = this.deps;
     const nonce = (this.deps.randomHex ?? cryptoRandomHex)(8);
     if (content.length <= INLINE_WRITE_MAX_BYTES) {
-      checked(await this.guarded(() => this.run(writeScript(components, { base64: content.toString('base64') }, nonce), 0)));
+      checked(await this.guarded(() => this.run(writeScript(components, { base64: content.toString('base64') }, nonce, mode), 0)));
     } else {
       const timeoutMs = this.deps.timeoutMs ?? FILE_TIMEOUT_MS;
-      checked(await this.guarded(() => runScriptWithInput(engine, clock, this.containerId, writeScript(components, 'stdin', nonce), content, timeoutMs)));
+      checked(await this.guarded(() => runScriptWithInput(engine, clock, this.containerId, writeScript(components, 'stdin', nonce, mode), content, timeoutMs)));
     }
+  }
+
+  /** What is at the path (a link followed only into /workspace; see statScript). */
+  async stat(components: string[]): Promise<StatLine> {
+    const result = checked(await this.guarded(() => this.run(statScript(components), MAX_STAT_OUTPUT_BYTES)));
+    const stat = parseStat(Buffer.concat(result.stdout).toString('utf8'));
+    if (!stat) throw new FileError('failed', 'the container answered a stat with something that is not one');
+    return stat;
+  }
+
+  /** The directory's entries with their types and links, at most `limit`; `truncated` beyond. */
+  async entries(components: string[], limit: number): Promise<{ entries: TypedEntry[]; truncated: boolean }> {
+    const result = checked(await this.guarded(() => this.run(entriesScript(components, limit), (limit + 1) * ENTRY_RECORD_BYTES)));
+    return parseEntries(Buffer.concat(result.stdout));
+  }
+
+  /** Removes a file, link or directory (one with entries only when `recursive`). */
+  async remove(components: string[], recursive: boolean): Promise<void> {
+    checked(await this.guarded(() => this.run(deleteScript(components, recursive), 0)));
+  }
+
+  async rename(from: string[], to: string[], overwrite: boolean): Promise<void> {
+    checked(await this.guarded(() => this.run(renameScript(from, to, overwrite), 0)));
+  }
+
+  async makeDirectory(components: string[]): Promise<void> {
+    checked(await this.guarded(() => this.run(makeDirectoryScript(components), 0)));
+  }
+
+  /** What was modified below the path since `since` (see pollScript); a path whose directory cannot be walked to is missing. */
+  async poll(components: string[], options: { recursive: boolean; since?: number; maxBytes: number }): Promise<PollOutput> {
+    const nonce = (this.deps.randomHex ?? cryptoRandomHex)(8);
+    try {
+      const result = checked(await this.guarded(() => this.run(pollScript(components, { ...options, nonce }), options.maxBytes + MAX_POLL_HEAD_BYTES)));
+      return parsePoll(Buffer.concat(result.stdout), components, options.maxBytes);
+    } catch (error) {
+      if (error instanceof FileError && (error.problem === 'notFound' || error.problem === 'notADirectory' || error.problem === 'outsideWorkspace')) {
+        return { exists: false, changed: [], truncated: false };
+      }
+      throw error;
+    }
+  }
+
+  /** Several directories' entries in one round trip (see listDirectoriesScript), by their index in `directories`. */
+  async listDirectories(directories: string[][], options: { limit: number; maxBytes: number }): Promise<Map<number, TypedEntry[] | 'incomplete'>> {
+    const result = checked(await this.guarded(() => this.run(listDirectoriesScript(directories, options), options.maxBytes)));
+    return parseDirectoryListings(Buffer.concat(result.stdout), directories.length);
   }
 
   /** The directory's entries by name (links as files, as Sandkasten v1 lists them); at most MAX_LIST_ENTRIES. */
@@ -219,6 +309,9 @@ const PROBLEM_OF_STATUS = new Map<number, FileProblem>([
   [FILE_STATUS.outsideWorkspace, 'outsideWorkspace'],
   [FILE_STATUS.symbolicLink, 'symbolicLink'],
   [FILE_STATUS.noWorkspace, 'noWorkspace'],
+  [FILE_STATUS.exists, 'exists'],
+  [FILE_STATUS.notEmpty, 'notEmpty'],
+  [FILE_STATUS.intoItself, 'intoItself'],
 ]);
 
 /** The result when its script succeeded, else a FileError saying why (a status it does not use is a failure). */

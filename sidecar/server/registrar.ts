@@ -88,7 +88,7 @@ export function toResponseError(error: unknown): ResponseError<ErrorData> {
   if (error instanceof ResponseError) return error;
   if (error instanceof SchemaError) return new ResponseError(ErrorCode.InvalidInput, error.message, { code: 'InvalidInput' });
   if (error instanceof SandkastenError) {
-    const data: ErrorData = error.detail ? { code: error.codeName, detail: error.detail } : { code: error.codeName };
+    const data: ErrorData = { code: error.codeName, ...(error.detail ? { detail: error.detail } : {}), ...(error.data.file ? { file: error.data.file } : {}) };
     return new ResponseError(ErrorCode[error.codeName], error.message, data);
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -8,10 +8,12 @@ import { NotificationFlow } from './flow';
 import type { HandlerContext } from './handlers/context';
 import { registerDaemonHandlers } from './handlers/daemon';
 import { registerExecHandlers } from './handlers/exec';
+import { registerFileHandlers } from './handlers/files';
 import { registerImageHandlers } from './handlers/images';
 import { registerLifecycleHandlers } from './handlers/lifecycle';
 import { registerProcessHandlers } from './handlers/processes';
 import { registerSessionHandlers } from './handlers/sessions';
+import { registerShareHandlers } from './handlers/shares';
 import { registerTerminalHandlers } from './handlers/terminals';
 import { registerWorkspaceHandlers } from './handlers/workspaces';
 import { registrar } from './registrar';
@@ -30,6 +32,8 @@ const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
   registerTerminalHandlers,
   registerImageHandlers,
   registerLifecycleHandlers,
+  registerFileHandlers,
+  registerShareHandlers,
 ];
 
 /**

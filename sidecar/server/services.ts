@@ -1,8 +1,9 @@
-import type { ApiInfo, SidecarStatus } from '../client/protocol';
+import type { ApiInfo, FileTarget, SidecarStatus } from '../client/protocol';
 import type { ConfigStore } from '../config';
 import type { Engine } from '../docker/engine';
 import type { Exec } from '../exec/exec';
 import type { Processes } from '../exec/processes';
+import type { FileOps } from '../files/workspaceFileSystem';
 import type { SessionLogs } from '../exec/sessionLogs';
 import type { Lifecycle } from '../lifecycle/lifecycle';
 import type { WorkspaceArchives } from '../lifecycle/workspaceArchives';
@@ -10,6 +11,8 @@ import type { Pool } from '../pool';
 import type { DirectPipes } from '../rawChannel/directPipes';
 import type { RawChannels } from '../rawChannel/rawChannels';
 import type { Sessions } from '../sessions';
+import type { JoinedShares } from '../share/joinedShares';
+import type { Shares } from '../share/shares';
 import type { Terminals } from '../terminals/terminals';
 import type { Clock } from '../util/clock';
 import type { Logger } from '../util/log';
@@ -24,6 +27,10 @@ export interface Services {
   processes: Processes;
   sessionLogs: SessionLogs;
   terminals: Terminals;
+  /** The sessions this sidecar shares with guests. */
+  shares: Shares;
+  /** The sessions others share with this sidecar. */
+  joinedShares: JoinedShares;
   pool: Pool;
   lifecycle: Lifecycle;
   archives: WorkspaceArchives;
@@ -32,6 +39,8 @@ export interface Services {
   pipes: DirectPipes;
   clock: Clock;
   log: Logger;
+  /** The files of a workspace, or of a session shared with us (see fileProtocol.ts). */
+  fileOps(target: FileTarget): FileOps;
   /** The HTTP API's address and token (see ApiServer). */
   api: { info(): Promise<ApiInfo>; rotateToken(): Promise<ApiInfo> };
   status(): Promise<SidecarStatus>;

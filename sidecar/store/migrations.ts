@@ -138,6 +138,13 @@ export const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 8,
+    description: "sharing: terminals only the host sees",
+    up(db) {
+      db.run('ALTER TABLE terminals ADD COLUMN private INTEGER NOT NULL DEFAULT 0;');
+    },
+  },
 ];
 
 export function schemaVersion(db: Database): number {

@@ -12,6 +12,8 @@ export interface TerminalRow {
   history: string;
   created_at: number;
   updated_at: number;
+  /** 1: only the host sees it (guests of a share neither list nor open it). */
+  private: number;
 }
 
 /**
@@ -40,11 +42,11 @@ export class TerminalStore {
     return `Terminal ${Math.max(0, ...numbers) + 1}`;
   }
 
-  insert(id: string, sessionId: string, name: string, state: TerminalState): void {
+  insert(id: string, sessionId: string, name: string, state: TerminalState, onlyHost = false): void {
     const now = this.clock.now();
     this.db.run(
-      `INSERT INTO terminals (id, session_id, name, cwd, env, history, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      [id, sessionId, name, state.cwd, JSON.stringify(state.env), state.history, now, now],
+      `INSERT INTO terminals (id, session_id, name, cwd, env, history, created_at, updated_at, private) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [id, sessionId, name, state.cwd, JSON.stringify(state.env), state.history, now, now, onlyHost ? 1 : 0],
     );
   }
 

@@ -94,6 +94,13 @@ export class WorkspaceStore {
     this.db.run('UPDATE workspaces SET pinned = ?, warned_at = NULL WHERE id = ?', [pinned ? 1 : 0, id]);
   }
 
+  /** A new kind ends a warning period too: the new kind's policy warns afresh. */
+  setKind(id: string, kind: WorkspaceKind): void {
+    this.changed(id);
+    this.warned.delete(id);
+    this.db.run('UPDATE workspaces SET kind = ?, warned_at = NULL WHERE id = ?', [kind, id]);
+  }
+
   setImage(id: string, image: string): void {
     this.changed(id);
     this.db.run('UPDATE workspaces SET image = ? WHERE id = ?', [image, id]);

@@ -59,18 +59,22 @@ export class Terminals {
     return this.rows.list(sessionId).map((row) => this.info(row));
   }
 
-  /** Creates a terminal, reattaches to a live one, or restores a dormant one; `client` is attached. */
-  async open(params: OpenTerminalParams, client: TerminalClient): Promise<OpenTerminalResult> {
+  /**
+   * Creates a terminal, reattaches to a live one, or restores a dormant one; `client` is
+   * attached. A reattach resizes the shell to the client's size unless `resize` is false (a
+   * share's guest watches the host's terminal at the host's size).
+   */
+  async open(params: OpenTerminalParams, client: TerminalClient, options: { resize?: boolean } = {}): Promise<OpenTerminalResult> {
     const { sessionId, terminalId } = params;
     const size = { cols: params.cols, rows: params.rows };
     await this.deps.sessions.thawIfFrozen(sessionId); // opening a terminal is a use
-    if (terminalId === undefined) return this.create(sessionId, size, client);
+    if (terminalId === undefined) return this.create(sessionId, size, client, params.private === true);
     this.requireTerminal(terminalId, sessionId);
     return this.locks.run(terminalId, async () => {
       const row = this.requireTerminal(terminalId, sessionId); // it may have been closed while we waited
       const live = this.live.get(terminalId);
       if (live?.isAlive) {
-        await live.resize(size).catch(() => undefined);
+        if (options.resize !== false) await live.resize(size).catch(() => undefined);
         return this.attach(live, row, client, 'attached');
       }
       const containerId = this.deps.sessions.running(sessionId).containerId;
@@ -151,12 +155,12 @@ export class Terminals {
     this.live.clear();
   }
 
-  private async create(sessionId: string, size: TerminalSize, client: TerminalClient): Promise<OpenTerminalResult> {
+  private async create(sessionId: string, size: TerminalSize, client: TerminalClient, onlyHost: boolean): Promise<OpenTerminalResult> {
     const containerId = this.deps.sessions.running(sessionId).containerId;
     const id = newTerminalId(this.deps.randomHex ?? cryptoRandomHex);
     const terminal = await this.startShell(id, sessionId, containerId, NEW_TERMINAL_STATE, size);
     try {
-      this.rows.insert(id, sessionId, this.rows.nextName(sessionId), NEW_TERMINAL_STATE);
+      this.rows.insert(id, sessionId, this.rows.nextName(sessionId), NEW_TERMINAL_STATE, onlyHost);
       await this.deps.store.commit();
     } catch (error) {
       // The session went away while the shell started (its row is gone): leave nothing behind.
@@ -279,6 +283,7 @@ export class Terminals {
       cwd: row.cwd,
       createdAt: isoTime(row.created_at)!,
       attached: live?.attachedCount ?? 0,
+      ...(row.private ? { private: true } : {}),
     };
   }
 }

@@ -1,8 +1,26 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
-import { ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from '../views/items';
+import { joinSharedSession, leaveSharedSession, openSharedFiles, openSharedTerminal, registerJoinLinkHandler } from '../share/joinCommands';
+import {
+  allowJoin,
+  allowJoinAsEditor,
+  allowJoinAsViewer,
+  copyShareCode,
+  copyShareLink,
+  denyJoin,
+  makeGuestEditor,
+  makeGuestViewer,
+  openPrivateTerminal,
+  removeGuest,
+  revokeShareLink,
+  shareSession,
+  stopSharing,
+} from '../share/shareCommands';
+import { ShareNotifications } from '../share/shareNotifications';
+import { JoinedSessionItem, ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from '../views/items';
 import { copyApiEndpoint } from './api';
 import { runCommand } from './exec';
+import { openWorkspaceFiles } from './files';
 import { showMenu } from './menu';
 import { showProcessOutput, stopProcess } from './processes';
 import {
@@ -64,6 +82,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.session.showLastOutput': showLastOutput,
   'sandkasten.session.copyContainerId': copyContainerId,
   'sandkasten.exec.run': runCommand,
+  'sandkasten.openWorkspaceFiles': openWorkspaceFiles,
   'sandkasten.terminal.open': openTerminal,
   'sandkasten.terminal.close': closeTerminal,
   'sandkasten.process.stop': stopProcess,
@@ -75,17 +94,36 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.menu': showMenu,
   'sandkasten.workspaces.loadMore': (ctx) => ctx.views?.loadMoreWorkspaces(),
   'sandkasten.api.copy': copyApiEndpoint,
+  'sandkasten.shareSession': shareSession,
+  'sandkasten.stopSharing': stopSharing,
+  'sandkasten.copyShareLink': copyShareLink,
+  'sandkasten.copyShareCode': copyShareCode,
+  'sandkasten.revokeShareLink': revokeShareLink,
+  'sandkasten.openPrivateTerminal': openPrivateTerminal,
+  'sandkasten.makeGuestEditor': makeGuestEditor,
+  'sandkasten.makeGuestViewer': makeGuestViewer,
+  'sandkasten.removeGuest': removeGuest,
+  'sandkasten.allowJoin': allowJoin,
+  'sandkasten.allowJoinAsEditor': allowJoinAsEditor,
+  'sandkasten.allowJoinAsViewer': allowJoinAsViewer,
+  'sandkasten.denyJoin': denyJoin,
+  'sandkasten.joinSharedSession': joinSharedSession,
+  'sandkasten.leaveSharedSession': leaveSharedSession,
+  'sandkasten.openSharedTerminal': openSharedTerminal,
+  'sandkasten.openSharedFiles': openSharedFiles,
   'sandkasten.copyId': async (_ctx, item) => {
     const id =
       item instanceof WorkspaceItem
         ? item.workspace.id
         : item instanceof SessionItem
           ? item.session.id
-          : item instanceof TerminalItem
-            ? item.terminal.id
-            : item instanceof ProcessItem
-              ? item.process.id
-              : undefined;
+          : item instanceof JoinedSessionItem
+            ? item.joined.sessionId
+            : item instanceof TerminalItem
+              ? item.terminal.id
+              : item instanceof ProcessItem
+                ? item.process.id
+                : undefined;
     if (id) await vscode.env.clipboard.writeText(id);
   },
 };
@@ -102,6 +140,8 @@ export function registerCommands(ctx: Ctx): void {
       }),
     );
   }
+  // Not commands, but they act for the person like them: join-request questions and join links.
+  ctx.pushExtensionCleanup(new ShareNotifications(ctx), registerJoinLinkHandler(ctx));
   const declared = new Set<string>((ctx.extension.extension.packageJSON.contributes?.commands ?? []).map((c: { command: string }) => c.command));
   const missing = Object.keys(COMMANDS).filter((id) => !declared.has(id));
   if (missing.length > 0) ctx.output.error(`Commands missing from package.json: ${missing.join(', ')}`);

@@ -1,7 +1,8 @@
 import * as vscode from 'vscode';
-import type { Origin, ProcessInfo, SessionInfo, TerminalInfo, WorkspaceEvent, WorkspaceInfo, WorkspaceKind } from '../../sidecar/client/protocol';
+import { isSharedId, type JoinedShareInfo, type Origin, type ProcessInfo, type SessionInfo, type ShareInfo, type TerminalInfo, type WorkspaceEvent, type WorkspaceInfo, type WorkspaceKind } from '../../sidecar/client/protocol';
 import { formatBytes } from '../../sidecar/client/units';
 import { sessionStateWord, terminalStateWord, workspaceStateWord } from '../../sidecar/client/vocabulary';
+import { guestCount, joinedSessionDescription, joinedSessionLabel, roleMeaning, shareDescription, withArticle } from '../share/shareText';
 
 const KIND_ICONS: Record<WorkspaceKind, string> = {
   ephemeral: 'flame',
@@ -80,7 +81,8 @@ export function lifecycleSentence(workspace: WorkspaceInfo): string {
 /**
  * A session in the tree, led by its workspace's name (its state and short id follow; the
  * full id is in the tooltip); `contextValue` is `session.<state>`, plus `.output` when Run
- * Command outputs of it are kept. Its terminals and running background processes are its children.
+ * Command outputs of it are kept and `.shared` (always last) while it is shared. Its
+ * terminals and running background processes are its children.
  */
 export class SessionItem extends vscode.TreeItem {
   constructor(
@@ -88,7 +90,7 @@ export class SessionItem extends vscode.TreeItem {
     readonly terminals: TerminalInfo[] = [],
     /** Its running background processes (exited ones: `sandkasten ps`). */
     readonly processes: ProcessInfo[] = [],
-    shown: { collapsed?: boolean; lastOutputs?: number } = {},
+    shown: { collapsed?: boolean; lastOutputs?: number; share?: ShareInfo } = {},
   ) {
     const children = terminals.length + processes.length > 0;
     super(
@@ -98,9 +100,10 @@ export class SessionItem extends vscode.TreeItem {
     this.id = SessionItem.idOf(session.id);
     const state = sessionStateWord(session);
     const frozen = state === 'frozen';
-    this.description = `${state} · ${shortId(session.id)}${originMark(session.origin)}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
+    const { share } = shown;
+    this.description = `${state}${share ? ` · ${shareDescription(share)}` : ''} · ${shortId(session.id)}${originMark(session.origin)}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
     this.accessibilityInformation = {
-      label: `Session ${shortId(session.id)} of workspace ${session.workspaceName}, ${state}${session.stateReason ? `, ${session.stateReason}` : ''}${originSentence(session.origin)}`,
+      label: `Session ${shortId(session.id)} of workspace ${session.workspaceName}, ${state}${share ? `, shared with ${guestCount(share.participants.length)}` : ''}${session.stateReason ? `, ${session.stateReason}` : ''}${originSentence(session.origin)}`,
     };
     this.iconPath =
       session.state === 'running'
@@ -113,7 +116,7 @@ export class SessionItem extends vscode.TreeItem {
               ? new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('editorWarning.foreground'))
               : new vscode.ThemeIcon('vm-outline', new vscode.ThemeColor('disabledForeground'));
     // A frozen session is used like a running one: the sidecar thaws it on the next use.
-    this.contextValue = `session.${frozen ? 'running.frozen' : session.state}${shown.lastOutputs ? '.output' : ''}`;
+    this.contextValue = `session.${frozen ? 'running.frozen' : session.state}${shown.lastOutputs ? '.output' : ''}${share ? '.shared' : ''}`;
     this.tooltip = new vscode.MarkdownString(
       [
         `**${session.workspaceName}** — session \`${session.id}\` on \`${session.workspaceId}\``,
@@ -123,6 +126,7 @@ export class SessionItem extends vscode.TreeItem {
         `Image: \`${session.image}\`  `,
         `Container: \`${session.containerId?.slice(0, 12) ?? '—'}\`  `,
         ...(session.origin ? [`Made by: ${ORIGIN_NAMES[session.origin]}${session.expiresAt ? `, its lease ends ${new Date(session.expiresAt).toLocaleString()} unless used` : ''}  `] : []),
+        ...(share ? [`$(live-share) Shared since ${new Date(share.startedAt).toLocaleString()} with ${guestCount(share.participants.length)} (Participants view)  `] : []),
         `Started: ${session.startedAt ? new Date(session.startedAt).toLocaleString() : '—'}`,
       ].join('\n'),
     );
@@ -133,31 +137,107 @@ export class SessionItem extends vscode.TreeItem {
   }
 }
 
-/** A terminal under its session; a click opens it (reattaching, or restoring a dormant one). */
+/**
+ * A terminal under its session; a click opens it (reattaching, or restoring a dormant one).
+ * `contextValue` is `terminal`, or `terminal.shared` for a terminal of a session someone
+ * shares with us (the host's to close, not ours). `session.workspaceName` titles its tab.
+ */
 export class TerminalItem extends vscode.TreeItem {
   constructor(
     readonly terminal: TerminalInfo,
-    readonly session: SessionInfo,
+    readonly session: Pick<SessionInfo, 'id' | 'workspaceName'>,
   ) {
     super(terminal.name, vscode.TreeItemCollapsibleState.None);
     this.id = `terminal:${terminal.id}`;
     const attached = terminal.attached > 0 ? ` · ${terminal.attached} attached` : '';
     const state = terminalStateWord(terminal.state);
-    this.description = `${terminal.cwd} · ${state}${attached}`;
-    this.accessibilityInformation = { label: `Terminal ${terminal.name} in ${session.workspaceName}, ${state}, in ${terminal.cwd}${attached ? `, ${terminal.attached} attached` : ''}` };
-    this.iconPath =
-      terminal.state === 'live' ? new vscode.ThemeIcon('terminal') : new vscode.ThemeIcon('terminal', new vscode.ThemeColor('disabledForeground'));
-    this.contextValue = 'terminal';
+    const shared = isSharedId(terminal.id);
+    this.description = `${terminal.private ? 'private · ' : ''}${terminal.cwd} · ${state}${attached}`;
+    this.accessibilityInformation = {
+      label: `${terminal.private ? 'Private terminal' : 'Terminal'} ${terminal.name} in ${session.workspaceName}, ${state}, in ${terminal.cwd}${attached ? `, ${terminal.attached} attached` : ''}`,
+    };
+    const icon = terminal.private ? 'lock' : 'terminal';
+    this.iconPath = terminal.state === 'live' ? new vscode.ThemeIcon(icon) : new vscode.ThemeIcon(icon, new vscode.ThemeColor('disabledForeground'));
+    this.contextValue = shared ? 'terminal.shared' : 'terminal';
     this.command = { command: 'sandkasten.terminal.open', title: 'Open Terminal', arguments: [this] };
     this.tooltip = new vscode.MarkdownString(
       [
         `**${terminal.name}** (\`${terminal.id}\`) in ${session.id}`,
         '',
-        terminal.state === 'live'
-          ? `A shell runs now in \`${terminal.cwd}\`.`
-          : `Stopped: its shell ended; opening it starts a new one in \`${terminal.cwd}\` with the saved environment and history.`,
+        ...(terminal.private ? ['Private: guests of a share of this session neither see nor open it.', ''] : []),
+        shared
+          ? `A terminal of the host's session, in \`${terminal.cwd}\`.`
+          : terminal.state === 'live'
+            ? `A shell runs now in \`${terminal.cwd}\`.`
+            : `Stopped: its shell ended; opening it starts a new one in \`${terminal.cwd}\` with the saved environment and history.`,
       ].join('\n'),
     );
+  }
+}
+
+/** The Sessions view's group of sessions other people share with us (present while there are any). */
+export class SharedWithMeItem extends vscode.TreeItem {
+  constructor(
+    readonly sessions: JoinedSessionItem[],
+    collapsed = false,
+  ) {
+    super('Shared with me', collapsed ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded);
+    this.id = SharedWithMeItem.ID;
+    this.description = `${sessions.length}`;
+    this.iconPath = new vscode.ThemeIcon('live-share');
+    this.contextValue = 'sharedWithMe';
+    this.tooltip = 'Sessions other people share with you. Join another with "Sandkasten: Join Shared Session…".';
+  }
+
+  static readonly ID = 'shared-with-me';
+}
+
+const JOINED_ICONS: Record<JoinedShareInfo['state'], vscode.ThemeIcon> = {
+  connected: new vscode.ThemeIcon('vm-running', new vscode.ThemeColor('testing.iconPassed')),
+  reconnecting: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('editorWarning.foreground')),
+  ended: new vscode.ThemeIcon('debug-disconnect', new vscode.ThemeColor('disabledForeground')),
+};
+
+/**
+ * A session someone shares with us, under "Shared with me": "<workspace> (<host>)", our role
+ * and the connection's state; its terminals are its children. `contextValue` is
+ * `joinedSession.<connected|reconnecting|ended>`.
+ */
+export class JoinedSessionItem extends vscode.TreeItem {
+  constructor(
+    readonly joined: JoinedShareInfo,
+    collapsed = false,
+  ) {
+    super(
+      joinedSessionLabel(joined),
+      joined.terminals.length === 0 ? vscode.TreeItemCollapsibleState.None : collapsed ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded,
+    );
+    this.id = JoinedSessionItem.idOf(joined.id);
+    this.description = joinedSessionDescription(joined);
+    this.iconPath = JOINED_ICONS[joined.state];
+    this.contextValue = `joinedSession.${joined.state}`;
+    this.accessibilityInformation = { label: `Session ${joined.workspaceName} shared by ${joined.hostName}, you are ${joined.role}, ${joinedSessionDescription(joined)}` };
+    this.tooltip = new vscode.MarkdownString(
+      [
+        `**${joined.workspaceName}** — shared by ${joined.hostName}`,
+        '',
+        `You are ${withArticle(joined.role)}: you can ${roleMeaning(joined.role)}.  `,
+        `State: ${joinedSessionDescription(joined)}  `,
+        `Image: \`${joined.image}\`  `,
+        `Joined: ${new Date(joined.joinedAt).toLocaleString()}  `,
+        `Also in: ${joined.participants.length === 0 ? 'nobody else' : joined.participants.map((participant) => `${participant.name} (${participant.role})`).join(', ')}`,
+      ].join('\n'),
+    );
+  }
+
+  static idOf(joinedShareId: string): string {
+    return `joined:${joinedShareId}`;
+  }
+
+  /** Its terminals' rows; a click opens one through the usual terminal machinery (ids `shared.…`). */
+  terminalItems(): TerminalItem[] {
+    const tab = { id: this.joined.sessionId, workspaceName: joinedSessionLabel(this.joined) };
+    return this.joined.terminals.map((terminal) => new TerminalItem(terminal, tab));
   }
 }
 

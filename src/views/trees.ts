@@ -1,15 +1,21 @@
 import * as vscode from 'vscode';
 import {
+  ListJoinedSharesRequest,
   ListProcessesRequest,
   ListSessionsRequest,
+  ListSharesRequest,
   ListTerminalsRequest,
   ListWorkspacesPageRequest,
   WorkspaceHistoryRequest,
   type ChangedArea,
+  type JoinedShareInfo,
+  type ShareInfo,
   type WorkspaceInfo,
 } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
-import { LoadMoreItem, ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from './items';
+import { describeError } from '../errors';
+import { JoinedSessionItem, LoadMoreItem, ProcessItem, SessionItem, SharedWithMeItem, TerminalItem, WorkspaceItem } from './items';
+import { participantsChildren, participantsRoots, ShareItem, type ParticipantsTreeItem } from './participants';
 
 /** Sidecar notifications can come in bursts; one refresh per burst is enough. */
 const REFRESH_DEBOUNCE_MS = 100;
@@ -52,6 +58,8 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
       alsoRefreshOn?: ChangedArea[];
       /** Fills in what only a hover needs (a workspace's recent history) when the tooltip is shown. */
       resolve?: (element: T, token: vscode.CancellationToken) => Promise<void>;
+      /** Its rows come from the sidecar alone (shares): listed while Docker is unavailable too. */
+      withoutDocker?: boolean;
     } = {},
   ) {
     this.view = vscode.window.createTreeView(viewId, { treeDataProvider: this });
@@ -108,11 +116,33 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
 
   getParent(element: T): T | undefined {
     if (this.roots.includes(element)) return undefined;
-    return this.roots.find((root) => this.options.children?.(root).some((child) => child.id === element.id));
+    return this.parentAmong(this.roots, element.id);
+  }
+
+  /** The row among `rows` and their descendants whose child has this id. */
+  private parentAmong(rows: T[], id: string | undefined): T | undefined {
+    for (const row of rows) {
+      const children = this.options.children?.(row) ?? [];
+      if (children.some((child) => child.id === id)) return row;
+      const deeper = this.parentAmong(children, id);
+      if (deeper) return deeper;
+    }
+    return undefined;
+  }
+
+  /** The row with this id among `rows` and their descendants. */
+  private findAmong(rows: T[], id: string): T | undefined {
+    for (const row of rows) {
+      if (row.id === id) return row;
+      const deeper = this.findAmong(this.options.children?.(row) ?? [], id);
+      if (deeper) return deeper;
+    }
+    return undefined;
   }
 
   async getChildren(element?: T): Promise<T[]> {
-    if (this.ctx.state !== 'ready') {
+    const usable = this.ctx.state === 'ready' || (this.options.withoutDocker === true && this.ctx.state === 'dockerUnavailable');
+    if (!usable) {
       void this.ctx.startOnce(); // only visible views ask for children: connect now
       return [];
     }
@@ -138,7 +168,7 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
    * refresh that lists it; resolves false when it did not appear in time.
    */
   async reveal(id: string, options: { focus: boolean } = { focus: true }): Promise<boolean> {
-    const find = (rows: T[]) => rows.find((row) => row.id === id) ?? rows.flatMap((row) => this.options.children?.(row) ?? []).find((row) => row.id === id);
+    const find = (rows: T[]) => this.findAmong(rows, id);
     // A hidden view is shown only when the person's action is about it (focus), never to
     // select a row beside something else that has the keyboard (a terminal just opened).
     if (!this.view.visible && !options.focus) return false;
@@ -177,12 +207,16 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
   }
 }
 
-type SessionsTreeItem = SessionItem | TerminalItem | ProcessItem;
+type SessionsTreeItem = SessionItem | TerminalItem | ProcessItem | SharedWithMeItem | JoinedSessionItem;
 
 /** What commands can ask of the views: select a row, e.g. after it was made. */
 export interface SandkastenViews {
   revealWorkspace(workspaceId: string): Promise<boolean>;
   revealSession(sessionId: string): Promise<boolean>;
+  /** A session someone shares with us, under "Shared with me" in the Sessions view. */
+  revealJoinedSession(joinedShareId: string): Promise<boolean>;
+  /** A session we share, in the Participants view (shown when hidden: the person just shared it). */
+  revealShare(sessionId: string): Promise<boolean>;
   /** The Workspaces view shows another page. */
   loadMoreWorkspaces(): void;
 }
@@ -215,20 +249,31 @@ export function registerViews(ctx: Ctx): SandkastenViews {
     'sandkasten.sessions',
     'sessions',
     async (isCollapsed) => {
-      const [sessionList, terminals, processes] = await Promise.all([
+      const [sessionList, terminals, processes, shares, joined] = await Promise.all([
         ctx.request(ListSessionsRequest.type, {}),
         ctx.request(ListTerminalsRequest.type, {}),
         ctx.request(ListProcessesRequest.type, {}),
+        listShares(ctx),
+        listJoinedShares(ctx),
       ]);
-      return sessionList.map(
+      const rows: SessionsTreeItem[] = sessionList.map(
         (session) =>
           new SessionItem(
             session,
             terminals.filter((terminal) => terminal.sessionId === session.id),
             processes.filter((process) => process.sessionId === session.id && process.state === 'running'),
-            { collapsed: isCollapsed(SessionItem.idOf(session.id)), lastOutputs: ctx.runHistory.countFor(session.id) },
+            {
+              collapsed: isCollapsed(SessionItem.idOf(session.id)),
+              lastOutputs: ctx.runHistory.countFor(session.id),
+              share: shares.find((share) => share.sessionId === session.id),
+            },
           ),
       );
+      if (joined.length > 0) {
+        const joinedRows = joined.map((entry) => new JoinedSessionItem(entry, isCollapsed(JoinedSessionItem.idOf(entry.id))));
+        rows.push(new SharedWithMeItem(joinedRows, isCollapsed(SharedWithMeItem.ID)));
+      }
+      return rows;
     },
     {
       children: (element) =>
@@ -237,18 +282,53 @@ export function registerViews(ctx: Ctx): SandkastenViews {
               ...element.terminals.map((terminal) => new TerminalItem(terminal, element.session)),
               ...element.processes.map((process) => new ProcessItem(process, element.session)),
             ]
-          : [],
-      alsoRefreshOn: ['terminals', 'processes'],
+          : element instanceof SharedWithMeItem
+            ? element.sessions
+            : element instanceof JoinedSessionItem
+              ? element.terminalItems()
+              : [],
+      alsoRefreshOn: ['terminals', 'processes', 'shares'],
     },
   );
-  ctx.pushExtensionCleanup(workspaces, sessions);
+  const participants = new SidecarTree<ParticipantsTreeItem>(
+    ctx,
+    'sandkasten.participants',
+    'shares',
+    async (isCollapsed) => {
+      const [shares, joined] = await Promise.all([ctx.request(ListSharesRequest.type, {}), ctx.request(ListJoinedSharesRequest.type, {})]);
+      return participantsRoots(shares, joined, isCollapsed);
+    },
+    // A guest needs no Docker of their own: the host's session runs on the host's.
+    { children: participantsChildren, withoutDocker: true },
+  );
+  ctx.pushExtensionCleanup(workspaces, sessions, participants);
   return {
     revealWorkspace: (workspaceId) => workspaces.reveal(WorkspaceItem.idOf(workspaceId)),
     // Without focus: a terminal opened beside it keeps the keyboard.
     revealSession: (sessionId) => sessions.reveal(SessionItem.idOf(sessionId), { focus: false }),
+    revealJoinedSession: (joinedShareId) => sessions.reveal(JoinedSessionItem.idOf(joinedShareId), { focus: false }),
+    revealShare: (sessionId) => participants.reveal(ShareItem.idOf(sessionId)),
     loadMoreWorkspaces: () => {
       shownWorkspaces += WORKSPACE_PAGE;
       workspaces.refresh();
     },
   };
+}
+
+/**
+ * The Sessions view lists shares beside sessions; a sidecar that cannot list them (sharing
+ * failed to start) must not empty the whole view, so that failure goes to the log only.
+ */
+function listShares(ctx: Ctx): Promise<ShareInfo[]> {
+  return ctx.request(ListSharesRequest.type, {}).catch((error: unknown) => {
+    ctx.output.warn(`Could not list shared sessions: ${describeError(error).message}`);
+    return [];
+  });
+}
+
+function listJoinedShares(ctx: Ctx): Promise<JoinedShareInfo[]> {
+  return ctx.request(ListJoinedSharesRequest.type, {}).catch((error: unknown) => {
+    ctx.output.warn(`Could not list the sessions shared with you: ${describeError(error).message}`);
+    return [];
+  });
 }

@@ -33,6 +33,7 @@ import {
   healthy,
   INSTANCE_LABEL,
   LIMITS,
+  processesMentioning,
   readIfExists,
   removeDockerObjects,
   REPO_ROOT,
@@ -349,7 +350,13 @@ export class CodeServerSuite {
     }));
   }
 
-  private async saveFailureArtifacts(base: string): Promise<string[]> {
+  /**
+   * Saves what a failing test needs next to `base` (a path in artifacts/e2e/ without suffix):
+   * the page's HTML, the extension's output channels, the sidecar's and code-server's logs, the
+   * browser console and the last pointer and key events. Returns the files (the screenshot
+   * `${base}.png` among them, which the caller takes).
+   */
+  async saveFailureArtifacts(base: string): Promise<string[]> {
     const saved: string[] = [];
     const save = (suffix: string, text: string | undefined) => {
       if (text === undefined) return;
@@ -449,5 +456,90 @@ export class CodeServerSuite {
     // Its children (the extension host among them) share the group: make sure none survives.
     killGroup('SIGKILL');
     liveServers.delete(pid);
+  }
+}
+
+/**
+ * Several VS Codes at once in one test file, e.g. the host and the guest of a shared session.
+ * Each is a CodeServerSuite of its own: code-server on its own port with its own user-data and
+ * extensions directories, its own browser, and its own SANDKASTEN_HOME, so its own sidecar and
+ * its own Docker instance label. They start together and stop one after the other (in the
+ * order given), each teardown asserting that its instance left nothing in Docker.
+ *
+ * A step of the group leaves a screenshot of every page (`<group>--NN-<step>--<role>.png`) and,
+ * when it fails, every suite's failure artifacts; like CodeServerSuite.step, a step after a
+ * failed one fails at once naming it.
+ */
+export class CodeServerGroup<Role extends string> {
+  private failedStep: string | undefined;
+  private stepIndex = 0;
+
+  constructor(
+    readonly name: string,
+    readonly suites: Readonly<Record<Role, CodeServerSuite>>,
+  ) {}
+
+  private get entries(): Array<[Role, CodeServerSuite]> {
+    return Object.entries(this.suites) as Array<[Role, CodeServerSuite]>;
+  }
+
+  /** Starts every suite at once (code-server, browser, workbench). */
+  async start(): Promise<void> {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    for (const old of fs.readdirSync(ARTIFACTS)) if (old.startsWith(`${slug(this.name)}--`)) fs.rmSync(path.join(ARTIFACTS, old), { force: true });
+    const started = await Promise.allSettled(this.entries.map(([, suite]) => suite.start()));
+    const failures = started.flatMap((result, index) => (result.status === 'rejected' ? [`${this.entries[index][0]}: ${(result.reason as Error).message}`] : []));
+    assert.deepEqual(failures, [], `every VS Code of "${this.name}" started`);
+  }
+
+  /**
+   * Stops every suite, one after the other, and checks that no process of it is left (its
+   * code-server names its root, its sidecar its home; one left behind is killed and reported).
+   * Fails with every teardown's problem together.
+   */
+  async stop(): Promise<void> {
+    const problems: string[] = [];
+    for (const [role, suite] of this.entries) {
+      await suite.stop().catch((error: Error) => problems.push(`${role}: ${error.message}`));
+      const left = () => [...processesMentioning(suite.root), ...processesMentioning(suite.home)];
+      await eventually(`no process of the ${role}'s VS Code or sidecar to be left`, () => (left().length === 0 ? true : undefined), { limitMs: 10_000 }).catch(() => {
+        for (const { pid, args } of left()) {
+          problems.push(`${role}: process ${pid} was left running: ${args}`);
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone meanwhile */
+          }
+        }
+      });
+    }
+    assert.deepEqual(problems, [], `every VS Code of "${this.name}" stopped cleanly`);
+  }
+
+  /** A step over all the pages; see the class comment for its screenshots and artifacts. */
+  step(name: string, body: (suites: Readonly<Record<Role, CodeServerSuite>>) => Promise<void>): void {
+    const index = ++this.stepIndex;
+    it(name, { timeout: LIMITS.testMs }, async () => {
+      if (this.failedStep) throw new NotRun(`Not run: it builds on the earlier step "${this.failedStep}", which failed.`);
+      const base = path.join(ARTIFACTS, `${slug(this.name)}--${String(index).padStart(2, '0')}-${slug(name)}`);
+      try {
+        await body(this.suites);
+      } catch (error) {
+        this.failedStep = name;
+        const saved: string[] = [];
+        for (const [role, suite] of this.entries) saved.push(...(await suite.saveFailureArtifacts(`${base}--${role}`).catch(() => [])));
+        if (error instanceof Error) error.message += `\n    artifacts: ${saved.map((file) => path.relative(REPO_ROOT, file)).join(', ')}`;
+        throw error;
+      } finally {
+        for (const [role, suite] of this.entries) await suite.page?.screenshot({ path: `${base}--${role}.png` }).catch(() => undefined);
+      }
+    });
+  }
+
+  /** Saves a screenshot of `role`'s page now, as `<group>--<label>--<role>.png`; returns its path. */
+  async screenshot(role: Role, label: string): Promise<string> {
+    const file = path.join(ARTIFACTS, `${slug(this.name)}--${slug(label)}--${role}.png`);
+    await this.suites[role].page.screenshot({ path: file });
+    return file;
   }
 }

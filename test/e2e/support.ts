@@ -179,6 +179,20 @@ export function findFiles(dir: string, match: (name: string) => boolean): string
   return found.sort();
 }
 
+/**
+ * The processes whose command line contains `text` (Linux: read from /proc), e.g. a suite's
+ * unique temporary directory: what is left of that suite's code-server or sidecar.
+ */
+export function processesMentioning(text: string): Array<{ pid: number; args: string }> {
+  const found: Array<{ pid: number; args: string }> = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const args = (readIfExists(path.join('/proc', entry, 'cmdline')) ?? '').split('\0').join(' ').trim();
+    if (args.includes(text)) found.push({ pid: Number(entry), args });
+  }
+  return found;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Docker, seen from the test (never through the extension)
 

@@ -309,6 +309,20 @@ export class Workbench {
     );
   }
 
+  /** Expands the row like a person, by its twistie, when it is collapsed; waits until it is expanded. */
+  async expandTreeItem(item: Locator): Promise<void> {
+    await eventually(
+      'the row to expand',
+      async () => {
+        const expanded = await item.getAttribute('aria-expanded', { timeout: 5000 });
+        if (expanded === 'true') return true;
+        if (expanded === 'false') await item.locator('.monaco-tl-twistie').click({ timeout: 5000 });
+        return undefined;
+      },
+      { describe: async () => `aria-expanded ${await item.getAttribute('aria-expanded').catch(() => '?')}` },
+    );
+  }
+
   /** Waits until the view no longer lists a row labelled `label`. */
   async waitForNoTreeItem(viewName: string, label: string | RegExp, limitMs = LIMITS.uiMs): Promise<void> {
     const item = this.treeItem(viewName, label);
@@ -652,6 +666,12 @@ export class Workbench {
   /** Lets the page read and write the clipboard, as a browser asks a person once (call before a copy). */
   async allowClipboard(): Promise<void> {
     await this.page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(this.page.url()).origin });
+  }
+
+  /** Puts `text` on the page's clipboard, as copying it from elsewhere (a chat message) would. */
+  async writeClipboard(text: string): Promise<void> {
+    await this.allowClipboard();
+    await this.page.evaluate((value) => (globalThis as unknown as { navigator: { clipboard: { writeText(text: string): Promise<void> } } }).navigator.clipboard.writeText(value), text);
   }
 
   /** The text on the clipboard. */

@@ -85,9 +85,10 @@ describe('the extension manifest', () => {
     }
   });
 
-  it('offers a workspace Start, Start Another, Rename, Change Image, snapshots, Clone, Export, Copy Id, Delete and Pin; ▷ inline', () => {
+  it('offers a workspace Start, Start Another, Open Files, Rename, Change Image, snapshots, Clone, Export, Copy Id, Delete and Pin; ▷ inline', () => {
     const always = [
       'sandkasten.copyId',
+      'sandkasten.openWorkspaceFiles',
       'sandkasten.session.start',
       'sandkasten.session.startAnother',
       'sandkasten.snapshot.create',
@@ -108,9 +109,75 @@ describe('the extension manifest', () => {
     }
   });
 
+  it("offers every session row its workspace's files, whatever its state (a helper container reaches them)", () => {
+    for (const viewItem of ['session.running', 'session.running.frozen', 'session.stopped', 'session.paused', 'session.starting']) {
+      assert.ok(offered('sandkasten.sessions', viewItem, false).includes('sandkasten.openWorkspaceFiles'), viewItem);
+    }
+    assert.ok(!offered('sandkasten.sessions', 'terminal', false).includes('sandkasten.openWorkspaceFiles'));
+  });
+
+  it('is activated by its file system, so a window with a sandkasten: folder opens it', () => {
+    assert.ok(manifest.activationEvents.includes('onFileSystem:sandkasten'));
+  });
+
   it('offers Keep, inline too, only while a workspace is warned', () => {
     assert.ok(offered('sandkasten.workspaces', 'workspace.suspended.unpinned.warned', false).includes('sandkasten.workspace.keep'));
     assert.deepEqual(offered('sandkasten.workspaces', 'workspace.suspended.unpinned.warned', true), ['sandkasten.session.start', 'sandkasten.workspace.keep'].sort());
     assert.ok(!offered('sandkasten.workspaces', 'workspace.suspended.unpinned', false).includes('sandkasten.workspace.keep'));
+  });
+
+  it('offers a running session Share Session; a shared one Copy Link (inline too), Copy Code, Revoke, Stop Sharing and a private terminal', () => {
+    const sharing = ['sandkasten.copyShareCode', 'sandkasten.copyShareLink', 'sandkasten.openPrivateTerminal', 'sandkasten.revokeShareLink', 'sandkasten.stopSharing'];
+    for (const viewItem of ['session.running', 'session.running.output', 'session.running.frozen']) {
+      const menu = offered('sandkasten.sessions', viewItem, false);
+      assert.ok(menu.includes('sandkasten.shareSession'), `${viewItem}: ${JSON.stringify(menu)}`);
+      for (const command of sharing) assert.ok(!menu.includes(command), `${viewItem} offers ${command}`);
+    }
+    for (const viewItem of ['session.running.shared', 'session.running.output.shared', 'session.running.frozen.shared']) {
+      const unshared = viewItem.replace('.shared', '');
+      const menu = offered('sandkasten.sessions', viewItem, false);
+      assert.deepEqual(menu, [...offered('sandkasten.sessions', unshared, false).filter((command) => command !== 'sandkasten.shareSession'), ...sharing].sort(), viewItem);
+      assert.deepEqual(offered('sandkasten.sessions', viewItem, true), [...offered('sandkasten.sessions', unshared, true), 'sandkasten.copyShareLink'].sort(), viewItem);
+    }
+    assert.ok(!offered('sandkasten.sessions', 'session.stopped', false).includes('sandkasten.shareSession'), 'only a running session is shared');
+  });
+
+  it('offers a session shared with us its terminals, files and Leave, and none of our own sessions\' actions', () => {
+    for (const state of ['connected', 'reconnecting']) {
+      assert.deepEqual(offered('sandkasten.sessions', `joinedSession.${state}`, true), ['sandkasten.leaveSharedSession', 'sandkasten.openSharedTerminal']);
+      assert.deepEqual(offered('sandkasten.sessions', `joinedSession.${state}`, false), ['sandkasten.copyId', 'sandkasten.leaveSharedSession', 'sandkasten.openSharedFiles', 'sandkasten.openSharedTerminal']);
+    }
+    assert.deepEqual(offered('sandkasten.sessions', 'joinedSession.ended', true), ['sandkasten.leaveSharedSession']);
+    assert.deepEqual(offered('sandkasten.sessions', 'sharedWithMe', false), []);
+    assert.deepEqual(offered('sandkasten.sessions', 'terminal.shared', true), [], "the host's terminal is not ours to close");
+    assert.deepEqual(offered('sandkasten.sessions', 'terminal.shared', false), ['sandkasten.copyId', 'sandkasten.terminal.open']);
+  });
+
+  it('lets the host answer join requests inline and change or remove guests from the Participants view', () => {
+    const view = 'sandkasten.participants';
+    assert.deepEqual(offered(view, 'share', true), ['sandkasten.copyShareLink', 'sandkasten.stopSharing']);
+    assert.deepEqual(offered(view, 'share', false), ['sandkasten.copyShareCode', 'sandkasten.copyShareLink', 'sandkasten.revokeShareLink', 'sandkasten.stopSharing']);
+    assert.deepEqual(offered(view, 'joinRequest.viewer', true), ['sandkasten.allowJoin', 'sandkasten.allowJoinAsEditor', 'sandkasten.denyJoin']);
+    assert.deepEqual(offered(view, 'joinRequest.editor', true), ['sandkasten.allowJoin', 'sandkasten.allowJoinAsViewer', 'sandkasten.denyJoin']);
+    assert.deepEqual(offered(view, 'participant.viewer', false), ['sandkasten.makeGuestEditor', 'sandkasten.removeGuest']);
+    assert.deepEqual(offered(view, 'participant.editor', false), ['sandkasten.makeGuestViewer', 'sandkasten.removeGuest']);
+    assert.deepEqual(offered(view, 'joinedShare.connected', true), ['sandkasten.leaveSharedSession', 'sandkasten.openSharedTerminal']);
+    assert.deepEqual(offered(view, 'joinedParticipant', false), [], "another guest is the host's to manage");
+  });
+
+  it('declares the Participants view with a welcome that shares or joins, and opens join links', () => {
+    assert.ok(manifest.contributes.views.sandkasten.some((view: { id: string }) => view.id === 'sandkasten.participants'));
+    const welcome = manifest.contributes.viewsWelcome.find((entry: { view: string }) => entry.view === 'sandkasten.participants');
+    assert.match(welcome.contents, /command:sandkasten\.shareSession/);
+    assert.match(welcome.contents, /command:sandkasten\.joinSharedSession/);
+    assert.ok(manifest.activationEvents.includes('onUri'), 'a join link activates the extension');
+  });
+
+  it('keeps commands that need a row out of the palette', () => {
+    const hidden = new Set(manifest.contributes.menus.commandPalette.filter((entry: MenuEntry) => entry.when === 'false').map((entry: MenuEntry) => entry.command));
+    for (const command of ['sandkasten.makeGuestEditor', 'sandkasten.makeGuestViewer', 'sandkasten.removeGuest', 'sandkasten.allowJoin', 'sandkasten.allowJoinAsEditor', 'sandkasten.allowJoinAsViewer', 'sandkasten.denyJoin']) {
+      assert.ok(hidden.has(command), `${command} is hidden from the palette`);
+    }
+    for (const command of ['sandkasten.shareSession', 'sandkasten.joinSharedSession', 'sandkasten.stopSharing', 'sandkasten.leaveSharedSession']) assert.ok(!hidden.has(command), `${command} is in the palette`);
   });
 });

@@ -12,6 +12,7 @@ export function registerWorkspaceHandlers({ handle, services: { workspaces }, cl
   });
   handle(P.PinWorkspaceRequest, ({ id, pinned }) => workspaces.setPinned(id, pinned));
   handle(P.KeepWorkspaceRequest, ({ id }) => workspaces.keep(id));
+  handle(P.SetWorkspaceKindRequest, ({ id, kind }) => workspaces.setKind(id, kind));
   handle(P.SetWorkspaceImageRequest, ({ id, image }) => workspaces.setImage(id, image));
   handle(P.WorkspaceHistoryRequest, ({ id, limit }) => workspaces.history(id, limit));
 }
