@@ -3,8 +3,11 @@ import { InspectSessionRequest, SessionLogsRequest } from '../sidecar/client/pro
 import type { Ctx } from './ctx';
 import { RunHistory } from './runHistory';
 
-/** The scheme of Sandkasten's read-only documents: `sandkasten:/<what>/<sessionId>/<title>`. */
-const SCHEME = 'sandkasten';
+/**
+ * The scheme of Sandkasten's read-only documents: `sandkasten-doc:/<what>/<sessionId>/<title>`
+ * (`sandkasten:` is the workspace files' file system, see files/).
+ */
+const SCHEME = 'sandkasten-doc';
 /** Session log pages read for one document, at most (the log itself is capped by logs.sessionKb). */
 const MAX_LOG_PAGES = 64;
 

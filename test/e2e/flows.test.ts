@@ -287,7 +287,7 @@ describe('Sandkasten as Dev Containers users expect it, in a real VS Code (code-
     });
 
     await vs.chooseFromContextMenu(row, 'Inspect Container');
-    const lines = await vs.waitForEditor(new RegExp(`^sandkasten:/inspect/${flowSession.id}/`), [new RegExp(`^\\s*"Id": "${containerId}",$`)]);
+    const lines = await vs.waitForEditor(new RegExp(`^sandkasten-doc:/inspect/${flowSession.id}/`), [new RegExp(`^\\s*"Id": "${containerId}",$`)]);
     assert.equal(lines[0].trim(), '{', `the editor shows a JSON object: ${JSON.stringify(lines.slice(0, 5))}`);
     assert.equal(await vs.editorLanguage(), 'JSON');
     // The whole text, as a person would take it: select all, copy.
@@ -360,7 +360,7 @@ describe('Sandkasten as Dev Containers users expect it, in a real VS Code (code-
     const entries = await vs.contextMenuEntries(row);
     assert.ok(entries.includes('Show Last Output'), `after a Run Command the menu offers "Show Last Output": ${JSON.stringify(entries)}`);
     await vs.chooseFromContextMenu(row, 'Show Last Output');
-    await vs.waitForEditor(new RegExp(`^sandkasten:/output/${flowSession.id}/`), [new RegExp(`^\\$ ${escapeRegExp(RUN)}`), /^kept-23$/, /^\[exit code 0, \d+ ms\]$/]);
+    await vs.waitForEditor(new RegExp(`^sandkasten-doc:/output/${flowSession.id}/`), [new RegExp(`^\\$ ${escapeRegExp(RUN)}`), /^kept-23$/, /^\[exit code 0, \d+ ms\]$/]);
     await vs.activeEditor.locator('.view-lines').click();
     await vs.page.keyboard.type('x');
     await vs.editorMessage.filter({ hasText: /Cannot edit in read-only editor/ }).waitFor({ state: 'visible', timeout: LIMITS.uiMs });
@@ -408,10 +408,10 @@ describe('Sandkasten as Dev Containers users expect it, in a real VS Code (code-
   suite.step('10. The read-only editors\' tabs read like the Sessions view: "<workspace> <short id>.json" and "<workspace> output.log"', async (vs) => {
     const row = vs.treeItem('Sessions', FLOW, new RegExp(`^stopped · ${shortId(flowSession.id)}`));
     await vs.chooseFromContextMenu(row, 'Inspect Container');
-    await vs.waitForEditor(new RegExp(`^sandkasten:/inspect/${flowSession.id}/`), [/^\s*"Id": "[0-9a-f]{64}",$/]);
+    await vs.waitForEditor(new RegExp(`^sandkasten-doc:/inspect/${flowSession.id}/`), [/^\s*"Id": "[0-9a-f]{64}",$/]);
     const inspectTitle = await vs.activeEditorTitle();
     await vs.chooseFromContextMenu(row, 'Show Last Output');
-    await vs.waitForEditor(new RegExp(`^sandkasten:/output/${flowSession.id}/`), [/^kept-23$/]);
+    await vs.waitForEditor(new RegExp(`^sandkasten-doc:/output/${flowSession.id}/`), [/^kept-23$/]);
     const outputTitle = await vs.activeEditorTitle();
     assert.deepEqual([inspectTitle, outputTitle], [`${FLOW} ${shortId(flowSession.id)}.json`, `${FLOW} output.log`], 'the tabs show the names as written, not URL-encoded');
   });
