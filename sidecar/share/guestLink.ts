@@ -185,7 +185,11 @@ export class GuestLink implements TerminalClient {
       this.post({ t: 'res', id, result: result ?? null });
     } catch (error) {
       if (!(error instanceof SandkastenError)) this.session.log.error(`share request ${request.op} of guest ${this.guest.id} failed`, error);
-      if (error instanceof SandkastenError) this.post({ t: 'res', id, error: { code: error.codeName, message: error.message, ...(error.data.file ? { file: error.data.file } : {}) } });
+      if (error instanceof SandkastenError) {
+        // Cut to what the guest accepts (a path in a message can be long).
+        const message = error.message.length > 1000 ? `${error.message.slice(0, 1000)}…` : error.message;
+        this.post({ t: 'res', id, error: { code: error.codeName, message, ...(error.data.file ? { file: error.data.file } : {}) } });
+      }
       else this.post({ t: 'res', id, error: { code: 'Internal', message: 'The host could not do it (see the host\'s Sandkasten log).' } });
     } finally {
       this.inFlight--;

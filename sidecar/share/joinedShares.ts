@@ -6,11 +6,9 @@ import {
   SHARED_PREFIX,
   TerminalExitNotification,
   TerminalOutputNotification,
-  type DirectoryEntryInfo,
   type ErrorCodeName,
   type FileErrorKind,
   type FileChangeInfo,
-  type FileStatInfo,
   type JoinedShareInfo,
   type OpenTerminalParams,
   type OpenTerminalResult,
@@ -24,7 +22,7 @@ import type { Changes } from '../util/changes';
 import { isoTime, type Clock } from '../util/clock';
 import type { Logger } from '../util/log';
 import { parseCode, type JoinCode } from './shareLink';
-import { cleanName, MAX_MESSAGE_BYTES, parseHostMessage, WIRE_VERSION, type GuestMessage, type GuestRequest, type HostMessage, type ParticipantSummary, type SharedSessionSummary } from './wire';
+import { cleanName, hostResults, MAX_MESSAGE_BYTES, parseHostMessage, WIRE_VERSION, type GuestMessage, type GuestRequest, type HostMessage, type ParticipantSummary, type SharedSessionSummary } from './wire';
 
 /** How long a join may wait for the host's answer (the host's own limit is two minutes). */
 const JOIN_WAIT_MS = 130_000;
@@ -38,6 +36,10 @@ const RECONNECT_DELAYS_MS = [100, 250, 500, 1000, 2000, 4000, 5000];
 const GIVE_UP_AFTER_MS = 2 * 60_000;
 /** A host silent this long (no ping, no message) is taken for gone and reconnected to. */
 const SILENT_HOST_MS = 40_000;
+
+type EarlyMessage = [WebSocket.RawData, boolean];
+/** Messages a fresh connection received before its handshake listened (see connect). */
+const earlyMessages = new WeakMap<WebSocket, { early: EarlyMessage[]; keep: (data: WebSocket.RawData, isBinary: boolean) => void }>();
 
 const dim = (text: string) => `\x1b[2m${text}\x1b[0m`;
 
@@ -229,6 +231,17 @@ class JoinedShare {
       const onClose = () => settle('The host closed the connection before letting you in.');
       socket.on('message', onMessage);
       socket.on('close', onClose);
+      // What arrived before this ran, in order, then the socket's own events.
+      const kept = earlyMessages.get(socket);
+      if (kept) {
+        earlyMessages.delete(socket);
+        socket.off('message', kept.keep);
+        for (const [data, isBinary] of kept.early) {
+          if (socket.listeners('message').includes(onMessage as never)) onMessage(data, isBinary);
+          else socket.emit('message', data, isBinary); // the handshake is over: to the connection's own handler
+        }
+      }
+      if (socket.readyState !== WebSocket.OPEN) onClose();
     });
   }
 
@@ -263,8 +276,7 @@ class JoinedShare {
 
   async openTerminal(params: OpenTerminalParams, client: TerminalClient): Promise<OpenTerminalResult> {
     const hostId = params.terminalId === undefined ? undefined : this.hostId(params.terminalId);
-    const opened = (await this.request({ op: 'openTerminal', terminalId: hostId, cols: params.cols, rows: params.rows })) as OpenTerminalResult;
-    if (!isOpenResult(opened)) throw conflict('The host answered with something that is not a terminal.');
+    const opened = hostResults.opened(await this.request({ op: 'openTerminal', terminalId: hostId, cols: params.cols, rows: params.rows })) ?? notAnAnswer();
     const clients = this.attached.get(opened.terminal.id) ?? new Set();
     clients.add(client);
     this.attached.set(opened.terminal.id, clients);
@@ -310,10 +322,18 @@ class JoinedShare {
     }
     const socket = new WebSocket(this.code.url, options);
     return new Promise<WebSocket>((resolve, reject) => {
-      socket.once('open', () => resolve(socket));
+      socket.once('open', () => {
+        // Messages that came with the upgrade's answer are emitted right after 'open', before
+        // whoever awaits this promise runs: keep them for the handshake.
+        const early: EarlyMessage[] = [];
+        const keep = (data: WebSocket.RawData, isBinary: boolean) => early.push([data, isBinary]);
+        socket.on('message', keep);
+        earlyMessages.set(socket, { early, keep });
+        resolve(socket);
+      });
       socket.once('unexpected-response', (_request, response) => {
         socket.terminate();
-        reject(refusalFor(response.statusCode ?? 0));
+        reject(Object.assign(refusalFor(response.statusCode ?? 0), { status: response.statusCode }));
       });
       socket.once('error', (error) => reject(new SandkastenError('Conflict', `Could not reach the host at ${this.code.url}: ${error.message}`)));
     });
@@ -343,6 +363,8 @@ class JoinedShare {
     });
     socket.on('close', () => this.onClose(socket));
     socket.on('error', () => socket.terminate());
+    // Closed before we listened: its close event has gone by.
+    if (socket.readyState !== WebSocket.OPEN) queueMicrotask(() => this.onClose(socket));
   }
 
   private watchForSilence(): void {
@@ -432,7 +454,11 @@ class JoinedShare {
         await this.reattach();
         return;
       } catch (error) {
-        if (error instanceof SandkastenError && error.codeName === 'Forbidden') return this.end('The host no longer lets this guest in: sharing stopped, or you were removed.');
+        // 401: the host does not know our token (sharing stopped, we were removed, a wrong certificate); 429, 503 and the rest pass.
+        const status = (error as { status?: number }).status;
+        if (status === 401 || (error instanceof SandkastenError && error.codeName === 'Forbidden' && status === undefined)) {
+          return this.end('The host no longer lets this guest in: sharing stopped, or you were removed.');
+        }
         if (this.deps.clock.now() - since > GIVE_UP_AFTER_MS) return this.end('The host could not be reached for two minutes.');
       }
     }
@@ -442,9 +468,9 @@ class JoinedShare {
   private async reattach(): Promise<void> {
     for (const [hostId, clients] of [...this.attached]) {
       try {
-        const opened = (await this.request({ op: 'openTerminal', terminalId: hostId, cols: 80, rows: 24 })) as OpenTerminalResult;
+        const opened = hostResults.opened(await this.request({ op: 'openTerminal', terminalId: hostId, cols: 80, rows: 24 })) ?? notAnAnswer();
         const terminalId = this.localId(hostId);
-        for (const client of clients) client.send(TerminalOutputNotification.type, { terminalId, data: `\x1bc${typeof opened?.replay === 'string' ? opened.replay : ''}` }, 1024);
+        for (const client of clients) client.send(TerminalOutputNotification.type, { terminalId, data: `\x1bc${opened.replay}` }, 1024);
       } catch (error) {
         this.deps.log.info(`share ${this.id}: terminal ${hostId} could not be reattached: ${(error as Error).message}`);
         this.toAttached(hostId, (client, terminalId) => client.send(TerminalExitNotification.type, { terminalId, exitCode: null }, 64));
@@ -523,15 +549,9 @@ class JoinedShare {
   private fileOps(): FileOps {
     const call = (fields: Omit<Extract<GuestRequest, { op: 'file' }>, 'op'>) => this.request({ op: 'file', ...fields });
     return {
-      stat: async (path) => (await call({ call: 'stat', path })) as FileStatInfo,
-      readDirectory: async (path) => {
-        const entries = await call({ call: 'readDirectory', path });
-        return Array.isArray(entries) ? (entries as DirectoryEntryInfo[]) : [];
-      },
-      readFile: async (path) => {
-        const result = (await call({ call: 'readFile', path })) as { content?: unknown } | null;
-        return Buffer.from(typeof result?.content === 'string' ? result.content : '', 'base64');
-      },
+      stat: async (path) => hostResults.stat(await call({ call: 'stat', path })) ?? notAnAnswer(),
+      readDirectory: async (path) => hostResults.entries(await call({ call: 'readDirectory', path })) ?? notAnAnswer(),
+      readFile: async (path) => hostResults.content(await call({ call: 'readFile', path })) ?? notAnAnswer(),
       writeFile: async (path, content, options) => {
         await call({ call: 'writeFile', path, content: content.toString('base64'), create: options.create, overwrite: options.overwrite });
       },
@@ -558,6 +578,11 @@ class JoinedShare {
   }
 }
 
+/** A host's answer that is not what the request asks for: the guest takes nothing of it. */
+function notAnAnswer(): never {
+  throw conflict('The host answered with something that is not the share protocol.');
+}
+
 /** What an HTTP status on the upgrade means to a person. */
 function refusalFor(status: number): SandkastenError {
   if (status === 401) return forbidden('This link is not valid: it may have been replaced, or sharing has stopped. Ask the host for a new link.');
@@ -580,10 +605,6 @@ function cleanNotice(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 500);
 }
 
-function isOpenResult(value: unknown): value is OpenTerminalResult {
-  const result = value as OpenTerminalResult | null;
-  return typeof result === 'object' && result !== null && typeof result.replay === 'string' && typeof result.terminal?.id === 'string' && result.terminal.id.length <= 128;
-}
 
 /** A TLS connection whose certificate is the one the link names (self-signed is fine: the fingerprint is the trust). */
 function pinnedTlsSocket(code: JoinCode, clock: Clock): Promise<tls.TLSSocket> {

@@ -95,12 +95,21 @@ export class ShareEndpoint {
     const loopback = LOOPBACK.has(settings.bindAddress);
     let tls: { cert: Buffer; key: Buffer; fingerprint: string } | undefined;
     if (!loopback || settings.tlsCertFile) tls = readCertificate(settings);
-    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }) : http.createServer();
+    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: HEADERS_WITHIN_MS }) : http.createServer();
     server.on('request', (_request, response: http.ServerResponse) => {
       response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('Sandkasten share endpoint: join with a Sandkasten link.\n');
     });
-    server.on('upgrade', (request: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(request, socket as Socket, head));
-    server.on('connection', (socket: Socket) => this.guardConnection(socket));
+    server.on('upgrade', (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      try {
+        this.onUpgrade(request, socket as Socket, head);
+      } catch (error) {
+        // Whatever a stranger's request does, the sidecar stays up.
+        this.deps.log.error('share endpoint: an upgrade request failed', error);
+        socket.destroy();
+      }
+    });
+    // The socket an upgrade arrives on: with TLS, the TLS socket (its TCP socket is another object).
+    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => this.guardConnection(socket));
     server.on('clientError', (_error, socket: Duplex) => socket.destroy());
     server.headersTimeout = HEADERS_WITHIN_MS;
     server.requestTimeout = HEADERS_WITHIN_MS;
@@ -151,11 +160,14 @@ export class ShareEndpoint {
     const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
     const from = request.socket.remoteAddress ?? '?';
     socket.on('error', () => socket.destroy());
-    const url = new URL(request.url ?? '/', 'http://share');
-    if (url.pathname !== SHARE_PATH) return reject(socket, 404, 'Not Found');
-    if (this.deps.refusals.isLimited(from)) return reject(socket, 429, 'Too Many Requests');
+    if (pathOf(request.url) !== SHARE_PATH) return reject(socket, 404, 'Not Found');
     if (request.headers['sandkasten-share-version'] !== WIRE_VERSION) return reject(socket, 400, 'Bad Request', 'This Sandkasten speaks another version of the share protocol: update both sides.');
     const auth = this.deps.authenticate(request.headers.authorization);
+    // A guest coming back with its own token is never locked out by someone else's guessing
+    // from the same address (behind an SSH tunnel, everyone is 127.0.0.1); a 256-bit token
+    // is no oracle. Asking to join, even with the right secret, waits out the limit.
+    const returning = auth !== undefined && 'kind' in auth && auth.kind === 'resume';
+    if (!returning && this.deps.refusals.isLimited(from)) return reject(socket, 429, 'Too Many Requests');
     if (!auth) {
       this.deps.refusals.record(from);
       this.deps.onRefused();
@@ -197,6 +209,15 @@ export class ShareEndpoint {
 function reject(socket: Socket, status: number, text: string, body = ''): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   socket.once('finish', () => socket.destroy());
+}
+
+/** The request target's path, or undefined when it is not one (`//[`, `http://x:99999/`). */
+function pathOf(target: string | undefined): string | undefined {
+  try {
+    return new URL(target ?? '/', 'http://share').pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 function decodeName(header: string | string[] | undefined): string {

@@ -54,6 +54,8 @@ interface PendingJoin {
   askedAt: number;
   socket: WebSocket;
   timer: { cancel(): void };
+  /** Takes off the listeners it put on the socket while waiting (only its own: ws has some too). */
+  stopListening(): void;
 }
 
 /** One shared session. */
@@ -145,7 +147,9 @@ export class Shares {
     let address: EndpointAddress;
     try {
       address = await this.endpoint.open(endpointSettings(config));
-      sessions.running(session.id); // it may have stopped while the endpoint opened
+      // A frozen session (idle) is thawed: guests are about to use it. It may also have stopped meanwhile.
+      await sessions.thawIfFrozen(session.id);
+      sessions.running(session.id);
     } catch (error) {
       this.bySession.delete(share.sessionId);
       this.bySecretHash.delete(share.secretHash);
@@ -173,6 +177,7 @@ export class Shares {
       if (!pending) continue;
       share.pending.delete(requestId);
       pending.timer.cancel();
+      pending.stopListening();
       if (allow) {
         this.admit(share, pending.socket, pending.name, pending.address, role ?? pending.role);
       } else {
@@ -267,26 +272,29 @@ export class Shares {
       this.record(share.workspaceId, 'refused', `"${name}" (${address}) was not answered within ${ANSWER_WITHIN_MS / 60_000} minutes`);
       this.deps.changes.emit('shares');
     }, ANSWER_WITHIN_MS);
-    share.pending.set(id, { id, name, address, role: share.defaultRole, askedAt: this.deps.clock.now(), socket, timer });
     // Until the host answers, the socket may only close; a message is a protocol breach.
     const giveUp = () => {
       if (!share.pending.delete(id)) return;
       timer.cancel();
       this.deps.changes.emit('shares');
     };
-    socket.once('close', giveUp);
-    socket.once('message', () => {
+    const breach = () => {
       socket.terminate();
       giveUp();
-    });
+    };
+    const stopListening = () => {
+      socket.off('close', giveUp);
+      socket.off('message', breach);
+    };
+    share.pending.set(id, { id, name, address, role: share.defaultRole, askedAt: this.deps.clock.now(), socket, timer, stopListening });
+    socket.once('close', giveUp);
+    socket.once('message', breach);
     socket.on('error', () => socket.terminate());
     post(socket, { t: 'waiting' });
     this.deps.changes.emit('shares');
   }
 
   private admit(share: Share, socket: WebSocket, name: string, address: string, role: ShareRole): void {
-    socket.removeAllListeners('message');
-    socket.removeAllListeners('close');
     if (socket.readyState !== socket.OPEN) return; // the guest gave up meanwhile
     const token = newSecret();
     const guest: Guest = { id: `g-${(this.deps.randomHex ?? cryptoRandomHex)(6)}`, name, role, since: this.deps.clock.now(), address, tokenHash: hash(token), link: undefined, goneTimer: undefined };

@@ -9,7 +9,7 @@
  * request carries the link's secret or the guest's own resume token, so nobody without one
  * ever gets a socket to send messages on.
  */
-import type { DirectoryEntryInfo, FileChangeInfo, FileErrorKind, FileStatInfo, TerminalInfo } from '../client/protocol';
+import type { DirectoryEntryInfo, FileChangeInfo, FileErrorKind, FileStatInfo, OpenTerminalResult, TerminalInfo } from '../client/protocol';
 import { SHARE_ROLES, type ParticipantInfo, type ShareRole } from '../client/shareProtocol';
 import * as S from '../client/schema';
 
@@ -67,12 +67,6 @@ export type HostMessage =
   | { t: 'notice'; text: string; terminalId?: string }
   | { t: 'files'; watchId: number; changes: FileChangeInfo[] }
   | { t: 'ended'; reason: string };
-
-/** The results a guest expects per request, checked on arrival (see checkResult). */
-export interface FileResults {
-  stat: FileStatInfo;
-  readDirectory: DirectoryEntryInfo[];
-}
 
 const FILE_ERROR_KINDS: readonly FileErrorKind[] = ['notADirectory', 'isADirectory'];
 const MAX_TERMINAL_DIMENSION = 65535;
@@ -212,6 +206,47 @@ const hostSchemas: Record<HostMessage['t'], S.Schema<unknown>> = {
   }),
   ended: S.params({ reason: text(500) }),
 };
+
+const timeMs = (): S.Schema<number> => ({
+  check: (value, key) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new S.SchemaError(`"${key}" must be a time.`);
+    return value;
+  },
+});
+const fileType = () => S.oneOf(['file', 'directory'] as const);
+const statSchema = S.params({ type: fileType(), symlink: S.boolean(), size: smallInteger(Number.MAX_SAFE_INTEGER), mtimeMs: timeMs(), ctimeMs: timeMs() });
+const entrySchema = S.params({ name: limitedString(1024), type: fileType(), symlink: S.boolean() });
+const openedSchema = S.params({ terminal: terminalSchema, replay: text(MAX_MESSAGE_BYTES), outcome: S.oneOf(['attached', 'restored', 'created'] as const) });
+
+/**
+ * What a host answered to a guest's request, checked as its messages are: a stat, a
+ * directory's entries (names that are not one plain name — `..`, `a/b`, empty — are left
+ * out), a file's content, an opened terminal. Undefined when the answer is not one.
+ */
+export const hostResults = {
+  stat: (value: unknown): FileStatInfo | undefined => attempt(() => statSchema.check(value, 'stat')),
+  entries: (value: unknown): DirectoryEntryInfo[] | undefined =>
+    Array.isArray(value) && value.length <= 100_000
+      ? value.flatMap((entry) => attempt(() => entrySchema.check(entry, 'entry')) ?? []).filter((entry) => isPlainName(entry.name))
+      : undefined,
+  content: (value: unknown): Buffer | undefined => {
+    const content = (value as { content?: unknown } | null)?.content;
+    return typeof content === 'string' && content.length <= MAX_MESSAGE_BYTES && /^[A-Za-z0-9+/]*={0,2}$/.test(content) ? Buffer.from(content, 'base64') : undefined;
+  },
+  opened: (value: unknown): OpenTerminalResult | undefined => attempt(() => openedSchema.check(value, 'opened')),
+};
+
+function attempt<T>(check: () => T): T | undefined {
+  try {
+    return check();
+  } catch {
+    return undefined;
+  }
+}
+
+function isPlainName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
 
 /** The message, checked, or undefined when it is not one a host sends. */
 export function parseHostMessage(text: string): HostMessage | undefined {
