@@ -120,7 +120,8 @@ async function join(client: SidecarClient, code: string | undefined, rest: strin
   });
   let joined: P.JoinedShareInfo;
   try {
-    joined = await client.request(P.JoinShareRequest.type, { code, name: options.name, workDoneToken: token });
+    // Attached, the guest is this terminal: however the CLI ends (exit, a signal, a closed window), its sidecar leaves.
+    joined = await client.request(P.JoinShareRequest.type, { code, name: options.name, leaveOnDisconnect: !options.detach, workDoneToken: token });
   } finally {
     listener.dispose();
   }

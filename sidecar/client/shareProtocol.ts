@@ -139,11 +139,18 @@ export namespace RevokeShareLinkRequest {
 
 // ----- Guest side -----
 
+export interface JoinShareParams {
+  code: string;
+  name?: string;
+  /** Leave the share when this client's connection closes (the CLI's `join`: the guest is the terminal). */
+  leaveOnDisconnect?: boolean;
+  workDoneToken?: string | number;
+}
 export namespace JoinShareRequest {
-  export const params = S.params({ code: S.string(), name: S.optional(S.text()), workDoneToken: S.optional(S.progressToken()) });
+  export const params = S.params({ code: S.string(), name: S.optional(S.text()), leaveOnDisconnect: S.optional(S.boolean()), workDoneToken: S.optional(S.progressToken()) });
   export const method = 'share/join';
   /** Joins from a code or link; answers once the host let us in (Forbidden when refused or the link is not valid). */
-  export const type = new RequestType<{ code: string; name?: string; workDoneToken?: string | number }, JoinedShareInfo, void>(method);
+  export const type = new RequestType<JoinShareParams, JoinedShareInfo, void>(method);
 }
 export namespace LeaveShareRequest {
   export const params = S.params({ joinedShareId: S.string() });

@@ -89,6 +89,10 @@ export class JoinedShares {
     return { joinedShareId };
   }
 
+  leaveIfJoined(joinedShareId: string): void {
+    if (this.joined.has(joinedShareId)) this.leave(joinedShareId);
+  }
+
   list(): JoinedShareInfo[] {
     return [...this.joined.values()].map((share) => share.info());
   }

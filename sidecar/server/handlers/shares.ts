@@ -12,7 +12,23 @@ export function registerShareHandlers({ handle, connection, services: { shares, 
   handle(P.RemoveGuestRequest, ({ sessionId, guestId }) => shares.remove(sessionId, guestId));
   handle(P.RevokeShareLinkRequest, ({ sessionId }) => shares.revokeLink(sessionId));
 
-  handle(P.JoinShareRequest, ({ code, name, workDoneToken }) => reporting(connection, workDoneToken, 'Joining', (progress) => joinedShares.join(code, name, progress)));
+  let connected = true;
+  const leaving = new Set<string>();
+  const leaveAll = () => {
+    connected = false;
+    for (const id of leaving) joinedShares.leaveIfJoined(id);
+    leaving.clear();
+  };
+  connection.onClose(leaveAll);
+  connection.onDispose(leaveAll);
+  handle(P.JoinShareRequest, async ({ code, name, leaveOnDisconnect, workDoneToken }) => {
+    const joined = await reporting(connection, workDoneToken, 'Joining', (progress) => joinedShares.join(code, name, progress));
+    if (leaveOnDisconnect) {
+      if (connected) leaving.add(joined.id);
+      else joinedShares.leaveIfJoined(joined.id); // the client went away while the host was deciding
+    }
+    return joined;
+  });
   handle(P.LeaveShareRequest, ({ joinedShareId }) => joinedShares.leave(joinedShareId));
   handle(P.ListJoinedSharesRequest, () => joinedShares.list());
 }
