@@ -84,16 +84,21 @@ export async function measureShare(host: SidecarClient, sidecarScript: string, s
         type(host, hostTerminal, '\x15');
         await settle();
       }
-      const key = String(index % 10);
+      // Different keys for the two legs, and the guest has seen the host's echo before its own
+      // leg starts: an echo of the other leg must never end a measurement early.
+      const hostKey = String(index % 10);
+      const guestKey = 'abcdefghij'[index % 10];
       hostOutput.clear(hostTerminal);
-      direct.push(await time(async () => (type(host, hostTerminal, key), await hostOutput.until(hostTerminal, (text) => text.endsWith(key)))));
+      guestOutput.clear(guestTerminal);
+      direct.push(await time(async () => (type(host, hostTerminal, hostKey), await hostOutput.until(hostTerminal, (text) => text.endsWith(hostKey)))));
+      await guestOutput.until(guestTerminal, (text) => text.endsWith(hostKey));
       hostOutput.clear(hostTerminal);
       guestOutput.clear(guestTerminal);
       const started = performance.now();
-      type(guest, guestTerminal, key);
+      type(guest, guestTerminal, guestKey);
       await Promise.all([
-        guestOutput.until(guestTerminal, (text) => text.endsWith(key)).then(() => toGuest.push(performance.now() - started)),
-        hostOutput.until(hostTerminal, (text) => text.endsWith(key)).then(() => toHost.push(performance.now() - started)),
+        guestOutput.until(guestTerminal, (text) => text.endsWith(guestKey)).then(() => toGuest.push(performance.now() - started)),
+        hostOutput.until(hostTerminal, (text) => text.endsWith(guestKey)).then(() => toHost.push(performance.now() - started)),
       ]);
     }
     await guest.request(P.LeaveShareRequest.type, { joinedShareId: joined.id });

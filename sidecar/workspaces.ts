@@ -255,7 +255,7 @@ export class Workspaces {
     return this.change(id, 'kept', 'kept: its expiry starts again', (store, now) => store.workspaces.recordAccess(id, now, {}));
   }
 
-  /** Its next session runs `image` with the same volume (running sessions keep theirs until restarted). */
+  /** Its lifecycle follows the new kind at once; ephemeral workspaces do not convert (they are made to vanish). */
   async setKind(id: string, kind: WorkspaceKind): Promise<WorkspaceInfo> {
     const before = this.get(id).kind;
     if (before === kind) return this.get(id);
@@ -265,6 +265,7 @@ export class Workspaces {
     return this.change(id, 'kind-changed', `kind ${before} → ${kind}`, (store) => store.workspaces.setKind(id, kind));
   }
 
+  /** Its next session runs `image` with the same volume (running sessions keep theirs until restarted). */
   async setImage(id: string, image: string): Promise<WorkspaceInfo> {
     const problem = imageReferenceProblem(image);
     if (problem) throw invalidInput(`"${image}" is not an image reference: ${problem}`);

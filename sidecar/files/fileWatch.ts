@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FileChangeInfo } from '../client/protocol';
 import type { Clock } from '../util/clock';
 import type { Logger } from '../util/log';
@@ -20,7 +21,7 @@ const MAX_COMPARED_ENTRIES = 10_000;
 
 /** What polls use in a container: FilePlace's, injected so the watching itself needs no container to test. */
 export interface WatchPlace {
-  poll(components: string[], options: { recursive: boolean; since?: number; maxBytes: number }): Promise<PollOutput>;
+  poll(components: string[], options: { recursive: boolean; since?: number; maxBytes: number; stamp?: string }): Promise<PollOutput>;
   listDirectories(directories: string[][], options: { limit: number; maxBytes: number }): Promise<Map<number, TypedEntry[] | 'incomplete'>>;
 }
 
@@ -110,6 +111,8 @@ interface Poller {
   /** Fingerprints of the paths the last poll saw modified: seen again unchanged, they are not reported again. */
   fingerprints: Map<string, string>;
   exists?: boolean;
+  /** Names this poller's stamp file in the container: the same every poll, so one cut short leaves at most that one behind. */
+  stamp: string;
 }
 
 class WorkspaceWatch {
@@ -134,7 +137,7 @@ class WorkspaceWatch {
   subscribe(subscription: Subscription): { dispose(): void } {
     this.subscriptions.add(subscription);
     const key = pollerKey(subscription);
-    const poller = this.pollers.get(key) ?? { path: subscription.path, recursive: subscription.recursive, subscribers: 0, fingerprints: new Map() };
+    const poller = this.pollers.get(key) ?? { path: subscription.path, recursive: subscription.recursive, subscribers: 0, fingerprints: new Map(), stamp: randomBytes(8).toString('hex') };
     poller.subscribers++;
     this.pollers.set(key, poller);
     if (!this.timer && !this.polling) this.schedule(0);
@@ -201,7 +204,7 @@ class WorkspaceWatch {
     const changedDirectories = new Set<string>();
     const changedFiles: string[] = [];
     for (const poller of this.activePollers()) {
-      const result = await place.poll(componentsOf(poller.path), { recursive: poller.recursive, since: poller.since, maxBytes: MAX_POLL_OUTPUT_BYTES });
+      const result = await place.poll(componentsOf(poller.path), { recursive: poller.recursive, since: poller.since, maxBytes: MAX_POLL_OUTPUT_BYTES, stamp: poller.stamp });
       if (result.startedAt !== undefined) poller.since = result.startedAt - 1;
       if (poller.exists !== undefined && poller.exists !== result.exists) batch.add(result.exists ? 'created' : 'deleted', poller.path);
       if (!result.exists) this.forgetWithin(poller.path);

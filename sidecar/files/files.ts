@@ -266,8 +266,8 @@ export class FilePlace {
   }
 
   /** What was modified below the path since `since` (see pollScript); a path whose directory cannot be walked to is missing. */
-  async poll(components: string[], options: { recursive: boolean; since?: number; maxBytes: number }): Promise<PollOutput> {
-    const nonce = (this.deps.randomHex ?? cryptoRandomHex)(8);
+  async poll(components: string[], options: { recursive: boolean; since?: number; maxBytes: number; stamp?: string }): Promise<PollOutput> {
+    const nonce = options.stamp ?? (this.deps.randomHex ?? cryptoRandomHex)(8);
     try {
       const result = checked(await this.guarded(() => this.run(pollScript(components, { ...options, nonce }), options.maxBytes + MAX_POLL_HEAD_BYTES)));
       return parsePoll(Buffer.concat(result.stdout), components, options.maxBytes);

@@ -18,7 +18,8 @@ import { MAX_NAME_BYTES, MAX_PATH_BYTES, WORKSPACE_ROOT } from './paths';
 export interface FileOps {
   stat(path: string): Promise<FileStatInfo>;
   readDirectory(path: string): Promise<DirectoryEntryInfo[]>;
-  readFile(path: string): Promise<Buffer>;
+  /** The whole file; InvalidInput when it is larger than `maxBytes` (default: MAX_FILE_BYTES), and then no more than that was read. */
+  readFile(path: string, maxBytes?: number): Promise<Buffer>;
   writeFile(path: string, content: Buffer, options: { create: boolean; overwrite: boolean }): Promise<void>;
   delete(path: string, options: { recursive: boolean }): Promise<void>;
   rename(from: string, to: string, options: { overwrite: boolean }): Promise<void>;
@@ -98,11 +99,12 @@ class WorkspaceFileOps implements FileOps {
     return entries.map(({ name, type, symlink }) => ({ name, type, symlink }));
   }
 
-  async readFile(path: string): Promise<Buffer> {
+  async readFile(path: string, maxBytes = MAX_FILE_BYTES): Promise<Buffer> {
     const components = fileSystemPath(path);
     if (components.length === 0) throw isADirectory(path);
-    const read = await this.at(components, (place) => place.read(components, MAX_FILE_BYTES));
-    if (read.truncated) throw tooLarge(path);
+    const limit = Math.min(maxBytes, MAX_FILE_BYTES);
+    const read = await this.at(components, (place) => place.read(components, limit));
+    if (read.truncated) throw tooLarge(path, limit);
     return Buffer.concat(read.chunks, read.bytes);
   }
 
@@ -272,7 +274,8 @@ export function fileSystemPath(path: string): string[] {
 }
 
 const isADirectory = (shown: string) => new SandkastenError('InvalidInput', `${shown} is a directory.`, undefined, { file: 'isADirectory' });
-const tooLarge = (shown: string) => invalidInput(`${shown} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB, the most one read or write carries: use a terminal, an export or the HTTP API for it.`);
+const tooLarge = (shown: string, limit = MAX_FILE_BYTES) =>
+  invalidInput(`${shown} is larger than ${limit / 1024 / 1024} MiB, the most one read or write carries here: use a terminal, an export or the HTTP API for it.`);
 
 /** What the sandbox says when its file permissions (or a read-only mount) refused. */
 const REFUSED = /permission denied|operation not permitted|read-only file system/i;

@@ -1,7 +1,7 @@
 import type { NotificationType, RequestParam } from 'vscode-languageserver-protocol';
 import type WebSocket from 'ws';
 import { TerminalExitNotification, TerminalOutputNotification, type ShareRole, type TerminalInfo } from '../client/protocol';
-import { forbidden, notFound, SandkastenError } from '../errors';
+import { conflict, forbidden, notFound, SandkastenError } from '../errors';
 import type { FileOps } from '../files/workspaceFileSystem';
 import type { TerminalClient } from '../terminals/liveTerminal';
 import type { Terminals } from '../terminals/terminals';
@@ -9,8 +9,16 @@ import type { Clock } from '../util/clock';
 import type { Logger } from '../util/log';
 import { parseGuestMessage, READING_FILE_CALLS, SHARE_FILE_MAX_BYTES, type GuestMessage, type GuestRequest, type HostMessage } from './wire';
 
-/** A guest whose socket holds more than this unsent is too slow: it is dropped (it reconnects and gets the scrollback), never waited for. */
-const SLOW_GUEST_BYTES = 8 * 1024 * 1024;
+/**
+ * A guest whose socket holds more than this unsent is too slow: it is dropped (it reconnects
+ * and gets the scrollback), never waited for. Room for two files in flight (22 MiB base64
+ * each) and output behind them, so a big read over a slow link is not taken for slowness.
+ */
+const SLOW_GUEST_BYTES = 56 * 1024 * 1024;
+/** Files (reads and writes) one guest may have travelling at once: each can be 16 MiB in the host's memory. */
+const MAX_FILES_IN_FLIGHT = 2;
+/** Changes per `files` message (a guest refuses more: wire.ts); a bigger poll goes in several. */
+const CHANGES_PER_MESSAGE = 10_000;
 /** Requests one guest may have running at once. */
 const MAX_REQUESTS_IN_FLIGHT = 16;
 /** Watches one guest may hold. */
@@ -69,6 +77,7 @@ export interface SharedSession {
  */
 export class GuestLink implements TerminalClient {
   private inFlight = 0;
+  private filesInFlight = 0;
   private readonly watches = new Map<number, { dispose(): void }>();
   private lastNotice = -Infinity;
   private closed = false;
@@ -132,6 +141,8 @@ export class GuestLink implements TerminalClient {
   }
 
   private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    // Closing (removed, sharing stopped, too slow): ws still delivers what the guest sent; none of it counts.
+    if (this.closed) return;
     const message = isBinary ? undefined : parseGuestMessage(data.toString());
     if (!message) {
       // Our own sidecar never sends one: whoever did is not speaking the protocol.
@@ -182,6 +193,7 @@ export class GuestLink implements TerminalClient {
     this.inFlight++;
     try {
       const result = await this.run(request);
+      if (this.closed) return;
       this.post({ t: 'res', id, result: result ?? null });
     } catch (error) {
       if (!(error instanceof SandkastenError)) this.session.log.error(`share request ${request.op} of guest ${this.guest.id} failed`, error);
@@ -203,7 +215,8 @@ export class GuestLink implements TerminalClient {
         return this.session.sharedTerminals();
       case 'openTerminal': {
         if (request.terminalId === undefined) this.requireEditor('open a new terminal');
-        else this.requireShared(request.terminalId);
+        // A dormant terminal is restored: a new shell starts in the container, an editor's doing.
+        else if (this.requireShared(request.terminalId).state === 'dormant') this.requireEditor('restart a terminal whose shell has ended');
         const size = { cols: request.cols, rows: request.rows };
         // A guest's window size never resizes the host's terminal; a new terminal takes it.
         const opened = await terminals.open({ sessionId, terminalId: request.terminalId, ...size }, this, { resize: false });
@@ -217,10 +230,13 @@ export class GuestLink implements TerminalClient {
       case 'file':
         return this.file(request);
       case 'watch': {
-        if (this.watches.size >= MAX_WATCHES) throw forbidden(`A guest may watch at most ${MAX_WATCHES} places at once.`);
         const watchId = request.watchId;
+        if (!this.watches.has(watchId) && this.watches.size >= MAX_WATCHES) throw forbidden(`A guest may watch at most ${MAX_WATCHES} places at once.`);
         this.watches.get(watchId)?.dispose();
-        const watch = this.session.files().watch(request.path, { recursive: request.recursive }, (changes) => this.post({ t: 'files', watchId, changes }));
+        this.watches.delete(watchId);
+        const watch = this.session.files().watch(request.path, { recursive: request.recursive }, (changes) => {
+          for (let at = 0; at < changes.length; at += CHANGES_PER_MESSAGE) this.post({ t: 'files', watchId, changes: changes.slice(at, at + CHANGES_PER_MESSAGE) });
+        });
         if (this.closed) watch.dispose();
         else this.watches.set(watchId, watch);
         return null;
@@ -230,17 +246,26 @@ export class GuestLink implements TerminalClient {
 
   private async file(request: Extract<GuestRequest, { op: 'file' }>): Promise<unknown> {
     if (!READING_FILE_CALLS.has(request.call)) this.requireEditor('change files');
+    if (request.call !== 'readFile' && request.call !== 'writeFile') return this.fileCall(request);
+    if (this.filesInFlight >= MAX_FILES_IN_FLIGHT) throw conflict(`At most ${MAX_FILES_IN_FLIGHT} files travel at once per guest; wait for the others.`);
+    this.filesInFlight++;
+    try {
+      return await this.fileCall(request);
+    } finally {
+      this.filesInFlight--;
+    }
+  }
+
+  private async fileCall(request: Extract<GuestRequest, { op: 'file' }>): Promise<unknown> {
     const files = this.session.files();
     switch (request.call) {
       case 'stat':
         return files.stat(request.path);
       case 'readDirectory':
         return files.readDirectory(request.path);
-      case 'readFile': {
-        const content = await files.readFile(request.path);
-        if (content.length > SHARE_FILE_MAX_BYTES) throw forbidden(`The file is larger than ${SHARE_FILE_MAX_BYTES / 1024 / 1024} MiB, the most a share carries in one piece.`);
-        return { content: content.toString('base64') };
-      }
+      case 'readFile':
+        // Never more than a share carries is read (a viewer asking for a huge file costs the host nothing).
+        return { content: (await files.readFile(request.path, SHARE_FILE_MAX_BYTES)).toString('base64') };
       case 'writeFile': {
         const content = Buffer.from(request.content ?? '', 'base64');
         if (content.length > SHARE_FILE_MAX_BYTES) throw forbidden(`The file is larger than ${SHARE_FILE_MAX_BYTES / 1024 / 1024} MiB, the most a share carries in one piece.`);
@@ -265,9 +290,9 @@ export class GuestLink implements TerminalClient {
   }
 
   /** A terminal of the shared session that guests may see; the host's private ones do not exist for a guest. */
-  private requireShared(terminalId: string): void {
-    if (!this.session.sharedTerminals().some((terminal) => terminal.id === terminalId)) {
-      throw notFound(`No terminal "${terminalId}" in the shared session. It may have been closed.`);
-    }
+  private requireShared(terminalId: string): TerminalInfo {
+    const terminal = this.session.sharedTerminals().find((shared) => shared.id === terminalId);
+    if (!terminal) throw notFound(`No terminal "${terminalId}" in the shared session. It may have been closed.`);
+    return terminal;
   }
 }

@@ -34,6 +34,8 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const RECONNECT_DELAYS_MS = [100, 250, 500, 1000, 2000, 4000, 5000];
 /** The host keeps a dropped guest's place this long; after it, reconnecting is pointless. */
 const GIVE_UP_AFTER_MS = 2 * 60_000;
+/** Messages that are not the protocol a host may send on one connection before it is dropped. */
+const MAX_BAD_MESSAGES = 20;
 /** A host silent this long (no ping, no message) is taken for gone and reconnected to. */
 const SILENT_HOST_MS = 40_000;
 
@@ -68,6 +70,8 @@ interface Pending {
  */
 export class JoinedShares {
   private readonly joined = new Map<string, JoinedShare>();
+  /** Joins waiting for their host's answer. */
+  private readonly joining = new Set<JoinedShare>();
 
   constructor(private readonly deps: JoinedSharesDependencies) {}
 
@@ -75,7 +79,12 @@ export class JoinedShares {
     const code = parseCode(codeText);
     // An ended share stays listed (with why it ended) until it is left.
     const share = new JoinedShare(`j${randomBytes(6).toString('hex')}`, code, cleanName(name || this.deps.displayName()), this.deps);
-    await share.join(progress);
+    this.joining.add(share);
+    try {
+      await share.join(progress);
+    } finally {
+      this.joining.delete(share);
+    }
     this.joined.set(share.id, share);
     this.deps.changes.emit('shares', 'terminals');
     return share.info();
@@ -98,7 +107,7 @@ export class JoinedShares {
   }
 
   closeAll(): void {
-    for (const share of this.joined.values()) share.leave();
+    for (const share of [...this.joining, ...this.joined.values()]) share.leave();
     this.joined.clear();
   }
 
@@ -182,6 +191,8 @@ class JoinedShare {
   private readonly watches = new Map<number, { path: string; recursive: boolean; onChanges(changes: FileChangeInfo[]): void }>();
   private nextWatchId = 1;
   private left = false;
+  /** The connection of a join still waiting for the host (closed when we give up first). */
+  private joiningSocket: WebSocket | undefined;
   private silenceTimer: { cancel(): void } | undefined;
   readonly files: FileOps;
 
@@ -201,7 +212,9 @@ class JoinedShare {
   /** Connects with the link's secret and waits until the host lets us in. */
   async join(progress: (message: string) => void): Promise<void> {
     const socket = await this.connect(`Bearer ${this.code.secret}`);
+    this.joiningSocket = socket;
     const outcome = await this.handshake(socket, JOIN_WAIT_MS, () => progress('Waiting for the host to let you in…'));
+    this.joiningSocket = undefined;
     if (outcome === 'welcomed') return;
     socket.terminate();
     throw forbidden(outcome === 'timeout' ? 'The host did not let you in within two minutes. Ask them to look for your request, then join again.' : outcome);
@@ -225,6 +238,11 @@ class JoinedShare {
         const message = isBinary ? undefined : parseHostMessage(data.toString());
         if (message?.t === 'waiting') return onWaiting();
         if (message?.t === 'welcome') {
+          if (this.left || this.state === 'ended') {
+            settle('You left the session.');
+            socket.terminate();
+            return;
+          }
           settle('welcomed');
           this.welcome(message);
           this.use(socket);
@@ -273,6 +291,7 @@ class JoinedShare {
   leave(): void {
     if (this.left) return;
     this.left = true;
+    this.joiningSocket?.terminate();
     this.send({ t: 'leave' });
     this.end('You left the session.');
     this.socket?.close(1000, 'left');
@@ -355,6 +374,7 @@ class JoinedShare {
 
   /** Makes `socket` the connection: its messages are handled, its loss starts reconnecting. */
   private use(socket: WebSocket): void {
+    let badMessages = 0;
     this.socket = socket;
     this.state = 'connected';
     this.watchForSilence();
@@ -362,8 +382,10 @@ class JoinedShare {
     socket.on('message', (data, isBinary) => {
       this.watchForSilence();
       const message = isBinary ? undefined : parseHostMessage(data.toString());
-      if (message) this.onMessage(message);
-      else this.deps.log.info(`share ${this.id}: dropped a message from the host that is not the protocol`);
+      if (message) return this.onMessage(message);
+      // Logged once per connection; a host that keeps at it is not one to stay connected to.
+      if (++badMessages === 1) this.deps.log.info(`share ${this.id}: dropped a message from the host that is not the protocol`);
+      if (badMessages >= MAX_BAD_MESSAGES) socket.terminate();
     });
     socket.on('close', () => this.onClose(socket));
     socket.on('error', () => socket.terminate());
@@ -395,7 +417,7 @@ class JoinedShare {
         this.attached.delete(message.terminalId);
         return;
       case 'notice':
-        if (message.terminalId) this.toAttached(message.terminalId, (client, terminalId) => client.send(TerminalOutputNotification.type, { terminalId, data: dim(`\r\n[sandkasten] ${cleanNotice(message.text)}\r\n`) }, 200));
+        if (message.terminalId) this.toAttached(message.terminalId, (client, terminalId) => client.send(TerminalOutputNotification.type, { terminalId, data: dim(`\r\n[sandkasten] ${message.text}\r\n`) }, 200));
         return;
       case 'terminals':
         this.terminals = message.terminals;
@@ -426,6 +448,25 @@ class JoinedShare {
     if (!clients) return;
     const terminalId = this.localId(hostId);
     for (const client of clients) deliver(client, terminalId);
+    this.holdBackFor(clients);
+  }
+
+  /**
+   * A window that does not take our notifications fast enough: the host's connection stops
+   * being read until it caught up (the host drops us when it has too much for us; the
+   * reconnect replays the scrollback), so nothing piles up in this sidecar.
+   */
+  private holdBackFor(clients: Set<TerminalClient>): void {
+    const socket = this.socket;
+    const congested = [...clients].find((client) => client.congested);
+    if (!congested || !socket || socket.isPaused) return;
+    socket.pause();
+    void congested.drained().then(() => {
+      if (this.socket !== socket) return;
+      const still = [...this.attached.values()].flatMap((set) => [...set]).find((client) => client.congested);
+      if (still) return void still.drained().then(() => socket.resume());
+      socket.resume();
+    });
   }
 
   private onClose(socket: WebSocket): void {
@@ -448,10 +489,12 @@ class JoinedShare {
       if (this.left || this.state !== 'reconnecting') return;
       try {
         const socket = await this.connect(`Guest ${this.guestToken}`);
+        if (this.left || this.state !== 'reconnecting') return socket.terminate(); // left while connecting
         const outcome = await this.handshake(socket, CONNECT_WITHIN_MS);
         if (outcome !== 'welcomed') {
           socket.terminate();
           if (outcome !== 'timeout') return this.end(outcome);
+          if (this.deps.clock.now() - since > GIVE_UP_AFTER_MS) return this.end('The host did not take this guest back for two minutes.');
           continue;
         }
         this.deps.changes.emit('shares', 'terminals');
@@ -601,12 +644,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(['InvalidInput', 'NotFound', 'C
 /** The host's error as ours: its code when it is one we know (and which file problem), its message as the host's words. */
 function errorFromHost(error: { code: string; message: string; file?: FileErrorKind }): SandkastenError {
   const code = KNOWN_CODES.has(error.code) ? (error.code as ErrorCodeName) : 'Conflict';
-  return new SandkastenError(code, `The host says: ${cleanNotice(error.message)}`, undefined, error.file ? { file: error.file } : {});
-}
-
-/** A host's text in our terminal: no escape sequences of its own. */
-function cleanNotice(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 500);
+  return new SandkastenError(code, `The host says: ${error.message}`, undefined, error.file ? { file: error.file } : {});
 }
 
 

@@ -42,8 +42,9 @@ export interface EndpointDependencies {
   onRefused(): void;
 }
 
-/** Connections that have not finished their upgrade yet, at most. */
-const MAX_UNFINISHED = 64;
+/** Connections that have not finished their upgrade yet, at most; from one address (beyond loopback). */
+const MAX_UNFINISHED = 128;
+const MAX_UNFINISHED_PER_ADDRESS = 32;
 /** An upgrade request must arrive within this long of the connection. */
 const HEADERS_WITHIN_MS = 5000;
 /** Pings keep NAT mappings open and find guests whose machine went away. */
@@ -66,6 +67,9 @@ export class ShareEndpoint {
   private readonly webSockets = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: true });
   private current: EndpointAddress | undefined;
   private unfinished = 0;
+  private readonly unfinishedFrom = new Map<string, number>();
+  /** How to mark an unfinished connection upgraded, by its remote address and port (the TCP and the TLS socket share them). */
+  private readonly upgradeMarks = new Map<string, () => void>();
   private pinger: { cancel(): void } | undefined;
 
   constructor(private readonly deps: EndpointDependencies) {}
@@ -81,7 +85,13 @@ export class ShareEndpoint {
     return this.opening;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops listening. With `stillIdle`, only if it still says so once an open under way has
+   * finished (a share that started meanwhile keeps its endpoint).
+   */
+  async close(stillIdle?: () => boolean): Promise<void> {
+    if (this.opening) await this.opening.catch(() => undefined);
+    if (stillIdle && !stillIdle()) return;
     const server = this.server;
     if (!server) return;
     this.server = undefined;
@@ -108,8 +118,8 @@ export class ShareEndpoint {
         socket.destroy();
       }
     });
-    // The socket an upgrade arrives on: with TLS, the TLS socket (its TCP socket is another object).
-    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => this.guardConnection(socket));
+    // Counted on the TCP socket in both modes (a TLS handshake that never ends counts too).
+    server.on('connection', (socket: Socket) => this.guardConnection(socket));
     server.on('clientError', (_error, socket: Duplex) => socket.destroy());
     server.headersTimeout = HEADERS_WITHIN_MS;
     server.requestTimeout = HEADERS_WITHIN_MS;
@@ -136,24 +146,38 @@ export class ShareEndpoint {
     return this.current;
   }
 
-  /** Caps connections that have not upgraded yet, and how long they may take. */
+  /**
+   * Caps connections that have not upgraded yet — overall and per address, so one stranger
+   * cannot hold every slot — and how long they may take (TLS handshake and headers together).
+   */
   private guardConnection(socket: Socket): void {
-    if (this.unfinished >= MAX_UNFINISHED) {
+    const from = socket.remoteAddress ?? '?';
+    const fromHere = this.unfinishedFrom.get(from) ?? 0;
+    // Loopback is everyone behind an SSH tunnel (and local users, who have other means): only the overall cap.
+    const perAddressCap = isLoopback(from) ? MAX_UNFINISHED : MAX_UNFINISHED_PER_ADDRESS;
+    if (this.unfinished >= MAX_UNFINISHED || fromHere >= perAddressCap) {
       socket.destroy();
       return;
     }
     this.unfinished++;
+    this.unfinishedFrom.set(from, fromHere + 1);
+    const key = `${from}:${socket.remotePort ?? '?'}`;
     let counted = true;
     const done = () => {
       if (!counted) return;
       counted = false;
+      timer.cancel();
+      this.upgradeMarks.delete(key);
       this.unfinished--;
+      const left = (this.unfinishedFrom.get(from) ?? 1) - 1;
+      if (left > 0) this.unfinishedFrom.set(from, left);
+      else this.unfinishedFrom.delete(from);
     };
     const timer = this.deps.clock.setTimeout(() => {
       if (counted) socket.destroy();
     }, HEADERS_WITHIN_MS);
-    socket.once('close', () => (timer.cancel(), done()));
-    (socket as Socket & { markUpgraded?: () => void }).markUpgraded = () => (timer.cancel(), done());
+    socket.once('close', done);
+    this.upgradeMarks.set(key, done);
   }
 
   private onUpgrade(request: http.IncomingMessage, socket: Socket, head: Buffer): void {
@@ -175,7 +199,7 @@ export class ShareEndpoint {
     }
     if ('full' in auth) return reject(socket, 503, 'Service Unavailable', 'The share is full.');
     const name = decodeName(request.headers['sandkasten-guest-name']);
-    (socket as Socket & { markUpgraded?: () => void }).markUpgraded?.();
+    this.upgradeMarks.get(`${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`)?.();
     this.webSockets.handleUpgrade(request, socket, head, (webSocket) => {
       const alive = webSocket as WebSocket & { alive?: boolean };
       alive.alive = true;
@@ -228,6 +252,10 @@ function decodeName(header: string | string[] | undefined): string {
   } catch {
     return '';
   }
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 function isWildcard(address: string): boolean {

@@ -27,6 +27,12 @@ const COME_BACK_WITHIN_MS = 2 * 60_000;
 export const MAX_GUESTS = 64;
 /** Join requests waiting at once per share. */
 const MAX_PENDING = 16;
+/**
+ * Joins (asked or let in) one address may make per share and minute, so churn cannot flood
+ * the host or push real events out of the history. Generous: behind an SSH tunnel every
+ * guest is 127.0.0.1, and a full share (MAX_GUESTS) may join at once and come back once.
+ */
+const JOINS_PER_ADDRESS_PER_MINUTE = 2 * MAX_GUESTS;
 /** Refused attempts are written to the database at most this often, counted together. */
 const REFUSAL_EVENT_INTERVAL_MS = 60_000;
 /** Where refusals that belong to no share (a wrong secret) are recorded: the endpoint's own history. */
@@ -66,6 +72,8 @@ class Share {
   readonly pending = new Map<string, PendingJoin>();
   /** The session's use is held while any guest is connected, so it is never frozen under them. */
   releaseUse: (() => void) | undefined;
+  /** Joins per address in the current minute (see JOINS_PER_ADDRESS_PER_MINUTE). */
+  readonly joinsFrom = new Map<string, { count: number; since: number }>();
 
   constructor(
     readonly sessionId: string,
@@ -128,8 +136,15 @@ export class Shares {
     const session = sessions.get(params.sessionId);
     const existing = this.bySession.get(session.id);
     if (existing) {
-      if (params.defaultRole) existing.defaultRole = params.defaultRole;
-      if (params.approval) existing.approval = params.approval;
+      const defaultRole = params.defaultRole ?? existing.defaultRole;
+      const approval = params.approval ?? existing.approval;
+      if (defaultRole !== existing.defaultRole || approval !== existing.approval) {
+        existing.defaultRole = defaultRole;
+        existing.approval = approval;
+        this.record(existing.workspaceId, 'shared', `new guests of session ${existing.sessionId}: ${defaultRole}, ${approval === 'ask' ? 'the host lets each in' : 'anyone with the link'}`);
+        await this.deps.store.commit();
+        this.deps.changes.emit('shares');
+      }
       return this.info(existing);
     }
     const workspace = workspaces.get(session.workspaceId);
@@ -151,19 +166,25 @@ export class Shares {
       await sessions.thawIfFrozen(session.id);
       sessions.running(session.id);
     } catch (error) {
-      this.bySession.delete(share.sessionId);
-      this.bySecretHash.delete(share.secretHash);
-      if (this.bySession.size === 0) void this.endpoint.close();
+      if (this.bySession.get(share.sessionId) === share) {
+        this.bySession.delete(share.sessionId);
+        this.bySecretHash.delete(share.secretHash);
+      }
+      this.closeEndpointWhenIdle();
       throw error;
     }
+    // Stopped (Stop Sharing, the session's end) while the endpoint opened: nothing is shared.
+    if (this.bySession.get(share.sessionId) !== share) throw conflict(`Sharing session "${share.sessionId}" was stopped while it started.`);
     this.record(share.workspaceId, 'shared', `session ${share.sessionId} shared on ${address.url} (new guests: ${share.defaultRole}, ${share.approval === 'ask' ? 'the host lets each in' : 'anyone with the link'})`);
+    await this.deps.store.commit();
     this.deps.changes.emit('shares');
     return this.info(share);
   }
 
-  stop(sessionId: string): { sessionId: string } {
+  async stop(sessionId: string): Promise<{ sessionId: string }> {
     this.require(sessionId);
     this.end(sessionId, 'The host stopped sharing.', 'the host stopped sharing');
+    await this.deps.store.commit();
     return { sessionId };
   }
 
@@ -171,7 +192,8 @@ export class Shares {
     return [...this.bySession.values()].map((share) => this.info(share));
   }
 
-  answer(requestId: string, allow: boolean, role?: ShareRole): ShareInfo {
+  /** Answered once its history event is on disk, as every change the host asks for. */
+  async answer(requestId: string, allow: boolean, role?: ShareRole): Promise<ShareInfo> {
     for (const share of this.bySession.values()) {
       const pending = share.pending.get(requestId);
       if (!pending) continue;
@@ -181,16 +203,17 @@ export class Shares {
       if (allow) {
         this.admit(share, pending.socket, pending.name, pending.address, role ?? pending.role);
       } else {
-        refuse(pending.socket, 'The host declined your request to join.');
+        this.refuse(pending.socket, 'The host declined your request to join.');
         this.record(share.workspaceId, 'refused', `the host declined "${pending.name}" (${pending.address})`);
       }
+      await this.deps.store.commit();
       this.deps.changes.emit('shares');
       return this.info(share);
     }
     throw notFound(`No join request "${requestId}" is waiting: it was answered already, or the guest gave up.`);
   }
 
-  setRole(sessionId: string, guestId: string, role: ShareRole): ShareInfo {
+  async setRole(sessionId: string, guestId: string, role: ShareRole): Promise<ShareInfo> {
     const share = this.require(sessionId);
     const guest = this.requireGuest(share, guestId);
     if (guest.role !== role) {
@@ -199,11 +222,12 @@ export class Shares {
       guest.link?.post({ t: 'role', role });
       this.record(share.workspaceId, 'role-changed', `"${guest.name}" (${guest.id}) is now ${role} (was ${before})`);
       this.tellParticipants(share);
+      await this.deps.store.commit();
     }
     return this.info(share);
   }
 
-  remove(sessionId: string, guestId: string): ShareInfo {
+  async remove(sessionId: string, guestId: string): Promise<ShareInfo> {
     const share = this.require(sessionId);
     const guest = this.requireGuest(share, guestId);
     this.forgetGuest(share, guest);
@@ -211,17 +235,19 @@ export class Shares {
     guest.link?.close(CLOSE.refused, 'removed by the host');
     this.record(share.workspaceId, 'removed', `the host removed "${guest.name}" (${guest.id})`);
     this.tellParticipants(share);
+    await this.deps.store.commit();
     return this.info(share);
   }
 
   /** A new secret: the old link is refused from now on; guests already in stay. */
-  revokeLink(sessionId: string): ShareInfo {
+  async revokeLink(sessionId: string): Promise<ShareInfo> {
     const share = this.require(sessionId);
     this.bySecretHash.delete(share.secretHash);
     share.secret = newSecret();
     share.secretHash = hash(share.secret);
     this.bySecretHash.set(share.secretHash, share);
     this.record(share.workspaceId, 'shared', `the link of session ${sessionId} was replaced; the old one is refused`);
+    await this.deps.store.commit();
     this.deps.changes.emit('shares');
     return this.info(share);
   }
@@ -252,14 +278,15 @@ export class Shares {
 
   private accept(auth: Exclude<ShareAuthentication, { full: true }>, socket: WebSocket, rawName: string, address: string): void {
     const share = this.bySession.get(auth.sessionId);
-    if (!share) return refuse(socket, 'This link is not valid: sharing has stopped.');
+    if (!share) return this.refuse(socket, 'This link is not valid: sharing has stopped.');
     const name = cleanName(rawName);
     if (auth.kind === 'resume') {
       const guest = share.guests.get(auth.guestId);
-      if (!guest) return refuse(socket, 'This link is not valid: sharing has stopped.');
+      if (!guest) return this.refuse(socket, 'This link is not valid: sharing has stopped.');
       this.connect(share, guest, socket, address);
       return;
     }
+    if (!this.mayJoin(share, address)) return this.refuse(socket, 'Too many joins from your address in a minute; wait a minute and try again.');
     if (share.approval === 'anyone') {
       this.admit(share, socket, name, address, share.defaultRole);
       this.deps.changes.emit('shares');
@@ -268,7 +295,7 @@ export class Shares {
     const id = `jr-${(this.deps.randomHex ?? cryptoRandomHex)(8)}`;
     const timer = this.deps.clock.setTimeout(() => {
       if (!share.pending.delete(id)) return;
-      refuse(socket, 'The host did not answer in time. Ask them to look for your request, then join again.');
+      this.refuse(socket, 'The host did not answer in time. Ask them to look for your request, then join again.');
       this.record(share.workspaceId, 'refused', `"${name}" (${address}) was not answered within ${ANSWER_WITHIN_MS / 60_000} minutes`);
       this.deps.changes.emit('shares');
     }, ANSWER_WITHIN_MS);
@@ -282,16 +309,31 @@ export class Shares {
       socket.terminate();
       giveUp();
     };
+    const onError = () => socket.terminate();
     const stopListening = () => {
       socket.off('close', giveUp);
       socket.off('message', breach);
+      socket.off('error', onError);
     };
     share.pending.set(id, { id, name, address, role: share.defaultRole, askedAt: this.deps.clock.now(), socket, timer, stopListening });
     socket.once('close', giveUp);
     socket.once('message', breach);
-    socket.on('error', () => socket.terminate());
+    socket.on('error', onError);
     post(socket, { t: 'waiting' });
     this.deps.changes.emit('shares');
+  }
+
+  /** Counts a join from `address` (ip:port); false once the address had its share of the minute. */
+  private mayJoin(share: Share, address: string): boolean {
+    const ip = address.slice(0, address.lastIndexOf(':'));
+    const now = this.deps.clock.now();
+    let entry = share.joinsFrom.get(ip);
+    if (!entry || now - entry.since >= 60_000) {
+      if (share.joinsFrom.size >= 1000) share.joinsFrom.clear(); // many addresses: start the minute over
+      entry = { count: 0, since: now };
+      share.joinsFrom.set(ip, entry);
+    }
+    return ++entry.count <= JOINS_PER_ADDRESS_PER_MINUTE;
   }
 
   private admit(share: Share, socket: WebSocket, name: string, address: string, role: ShareRole): void {
@@ -391,7 +433,7 @@ export class Shares {
     this.bySecretHash.delete(share.secretHash);
     for (const pending of share.pending.values()) {
       pending.timer.cancel();
-      refuse(pending.socket, `${toGuests} Your request was not answered.`);
+      this.refuse(pending.socket, `${toGuests} Your request was not answered.`);
     }
     share.pending.clear();
     for (const guest of share.guests.values()) {
@@ -403,7 +445,7 @@ export class Shares {
     share.releaseUse = undefined;
     this.record(share.workspaceId, 'unshared', `session ${sessionId} is no longer shared: ${why}`);
     this.deps.changes.emit('shares');
-    if (this.bySession.size === 0) void this.endpoint.close();
+    this.closeEndpointWhenIdle();
   }
 
   /** Participants changed: the host's clients re-read the shares, guests get the new list (once per tick). */
@@ -448,6 +490,19 @@ export class Shares {
   private writeRefusalEvent(): void {
     const count = this.refusals.takeUnrecorded();
     if (count > 0) this.record(ENDPOINT_EVENTS, 'refused', `${count} join attempt${count === 1 ? '' : 's'} with a link that is not valid`);
+  }
+
+  /** Tells a connection why it is turned away and closes it (cut off if it does not answer the close). */
+  private refuse(socket: WebSocket, reason: string): void {
+    post(socket, { t: 'ended', reason });
+    socket.close(CLOSE.refused, 'refused');
+    const cut = this.deps.clock.setTimeout(() => socket.terminate(), 2000);
+    socket.once('close', () => cut.cancel());
+  }
+
+  /** Closes the endpoint once nothing is shared (and not under a share that started meanwhile). */
+  private closeEndpointWhenIdle(): void {
+    if (this.bySession.size === 0) void this.endpoint.close(() => this.bySession.size === 0);
   }
 
   // ----- answers -----
@@ -539,8 +594,4 @@ function post(socket: WebSocket, message: HostMessage): void {
   if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message), () => undefined);
 }
 
-function refuse(socket: WebSocket, reason: string): void {
-  post(socket, { t: 'ended', reason });
-  socket.close(CLOSE.refused, 'refused');
-  setTimeout(() => socket.terminate(), 2000).unref();
-}
+

@@ -139,22 +139,30 @@ export function parseGuestMessage(text: string): GuestMessage | undefined {
 const role = () => S.oneOf(SHARE_ROLES);
 const text = (max: number) => limitedString(max, { allowEmpty: true });
 
-/** A name as cleanName makes them: at most MAX_NAME_CHARS code points (an emoji is one, though two UTF-16 units). */
+/**
+ * A name as cleanName makes them: at most MAX_NAME_CHARS code points (an emoji is one, though
+ * two UTF-16 units), and cleaned again here — a host's text reaches our terminal titles, trees
+ * and the CLI's output, so no escape sequence of its own does.
+ */
 const name = (): S.Schema<string> => ({
   check: (value, key) => {
     if (typeof value !== 'string' || value.length > 2 * MAX_NAME_CHARS || [...value].length > MAX_NAME_CHARS) {
       throw new S.SchemaError(`"${key}" must be a name of at most ${MAX_NAME_CHARS} characters.`);
     }
-    return value;
+    return cleanName(value);
   },
+});
+/** Text a host sends to be shown (names of things, reasons): limited, control and format characters made spaces. */
+const shownText = (max: number): S.Schema<string> => ({
+  check: (value, key) => cleanText(limitedString(max, { allowEmpty: true }).check(value, key)),
 });
 const participantSchema = S.params({ id: id(), name: name(), role: role(), connected: S.boolean() });
 const terminalSchema = S.params({
   id: id(),
   sessionId: id(),
-  name: text(200),
+  name: shownText(200),
   state: S.oneOf(['live', 'dormant'] as const),
-  cwd: text(MAX_PATH_CHARS),
+  cwd: shownText(MAX_PATH_CHARS),
   createdAt: text(64),
   attached: smallInteger(1_000_000),
 });
@@ -176,14 +184,14 @@ const hostSchemas: Record<HostMessage['t'], S.Schema<unknown>> = {
     guestToken: limitedString(MAX_ID_CHARS, { allowEmpty: true }),
     role: role(),
     hostName: name(),
-    session: S.params({ id: id(), workspaceName: text(200), image: text(512) }),
+    session: S.params({ id: id(), workspaceName: shownText(200), image: shownText(512) }),
     terminals: listOf(terminalSchema, 1000),
     participants: listOf(participantSchema, 1000),
   }),
   res: {
     check: (value) => {
       const raw = value as Record<string, unknown>;
-      const error = S.optional(S.params({ code: text(64), message: text(2000), file: S.optional(S.oneOf(FILE_ERROR_KINDS)) }));
+      const error = S.optional(S.params({ code: text(64), message: shownText(2000), file: S.optional(S.oneOf(FILE_ERROR_KINDS)) }));
       const checked = S.params({ id: smallInteger(Number.MAX_SAFE_INTEGER), error }).check(raw, 'res');
       return { ...checked, result: raw.result };
     },
@@ -199,12 +207,12 @@ const hostSchemas: Record<HostMessage['t'], S.Schema<unknown>> = {
   terminals: S.params({ terminals: listOf(terminalSchema, 1000) }),
   role: S.params({ role: role() }),
   participants: S.params({ participants: listOf(participantSchema, 1000) }),
-  notice: S.params({ text: text(500), terminalId: S.optional(id()) }),
+  notice: S.params({ text: shownText(500), terminalId: S.optional(id()) }),
   files: S.params({
     watchId: smallInteger(2 ** 31),
     changes: listOf(S.params({ type: S.oneOf(['created', 'changed', 'deleted'] as const), path: path() }), 10_000),
   }),
-  ended: S.params({ reason: text(500) }),
+  ended: S.params({ reason: shownText(500) }),
 };
 
 const timeMs = (): S.Schema<number> => ({
@@ -269,6 +277,11 @@ function parseObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Control and format characters (escape sequences, direction marks) as spaces. */
+export function cleanText(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, ' ');
 }
 
 /**

@@ -9,6 +9,8 @@ import { ALLOW, answerFor, DENY, joinRequestQuestion, otherRoleButton, roleMeani
 
 /** How long "alice joined" and "alice left" stay in the status bar. */
 const GUEST_MESSAGE_MS = 8000;
+/** At most one "joined" notification this often; more go to the status bar. */
+const JOIN_MESSAGE_EVERY_MS = 10_000;
 
 /**
  * Tells the person what happens to their shares: on every 'shares' change it reads the share
@@ -21,6 +23,7 @@ export class ShareNotifications implements vscode.Disposable {
   /** Readings run one after another, so events come in order; a burst of changes needs one more reading, not one each. */
   private reading: Promise<void> = Promise.resolve();
   private readAgain = false;
+  private lastJoinMessage = 0;
   private readonly disposables: vscode.Disposable[];
 
   constructor(private readonly ctx: Ctx) {
@@ -64,9 +67,14 @@ export class ShareNotifications implements vscode.Disposable {
       case 'guestJoined': {
         const { participant, share } = event;
         const text = `"${participant.name}" (${participant.address}) joined "${share.workspaceName}" as ${participant.role}.`;
-        // Let in without asking (approval: anyone): the host hears of it properly; else they just allowed it.
-        if (share.approval === 'anyone') void vscode.window.showInformationMessage(text);
-        else vscode.window.setStatusBarMessage(`$(person-add) ${text}`, GUEST_MESSAGE_MS);
+        // Let in without asking (approval: anyone): the host hears of it properly (once in a
+        // while: a crowd, or someone coming and going, must not bury the window in messages);
+        // else they just allowed it.
+        const now = Date.now();
+        if (share.approval === 'anyone' && now - this.lastJoinMessage >= JOIN_MESSAGE_EVERY_MS) {
+          this.lastJoinMessage = now;
+          void vscode.window.showInformationMessage(text);
+        } else vscode.window.setStatusBarMessage(`$(person-add) ${text}`, GUEST_MESSAGE_MS);
         return;
       }
       case 'guestLeft':

@@ -69,3 +69,8 @@ export function terminalToOpen(joined: Pick<JoinedShareInfo, 'role' | 'terminals
   if (live) return { terminal: live };
   return joined.role === 'editor' ? 'new' : 'none';
 }
+
+/** Text from another person (a name they chose, a host's workspace name) as Markdown that shows it as typed: no links, images or emphasis of theirs. */
+export function markdownText(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>~:]/g, (character) => `\\${character}`);
+}

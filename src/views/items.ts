@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { isSharedId, type JoinedShareInfo, type Origin, type ProcessInfo, type SessionInfo, type ShareInfo, type TerminalInfo, type WorkspaceEvent, type WorkspaceInfo, type WorkspaceKind } from '../../sidecar/client/protocol';
 import { formatBytes } from '../../sidecar/client/units';
 import { sessionStateWord, terminalStateWord, workspaceStateWord } from '../../sidecar/client/vocabulary';
-import { guestCount, joinedSessionDescription, joinedSessionLabel, roleMeaning, shareDescription, withArticle } from '../share/shareText';
+import { guestCount, joinedSessionDescription, joinedSessionLabel, markdownText, roleMeaning, shareDescription, withArticle } from '../share/shareText';
 
 const KIND_ICONS: Record<WorkspaceKind, string> = {
   ephemeral: 'flame',
@@ -219,13 +219,13 @@ export class JoinedSessionItem extends vscode.TreeItem {
     this.accessibilityInformation = { label: `Session ${joined.workspaceName} shared by ${joined.hostName}, you are ${joined.role}, ${joinedSessionDescription(joined)}` };
     this.tooltip = new vscode.MarkdownString(
       [
-        `**${joined.workspaceName}** — shared by ${joined.hostName}`,
+        `**${markdownText(joined.workspaceName)}** — shared by ${markdownText(joined.hostName)}`,
         '',
         `You are ${withArticle(joined.role)}: you can ${roleMeaning(joined.role)}.  `,
         `State: ${joinedSessionDescription(joined)}  `,
         `Image: \`${joined.image}\`  `,
         `Joined: ${new Date(joined.joinedAt).toLocaleString()}  `,
-        `Also in: ${joined.participants.length === 0 ? 'nobody else' : joined.participants.map((participant) => `${participant.name} (${participant.role})`).join(', ')}`,
+        `Also in: ${joined.participants.length === 0 ? 'nobody else' : joined.participants.map((participant) => `${markdownText(participant.name)} (${participant.role})`).join(', ')}`,
       ].join('\n'),
     );
   }

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { JoinedShareInfo, JoinRequestInfo, ParticipantInfo, ShareInfo } from '../../sidecar/client/protocol';
-import { joinedSessionDescription, joinedSessionLabel, participantDescription, roleMeaning, shareDescription, withArticle } from '../share/shareText';
+import { joinedSessionDescription, joinedSessionLabel, markdownText, participantDescription, roleMeaning, shareDescription, withArticle } from '../share/shareText';
 
 /**
  * The Participants view's rows. Roots are the shares this sidecar hosts (`share`) with the
@@ -41,7 +41,7 @@ export class ShareItem extends vscode.TreeItem {
     this.accessibilityInformation = { label: `Shared session ${share.workspaceName}, ${shareDescription(share)}` };
     this.tooltip = new vscode.MarkdownString(
       [
-        `**${share.workspaceName}** — session \`${share.sessionId}\`, shared by you`,
+        `**${markdownText(share.workspaceName)}** — session \`${share.sessionId}\`, shared by you`,
         '',
         ...(share.warning ? [`$(warning) ${share.warning}`, ''] : []),
         `Shared since ${new Date(share.startedAt).toLocaleString()} on \`${share.endpoint}\`  `,
@@ -70,7 +70,7 @@ export class JoinRequestItem extends vscode.TreeItem {
     this.accessibilityInformation = { label: `${request.name} from ${request.address} asks to join ${share.workspaceName} as ${request.role}` };
     this.tooltip = new vscode.MarkdownString(
       [
-        `**"${request.name}"** asks to join ${share.workspaceName}`,
+        `**"${markdownText(request.name)}"** asks to join ${markdownText(share.workspaceName)}`,
         '',
         `From: \`${request.address}\`  `,
         `Asked: ${new Date(request.askedAt).toLocaleString()}  `,
@@ -95,7 +95,7 @@ export class ParticipantItem extends vscode.TreeItem {
     this.accessibilityInformation = { label: `${participant.name}, ${participant.role} of ${share.workspaceName}, ${participantDescription(participant, shortTime)}` };
     this.tooltip = new vscode.MarkdownString(
       [
-        `**"${participant.name}"** (\`${participant.id}\`) in ${share.workspaceName}`,
+        `**"${markdownText(participant.name)}"** (\`${participant.id}\`) in ${markdownText(share.workspaceName)}`,
         '',
         `${participant.role === 'editor' ? 'Editor' : 'Viewer'}: can ${roleMeaning(participant.role)}.  `,
         `From: \`${participant.address}\`  `,
@@ -118,7 +118,7 @@ export class JoinedShareItem extends vscode.TreeItem {
     this.contextValue = `joinedShare.${joined.state}`;
     this.accessibilityInformation = { label: `Session ${joined.workspaceName} shared with you by ${joined.hostName}, ${joinedSessionDescription(joined)}` };
     this.tooltip = new vscode.MarkdownString(
-      [`**${joined.workspaceName}** — shared by ${joined.hostName}`, '', `You are ${withArticle(joined.role)}: you can ${roleMeaning(joined.role)}.`].join('\n'),
+      [`**${markdownText(joined.workspaceName)}** — shared by ${markdownText(joined.hostName)}`, '', `You are ${withArticle(joined.role)}: you can ${roleMeaning(joined.role)}.`].join('\n'),
     );
   }
 

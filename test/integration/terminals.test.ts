@@ -13,78 +13,11 @@ import {
   waitFor,
   type SidecarClient,
 } from './harness';
+import { plainText, SIZE, TerminalWatcher } from './terminalWatcher';
 
 const DEBIAN_IMAGE = 'debian:bookworm-slim';
-const SIZE = { cols: 80, rows: 24 };
 
-/**
- * One client's view of terminals: the output and exit notifications it received, per
- * terminal. A connection has one handler per notification type, so one watcher per client.
- */
-class TerminalWatcher {
-  private readonly output = new Map<string, string>();
-  readonly exits = new Map<string, number | null>();
 
-  constructor(readonly client: SidecarClient) {
-    client.onNotification(P.TerminalOutputNotification.type, ({ terminalId, data }) => {
-      this.output.set(terminalId, (this.output.get(terminalId) ?? '') + data);
-    });
-    client.onNotification(P.TerminalExitNotification.type, ({ terminalId, exitCode }) => this.exits.set(terminalId, exitCode));
-  }
-
-  /** Opens (and attaches) a terminal, then waits until its shell answers. */
-  async open(params: Omit<P.OpenTerminalParams, 'cols' | 'rows'> & Partial<P.OpenTerminalParams>): Promise<P.OpenTerminalResult> {
-    const result = await this.client.request(P.OpenTerminalRequest.type, { ...SIZE, ...params });
-    this.output.set(result.terminal.id, (this.output.get(result.terminal.id) ?? '') + result.replay);
-    await this.ready(result.terminal.id);
-    return result;
-  }
-
-  text(terminalId: string): string {
-    return this.output.get(terminalId) ?? '';
-  }
-
-  type(terminalId: string, data: string): void {
-    void this.client.connection.sendNotification(P.TerminalInputNotification.type, { terminalId, data });
-  }
-
-  /**
-   * Types a command line, then waits until its output matches `expected`. The output is what
-   * follows the echoed command line, without escape sequences and carriage returns (bash and
-   * busybox decorate their prompts differently), so `^` anchors at the command's first line.
-   */
-  async run(terminalId: string, line: string, expected: RegExp): Promise<string> {
-    const start = this.text(terminalId).length;
-    this.type(terminalId, `${line}\r`);
-    const output = () => {
-      const since = plainText(this.text(terminalId).slice(start));
-      const echoed = since.indexOf(`${line}\n`);
-      return echoed < 0 ? '' : since.slice(echoed + line.length + 1);
-    };
-    // Waiting for the next prompt too means the next line is not typed ahead (the TTY would echo it twice).
-    const done = () => expected.test(output()) && /[#$] $/.test(output());
-    try {
-      return await waitFor(`"${line}" to print ${expected}`, () => (done() ? output() : undefined));
-    } catch (error) {
-      throw new Error(`${(error as Error).message} The terminal showed: ${JSON.stringify(output())}`);
-    }
-  }
-
-  /** Waits for the shell to answer, so that what is typed next starts on a fresh prompt. */
-  ready(terminalId: string): Promise<string> {
-    return this.run(terminalId, 'echo ready-$((1+1))', /ready-2\n/);
-  }
-
-  waitForExit(terminalId: string): Promise<number | null> {
-    return waitFor(`terminal ${terminalId} to exit`, () => (this.exits.has(terminalId) ? { code: this.exits.get(terminalId)! } : undefined)).then(
-      ({ code }) => code,
-    );
-  }
-}
-
-function plainText(output: string): string {
-  return output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1b\][^\x07]*\x07/g, '').replace(/\r/g, '');
-}
 
 async function listTerminals(client: SidecarClient, sessionId?: string): Promise<P.TerminalInfo[]> {
   return client.request(P.ListTerminalsRequest.type, sessionId === undefined ? {} : { sessionId });
@@ -120,7 +53,7 @@ describe('terminals against the real Docker engine', () => {
   });
 
   it('opens an interactive shell in /workspace that runs what is typed', async () => {
-    const opened = await watcher.open({ sessionId: session.id });
+    const opened = await watcher.openReady({ sessionId: session.id });
     assert.equal(opened.outcome, 'created');
     assert.equal(opened.terminal.sessionId, session.id);
     assert.equal(opened.terminal.state, 'live');
@@ -137,8 +70,8 @@ describe('terminals against the real Docker engine', () => {
   });
 
   it('runs several terminals in one session, each its own shell on the same files', async () => {
-    const first = await watcher.open({ sessionId: session.id });
-    const second = await watcher.open({ sessionId: session.id });
+    const first = await watcher.openReady({ sessionId: session.id });
+    const second = await watcher.openReady({ sessionId: session.id });
     assert.notEqual(first.terminal.id, second.terminal.id);
     assert.notEqual(first.terminal.name, second.terminal.name);
     await watcher.run(first.terminal.id, 'cd /tmp && echo shared > /workspace/shared.txt && echo written', /written\n/);
@@ -152,7 +85,7 @@ describe('terminals against the real Docker engine', () => {
   it('reattaches to the live shell after its client disconnected, replaying the scrollback', async () => {
     const windowBefore = new TerminalWatcher(await sidecar.connectAgain());
     const bystander = new TerminalWatcher(await sidecar.connectAgain());
-    const opened = await windowBefore.open({ sessionId: session.id });
+    const opened = await windowBefore.openReady({ sessionId: session.id });
     const id = opened.terminal.id;
     await windowBefore.run(id, 'cd /tmp; echo before-$((40+2))', /before-42\n/);
     // Output goes only to attached connections: the sidecar wrote to every attached client in
@@ -163,7 +96,7 @@ describe('terminals against the real Docker engine', () => {
     windowBefore.client.close();
     await waitFor('the closed connection to be detached', async () => ((await terminalInfo(sidecar.client, id))?.attached === 0 ? true : undefined));
     const windowAfter = new TerminalWatcher(await sidecar.connectAgain());
-    const reopened = await windowAfter.open({ sessionId: session.id, terminalId: id });
+    const reopened = await windowAfter.openReady({ sessionId: session.id, terminalId: id });
     assert.equal(reopened.outcome, 'attached');
     assert.equal(reopened.terminal.state, 'live');
     assert.match(reopened.replay, /before-42/, 'the earlier output is replayed');
@@ -175,7 +108,7 @@ describe('terminals against the real Docker engine', () => {
   });
 
   it('passes a resize on to the shell', async () => {
-    const opened = await watcher.open({ sessionId: session.id, cols: 91, rows: 27 });
+    const opened = await watcher.openReady({ sessionId: session.id, cols: 91, rows: 27 });
     const id = opened.terminal.id;
     await watcher.run(id, 'stty size', /^27 91\n/);
     void sidecar.client.connection.sendNotification(P.TerminalResizeNotification.type, { terminalId: id, cols: 132, rows: 43 });
@@ -185,15 +118,15 @@ describe('terminals against the real Docker engine', () => {
   });
 
   it('forgets a terminal whose shell the person exited, with its exit code', async () => {
-    const opened = await watcher.open({ sessionId: session.id });
+    const opened = await watcher.openReady({ sessionId: session.id });
     watcher.type(opened.terminal.id, 'exit 3\r');
     assert.equal(await watcher.waitForExit(opened.terminal.id), 3);
     await waitFor('the exited terminal to be forgotten', async () => ((await terminalInfo(sidecar.client, opened.terminal.id)) ? undefined : true));
-    await expectError(watcher.open({ sessionId: session.id, terminalId: opened.terminal.id }), 'NotFound');
+    await expectError(watcher.openReady({ sessionId: session.id, terminalId: opened.terminal.id }), 'NotFound');
   });
 
   it('ends the shell on close and forgets the terminal', async () => {
-    const opened = await watcher.open({ sessionId: session.id });
+    const opened = await watcher.openReady({ sessionId: session.id });
     await watcher.run(opened.terminal.id, 'echo ready', /ready/);
     const shellsBefore = (await interactiveShells(sidecar.client, session.id)).length;
     await sidecar.client.request(P.CloseTerminalRequest.type, { terminalId: opened.terminal.id });
@@ -205,7 +138,7 @@ describe('terminals against the real Docker engine', () => {
   });
 
   it('refuses bad input with a clear error and changes nothing', async () => {
-    const opened = await watcher.open({ sessionId: session.id });
+    const opened = await watcher.openReady({ sessionId: session.id });
     const before = await listTerminals(sidecar.client);
     const open = (params: Record<string, unknown>) => sidecar.client.request(P.OpenTerminalRequest.type, params as unknown as P.OpenTerminalParams);
     await expectError(open({ sessionId: 'ses-000000000000', ...SIZE }), 'NotFound');
@@ -259,7 +192,7 @@ describe('terminals against the real Docker engine', () => {
   it("deletes a session's terminals with the session, ending their shells", async () => {
     const workspace = await sidecar.createWorkspace('terminals-destroy');
     const doomed = await sidecar.startSession(workspace.id);
-    const opened = await watcher.open({ sessionId: doomed.id });
+    const opened = await watcher.openReady({ sessionId: doomed.id });
     await watcher.run(opened.terminal.id, 'echo alive', /alive/);
     await sidecar.client.request(P.DestroySessionRequest.type, { id: doomed.id });
     assert.equal(await watcher.waitForExit(opened.terminal.id), null);
@@ -274,7 +207,7 @@ describe('terminal restore against the real Docker engine', () => {
 
   /** Leaves a terminal in /tmp with SK_COLOR exported and a remembered command. */
   async function prepareTerminal(watcher: TerminalWatcher, sessionId: string): Promise<string> {
-    const opened = await watcher.open({ sessionId });
+    const opened = await watcher.openReady({ sessionId });
     const id = opened.terminal.id;
     await watcher.run(id, 'export SK_COLOR="light blue" && echo exported', /^exported\n/);
     await watcher.run(id, 'echo remembered-$((6*7))', /^remembered-42\n/);
@@ -284,7 +217,7 @@ describe('terminal restore against the real Docker engine', () => {
   }
 
   async function expectRestored(watcher: TerminalWatcher, sessionId: string, id: string): Promise<void> {
-    const reopened = await watcher.open({ sessionId, terminalId: id });
+    const reopened = await watcher.openReady({ sessionId, terminalId: id });
     assert.equal(reopened.outcome, 'restored');
     assert.equal(reopened.terminal.state, 'live');
     assert.match(reopened.replay, /\[sandkasten\] restored: new shell in \/tmp/, 'the terminal says in one line that it was restored');
@@ -305,7 +238,7 @@ describe('terminal restore against the real Docker engine', () => {
       await sidecar.client.request(P.StopSessionRequest.type, { id: session.id });
       assert.equal(await watcher.waitForExit(id), null, 'attached clients learn that the shell ended');
       assert.equal((await terminalInfo(sidecar.client, id))?.state, 'dormant');
-      await expectError(watcher.open({ sessionId: session.id, terminalId: id }), 'Conflict');
+      await expectError(watcher.openReady({ sessionId: session.id, terminalId: id }), 'Conflict');
 
       const resumed = await sidecar.startSession(workspace.id);
       assert.equal(resumed.id, session.id);

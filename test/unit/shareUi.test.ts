@@ -8,6 +8,7 @@ import type { JoinedShareInfo, JoinRequestInfo, ParticipantInfo, ShareInfo, Term
 import { codeFromLinkQuery, readJoinInput } from '../../src/share/joinCode';
 import { shareEvents, type ShareSnapshot } from '../../src/share/shareEvents';
 import {
+  markdownText,
   ALLOW,
   answerFor,
   DENY,
@@ -191,5 +192,13 @@ describe('share words', () => {
     assert.equal(terminalToOpen(joined({ role: 'editor' })), 'new');
     assert.equal(terminalToOpen(joined({ role: 'editor', terminals: [terminal('t1', 'dormant')] })), 'new');
     assert.equal(terminalToOpen(joined()), 'none');
+  });
+});
+
+describe('markdownText: other people\'s words in tooltips', () => {
+  it('shows a name as typed: no image, link or emphasis of theirs', () => {
+    const shown = markdownText('![x](http://evil.example/p.png) **boss** <b>a.b</b>');
+    assert.doesNotMatch(shown, /(^|[^\\])[!*[\]()<>]/, shown);
+    assert.equal(shown.replace(/\\(.)/g, '$1'), '![x](http://evil.example/p.png) **boss** <b>a.b</b>');
   });
 });
