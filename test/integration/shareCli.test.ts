@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { before, describe, it } from 'node:test';
-import { CLI_SCRIPT, createWorkspace, P, REPO_ROOT, runCli, useSidecars, waitFor } from './harness';
+import { CLI_SCRIPT, createWorkspace, P, processGone, REPO_ROOT, runCli, sleep, TEST_IMAGE, useSidecar, useSidecars, waitFor, waitForExit } from './harness';
 
 describe('sharing from the command line', () => {
   const [host, guest] = useSidecars(2);
@@ -116,5 +116,27 @@ describe('sharing from the command line', () => {
     const again = await runCli(host.home, ['share', 'stop', sessionId]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /is not shared/);
+  });
+});
+
+describe('a share outlives its clients', () => {
+  const host = useSidecar({ connect: 'after' });
+
+  it('keeps the sidecar up with no client while something is shared, and lets it go idle once sharing stops', async () => {
+    const cli = async (...args: string[]) => {
+      const result = await runCli(host.home, args);
+      assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+      return result.stdout;
+    };
+    await cli('config', 'set', 'idleShutdownSeconds', '1');
+    const pid = (JSON.parse(await cli('status', '--json')) as P.SidecarStatus).pid;
+    const workspace = JSON.parse(await cli('workspace', 'create', 'outlives', '--kind', 'collaborative', '--image', TEST_IMAGE, '--json')) as P.WorkspaceInfo;
+    const session = JSON.parse(await cli('session', 'start', workspace.id, '--json')) as P.SessionInfo;
+    await cli('share', session.id, '--anyone');
+    // No client is connected now (each CLI call came and went): only the share keeps it up.
+    await sleep(3000);
+    assert.equal(processGone(pid), false, 'the sidecar is still up while the session is shared');
+    await cli('share', 'stop', session.id);
+    await waitForExit(pid);
   });
 });
