@@ -191,7 +191,7 @@ class JoinedShare {
   private readonly watches = new Map<number, { path: string; recursive: boolean; onChanges(changes: FileChangeInfo[]): void }>();
   private nextWatchId = 1;
   private left = false;
-  /** The connection of a join still waiting for the host (closed when we give up first). */
+  /** A connection still waiting for the host's welcome, on joining or coming back (closed when we leave first). */
   private joiningSocket: WebSocket | undefined;
   private silenceTimer: { cancel(): void } | undefined;
   readonly files: FileOps;
@@ -490,7 +490,9 @@ class JoinedShare {
       try {
         const socket = await this.connect(`Guest ${this.guestToken}`);
         if (this.left || this.state !== 'reconnecting') return socket.terminate(); // left while connecting
+        this.joiningSocket = socket; // a leave meanwhile closes it at once
         const outcome = await this.handshake(socket, CONNECT_WITHIN_MS);
+        this.joiningSocket = undefined;
         if (outcome !== 'welcomed') {
           socket.terminate();
           if (outcome !== 'timeout') return this.end(outcome);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import WebSocket from 'ws';
@@ -407,5 +408,86 @@ export class FakeHost {
   async close(): Promise<void> {
     for (const { socket } of this.upgrades) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+// ----- a process's resources, from /proc -----
+
+/** The resident memory of a process, in KiB (VmRSS of /proc/PID/status). */
+export function rssKiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  assert.ok(match, `no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]);
+}
+
+/** How many files (sockets included) a process holds open. */
+export function openFileCount(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Samples a process's resident memory until stopped; `peak` is the most it saw (KiB). */
+export class RssSampler {
+  readonly before: number;
+  peak: number;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(readonly pid: number, everyMs = 50) {
+    this.before = rssKiB(pid);
+    this.peak = this.before;
+    this.timer = setInterval(() => this.sample(), everyMs);
+  }
+
+  sample(): number {
+    try {
+      this.peak = Math.max(this.peak, rssKiB(this.pid));
+    } catch {
+      // The process is gone: its last sample stands.
+    }
+    return this.peak;
+  }
+
+  /** Stops sampling; answers how much the peak exceeded the start, in MiB. */
+  stop(): number {
+    clearInterval(this.timer);
+    this.sample();
+    return (this.peak - this.before) / 1024;
+  }
+}
+
+// ----- connections that never finish their upgrade -----
+
+/**
+ * `count` TCP connections to `host:port` that send nothing (no upgrade, no TLS handshake):
+ * `connected` resolves once each connected or failed, `closed` counts those the other end
+ * (or anything) closed since.
+ */
+export class IdleConnections {
+  readonly sockets: net.Socket[] = [];
+  closed = 0;
+  readonly connected: Promise<void>;
+
+  constructor(port: number, count: number, options: { host?: string; localAddress?: (index: number) => string | undefined } = {}) {
+    const settled: Array<Promise<void>> = [];
+    for (let index = 0; index < count; index++) {
+      const localAddress = options.localAddress?.(index);
+      const socket = net.connect({ port, host: options.host ?? '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
+      socket.on('error', () => undefined);
+      socket.once('close', () => this.closed++);
+      settled.push(new Promise((resolve) => {
+        socket.once('connect', () => resolve());
+        socket.once('close', () => resolve());
+      }));
+      this.sockets.push(socket);
+    }
+    this.connected = Promise.all(settled).then(() => undefined);
+  }
+
+  get open(): number {
+    return this.sockets.length - this.closed;
+  }
+
+  destroy(): void {
+    for (const socket of this.sockets) socket.destroy();
   }
 }

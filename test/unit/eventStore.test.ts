@@ -28,4 +28,26 @@ describe('workspace events', () => {
       store.close();
     }
   });
+
+  it("keeps guests' comings and goings apart: however many, they never push out what the host did", async () => {
+    const clock = new FakeClock();
+    const store = await Store.open(undefined, clock);
+    try {
+      const now = clock.now();
+      store.workspaces.insert({ id: 'shared-1', name: 'shared', kind: 'collaborative', image: 'img', description: '', tags: [], volume: 'v1', hostNetwork: false, now });
+      store.events.append('shared-1', 'role-changed', '"alice" is now editor', now);
+      store.events.append('shared-1', 'removed', 'the host removed "mallory"', now + 1);
+      for (let i = 0; i < 500; i++) store.events.append('shared-1', i % 2 ? 'left' : 'joined', `churn ${i}`, now + 2 + i);
+      const events = store.events.list('shared-1');
+      assert.equal(events.filter((event) => event.kind === 'joined' || event.kind === 'left').length, 100, 'the newest 100 of the guests\' events are kept');
+      assert.equal(events[0].reason, 'churn 499');
+      assert.deepEqual(events.filter((event) => event.kind === 'role-changed' || event.kind === 'removed').map((event) => event.reason), ['the host removed "mallory"', '"alice" is now editor']);
+      for (let i = 0; i < 210; i++) store.events.append('shared-1', 'started', `start ${i}`, now + 1000 + i);
+      const after = store.events.list('shared-1');
+      assert.equal(after.filter((event) => event.kind === 'started').length, 200, 'the rest keep their own 200');
+      assert.equal(after.filter((event) => event.kind === 'joined' || event.kind === 'left').length, 100, "and leave the guests' alone");
+    } finally {
+      store.close();
+    }
+  });
 });
