@@ -181,6 +181,7 @@ export class Sidecar implements Services {
     this.terminals = new Terminals({ store, engine, sessions: this.sessions, changes, clock, log: options.log });
     this.files = new Files({ engine, clock, config, sessions: this.sessions, workspaces: this.workspaces, log: options.log });
     this.fileSystem = new WorkspaceFileSystem({ files: this.files, sessions: this.sessions, workspaces: this.workspaces, clock, log: options.log });
+    const displayName = () => config.current['share.displayName'] || defaultDisplayName();
     this.shares = new Shares({
       store,
       sessions: this.sessions,
@@ -188,11 +189,12 @@ export class Sidecar implements Services {
       terminals: this.terminals,
       fileOps: (workspaceId) => this.fileSystem.forWorkspace(workspaceId),
       config,
+      displayName,
       changes,
       clock,
       log: options.log,
     });
-    this.joinedShares = new JoinedShares({ clock, changes, log: options.log, displayName: () => config.current['share.displayName'] || defaultDisplayName() });
+    this.joinedShares = new JoinedShares({ clock, changes, log: options.log, displayName });
     // A share keeps the sidecar up without clients (the host's window may close); its end lets it go idle.
     changes.subscribe((areas) => {
       if (areas.includes('shares')) this.scheduleIdleShutdown();

@@ -36,7 +36,7 @@ const JOINS_PER_ADDRESS_PER_MINUTE = 2 * MAX_GUESTS;
 /** Refused attempts are written to the database at most this often, counted together. */
 const REFUSAL_EVENT_INTERVAL_MS = 60_000;
 /** Where refusals that belong to no share (a wrong secret) are recorded: the endpoint's own history. */
-export const ENDPOINT_EVENTS = '(share endpoint)';
+const ENDPOINT_EVENTS = '(share endpoint)';
 
 export interface SharesDependencies {
   store: Store;
@@ -46,6 +46,8 @@ export interface SharesDependencies {
   /** The files of a workspace (see files/workspaceFileSystem.ts). */
   fileOps(workspaceId: string): FileOps;
   config: ConfigStore;
+  /** The host's name as guests see it (share.displayName, else the user name). */
+  displayName(): string;
   changes: Changes;
   clock: Clock;
   log: Logger;
@@ -362,7 +364,7 @@ export class Shares {
       guestId: guest.id,
       guestToken: token ?? '',
       role: guest.role,
-      hostName: hostName(this.deps.config),
+      hostName: cleanName(this.deps.displayName()),
       session: { id: session.id, workspaceName: session.workspaceName, image: session.image },
       terminals: this.sharedTerminals(share),
       participants: participantsOf(share),
@@ -556,10 +558,6 @@ export class Shares {
 
 function participantsOf(share: Share): ParticipantSummary[] {
   return [...share.guests.values()].map((guest) => ({ id: guest.id, name: guest.name, role: guest.role, connected: guest.link?.isOpen === true }));
-}
-
-function hostName(config: ConfigStore): string {
-  return cleanName(config.current['share.displayName'] || defaultDisplayName());
 }
 
 export function defaultDisplayName(): string {
