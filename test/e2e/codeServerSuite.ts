@@ -57,6 +57,12 @@ export interface SuiteOptions {
    * package and install after Sandkasten, so they can declare it in `extensionDependencies`.
    */
   extensions?: string[];
+  /**
+   * Open a saved multi-root workspace (a .code-workspace file holding the folder) instead of
+   * the folder: adding a folder to it then needs no reload into an untitled workspace, which
+   * code-server sometimes reloads before the new folder list is stored.
+   */
+  multiRootWorkspace?: boolean;
 }
 
 /** A step that did not run because an earlier one failed: its failure is that one's. */
@@ -85,6 +91,15 @@ export class CodeServerSuite {
   readonly userDataDir: string;
   readonly extensionsDir: string;
   readonly folder: string;
+
+  /** What the window opens: the folder, or the .code-workspace file holding it (multiRootWorkspace). */
+  private get opened(): string {
+    return this.options.multiRootWorkspace ? this.workspaceFile : this.folder;
+  }
+
+  private get workspaceFile(): string {
+    return path.join(this.root, 'suite.code-workspace');
+  }
   /** SANDKASTEN_HOME of this suite: short, since it hosts the sidecar's Unix socket. */
   readonly home: string;
   readonly serverLog: string;
@@ -131,6 +146,7 @@ export class CodeServerSuite {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     for (const old of fs.readdirSync(ARTIFACTS)) if (old.startsWith(`${slug(this.name)}--`)) fs.rmSync(path.join(ARTIFACTS, old), { force: true });
     fs.mkdirSync(this.folder, { recursive: true });
+    if (this.options.multiRootWorkspace) fs.writeFileSync(this.workspaceFile, JSON.stringify({ folders: [{ path: this.folder }] }));
     this.writeSettings();
     await this.installExtension();
     await this.startServer();
@@ -212,7 +228,7 @@ export class CodeServerSuite {
         '--disable-update-check',
         '--disable-getting-started-override',
         ...this.stateFlags,
-        this.folder,
+        this.opened,
       ],
       { cwd: this.root, env: this.env, detached: true, stdio: ['ignore', log, log] },
     );
@@ -258,7 +274,8 @@ export class CodeServerSuite {
     });
     this.page.on('pageerror', (error) => this.consoleMessages.push(`[pageerror] ${error.message}`));
     this.workbench = new Workbench(this.page);
-    await this.page.goto(`http://127.0.0.1:${this.port}/?folder=${encodeURIComponent(this.folder)}`);
+    const query = this.options.multiRootWorkspace ? 'workspace' : 'folder';
+    await this.page.goto(`http://127.0.0.1:${this.port}/?${query}=${encodeURIComponent(this.opened)}`);
     await this.workbench.waitUntilLoaded();
   }
 

@@ -33,7 +33,8 @@ async function waitForExplorerRow(vs: Workbench, label: string, present = true):
 }
 
 describe('Sandkasten workspace files in a real VS Code (code-server)', () => {
-  const suite = new CodeServerSuite('workspace-files');
+  // A saved multi-root workspace: adding the folder then reloads nothing (see SuiteOptions).
+  const suite = new CodeServerSuite('workspace-files', { multiRootWorkspace: true });
   let session: SessionInfo | undefined;
   const sh = async (line: string) => {
     const result = await suite.cli(['exec', session!.id, '--', 'sh', '-c', line]);
