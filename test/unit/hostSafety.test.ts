@@ -105,6 +105,21 @@ describe('private directories', () => {
     fs.rmSync(directory, { recursive: true });
   });
 
+  it('refuses one others can only enter or read: the command pipes inside take anyone\'s bytes once reached', () => {
+    const directory = scratch();
+    for (const mode of [0o755, 0o711, 0o750, 0o704]) {
+      fs.chmodSync(directory, mode);
+      assert.throws(
+        () => checkPrivateDirectory(directory, 'storage directory', { allowSymlink: true }),
+        (error: Error) => error instanceof UnsafeDirectoryError && /can be entered by other users/.test(error.message) && /chmod 700/.test(error.message),
+        mode.toString(8),
+      );
+    }
+    fs.chmodSync(directory, 0o700);
+    checkPrivateDirectory(directory, 'storage directory', { allowSymlink: true });
+    fs.rmSync(directory, { recursive: true });
+  });
+
   it('refuses a symbolic link where a directory of its own is needed (the socket directory)', () => {
     const base = scratch();
     fs.mkdirSync(path.join(base, 'real'), { mode: 0o700 });
