@@ -162,7 +162,7 @@ export interface ProcessOutput {
 }
 
 /** What changed, as `onDidChange` reports it. */
-export type ChangedArea = 'workspaces' | 'sessions' | 'terminals' | 'processes' | 'pool' | 'config' | 'docker' | 'shares';
+export type ChangedArea = 'workspaces' | 'sessions' | 'terminals' | 'processes' | 'pool' | 'config' | 'docker' | 'shares' | 'ports';
 
 // ---------------------------------------------------------------------------------------
 // Options

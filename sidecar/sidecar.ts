@@ -26,6 +26,7 @@ import { WorkspaceArchives } from './lifecycle/workspaceArchives';
 import { VolumeArchives } from './volumes/volumeArchives';
 import { Shells } from './exec/shells';
 import { Pool } from './pool';
+import { Ports } from './ports/ports';
 import { DirectPipes, pipeDirectoryOf } from './rawChannel/directPipes';
 import { RawChannels } from './rawChannel/rawChannels';
 import { reconcileWithDocker } from './reconcile';
@@ -77,6 +78,7 @@ export class Sidecar implements Services {
   readonly shares: Shares;
   readonly joinedShares: JoinedShares;
   readonly pool: Pool;
+  readonly ports: Ports;
   readonly rawChannels: RawChannels;
   readonly pipes: DirectPipes;
   readonly lifecycle: Lifecycle;
@@ -195,9 +197,10 @@ export class Sidecar implements Services {
       log: options.log,
     });
     this.joinedShares = new JoinedShares({ clock, changes, log: options.log, displayName });
+    this.ports = new Ports({ store, sessions: this.sessions, engine, activity, config, clock, changes, log: options.log });
     // A share keeps the sidecar up without clients (the host's window may close); its end lets it go idle.
     changes.subscribe((areas) => {
-      if (areas.includes('shares')) this.scheduleIdleShutdown();
+      if (areas.includes('shares') || areas.includes('ports')) this.scheduleIdleShutdown();
     });
     this.containerWatch = new ContainerWatch({ containers, store, sessions: this.sessions, config, clock, log: options.log });
     this.diskWatch = new DiskWatch({ containers, store, sessions: this.sessions, workspaces: this.workspaces, config, clock, changes, log: options.log });
@@ -205,7 +208,7 @@ export class Sidecar implements Services {
       onClientConnected: () => this.idleTimer?.cancel(),
       onLastClientGone: () => this.scheduleIdleShutdown(),
     });
-    const apiServices = { workspaces: this.workspaces, sessions: this.sessions, exec: this.exec, processes: this.processes, pipes: this.pipes, sessionLogs: this.sessionLogs, engine, config, clock, log: options.log, locks: new KeyedLock() };
+    const apiServices = { workspaces: this.workspaces, sessions: this.sessions, exec: this.exec, processes: this.processes, ports: this.ports, pipes: this.pipes, sessionLogs: this.sessionLogs, engine, config, clock, log: options.log, locks: new KeyedLock() };
     this.apiServer = new ApiServer({
       services: apiServices,
       token: apiToken,
@@ -282,6 +285,7 @@ export class Sidecar implements Services {
         await this.sweepSlots();
         this.archives.sweep();
         await this.pool.start();
+        await this.ports.start();
         this.apiLeases.start();
         this.lifecycle.start();
       })().catch((error) => {
@@ -318,14 +322,18 @@ export class Sidecar implements Services {
 
   private scheduleIdleShutdown(): void {
     this.idleTimer?.cancel();
-    if (this.server.clientCount > 0 || this.stopping || this.config.current['api.enabled'] || this.shares.active) return;
+    if (this.server.clientCount > 0 || this.stopping || this.config.current['api.enabled'] || this.keptUpByWork()) return;
     const seconds = this.config.current.idleShutdownSeconds;
     this.idleTimer = this.clock.setTimeout(() => {
-      if (this.server.clientCount === 0 && !this.shares.active) void this.shutdown(`no client for ${seconds} s`);
+      if (this.server.clientCount === 0 && !this.keptUpByWork()) void this.shutdown(`no client for ${seconds} s`);
     }, seconds * 1000);
   }
 
-  /** Removes pipe directories no container mounts (a crash's leftovers), now and every minute. */
+  /** Something shared or forwarded keeps the sidecar up without clients (a guest or a browser uses it). */
+  private keptUpByWork(): boolean {
+    return this.shares.active || this.ports.active;
+  }
+
   /** Unmounts and removes the slots no container of this instance has: what a crash during a hand-out left. */
   private async sweepSlots(): Promise<void> {
     // Even when slots are off now: what an earlier start mounted goes (if this process may unmount).
@@ -334,6 +342,7 @@ export class Sidecar implements Services {
     await this.slots.sweep(inUse).catch((error) => this.log.error('sweeping workspace slots failed', error));
   }
 
+  /** Removes pipe directories no container mounts (a crash's leftovers), now and every minute. */
   private async sweepPipeDirectories(): Promise<void> {
     await this.pipes
       .sweep(async () => new Set((await this.engine.listOwnContainers()).flatMap((c) => pipeDirectoryOf(c.mounts) ?? [])))
@@ -353,6 +362,7 @@ export class Sidecar implements Services {
       this.lifecycle.stop();
       this.server.stopAccepting();
       this.joinedShares.closeAll();
+      this.ports.stop();
       await this.shares.closeAll().catch((error) => this.log.error('ending the shares failed', error));
       await this.apiServer.close().catch((error) => this.log.error('closing the HTTP API failed', error));
       this.fileSystem.dispose();

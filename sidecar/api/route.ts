@@ -4,7 +4,7 @@ import type { Services } from '../server/services';
 import type { KeyedLock } from '../util/keyedLock';
 
 /** What routes reach: the same domain modules the JSON-RPC handlers use, and a lock for get-or-create. */
-export type ApiServices = Pick<Services, 'workspaces' | 'sessions' | 'exec' | 'processes' | 'pipes' | 'sessionLogs' | 'engine' | 'config' | 'clock' | 'log'> & {
+export type ApiServices = Pick<Services, 'workspaces' | 'sessions' | 'exec' | 'processes' | 'ports' | 'pipes' | 'sessionLogs' | 'engine' | 'config' | 'clock' | 'log'> & {
   /** Serialises making a caller-named workspace, so two requests naming it make it once. */
   locks: KeyedLock;
 };

@@ -1,4 +1,4 @@
-import type { ProcessInfo, SessionInfo, SessionState, WorkspaceInfo } from '../client/protocol';
+import type { PortInfo, ProcessInfo, SessionInfo, SessionState, WorkspaceInfo } from '../client/protocol';
 import type { Exec } from '../exec/exec';
 
 /**
@@ -61,3 +61,20 @@ export function v1Process(process: ProcessInfo): Record<string, unknown> {
     ended_at: process.endedAt,
   };
 }
+
+/** A session's port in the API's snake_case; `url` is what an agent calls while it is forwarded. */
+export function v1Port(port: PortInfo): Record<string, unknown> {
+  return {
+    session_id: port.sessionId,
+    port: port.port,
+    listening: port.listening,
+    process: port.process ?? null,
+    label: port.label ?? null,
+    forwarded: port.forward !== undefined,
+    url: port.forward?.url ?? null,
+    local_address: port.forward?.localAddress ?? null,
+    local_port: port.forward?.localPort ?? null,
+    ...(port.warning ? { warning: port.warning } : {}),
+  };
+}
+

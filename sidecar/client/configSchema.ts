@@ -108,6 +108,10 @@ export const LIFECYCLE_DEFAULTS: Record<LifecycleKindSetting, Record<string, num
   'lifecycle.stopAfterMinutes': { ephemeral: 60, session: 240, persistent: 240, collaborative: 240 },
 };
 
+/** What a newly listening port gets, per kind (see `ports.autoForward`). */
+export type PortAutoForward = 'forward' | 'notify' | 'off';
+export const PORT_AUTO_FORWARD_DEFAULTS: Record<string, PortAutoForward> = { ephemeral: 'notify', session: 'forward', persistent: 'forward', collaborative: 'forward' };
+
 const isKindMinutes = (max: number, example: string) => isKindMap(isInteger(0, max), example);
 
 export const SETTINGS = {
@@ -304,6 +308,23 @@ export const SETTINGS = {
     defaultValue: '',
     check: isShortText(64),
   },
+  'ports.autoForward': {
+    description:
+      'Per workspace kind, what happens when a port starts listening in a session: "forward" forwards it to this machine and says so, "notify" offers to forward it, "off" only lists it under the session\'s Ports. Kinds not named keep their default: ephemeral notify, the others forward.',
+    defaultValue: PORT_AUTO_FORWARD_DEFAULTS,
+    check: isKindMap(isOneOf(['forward', 'notify', 'off']), '{"ephemeral": "off"}'),
+  },
+  'ports.scanSeconds': {
+    description: 'How often a session in use (a command, terminal or file access in the last 10 minutes) is looked at for new listening ports; 0 only looks when asked (the Ports node, `sandkasten port list`).',
+    defaultValue: 2,
+    check: isInteger(0, 3600),
+  },
+  'ports.bindAddress': {
+    description:
+      'Address forwarded ports listen on. Loopback (127.0.0.1) by default: only this machine reaches them. Any other address makes what runs in a sandbox reachable from the network (the sidecar warns). Applies to forwards made after the change.',
+    defaultValue: '127.0.0.1',
+    check: isBindAddress,
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -350,6 +371,9 @@ export interface SettingsValues {
   'share.tlsCertFile': string;
   'share.tlsKeyFile': string;
   'share.displayName': string;
+  'ports.autoForward': Partial<Record<string, PortAutoForward>>;
+  'ports.scanSeconds': number;
+  'ports.bindAddress': string;
 }
 
 export function defaultSettings(): SettingsValues {

@@ -886,7 +886,7 @@ export namespace SetConfigRequest {
 // Notifications (sidecar → clients)
 // ---------------------------------------------------------------------------------------
 
-export type ChangedArea = 'workspaces' | 'sessions' | 'terminals' | 'processes' | 'pool' | 'config' | 'docker' | 'shares';
+export type ChangedArea = 'workspaces' | 'sessions' | 'terminals' | 'processes' | 'pool' | 'config' | 'docker' | 'shares' | 'ports';
 export interface StateChangedParams {
   areas: ChangedArea[];
 }
@@ -933,3 +933,4 @@ export namespace RotateApiTokenRequest {
 
 export * from './fileProtocol';
 export * from './shareProtocol';
+export * from './portProtocol';

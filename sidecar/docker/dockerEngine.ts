@@ -255,7 +255,8 @@ export class DockerEngine implements Engine {
     const info = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).inspect(), 404);
     if (!info) return undefined;
     // Containers made by versions before the main shell have stdin closed.
-    return { running: info.State.Running, paused: info.State.Paused, openStdin: info.Config.OpenStdin, command: info.Config.Cmd ?? [], mounts: mountsOf(info.Mounts) };
+    const addresses = Object.values(info.NetworkSettings?.Networks ?? {}).flatMap((network) => [network?.IPAddress, network?.GlobalIPv6Address].filter((ip): ip is string => typeof ip === 'string' && ip !== ''));
+    return { running: info.State.Running, paused: info.State.Paused, openStdin: info.Config.OpenStdin, command: info.Config.Cmd ?? [], mounts: mountsOf(info.Mounts), addresses };
   }
 
   async inspectContainerRaw(id: string): Promise<unknown> {

@@ -191,6 +191,8 @@ export interface ContainerState {
   /** The main process's argv, as created. */
   command: string[];
   mounts: Array<Pick<Mount, 'source' | 'target'>>;
+  /** Its IP addresses on its networks (none on network `none` or the host network). */
+  addresses?: string[];
 }
 
 export interface OwnContainer {

@@ -11,6 +11,7 @@ import { registerExecHandlers } from './handlers/exec';
 import { registerFileHandlers } from './handlers/files';
 import { registerImageHandlers } from './handlers/images';
 import { registerLifecycleHandlers } from './handlers/lifecycle';
+import { registerPortHandlers } from './handlers/ports';
 import { registerProcessHandlers } from './handlers/processes';
 import { registerSessionHandlers } from './handlers/sessions';
 import { registerShareHandlers } from './handlers/shares';
@@ -34,6 +35,7 @@ const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
   registerLifecycleHandlers,
   registerFileHandlers,
   registerShareHandlers,
+  registerPortHandlers,
 ];
 
 /**

@@ -8,6 +8,7 @@ import type { SessionLogs } from '../exec/sessionLogs';
 import type { Lifecycle } from '../lifecycle/lifecycle';
 import type { WorkspaceArchives } from '../lifecycle/workspaceArchives';
 import type { Pool } from '../pool';
+import type { Ports } from '../ports/ports';
 import type { DirectPipes } from '../rawChannel/directPipes';
 import type { RawChannels } from '../rawChannel/rawChannels';
 import type { Sessions } from '../sessions';
@@ -32,6 +33,8 @@ export interface Services {
   /** The sessions others share with this sidecar. */
   joinedShares: JoinedShares;
   pool: Pool;
+  /** Ports listening in sessions, and their forwards to this machine. */
+  ports: Ports;
   lifecycle: Lifecycle;
   archives: WorkspaceArchives;
   config: ConfigStore;

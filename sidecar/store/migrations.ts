@@ -145,6 +145,23 @@ export const MIGRATIONS: Migration[] = [
       db.run('ALTER TABLE terminals ADD COLUMN private INTEGER NOT NULL DEFAULT 0;');
     },
   },
+  {
+    version: 9,
+    description: 'ports: forwards and labels of a session\'s ports',
+    up(db) {
+      db.run(`
+        CREATE TABLE ports (
+          session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+          port INTEGER NOT NULL,
+          label TEXT,
+          local_port INTEGER,
+          auto INTEGER NOT NULL DEFAULT 0,
+          forwarded_at INTEGER,
+          PRIMARY KEY (session_id, port)
+        );
+      `);
+    },
+  },
 ];
 
 export function schemaVersion(db: Database): number {

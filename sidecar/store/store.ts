@@ -2,6 +2,7 @@ import { systemClock, type Clock } from '../util/clock';
 import { Database, type DatabaseOptions } from './database';
 import { EventStore } from './eventStore';
 import { MetaStore } from './metaStore';
+import { PortStore } from './portStore';
 import { SessionStore } from './sessionStore';
 import { SnapshotStore } from './snapshotStore';
 import { TerminalStore } from './terminalStore';
@@ -18,6 +19,7 @@ export class Store {
   readonly workspaces: WorkspaceStore;
   readonly sessions: SessionStore;
   readonly terminals: TerminalStore;
+  readonly ports: PortStore;
   readonly meta: MetaStore;
   readonly events: EventStore;
   readonly snapshots: SnapshotStore;
@@ -29,6 +31,7 @@ export class Store {
     this.workspaces = new WorkspaceStore(db);
     this.sessions = new SessionStore(db);
     this.terminals = new TerminalStore(db, clock);
+    this.ports = new PortStore(db);
     this.meta = new MetaStore(db);
     this.events = new EventStore(db);
     this.snapshots = new SnapshotStore(db);
