@@ -27,6 +27,8 @@ const entries = [
   { entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', external: [...common.external, 'vscode'] },
   { entryPoints: ['sidecar/main.ts'], outfile: 'dist/sidecar.js' },
   { entryPoints: ['cli/main.ts'], outfile: 'dist/cli.js' },
+  // The dashboard webview's script, run by the browser inside VS Code; its CSS import becomes dist/webview/dashboard.css.
+  { entryPoints: ['src/dashboard/webview/main.ts'], outfile: 'dist/webview/dashboard.js', platform: 'browser', format: 'iife', target: 'es2022', external: [] },
 ];
 
 mkdirSync('dist', { recursive: true });

@@ -78,6 +78,13 @@ Usage:
   sandkasten join LINK --detach [--json]               joins without attaching: then sandkasten
                                                        shell shared.ID attaches
   sandkasten share joined [--json] | share leave ID    what you joined; leave one
+  sandkasten port list [SESSION_ID] [--scan] [--json]
+                                                       ports listening in sessions, and forwarded ones
+  sandkasten port forward SESSION_ID PORT[:LOCAL] [--label TEXT] [--json]
+                                                       forwards PORT to LOCAL on 127.0.0.1 (default:
+                                                       the same number when free); prints the URL
+  sandkasten port stop SESSION_ID PORT                 closes the forward and its connections
+  sandkasten port label SESSION_ID PORT TEXT           names the port ("" removes the name)
   sandkasten config get [KEY] [--json]
   sandkasten config set KEY VALUE                      VALUE is JSON, or a plain string,
                                                        e.g. config set pool.images '{"IMG": 3}'
@@ -88,6 +95,11 @@ Usage:
                                                        with: config set api.enabled true)
   sandkasten api rotate-token [--json]                 a new token; the old one is refused at once
   sandkasten status [--json]
+  sandkasten doctor [--json]                           checks Docker, disk and resource limits, images,
+                                                       the pool, sandbox hardening and isolation, the
+                                                       storage directory and what listens; one PASS/
+                                                       WARN/FAIL line each with what to do (exit 1
+                                                       when one failed; doctor --help says more)
   sandkasten daemon                                    run the sidecar in the foreground
   sandkasten daemon stop
 
@@ -98,7 +110,7 @@ Options:
   -h, --help   this text;  --version  the version
 
 Exit codes: 0 done, 1 refused or failed (message on stderr), 2 bad usage;
-exec exits with the command's own exit code, shell with the shell's.
+exec exits with the command's own exit code, shell with the shell's, doctor 1 when a check failed.
 Interrupted, sandkasten cancels what it runs (exec: the command in the container, as Ctrl-C
 does), writes out what it has, and exits as a shell reports a command ended by a signal:
   129 SIGHUP (the terminal closed), 130 SIGINT (Ctrl-C), 143 SIGTERM,

@@ -17,8 +17,10 @@ import * as P from '../sidecar/client/protocol';
 import { formatBytes } from '../sidecar/client/units';
 import { sessionStateWord, workspaceStateNamed, workspaceStateWord } from '../sidecar/client/vocabulary';
 import { formatTable, parseConfigValue, print, shortImageId, USAGE, UsageError } from './format';
+import { DOCTOR_USAGE, runDoctor } from './doctor';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runProcessCommand, startBackground } from './processes';
+import { parsePortCommand, PORT_USAGE, runPortCommand } from './ports';
 import { runShareCommand } from './share';
 import { runShell } from './shell';
 import { lifecycleColumn, runLifecycleCommand } from './workspaceLifecycle';
@@ -55,6 +57,8 @@ const OPTIONS = {
   role: { type: 'string' },
   anyone: { type: 'boolean' },
   detach: { type: 'boolean' },
+  scan: { type: 'boolean' },
+  label: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -63,12 +67,20 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   if (values.version) return print(version), 0;
   const [group, verb, ...rest] = positionals;
+  if (values.help && isPortGroup(group)) return print(PORT_USAGE), 0;
+  if (values.help && group === 'doctor') return print(DOCTOR_USAGE), 0;
   if (values.help || !group || group === 'help') return print(USAGE), 0;
   const home = resolveHome(values.home);
   if (group === 'daemon' && verb === undefined) return runDaemonInForeground(home);
+  // Its own connection: a sidecar that cannot be reached is part of what it reports.
+  if (group === 'doctor') return runDoctor(home, positionals.slice(1), { json: values.json ?? false, sidecarScript: SIDECAR_SCRIPT });
+
+  // Read whole before the sidecar is reached: bad usage starts nothing.
+  const portCommand = isPortGroup(group) ? parsePortCommand(verb, rest, { scan: values.scan, label: values.label }) : undefined;
 
   const client = await SidecarClient.connect({ home, sidecarScript: SIDECAR_SCRIPT, startIfMissing: !(group === 'daemon' && verb === 'stop') });
   try {
+    if (portCommand) return await runPortCommand(client, portCommand, values.json ?? false);
     return await run(client, group, verb, rest, values);
   } finally {
     client.close();
@@ -409,6 +421,10 @@ main(process.argv.slice(2)).then(
   (code) => lifecycle.exit(code),
   (error: unknown) => lifecycle.exit(report(error)),
 );
+
+function isPortGroup(group: string | undefined): boolean {
+  return group === 'port' || group === 'ports';
+}
 
 /** `--state`: the words the table shows (new, running, stopped, archived) or the protocol's. */
 function workspaceStateOption(word: string): P.WorkspaceFilter['state'] {

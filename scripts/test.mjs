@@ -20,6 +20,7 @@ function step(title, command, args) {
 }
 
 step('Type-check', 'npx', ['tsc', '-p', '.']);
+step('Type-check the dashboard webview (DOM types)', 'npx', ['tsc', '-p', 'src/dashboard/webview']);
 step('Lint (ESLint, zero warnings)', 'npm', ['run', 'lint', '--silent']);
 step('Bundle and package the VSIX', 'npm', ['run', 'package', '--silent']);
 step('Docker engine', 'bash', ['scripts/docker-up.sh']);

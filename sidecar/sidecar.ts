@@ -10,8 +10,11 @@ import type { ApiInfo, FileTarget, SidecarStatus } from './client/protocol';
 import { ConfigStore } from './config';
 import { ContainerWatch } from './containerWatch';
 import { DiskWatch } from './diskWatch';
+import { Dashboard } from './dashboard/dashboard';
+import { ExecMetrics } from './dashboard/execMetrics';
 import { Containers } from './containers';
 import { DockerEngine } from './docker/dockerEngine';
+import { Doctor } from './doctor/doctor';
 import type { Engine } from './docker/engine';
 import { HostFirewall } from './docker/hostFirewall';
 import { Exec } from './exec/exec';
@@ -82,6 +85,8 @@ export class Sidecar implements Services {
   readonly rawChannels: RawChannels;
   readonly pipes: DirectPipes;
   readonly lifecycle: Lifecycle;
+  readonly doctor: Doctor;
+  readonly dashboard: Dashboard;
   readonly archives: WorkspaceArchives;
   private readonly slots: WorkspaceSlots;
   readonly log: Logger;
@@ -178,7 +183,19 @@ export class Sidecar implements Services {
       log: options.log,
       archive: async (id, reason, onlyIf) => (await this.archives.archive(id, reason, undefined, { onlyIf })).state === 'archived',
     });
-    this.exec = new Exec({ engine, sessions: this.sessions, workspaces: this.workspaces, store, shells: this.shells, clock });
+    const execMetrics = new ExecMetrics(clock);
+    this.exec = new Exec({ engine, sessions: this.sessions, workspaces: this.workspaces, store, shells: this.shells, clock, onFinished: (durationMs, outputBytes) => execMetrics.record(durationMs, outputBytes) });
+    this.dashboard = new Dashboard({
+      engine,
+      sessions: this.sessions,
+      workspaces: this.workspaces,
+      pool: this.pool,
+      lifecycle: this.lifecycle,
+      execMetrics,
+      diskLimitBytes: () => config.current['limits.diskMb'] * 1024 * 1024,
+      clock,
+      log: options.log,
+    });
     this.processes = new Processes({ engine, sessions: this.sessions, config, clock, changes });
     this.terminals = new Terminals({ store, engine, sessions: this.sessions, changes, clock, log: options.log });
     this.files = new Files({ engine, clock, config, sessions: this.sessions, workspaces: this.workspaces, log: options.log });
@@ -237,6 +254,17 @@ export class Sidecar implements Services {
       void this.apiServer.apply();
       this.lifecycle.reschedule();
       this.scheduleIdleShutdown();
+    });
+    this.doctor = new Doctor({
+      engine,
+      config,
+      pool: this.pool,
+      api: this.api,
+      hostIsolation: () => containers.hostIsolation(),
+      sidecar: () => ({ version, pid: process.pid, instanceId: engine.instanceId, clients: this.server.clientCount, startedAt: new Date(this.startedAt).toISOString() }),
+      paths,
+      clock,
+      log: options.log,
     });
     this.reconcile = () => reconcileWithDocker({ store, containers, workspaces: this.workspaces, sessions: this.sessions });
     this.changes = changes;
@@ -360,6 +388,7 @@ export class Sidecar implements Services {
       this.diskWatch.stop();
       this.apiLeases.stop();
       this.lifecycle.stop();
+      this.dashboard.dispose();
       this.server.stopAccepting();
       this.joinedShares.closeAll();
       this.ports.stop();

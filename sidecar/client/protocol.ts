@@ -934,3 +934,5 @@ export namespace RotateApiTokenRequest {
 export * from './fileProtocol';
 export * from './shareProtocol';
 export * from './portProtocol';
+export * from './dashboardProtocol';
+export * from './doctorProtocol';

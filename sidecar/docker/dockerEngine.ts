@@ -4,8 +4,8 @@ import Docker from 'dockerode';
 import type { DockerStatus, ImageInfo } from '../client/protocol';
 import { conflict, imageMissing } from '../errors';
 import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
-import type { ContainerEvent, ContainerSpec, ContainerState, ContainerStats, Engine, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role, RunOnceLimits } from './engine';
-import { LABEL, RUN_ONCE_MAX_BYTES, SANDBOX_CAPABILITIES, SANDBOX_NOFILE, SANDBOX_NPROC, SANDBOX_TMPFS } from './engine';
+import type { ContainerEvent, ContainerSpec, ContainerState, ContainerStats, Engine, EngineInfo, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role, RunOnceLimits, StatsSample } from './engine';
+import { ENGINE_TEXT_MAX_CHARS, ENGINE_WARNINGS_MAX, LABEL, RUN_ONCE_MAX_BYTES, SANDBOX_CAPABILITIES, SANDBOX_NOFILE, SANDBOX_NPROC, SANDBOX_TMPFS } from './engine';
 import { BindMountRefusedError, dockerCall, dockerMessage, dockerUnavailable, fromDockerError, isDockerUnreachable, statusCode } from './errors';
 import { FrameParser } from './frames';
 
@@ -41,9 +41,16 @@ export class DockerEngine implements Engine {
   }
 
   async runtimes(): Promise<string[]> {
-    const info = (await dockerCall('engine', () => this.docker.info())) as { DefaultRuntime?: string; Runtimes?: Record<string, unknown> };
-    const names = Object.keys(info?.Runtimes ?? {});
-    return [...names.filter((name) => name === info?.DefaultRuntime), ...names.filter((name) => name !== info?.DefaultRuntime).sort()];
+    return runtimesOf(await dockerCall('engine', () => this.docker.info()));
+  }
+
+  async engineInfo(): Promise<EngineInfo> {
+    const [info, version] = await Promise.all([dockerCall('engine', () => this.docker.info()), dockerCall('engine', () => this.docker.version())]);
+    return engineInfoOf(info, version);
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    return this.imageExists(image);
   }
 
   async requireAvailable(): Promise<void> {
@@ -278,6 +285,26 @@ export class DockerEngine implements Engine {
     };
   }
 
+  async followStats(id: string, onSample: (sample: StatsSample) => void, onEnd: (error?: Error) => void): Promise<{ close(): void }> {
+    const stream = (await dockerCall(containerSubject(id), () => this.docker.getContainer(id).stats({ stream: true }))) as NodeJS.ReadableStream & { destroy(): void };
+    let ended = false;
+    const end = (error?: Error) => {
+      if (ended) return;
+      ended = true;
+      onEnd(error);
+    };
+    stream.on('data', parseStatsStream(onSample));
+    stream.once('end', () => end());
+    stream.once('close', () => end());
+    stream.once('error', (error: Error) => end(error));
+    return {
+      close: () => {
+        ended = true;
+        stream.destroy();
+      },
+    };
+  }
+
   async listOwnContainers(role?: Role): Promise<OwnContainer[]> {
     const containers = (await dockerCall('containers', () => this.docker.listContainers({ all: true, filters: this.ownFilter(role) }))) ?? [];
     return containers.map((c) => ({
@@ -447,6 +474,53 @@ function parseEventLine(line: string): ContainerEvent | undefined {
   return { containerId, action, ...(action === 'die' && Number.isInteger(exitCode) ? { exitCode } : {}) };
 }
 
+/** A stats line is a few KiB (more with many CPUs or networks); a longer one is not Docker's. */
+const MAX_STATS_LINE_BYTES = 256 * 1024;
+
+/** Parses Docker's stats stream (one JSON object per line, about one a second) into samples. */
+export function parseStatsStream(onSample: (sample: StatsSample) => void, now: () => number = Date.now): (chunk: Buffer) => void {
+  let pending = '';
+  return (chunk) => {
+    pending += chunk.toString('utf8');
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      const sample = statsSampleOf(line, now);
+      if (sample) onSample(sample);
+    }
+    if (pending.length > MAX_STATS_LINE_BYTES) pending = '';
+  };
+}
+
+function statsSampleOf(line: string, now: () => number): StatsSample | undefined {
+  let raw: {
+    read?: unknown;
+    memory_stats?: { usage?: unknown; limit?: unknown; stats?: { inactive_file?: unknown; total_inactive_file?: unknown } };
+    cpu_stats?: { cpu_usage?: { total_usage?: unknown } };
+    pids_stats?: { current?: unknown };
+  };
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const read = typeof raw.read === 'string' ? Date.parse(raw.read) : Number.NaN;
+  const memory = raw.memory_stats;
+  // As `docker stats` counts it: the page cache the kernel can drop is not the sandbox's (cgroup v2, then v1).
+  const inactiveFile = wholeNumber(memory?.stats?.inactive_file) || wholeNumber(memory?.stats?.total_inactive_file);
+  const usage = wholeNumber(memory?.usage);
+  return {
+    // Docker's own reading time when it gives one (zero before the first reading: year 1).
+    at: Number.isFinite(read) && read > 0 ? read : now(),
+    memoryBytes: Math.max(0, usage - inactiveFile),
+    memoryLimit: wholeNumber(memory?.limit),
+    cpuUsageUsec: Math.floor(wholeNumber(raw.cpu_stats?.cpu_usage?.total_usage) / 1000),
+    pids: wholeNumber(raw.pids_stats?.current),
+  };
+}
+
 /** What Docker's image list says of an image (`GET /images/json`). */
 export interface ImageSummary {
   Id: string;
@@ -476,4 +550,42 @@ function mountsOf(mounts: Array<{ Source: string; Destination: string }> | undef
 /** A count from the engine's JSON; anything else is 0. */
 function wholeNumber(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
+}
+
+/** The runtimes of `docker info`, its default first, then by name. */
+function runtimesOf(info: unknown): string[] {
+  const { DefaultRuntime: defaultRuntime, Runtimes: runtimes } = (info ?? {}) as { DefaultRuntime?: unknown; Runtimes?: unknown };
+  const names = typeof runtimes === 'object' && runtimes !== null ? Object.keys(runtimes) : [];
+  return [...names.filter((name) => name === defaultRuntime), ...names.filter((name) => name !== defaultRuntime).sort()];
+}
+
+/** An engine's text as diagnostics show it: a string, without control characters, not too long. */
+function engineText(value: unknown): string {
+  return typeof value === 'string' ? value.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim().slice(0, ENGINE_TEXT_MAX_CHARS) : '';
+}
+
+/** What diagnostics need of `docker info` (GET /info) and `docker version` (GET /version). */
+export function engineInfoOf(info: unknown, version: unknown): EngineInfo {
+  const i = (info ?? {}) as Record<string, unknown>;
+  const v = (version ?? {}) as Record<string, unknown>;
+  const list = (value: unknown) => (Array.isArray(value) ? value.map(engineText).filter(Boolean) : []);
+  const driverStatus: Record<string, string> = {};
+  for (const pair of Array.isArray(i.DriverStatus) ? i.DriverStatus : []) {
+    if (Array.isArray(pair) && pair.length === 2) driverStatus[engineText(pair[0])] = engineText(pair[1]);
+  }
+  return {
+    version: engineText(v.Version ?? i.ServerVersion),
+    apiVersion: engineText(v.ApiVersion),
+    operatingSystem: engineText(i.OperatingSystem),
+    kernelVersion: engineText(i.KernelVersion),
+    storageDriver: engineText(i.Driver),
+    driverStatus,
+    cgroupVersion: engineText(i.CgroupVersion),
+    cgroupDriver: engineText(i.CgroupDriver),
+    securityOptions: list(i.SecurityOptions),
+    runtimes: runtimesOf(i).map(engineText),
+    // Absent means supported: engines before these fields existed applied the limits.
+    limits: { memory: i.MemoryLimit !== false, swap: i.SwapLimit !== false, pids: i.PidsLimit !== false, cpuQuota: i.CpuCfsQuota !== false },
+    warnings: list(i.Warnings).slice(0, ENGINE_WARNINGS_MAX),
+  };
 }

@@ -19,6 +19,41 @@ export interface ContainerStats {
   pids: number;
 }
 
+/** One reading of a container's stats stream (see Engine.followStats). */
+export interface StatsSample extends ContainerStats {
+  /** When the engine read it, in ms since the epoch. */
+  at: number;
+}
+
+/**
+ * The engine as `docker info` and `docker version` describe it (for `sandkasten doctor`). Each
+ * text is the engine's own, cut to ENGINE_TEXT_MAX_CHARS and cleared of control characters.
+ */
+export interface EngineInfo {
+  version: string;
+  apiVersion: string;
+  /** `Debian GNU/Linux 12 (bookworm)`, `Docker Desktop`… */
+  operatingSystem: string;
+  kernelVersion: string;
+  /** `overlay2`, `vfs`, `overlayfs` (the containerd image store)… */
+  storageDriver: string;
+  /** The storage driver's own facts, e.g. `Backing Filesystem` → `xfs`, `Supports d_type` → `true`. */
+  driverStatus: Record<string, string>;
+  /** `1` or `2`; empty when the engine does not say (Docker before 20.10). */
+  cgroupVersion: string;
+  cgroupDriver: string;
+  /** `name=seccomp,profile=default`, `name=rootless`, `name=userns`, `name=apparmor`… */
+  securityOptions: string[];
+  /** The container runtimes it has, its default first. */
+  runtimes: string[];
+  /** Which resource limits the kernel lets the engine apply. */
+  limits: { memory: boolean; swap: boolean; pids: boolean; cpuQuota: boolean };
+  /** The engine's own warnings (`WARNING: No swap limit support`…), at most ENGINE_WARNINGS_MAX. */
+  warnings: string[];
+}
+export const ENGINE_TEXT_MAX_CHARS = 300;
+export const ENGINE_WARNINGS_MAX = 20;
+
 export interface Engine {
   /** The storage directory's instance id: the `sandkasten.instance` label of everything it owns. */
   readonly instanceId: string;
@@ -28,6 +63,10 @@ export interface Engine {
   status(): Promise<DockerStatus>;
   /** The container runtimes the engine has, its default first. */
   runtimes(): Promise<string[]>;
+  /** What `docker info` and `docker version` say of the engine, for diagnostics. */
+  engineInfo(): Promise<EngineInfo>;
+  /** Whether the image is on the engine (Docker's own name resolution); never pulls. */
+  hasImage(image: string): Promise<boolean>;
   /** Throws DockerUnavailable with a sentence a person can act on. */
   requireAvailable(): Promise<void>;
   /** Pulls the image when it is not local; one that cannot be had is ImageMissing (the engine's reason in its detail). */
@@ -72,6 +111,12 @@ export interface Engine {
   inspectContainerRaw(id: string): Promise<unknown>;
   /** One sample of a running container's use, as its cgroup counts it (NotFound when it is gone). */
   containerStats(id: string): Promise<ContainerStats>;
+  /**
+   * Follows a running container's use as its cgroup counts it, about one sample a second, until
+   * `close()` or until the container stops (`onEnd`, once). Memory is counted as `docker stats`
+   * shows it (page cache that can be dropped left out). NotFound when the container is gone.
+   */
+  followStats(id: string, onSample: (sample: StatsSample) => void, onEnd: (error?: Error) => void): Promise<{ close(): void }>;
   listOwnContainers(role?: Role): Promise<OwnContainer[]>;
 
   /** The container's main process's stdin, stdout and stderr (framed), attached before or after its start. */

@@ -58,6 +58,8 @@ export class Exec {
       store: Store;
       shells: Shells;
       clock: Clock;
+      /** Told of every command that finished (the dashboard's latency and throughput); must be cheap. */
+      onFinished?: (durationMs: number, outputBytes: number) => void;
     },
   ) {}
 
@@ -74,6 +76,7 @@ export class Exec {
     const started = clock.now();
     let shell: CommandShell | undefined;
     let releaseSideShell: (() => void) | undefined;
+    let outputBytes = 0;
     try {
       // The sink first (a raw channel the client is still opening): if it never comes, no shell was opened for nothing.
       await sink.prepare?.();
@@ -102,7 +105,10 @@ export class Exec {
         command: command.line !== undefined ? { line: command.line } : { argv: command.command! },
         stdoutFile: redirect?.stdoutFile,
         stdinFifo,
-        onOutput: (stream, data) => sink.write(stream, data),
+        onOutput: (stream, data) => {
+          outputBytes += data.length;
+          sink.write(stream, data);
+        },
         isCongested: () => sink.congested,
         waitForDrain: () => sink.drained(),
       } satisfies RunOptions);
@@ -137,9 +143,11 @@ export class Exec {
         await sink.finish();
         workspaces.recordAccess(workspaceId, { commands: 1 });
         store.commitSoon(); // statistics: not worth a durable write per command
+        const durationMs = clock.now() - started;
+        this.deps.onFinished?.(durationMs, outputBytes);
         return {
           exitCode: result.exitCode,
-          durationMs: clock.now() - started,
+          durationMs,
           timedOut,
           cancelled,
           shellReset: result.shellEnded && role === 'session',

@@ -7,6 +7,8 @@ import type { RawChannels } from '../rawChannel/rawChannels';
 import { NotificationFlow } from './flow';
 import type { HandlerContext } from './handlers/context';
 import { registerDaemonHandlers } from './handlers/daemon';
+import { registerDoctorHandlers } from './handlers/doctor';
+import { registerDashboardHandlers } from './handlers/dashboard';
 import { registerExecHandlers } from './handlers/exec';
 import { registerFileHandlers } from './handlers/files';
 import { registerImageHandlers } from './handlers/images';
@@ -26,6 +28,7 @@ const FLUSH_LIMIT_MS = 1000;
 /** Every area's handlers, registered on each new connection. */
 const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
   registerDaemonHandlers,
+  registerDoctorHandlers,
   registerWorkspaceHandlers,
   registerSessionHandlers,
   registerExecHandlers,
@@ -35,6 +38,7 @@ const HANDLER_AREAS: Array<(context: HandlerContext) => void> = [
   registerLifecycleHandlers,
   registerFileHandlers,
   registerShareHandlers,
+  registerDashboardHandlers,
   registerPortHandlers,
 ];
 

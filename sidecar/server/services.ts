@@ -1,5 +1,7 @@
 import type { ApiInfo, FileTarget, SidecarStatus } from '../client/protocol';
 import type { ConfigStore } from '../config';
+import type { Dashboard } from '../dashboard/dashboard';
+import type { Doctor } from '../doctor/doctor';
 import type { Engine } from '../docker/engine';
 import type { Exec } from '../exec/exec';
 import type { Processes } from '../exec/processes';
@@ -36,8 +38,12 @@ export interface Services {
   /** Ports listening in sessions, and their forwards to this machine. */
   ports: Ports;
   lifecycle: Lifecycle;
+  /** The dashboard's live figures (sampled only while a client subscribes). */
+  dashboard: Dashboard;
   archives: WorkspaceArchives;
   config: ConfigStore;
+  /** Diagnostics: `sandkasten doctor` and Run Diagnostics. */
+  doctor: Doctor;
   rawChannels: RawChannels;
   pipes: DirectPipes;
   clock: Clock;

@@ -17,8 +17,12 @@ import {
   stopSharing,
 } from '../share/shareCommands';
 import { ShareNotifications } from '../share/shareNotifications';
+import { copyPortAddress, forwardNewPort, forwardPort, openPortInBrowser, refreshPorts, setPortLabel, stopForwardingPort } from '../ports/portCommands';
+import { PortNotifications } from '../ports/portNotifications';
 import { JoinedSessionItem, ProcessItem, SessionItem, TerminalItem, WorkspaceItem } from '../views/items';
+import { openDashboard } from '../dashboard/dashboardPanel';
 import { copyApiEndpoint } from './api';
+import { runDiagnostics } from './diagnostics';
 import { runCommand } from './exec';
 import { openWorkspaceFiles } from './files';
 import { showMenu } from './menu';
@@ -71,6 +75,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.snapshot.restore': restoreSnapshot,
   'sandkasten.snapshot.delete': deleteSnapshot,
   'sandkasten.lifecycle.preview': previewLifecycle,
+  'sandkasten.openDashboard': openDashboard,
   'sandkasten.session.start': startSession,
   'sandkasten.session.startAnother': startAnotherSession,
   'sandkasten.session.stop': stopSession,
@@ -91,6 +96,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.refresh': (ctx) => ctx.refreshStatus(),
   'sandkasten.retry': (ctx) => ctx.start(),
   'sandkasten.showLogs': (ctx) => ctx.output.show(),
+  'sandkasten.runDiagnostics': runDiagnostics,
   'sandkasten.menu': showMenu,
   'sandkasten.workspaces.loadMore': (ctx) => ctx.views?.loadMoreWorkspaces(),
   'sandkasten.api.copy': copyApiEndpoint,
@@ -111,6 +117,13 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.leaveSharedSession': leaveSharedSession,
   'sandkasten.openSharedTerminal': openSharedTerminal,
   'sandkasten.openSharedFiles': openSharedFiles,
+  'sandkasten.port.openInBrowser': openPortInBrowser,
+  'sandkasten.port.copyAddress': copyPortAddress,
+  'sandkasten.port.stopForwarding': stopForwardingPort,
+  'sandkasten.port.forward': forwardPort,
+  'sandkasten.port.add': forwardNewPort,
+  'sandkasten.port.setLabel': setPortLabel,
+  'sandkasten.port.refresh': refreshPorts,
   'sandkasten.copyId': async (_ctx, item) => {
     const id =
       item instanceof WorkspaceItem
@@ -140,8 +153,8 @@ export function registerCommands(ctx: Ctx): void {
       }),
     );
   }
-  // Not commands, but they act for the person like them: join-request questions and join links.
-  ctx.pushExtensionCleanup(new ShareNotifications(ctx), registerJoinLinkHandler(ctx));
+  // Not commands, but they act for the person like them: join-request questions, join links, ports that start listening.
+  ctx.pushExtensionCleanup(new ShareNotifications(ctx), registerJoinLinkHandler(ctx), new PortNotifications(ctx));
   const declared = new Set<string>((ctx.extension.extension.packageJSON.contributes?.commands ?? []).map((c: { command: string }) => c.command));
   const missing = Object.keys(COMMANDS).filter((id) => !declared.has(id));
   if (missing.length > 0) ctx.output.error(`Commands missing from package.json: ${missing.join(', ')}`);

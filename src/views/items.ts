@@ -3,6 +3,7 @@ import { isSharedId, type JoinedShareInfo, type Origin, type ProcessInfo, type S
 import { formatBytes } from '../../sidecar/client/units';
 import { sessionStateWord, terminalStateWord, workspaceStateWord } from '../../sidecar/client/vocabulary';
 import { guestCount, joinedSessionDescription, joinedSessionLabel, markdownText, roleMeaning, shareDescription, withArticle } from '../share/shareText';
+import type { PortsItem } from '../ports/portItems';
 
 const KIND_ICONS: Record<WorkspaceKind, string> = {
   ephemeral: 'flame',
@@ -82,22 +83,26 @@ export function lifecycleSentence(workspace: WorkspaceInfo): string {
  * A session in the tree, led by its workspace's name (its state and short id follow; the
  * full id is in the tooltip); `contextValue` is `session.<state>`, plus `.output` when Run
  * Command outputs of it are kept and `.shared` (always last) while it is shared. Its
- * terminals and running background processes are its children.
+ * terminals, running background processes and, while it runs, its Ports row are its children.
  */
 export class SessionItem extends vscode.TreeItem {
+  /** Its "Ports" row (src/ports/), present while its container runs. */
+  readonly portsItem: PortsItem | undefined;
+
   constructor(
     readonly session: SessionInfo,
     readonly terminals: TerminalInfo[] = [],
     /** Its running background processes (exited ones: `sandkasten ps`). */
     readonly processes: ProcessInfo[] = [],
-    shown: { collapsed?: boolean; lastOutputs?: number; share?: ShareInfo } = {},
+    shown: { collapsed?: boolean; lastOutputs?: number; share?: ShareInfo; ports?: PortsItem } = {},
   ) {
-    const children = terminals.length + processes.length > 0;
+    const children = terminals.length + processes.length > 0 || shown.ports !== undefined;
     super(
       session.workspaceName,
       !children ? vscode.TreeItemCollapsibleState.None : shown.collapsed ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded,
     );
     this.id = SessionItem.idOf(session.id);
+    this.portsItem = shown.ports;
     const state = sessionStateWord(session);
     const frozen = state === 'frozen';
     const { share } = shown;

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import {
   ListJoinedSharesRequest,
+  ListPortsRequest,
   ListProcessesRequest,
   ListSessionsRequest,
   ListSharesRequest,
@@ -9,11 +10,13 @@ import {
   WorkspaceHistoryRequest,
   type ChangedArea,
   type JoinedShareInfo,
+  type PortInfo,
   type ShareInfo,
   type WorkspaceInfo,
 } from '../../sidecar/client/protocol';
 import type { Ctx } from '../ctx';
 import { describeError } from '../errors';
+import { PortsItem, type PortItem } from '../ports/portItems';
 import { JoinedSessionItem, LoadMoreItem, ProcessItem, SessionItem, SharedWithMeItem, TerminalItem, WorkspaceItem } from './items';
 import { participantsChildren, participantsRoots, ShareItem, type ParticipantsTreeItem } from './participants';
 
@@ -207,7 +210,7 @@ class SidecarTree<T extends vscode.TreeItem> implements vscode.TreeDataProvider<
   }
 }
 
-type SessionsTreeItem = SessionItem | TerminalItem | ProcessItem | SharedWithMeItem | JoinedSessionItem;
+type SessionsTreeItem = SessionItem | TerminalItem | ProcessItem | PortsItem | PortItem | SharedWithMeItem | JoinedSessionItem;
 
 /** What commands can ask of the views: select a row, e.g. after it was made. */
 export interface SandkastenViews {
@@ -249,12 +252,13 @@ export function registerViews(ctx: Ctx): SandkastenViews {
     'sandkasten.sessions',
     'sessions',
     async (isCollapsed) => {
-      const [sessionList, terminals, processes, shares, joined] = await Promise.all([
+      const [sessionList, terminals, processes, shares, joined, ports] = await Promise.all([
         ctx.request(ListSessionsRequest.type, {}),
         ctx.request(ListTerminalsRequest.type, {}),
         ctx.request(ListProcessesRequest.type, {}),
         listShares(ctx),
         listJoinedShares(ctx),
+        listPorts(ctx),
       ]);
       const rows: SessionsTreeItem[] = sessionList.map(
         (session) =>
@@ -266,6 +270,15 @@ export function registerViews(ctx: Ctx): SandkastenViews {
               collapsed: isCollapsed(SessionItem.idOf(session.id)),
               lastOutputs: ctx.runHistory.countFor(session.id),
               share: shares.find((share) => share.sessionId === session.id),
+              // A container that runs (frozen and paused ones too) has ports to list and forward.
+              ports:
+                session.state === 'running' || session.state === 'paused'
+                  ? new PortsItem(
+                      session,
+                      ports.filter((port) => port.sessionId === session.id),
+                      isCollapsed(PortsItem.idOf(session.id)),
+                    )
+                  : undefined,
             },
           ),
       );
@@ -281,13 +294,16 @@ export function registerViews(ctx: Ctx): SandkastenViews {
           ? [
               ...element.terminals.map((terminal) => new TerminalItem(terminal, element.session)),
               ...element.processes.map((process) => new ProcessItem(process, element.session)),
+              ...(element.portsItem ? [element.portsItem] : []),
             ]
-          : element instanceof SharedWithMeItem
-            ? element.sessions
-            : element instanceof JoinedSessionItem
-              ? element.terminalItems()
-              : [],
-      alsoRefreshOn: ['terminals', 'processes', 'shares'],
+          : element instanceof PortsItem
+            ? element.portItems
+            : element instanceof SharedWithMeItem
+              ? element.sessions
+              : element instanceof JoinedSessionItem
+                ? element.terminalItems()
+                : [],
+      alsoRefreshOn: ['terminals', 'processes', 'shares', 'ports'],
     },
   );
   const participants = new SidecarTree<ParticipantsTreeItem>(
@@ -322,6 +338,14 @@ export function registerViews(ctx: Ctx): SandkastenViews {
 function listShares(ctx: Ctx): Promise<ShareInfo[]> {
   return ctx.request(ListSharesRequest.type, {}).catch((error: unknown) => {
     ctx.output.warn(`Could not list shared sessions: ${describeError(error).message}`);
+    return [];
+  });
+}
+
+/** Ports likewise: a sidecar that cannot list them must not empty the view. */
+function listPorts(ctx: Ctx): Promise<PortInfo[]> {
+  return ctx.request(ListPortsRequest.type, {}).catch((error: unknown) => {
+    ctx.output.warn(`Could not list the sessions' ports: ${describeError(error).message}`);
     return [];
   });
 }

@@ -35,6 +35,23 @@ describe('Sandkasten in a real VS Code when Docker is not reachable', () => {
     assert.deepEqual(await vs.treeRows('Workspaces'), [], 'no tree rows while Docker is missing');
   });
 
+  suite.test('1d. The welcome offers Run Diagnostics: its report leads with the failed Docker line and what to do', async (vs) => {
+    await vs.openSandkasten();
+    const welcome = vs.welcome('Workspaces').filter({ hasText: 'Docker is not reachable' });
+    await welcome.waitFor({ state: 'visible', timeout: LIMITS.dockerMs });
+    await welcome.getByRole('button', { name: 'Run Diagnostics' }).click();
+    await vs.waitForNotification(/^Sandkasten diagnostics: \d+ problems? found \(1 failed/, LIMITS.dockerMs);
+    // The report is a Markdown preview: VS Code's webview host frame, then the preview's own.
+    const report = vs.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+    const headings = report.locator('h2');
+    await headings.first().waitFor({ state: 'visible', timeout: LIMITS.uiMs });
+    assert.match((await headings.first().textContent()) ?? '', /Failed: Docker engine/, 'the failure comes first');
+    const text = (await report.locator('body').textContent()) ?? '';
+    assert.match(text, /sandkasten-no-docker\.sock/, 'it names where it looked');
+    assert.match(text, /What to do: Start the engine that DOCKER_HOST=.* names, or unset DOCKER_HOST/, 'and what to do');
+    assert.match(text, /Skipped: Images/, 'what needs the engine is skipped, not failed');
+  });
+
   suite.test('1c. Creating a workspace without Docker ends in a notification that says why, with a Show Logs action', async (vs) => {
     await vs.runCommand('Sandkasten: Create Workspace');
     await vs.answerInput('Create Workspace: name (1/4)', 'no-docker');

@@ -27,12 +27,14 @@ describe('the VSIX package', () => {
     assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: run \`npm run package\` first (npm test does).`);
   });
 
-  it('contains the three bundles, the sql.js wasm, the CLI launcher, the API declarations and the manifest', async () => {
+  it('contains the three bundles, the dashboard webview, the sql.js wasm, the CLI launcher, the API declarations and the manifest', async () => {
     const names = new Set((await listEntries(VSIX)).map((e) => e.name));
     for (const required of [
       'extension/dist/extension.js',
       'extension/dist/sidecar.js',
       'extension/dist/cli.js',
+      'extension/dist/webview/dashboard.js',
+      'extension/dist/webview/dashboard.css',
       'extension/dist/sql-wasm.wasm',
       'extension/bin/sandkasten',
       'extension/api/sandkasten.d.ts',

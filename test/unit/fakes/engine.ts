@@ -7,12 +7,14 @@ import {
   type ContainerState,
   type ContainerStats,
   type Engine,
+  type EngineInfo,
   type ExecOptions,
   type ExecProcess,
   type Mount,
   type OwnContainer,
   type OwnVolume,
   type Role,
+  type StatsSample,
 } from '../../../sidecar/docker/engine';
 import { conflict, dockerUnavailableError, imageMissing, notFound } from '../../../sidecar/errors';
 
@@ -156,6 +158,34 @@ export class FakeEngine implements Engine {
     await this.enter('runtimes', []);
     this.checkAvailable();
     return ['runc'];
+  }
+
+  /** What `engineInfo` answers; tests change it to stage an engine. */
+  info: EngineInfo = {
+    version: '27.0.0',
+    apiVersion: '1.46',
+    operatingSystem: 'Fake Linux',
+    kernelVersion: '6.1.0',
+    storageDriver: 'overlay2',
+    driverStatus: { 'Backing Filesystem': 'extfs', 'Supports d_type': 'true' },
+    cgroupVersion: '2',
+    cgroupDriver: 'systemd',
+    securityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
+    runtimes: ['runc'],
+    limits: { memory: true, swap: true, pids: true, cpuQuota: true },
+    warnings: [],
+  };
+
+  async engineInfo(): Promise<EngineInfo> {
+    await this.enter('engineInfo', []);
+    this.checkAvailable();
+    return structuredClone(this.info);
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    await this.enter('hasImage', [image]);
+    this.checkAvailable();
+    return this.images.has(image);
   }
 
   async status(): Promise<DockerStatus> {
@@ -340,6 +370,43 @@ export class FakeEngine implements Engine {
     this.checkAvailable();
     if (!this.containers.get(id)?.running) throw notFound(`No running container ${id}.`);
     return { memoryBytes: 4096, memoryLimit: 1024 * 1024 * 1024, cpuUsageUsec: 1000, pids: 2 };
+  }
+
+  /** Open stats streams (followStats), by container id. */
+  readonly statsFollowers = new Map<string, Set<{ onSample(sample: StatsSample): void; onEnd(error?: Error): void }>>();
+
+  async followStats(id: string, onSample: (sample: StatsSample) => void, onEnd: (error?: Error) => void): Promise<{ close(): void }> {
+    await this.enter('followStats', [id]);
+    this.checkAvailable();
+    if (!this.containers.get(id)?.running) throw notFound(`No running container ${id}.`);
+    const follower = { onSample, onEnd };
+    const followers = this.statsFollowers.get(id) ?? new Set();
+    followers.add(follower);
+    this.statsFollowers.set(id, followers);
+    return { close: () => this.forgetStatsFollower(id, follower) };
+  }
+
+  /** How many stats streams are open now. */
+  get openStatsStreams(): number {
+    return [...this.statsFollowers.values()].reduce((sum, followers) => sum + followers.size, 0);
+  }
+
+  /** The engine reads the container's use: every stream of it gets the sample. */
+  emitStats(id: string, sample: StatsSample): void {
+    for (const follower of this.statsFollowers.get(id) ?? []) follower.onSample(sample);
+  }
+
+  /** The container's stats streams end (it stopped): each follower hears it once. */
+  endStats(id: string): void {
+    const followers = [...(this.statsFollowers.get(id) ?? [])];
+    this.statsFollowers.delete(id);
+    for (const follower of followers) follower.onEnd();
+  }
+
+  private forgetStatsFollower(id: string, follower: { onSample(sample: StatsSample): void; onEnd(error?: Error): void }): void {
+    const followers = this.statsFollowers.get(id);
+    followers?.delete(follower);
+    if (followers?.size === 0) this.statsFollowers.delete(id);
   }
 
   /** A few of the fields Docker's inspect has, in its spelling. */
