@@ -350,10 +350,13 @@ export class Sidecar implements Services {
 
   private scheduleIdleShutdown(): void {
     this.idleTimer?.cancel();
-    if (this.server.clientCount > 0 || this.stopping || this.config.current['api.enabled'] || this.keptUpByWork()) return;
+    if (this.server.clientCount > 0 || this.stopping || this.config.current['api.enabled']) return;
     const seconds = this.config.current.idleShutdownSeconds;
     this.idleTimer = this.clock.setTimeout(() => {
-      if (this.server.clientCount === 0 && !this.keptUpByWork()) void this.shutdown(`no client for ${seconds} s`);
+      if (this.server.clientCount > 0) return;
+      // Work that keeps it up ends by itself too (a forward nobody uses any more): look again later.
+      if (this.keptUpByWork()) this.scheduleIdleShutdown();
+      else void this.shutdown(`no client for ${seconds} s`);
     }, seconds * 1000);
   }
 

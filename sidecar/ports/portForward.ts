@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import type { PortForwardInfo } from '../client/portProtocol';
 import type { Engine } from '../docker/engine';
-import { isoTime } from '../util/clock';
+import { isoTime, type Clock } from '../util/clock';
 import type { Logger } from '../util/log';
 import { connectDirect, relayCommand, spliceSockets, spliceThroughExec, type RelayTool } from './portRelay';
 import { isLoopback, isWildcard } from './socketTable';
@@ -27,8 +27,11 @@ export interface PortForwardOptions {
   engine: Engine;
   log: Logger;
   target(): Promise<ForwardTarget>;
-  /** A connection came: a use of the session (a frozen one thaws). */
-  onConnection(): void;
+  /** A connection came: a use of the session; a frozen one thaws (resolves once it runs). */
+  onConnection(): Promise<void>;
+  /** Bytes came on a connection (called for every chunk: it must be cheap): a use too. */
+  onTraffic(): void;
+  clock: Clock;
 }
 
 /**
@@ -47,8 +50,12 @@ export class PortForward {
   localPort = 0;
   /** Said when it listens elsewhere than asked (the port was taken) or beyond loopback. */
   warning: string | undefined;
+  /** When a connection last came or carried bytes from this machine's side. */
+  lastUsedAt: number;
 
-  constructor(private readonly options: PortForwardOptions) {}
+  constructor(private readonly options: PortForwardOptions) {
+    this.lastUsedAt = options.clock.now();
+  }
 
   get sessionId(): string {
     return this.options.sessionId;
@@ -105,7 +112,11 @@ export class PortForward {
     if (this.closed) return void local.destroy();
     this.connections.add(local);
     local.on('error', () => undefined); // ended below; an error alone must not throw
-    this.options.onConnection();
+    // A browser's keep-alive connection or a WebSocket is use too, not only its opening.
+    local.on('data', () => {
+      this.lastUsedAt = this.options.clock.now();
+      this.options.onTraffic();
+    });
     // Connections come and go by the hundred: their count is read when listed, never announced.
     const done = (relayError?: string) => {
       if (!this.connections.delete(local)) return;
@@ -119,6 +130,8 @@ export class PortForward {
   }
 
   private async connect(local: net.Socket, done: (relayError?: string) => void): Promise<void> {
+    this.lastUsedAt = this.options.clock.now();
+    await this.options.onConnection(); // a frozen container takes no exec, and answers nothing until thawed
     const target = await this.options.target();
     const direct = this.directAddress(target);
     if (direct) {

@@ -145,6 +145,12 @@ export async function spliceThroughExec(
 ): Promise<void> {
   const relay = await engine.exec(containerId, { command });
   const stream: Duplex = relay.stream;
+  if (local.destroyed) {
+    // The forward closed (or the client left) while the exec started: end the relay at once.
+    stream.destroy();
+    onClose();
+    return;
+  }
   let sentBytes = 0;
   let stderr = '';
   let closed = false;

@@ -26,6 +26,18 @@ const SCAN_MAX_BYTES = 512 * 1024;
 const MAX_LABEL_LENGTH = 64;
 /** Ports of one session forwarded without asking; more only get offered (a container may open hundreds). */
 const MAX_AUTO_FORWARDS_PER_SESSION = 16;
+/** Ports of one session announced at all (forwarded or offered); more are only listed. */
+const MAX_NOTICES_PER_SESSION = 16;
+/** Also refused in labels: C1 controls and the marks that reorder text. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+/**
+ * Ports of services people run on their own machines (databases, caches, debuggers, Docker,
+ * secret stores, model servers): a sandbox's server on one of these is forwarded to another
+ * local number unless someone asks for that number, so it never stands in for the host's own.
+ */
+const SERVICE_PORTS = new Set([
+  1433, 1521, 2375, 2376, 2379, 3306, 5432, 5672, 5984, 6379, 6443, 7687, 8200, 8500, 9042, 9092, 9200, 9229, 9300, 11211, 11434, 15672, 27017, 28015,
+]);
 
 export interface PortsDependencies {
   store: Store;
@@ -54,6 +66,8 @@ interface SessionPorts {
   owners: Map<string, string>;
   /** The first look after the sidecar started, for a session started before: what it finds was there already. */
   firstLookIsOld: boolean;
+  /** Ports announced (forwarded or offered) so far. */
+  notices: number;
   scanning?: Promise<void>;
   relayTool?: Promise<RelayTool | undefined>;
   /** The container's addresses, asked once per container (a connection that cannot use them asks again). */
@@ -73,21 +87,41 @@ export class Ports {
   private readonly scanner: Repeating;
   private readonly startedAt: number;
   private stopped = false;
+  /** Sessions the lifecycle froze (kept in step with the store on every sessions change: read per chunk of traffic). */
+  private frozen = new Set<string>();
+  private started: Promise<void> | undefined;
 
   constructor(private readonly deps: PortsDependencies) {
     this.startedAt = deps.clock.now();
     this.scanner = new Repeating(deps.clock, () => Math.max(1, deps.config.current['ports.scanSeconds']) * 1000, () => this.scanSessionsInUse());
     deps.changes.onSessionEnded((sessionId) => void this.sessionEnded(sessionId));
     deps.config.onDidChange(() => this.scanner.reschedule());
+    deps.changes.subscribe((areas) => {
+      if (areas.includes('sessions')) this.frozen = new Set(deps.store.sessions.listLive().filter((s) => s.state === 'paused' && s.frozenAt).map((s) => s.id));
+    });
   }
 
-  /** Forwards exist: the sidecar stays up for them (a browser may use one with no window open). */
+  /**
+   * A forward someone asked for, or one in use lately, keeps the sidecar up (a browser may use
+   * it with no window open); one made by itself and left unused does not.
+   */
   get active(): boolean {
-    return this.forwards.size > 0;
+    const now = this.deps.clock.now();
+    for (const forward of this.forwards.values()) if (!forward.auto || now - forward.lastUsedAt < IN_USE_FOR_MS) return true;
+    return false;
   }
 
-  /** Brings back the recorded forwards of running sessions, drops those of the others, and starts looking. */
-  async start(): Promise<void> {
+  /** Brings back the recorded forwards of running sessions, drops those of the others, and starts looking (once). */
+  start(): Promise<void> {
+    // Once; again after a failure (reconciliation retries), which skips the forwards already open.
+    this.started ??= this.restore().catch((error) => {
+      this.started = undefined;
+      throw error;
+    });
+    return this.started;
+  }
+
+  private async restore(): Promise<void> {
     const { store, log } = this.deps;
     const live = new Set(store.sessions.listLive().map((session) => session.id));
     let dropped = false; // or moved: something to commit
@@ -101,6 +135,8 @@ export class Ports {
       const { session_id: sessionId, port, local_port: localPort } = row;
       await this.locks
         .run(sessionId, async () => {
+          // Asked for again meanwhile (the sidecar answers before it restores), or the session ended meanwhile.
+          if (this.forwards.has(forwardKey(sessionId, port)) || !this.isLive(sessionId)) return;
           const { forward, warning } = await this.open(sessionId, port, { localPort, preferred: true, auto: row.auto === 1, since: row.forwarded_at ?? this.deps.clock.now() });
           this.forwards.set(forwardKey(sessionId, port), forward);
           if (forward.localPort !== localPort) {
@@ -114,6 +150,11 @@ export class Ports {
     if (dropped) await store.commit();
     this.deps.changes.emit('ports');
     this.scanner.start();
+  }
+
+  private isLive(sessionId: string): boolean {
+    const state = this.deps.store.sessions.get(sessionId)?.state;
+    return state === 'running' || state === 'paused';
   }
 
   /** Closes every forward (at shutdown; the records stay for the next start). */
@@ -141,6 +182,8 @@ export class Ports {
     const localPort = params.localPort ?? 0;
     if (localPort > 65535) throw invalidInput(`"localPort" must be a port number from 1 to 65535 (or 0: the same as the port when free).`);
     const label = params.label === undefined ? undefined : checkLabel(params.label);
+    // Someone's forward is a use (a frozen session thaws); the sidecar's own (auto) is not.
+    if (!auto) await this.deps.sessions.ready(sessionId);
     this.deps.sessions.running(sessionId); // Conflict with how to go on when it does not run
     return this.locks.run(sessionId, async () => {
       const session = this.deps.sessions.running(sessionId);
@@ -148,7 +191,9 @@ export class Ports {
       const current = this.forwards.get(key);
       let warning: string | undefined;
       if (!current || (localPort !== 0 && current.localPort !== localPort)) {
-        const opened = await this.open(sessionId, port, { localPort: localPort || port, preferred: localPort === 0, auto, since: this.deps.clock.now() });
+        // A port nobody asked for never takes a well-known service's number here (a host database started later, its clients).
+        const wanted = localPort || (auto && !mayTakeSameNumber(port) ? 0 : port);
+        const opened = await this.open(sessionId, port, { localPort: wanted, preferred: localPort === 0, auto, since: this.deps.clock.now() });
         warning = opened.warning;
         try {
           this.deps.store.ports.setForward(sessionId, port, { localPort: opened.forward.localPort, auto, at: opened.forward.since });
@@ -190,7 +235,7 @@ export class Ports {
 
   async setLabel(sessionId: string, port: number, rawLabel: string): Promise<PortInfo> {
     const label = checkLabel(rawLabel);
-    const session = this.deps.sessions.running(sessionId);
+    const session = await this.deps.sessions.ready(sessionId);
     return this.locks.run(sessionId, async () => {
       this.deps.store.ports.setLabel(sessionId, port, label || null);
       await this.deps.store.commit();
@@ -212,13 +257,8 @@ export class Ports {
     const inUse = this.deps.store.sessions
       .listLive()
       .filter((session) => this.canLook(session))
-      .filter((session) => activity.isBusy(session.id) || now - activity.lastUseOf(session.id, this.startedAt) < IN_USE_FOR_MS || this.hasForwards(session.id));
+      .filter((session) => activity.isBusy(session.id) || now - activity.lastUseOf(session.id, this.startedAt) < IN_USE_FOR_MS);
     await runLimited(inUse, SCAN_CONCURRENCY, (session) => this.scan(session));
-  }
-
-  private hasForwards(sessionId: string): boolean {
-    for (const forward of this.forwards.values()) if (forward.sessionId === sessionId) return true;
-    return false;
   }
 
   /** One look at a session's sockets (never two at once for one session). */
@@ -234,7 +274,7 @@ export class Ports {
     let state = this.sessionsPorts.get(session.id);
     if (!state) {
       const startedBefore = session.startedAt !== null && Date.parse(session.startedAt) < this.startedAt;
-      state = { listening: new Map(), seen: new Set(), owners: new Map(), firstLookIsOld: startedBefore };
+      state = { listening: new Map(), seen: new Set(), owners: new Map(), firstLookIsOld: startedBefore, notices: 0 };
       this.sessionsPorts.set(session.id, state);
     }
     return state;
@@ -271,15 +311,17 @@ export class Ports {
     }
     const changed = next.size !== state.listening.size || [...next.keys()].some((port) => !state.listening.has(port));
     state.listening = next;
-    for (const detected of fresh) await this.announce(session, detected);
+    for (const detected of fresh) await this.announce(session, state, detected);
     if (changed || fresh.length > 0) this.deps.changes.emit('ports');
   }
 
   /** A port listens for the first time in this session: forward it or offer to, as `ports.autoForward` says for its kind. */
-  private async announce(session: SessionInfo, detected: DetectedPort): Promise<void> {
+  private async announce(session: SessionInfo, state: SessionPorts, detected: DetectedPort): Promise<void> {
     const kind = this.deps.store.workspaces.get(session.workspaceId)?.kind ?? 'session';
     const policy: PortAutoForward = { ...PORT_AUTO_FORWARD_DEFAULTS, ...this.deps.config.current['ports.autoForward'] }[kind] ?? 'notify';
     if (policy === 'off') return;
+    // A sandbox may open hundreds of ports: only the first few of a session are news.
+    if (++state.notices > MAX_NOTICES_PER_SESSION) return;
     const autoForwards = [...this.forwards.values()].filter((forward) => forward.sessionId === session.id && forward.auto).length;
     if (policy === 'notify' || autoForwards >= MAX_AUTO_FORWARDS_PER_SESSION || this.forwards.has(forwardKey(session.id, detected.port))) {
       detected.notice = 'offer';
@@ -303,15 +345,24 @@ export class Ports {
     options: { localPort: number; preferred: boolean; auto: boolean; since: number },
   ): Promise<{ forward: PortForward; warning?: string }> {
     const bindAddress = this.deps.config.current['ports.bindAddress'];
+    const workspaceId = this.deps.sessions.get(sessionId).workspaceId;
     const forward = new PortForward({
       sessionId,
       port,
       auto: options.auto,
       since: options.since,
       engine: this.deps.engine,
+      clock: this.deps.clock,
       log: this.deps.log,
       target: () => this.targetOf(sessionId, port),
-      onConnection: () => void this.deps.sessions.thawIfFrozen(sessionId).catch(() => undefined),
+      // Each connection is a use: a frozen session thaws before the bytes go in.
+      onConnection: () => this.deps.sessions.thawIfFrozen(sessionId).catch(() => undefined),
+      // So are the bytes on an open one (a WebSocket, a keep-alive connection): a timestamp per
+      // chunk (a freeze under way sees it and thaws), and a thaw when the session is frozen now.
+      onTraffic: () => {
+        this.deps.activity.touch(sessionId, workspaceId);
+        if (this.frozen.has(sessionId)) void this.deps.sessions.thawIfFrozen(sessionId).catch(() => undefined);
+      },
     });
     let warning: string | undefined;
     try {
@@ -412,9 +463,14 @@ function isLoopbackAddress(address: string): boolean {
   return net.isIP(address) !== 0 && (address.startsWith('127.') || address === '::1');
 }
 
+/** Whether a port nobody asked for may be forwarded to the same number here: not a privileged port, nor a well-known service's. */
+function mayTakeSameNumber(port: number): boolean {
+  return port >= 1024 && !SERVICE_PORTS.has(port);
+}
+
 function checkLabel(raw: string): string {
   const label = raw.trim();
-  if (label.length > MAX_LABEL_LENGTH || /[\u0000-\u001f\u007f]/.test(label)) {
+  if (label.length > MAX_LABEL_LENGTH || UNPRINTABLE.test(label)) {
     throw invalidInput(`A port label is text of at most ${MAX_LABEL_LENGTH} characters on one line.`);
   }
   return label;
