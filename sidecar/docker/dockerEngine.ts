@@ -74,6 +74,17 @@ export class DockerEngine implements Engine {
     return { label };
   }
 
+  async whyNotPullable(image: string): Promise<string | undefined> {
+    try {
+      await this.docker.getImage(image).distribution();
+      return undefined;
+    } catch (error) {
+      // The engine's own words (its registry's answer), on one line and short: it is shown as it is.
+      const message = String((error as { json?: { message?: unknown } }).json?.message ?? (error as Error).message);
+      return message.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim().slice(0, 300) || 'the registry did not say';
+    }
+  }
+
   private async imageExists(image: string): Promise<boolean> {
     return (await dockerCall(`image ${image}`, () => this.docker.getImage(image).inspect(), 404)) !== undefined;
   }

@@ -67,6 +67,11 @@ export interface Engine {
   engineInfo(): Promise<EngineInfo>;
   /** Whether the image is on the engine (Docker's own name resolution); never pulls. */
   hasImage(image: string): Promise<boolean>;
+  /**
+   * Whether the image's registry has it (its manifest, asked through the engine; nothing is
+   * pulled): undefined when it does, else why not (unknown image, no access, registry unreachable).
+   */
+  whyNotPullable(image: string): Promise<string | undefined>;
   /** Throws DockerUnavailable with a sentence a person can act on. */
   requireAvailable(): Promise<void>;
   /** Pulls the image when it is not local; one that cannot be had is ImageMissing (the engine's reason in its detail). */

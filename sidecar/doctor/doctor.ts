@@ -14,7 +14,7 @@ import { hardeningCheck, imagesCheck, networkCheck, poolCheck } from './sandboxC
 export const CHECK_DEADLINE_MS = 10_000;
 
 export interface DoctorDependencies {
-  engine: Pick<Engine, 'isLocal' | 'status' | 'engineInfo' | 'hasImage' | 'listOwnContainers' | 'inspectContainerRaw'>;
+  engine: Pick<Engine, 'isLocal' | 'status' | 'engineInfo' | 'hasImage' | 'whyNotPullable' | 'listOwnContainers' | 'inspectContainerRaw'>;
   config: { readonly current: Readonly<SettingsValues> };
   pool: { status(): PoolStatus };
   api: { info(): Promise<ApiInfo> };

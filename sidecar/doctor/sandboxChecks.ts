@@ -6,8 +6,12 @@ import { LABEL, SANDBOX_CAPABILITIES, type Engine, type EngineInfo } from '../do
 
 /** The checks of what sandboxes are made of and with: images, the pool, hardening, network. */
 
-/** The default image and the archive helper's image are on the engine; doctor never pulls. */
-export async function imagesCheck(engine: Pick<Engine, 'hasImage'>, settings: Pick<SettingsValues, 'defaultImage' | 'lifecycle.archiveImage'>): Promise<DoctorCheck> {
+/**
+ * The default image and the archive helper's image are on the engine, or at least pullable
+ * (the registry has them: asked through the engine, nothing is pulled). Neither is a failure:
+ * the first session, or the first archive, would fail.
+ */
+export async function imagesCheck(engine: Pick<Engine, 'hasImage' | 'whyNotPullable'>, settings: Pick<SettingsValues, 'defaultImage' | 'lifecycle.archiveImage'>): Promise<DoctorCheck> {
   // One image may serve both (it does by default): each is looked up and named once.
   const usesByImage = new Map<string, Array<{ use: string; setting: string }>>();
   for (const [setting, use] of [
@@ -19,6 +23,20 @@ export async function imagesCheck(engine: Pick<Engine, 'hasImage'>, settings: Pi
   const missing: Array<[string, Array<{ use: string; setting: string }>]> = [];
   for (const [image, uses] of usesByImage) if (!(await engine.hasImage(image))) missing.push([image, uses]);
   if (missing.length === 0) return doctorCheck('images', 'pass', `${[...usesByImage.keys()].join(' and ')} on the engine.`);
+  const unpullable: Array<[string, Array<{ use: string; setting: string }>, string]> = [];
+  for (const [image, uses] of missing) {
+    const why = await engine.whyNotPullable(image);
+    if (why) unpullable.push([image, uses, why]);
+  }
+  if (unpullable.length > 0) {
+    return doctorCheck(
+      'images',
+      'fail',
+      `Neither on the engine nor pullable: ${unpullable.map(([image, uses, why]) => `${image}, for ${uses.map((entry) => entry.use).join(' and ')} (the registry: ${why})`).join('; ')}.`,
+      `Load or build ${unpullable.length === 1 ? 'it' : 'them'} here (\`docker load -i FILE\`, \`docker build\`), make the registry reachable (a proxy, \`docker login\`), or name an image the engine has (\`sandkasten image list\`): ` +
+        `${unpullable.flatMap(([, uses]) => uses.map((entry) => `\`sandkasten config set ${entry.setting} IMAGE\``)).join(', ')}.`,
+    );
+  }
   return doctorCheck(
     'images',
     'warn',

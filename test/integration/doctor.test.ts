@@ -50,14 +50,15 @@ describe('diagnostics on a healthy machine', () => {
     }
   });
 
-  it('says exactly what to do about a default image the engine does not have, and pulls nothing', async () => {
+  it('says exactly what to do about a default image neither the engine nor a registry has, and pulls nothing', async () => {
     const missing = 'sandkasten-test/not-there:never';
     await sidecar.client.request(P.SetConfigRequest.type, { values: { defaultImage: missing } });
     try {
       const { images } = byId(await doctor());
-      assert.equal(images.status, 'warn');
-      assert.match(images.detail, new RegExp(`${missing}, for new workspaces \\(defaultImage\\)`));
-      assert.match(images.fix ?? '', new RegExp(`\`docker pull ${missing}\``));
+      // No registry has it (here no registry is even reachable): the first session would fail.
+      assert.equal(images.status, 'fail', images.detail);
+      assert.match(images.detail, new RegExp(`Neither on the engine nor pullable: ${missing}, for new workspaces \\(defaultImage\\) \\(the registry: .+\\)`));
+      assert.match(images.fix ?? '', /`docker load -i FILE`/);
       assert.match(images.fix ?? '', /`sandkasten config set defaultImage IMAGE`/);
       const local = await sidecar.client.request(P.ListImagesRequest.type, {});
       assert.equal(local.some((image) => image.reference === missing), false, 'doctor pulled nothing');

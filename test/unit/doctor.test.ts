@@ -249,14 +249,25 @@ describe('the images check', () => {
     assert.equal(engine.callsTo('ensureImage').length, 0, 'nothing is pulled');
   });
 
-  it('warns about a missing image with the exact commands: pull it, or name another', async () => {
+  it('warns about a missing image the registry has with the exact commands: pull it, or name another', async () => {
     const engine = new FakeEngine({ images: ['debian:bookworm-slim'] });
+    engine.pullable.add('example.com/missing:1');
     const check = await imagesCheck(engine, settings({ defaultImage: 'example.com/missing:1' }));
     assert.equal(check.status, 'warn');
     assert.match(check.detail, /example\.com\/missing:1, for new workspaces \(defaultImage\)/);
     assert.match(check.fix ?? '', /`docker pull example\.com\/missing:1`/);
     assert.match(check.fix ?? '', /`sandkasten config set defaultImage IMAGE`/);
     assert.doesNotMatch(check.fix ?? '', /lifecycle\.archiveImage/, 'the archive image is there');
+  });
+
+  it('fails for a missing image no registry has, with the registry\'s reason and what to do instead', async () => {
+    const engine = new FakeEngine({ images: ['debian:bookworm-slim'] });
+    const check = await imagesCheck(engine, settings({ defaultImage: 'example.com/missing:1' }));
+    assert.equal(check.status, 'fail');
+    assert.match(check.detail, /Neither on the engine nor pullable: example\.com\/missing:1, for new workspaces \(defaultImage\) \(the registry: .*no such host\)/);
+    assert.match(check.fix ?? '', /`docker load -i FILE`/);
+    assert.match(check.fix ?? '', /`sandkasten config set defaultImage IMAGE`/);
+    assert.equal(engine.callsTo('whyNotPullable').length, 1, 'only the missing image is asked about');
   });
 });
 

@@ -188,6 +188,15 @@ export class FakeEngine implements Engine {
     return this.images.has(image);
   }
 
+  /** Images a registry would have: by default none (nothing is pullable, as on these machines). */
+  readonly pullable = new Set<string>();
+
+  async whyNotPullable(image: string): Promise<string | undefined> {
+    await this.enter('whyNotPullable', [image]);
+    this.checkAvailable();
+    return this.pullable.has(image) ? undefined : `Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host`;
+  }
+
   async status(): Promise<DockerStatus> {
     await this.enter('status', []);
     return this.available ? { available: true, version: 'fake', endpoint: 'fake://engine' } : { available: false, endpoint: 'fake://engine', error: 'The fake engine is off.' };
