@@ -297,23 +297,8 @@ export class DockerEngine implements Engine {
   }
 
   async followStats(id: string, onSample: (sample: StatsSample) => void, onEnd: (error?: Error) => void): Promise<{ close(): void }> {
-    const stream = (await dockerCall(containerSubject(id), () => this.docker.getContainer(id).stats({ stream: true }))) as NodeJS.ReadableStream & { destroy(): void };
-    let ended = false;
-    const end = (error?: Error) => {
-      if (ended) return;
-      ended = true;
-      onEnd(error);
-    };
-    stream.on('data', parseStatsStream(onSample));
-    stream.once('end', () => end());
-    stream.once('close', () => end());
-    stream.once('error', (error: Error) => end(error));
-    return {
-      close: () => {
-        ended = true;
-        stream.destroy();
-      },
-    };
+    const stream = (await dockerCall(containerSubject(id), () => this.docker.getContainer(id).stats({ stream: true }))) as FollowedStream;
+    return follow(stream, parseStatsStream(onSample), onEnd);
   }
 
   async listOwnContainers(role?: Role): Promise<OwnContainer[]> {
@@ -363,23 +348,8 @@ export class DockerEngine implements Engine {
   async followContainerEvents(onEvent: (event: ContainerEvent) => void, onEnd: (error?: Error) => void): Promise<{ close(): void }> {
     const stream = (await dockerCall('events', () =>
       this.docker.getEvents({ filters: { type: ['container'], label: [`${LABEL.managed}=true`, `${LABEL.instance}=${this.instanceId}`] } }),
-    )) as NodeJS.ReadableStream & { destroy(): void };
-    let ended = false;
-    const end = (error?: Error) => {
-      if (ended) return;
-      ended = true;
-      onEnd(error);
-    };
-    stream.on('data', parseContainerEvents(onEvent));
-    stream.once('end', () => end());
-    stream.once('close', () => end());
-    stream.once('error', (error: Error) => end(error));
-    return {
-      close: () => {
-        ended = true;
-        stream.destroy();
-      },
-    };
+    )) as FollowedStream;
+    return follow(stream, parseContainerEvents(onEvent), onEnd);
   }
 
   async runOnce(id: string, command: string[], limits: RunOnceLimits = {}): Promise<string> {
@@ -456,18 +426,10 @@ const MAX_EVENT_LINE_BYTES = 64 * 1024;
 
 /** Parses Docker's event stream (one JSON object per line) into the events we follow. */
 export function parseContainerEvents(onEvent: (event: ContainerEvent) => void): (chunk: Buffer) => void {
-  let pending = '';
-  return (chunk) => {
-    pending += chunk.toString('utf8');
-    let newline: number;
-    while ((newline = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      const event = parseEventLine(line);
-      if (event) onEvent(event);
-    }
-    if (pending.length > MAX_EVENT_LINE_BYTES) pending = '';
-  };
+  return lines(MAX_EVENT_LINE_BYTES, (line) => {
+    const event = parseEventLine(line);
+    if (event) onEvent(event);
+  });
 }
 
 function parseEventLine(line: string): ContainerEvent | undefined {
@@ -485,11 +447,41 @@ function parseEventLine(line: string): ContainerEvent | undefined {
   return { containerId, action, ...(action === 'die' && Number.isInteger(exitCode) ? { exitCode } : {}) };
 }
 
+type FollowedStream = NodeJS.ReadableStream & { destroy(): void };
+
+/** Feeds a long-lived stream (events, stats) to `onData`; `onEnd` once, when it ends or fails, never after `close()`. */
+function follow(stream: FollowedStream, onData: (chunk: Buffer) => void, onEnd: (error?: Error) => void): { close(): void } {
+  let ended = false;
+  const end = (error?: Error) => {
+    if (ended) return;
+    ended = true;
+    onEnd(error);
+  };
+  stream.on('data', onData);
+  stream.once('end', () => end());
+  stream.once('close', () => end());
+  stream.once('error', (error: Error) => end(error));
+  return {
+    close: () => {
+      ended = true;
+      stream.destroy();
+    },
+  };
+}
+
 /** A stats line is a few KiB (more with many CPUs or networks); a longer one is not Docker's. */
 const MAX_STATS_LINE_BYTES = 256 * 1024;
 
 /** Parses Docker's stats stream (one JSON object per line, about one a second) into samples. */
 export function parseStatsStream(onSample: (sample: StatsSample) => void, now: () => number = Date.now): (chunk: Buffer) => void {
+  return lines(MAX_STATS_LINE_BYTES, (line) => {
+    const sample = statsSampleOf(line, now);
+    if (sample) onSample(sample);
+  });
+}
+
+/** Splits a stream's chunks into lines; an unfinished line longer than `maxLineBytes` is dropped (not Docker's). */
+function lines(maxLineBytes: number, onLine: (line: string) => void): (chunk: Buffer) => void {
   let pending = '';
   return (chunk) => {
     pending += chunk.toString('utf8');
@@ -497,10 +489,9 @@ export function parseStatsStream(onSample: (sample: StatsSample) => void, now: (
     while ((newline = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, newline);
       pending = pending.slice(newline + 1);
-      const sample = statsSampleOf(line, now);
-      if (sample) onSample(sample);
+      onLine(line);
     }
-    if (pending.length > MAX_STATS_LINE_BYTES) pending = '';
+    if (pending.length > maxLineBytes) pending = '';
   };
 }
 

@@ -9,12 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { PortInfo } from '../../sidecar/client/protocol';
 import { CodeServerSuite } from './codeServerSuite';
+import { acceptsConnections } from '../support/localPorts';
 import { ARTIFACTS, eventually, LIMITS, REPO_ROOT, shortId, TEST_IMAGE } from './support';
 import type { Workbench } from './workbench';
 
@@ -22,18 +22,6 @@ const WORKSPACE = 'e2e-ports';
 const PAGE = 'served-from-the-sandbox';
 const FIRST = 8080;
 const SECOND = 8081;
-
-/** Whether something accepts TCP connections on 127.0.0.1:port now. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 describe('Sandkasten ports in a real VS Code (code-server)', () => {
   const suite = new CodeServerSuite('ports', {
@@ -146,12 +134,12 @@ describe('Sandkasten ports in a real VS Code (code-server)', () => {
     await vs.clickNotificationButton(offer, 'Forward');
     const forwardedRow = await vs.waitForTreeItem('Sessions', String(SECOND), /^httpd → 127\.0\.0\.1:\d+$/);
     const localPort = Number(forwardedRow.description.split(':').pop());
-    assert.equal(await accepts(localPort), true);
+    assert.equal(await acceptsConnections(localPort), true);
 
     const item = vs.treeItem('Sessions', String(SECOND));
     await vs.clickInlineAction(item, 'Stop Forwarding');
     await vs.waitForTreeItem('Sessions', String(SECOND), /^httpd · not forwarded$/);
-    await eventually('the local listener to close', async () => ((await accepts(localPort)) ? undefined : true));
+    await eventually('the local listener to close', async () => ((await acceptsConnections(localPort)) ? undefined : true));
     assert.deepEqual(await vs.inlineActions(item), ['Forward Port']);
     await vs.clickInlineAction(item, 'Forward Port');
     await vs.waitForTreeItem('Sessions', String(SECOND), /^httpd → 127\.0\.0\.1:\d+$/);
@@ -191,6 +179,6 @@ describe('Sandkasten ports in a real VS Code (code-server)', () => {
     const stopped = await suite.cli(['session', 'stop', sessionId]);
     assert.equal(stopped.code, 0, stopped.stderr);
     await vs.waitForNoTreeItem('Sessions', 'Ports', LIMITS.dockerMs);
-    await eventually('the forward to close', async () => ((await accepts(localPort)) ? undefined : true));
+    await eventually('the forward to close', async () => ((await acceptsConnections(localPort)) ? undefined : true));
   });
 });

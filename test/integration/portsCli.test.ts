@@ -9,21 +9,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { before, describe, it } from 'node:test';
 import { makeHome, P, runCli, waitFor, useSidecar } from './harness';
+import { acceptsConnections } from '../support/localPorts';
 
 const PAGE = 'hello through a forward';
 const SERVER_PORT = 8080;
-
-/** Whether something accepts TCP connections on 127.0.0.1:port now. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** A port nothing on this machine listens on now (the kernel's choice, released at once). */
 function freeLocalPort(): Promise<number> {
@@ -114,11 +103,11 @@ describe('ports from the command line', () => {
   it('stops forwarding: the listener closes; stopping again is refused with exit code 1', async () => {
     const url = (JSON.parse((await cli('port', 'forward', sessionId, String(SERVER_PORT), '--json')).stdout) as P.PortInfo).forward!.url;
     const localPort = Number(new URL(url).port);
-    assert.equal(await accepts(localPort), true);
+    assert.equal(await acceptsConnections(localPort), true);
     const stopped = await cli('port', 'stop', sessionId, String(SERVER_PORT));
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.match(stopped.stdout, new RegExp(`Port ${SERVER_PORT} of ${sessionId} is no longer forwarded`));
-    assert.equal(await accepts(localPort), false, 'nothing listens on the local port any more');
+    assert.equal(await acceptsConnections(localPort), false, 'nothing listens on the local port any more');
     assert.equal((await listed()).find((info) => info.port === SERVER_PORT)?.forward, undefined);
     const again = await cli('port', 'stop', sessionId, String(SERVER_PORT));
     assert.equal(again.code, 1);

@@ -1,6 +1,6 @@
 /**
- * Review of issue 18 against the real Docker engine: forwards of a session the lifecycle froze.
- * Each test fails until its finding is fixed.
+ * Forwards of a session the lifecycle froze, against the real Docker engine: findings of a
+ * review, each shown to fail before its fix.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -52,7 +52,7 @@ async function serve(client: Parameters<typeof exec>[0], sessionId: string): Pro
   await waitFor('httpd to be listed', async () => ((await listPorts(client, sessionId)).some((p) => p.port === 8080 && p.listening) ? true : undefined));
 }
 
-describe('issue 18 review: a forward of a frozen session', () => {
+describe('a forward of a frozen session', () => {
   const sidecar = useSidecar();
 
   it('the first new connection through the exec relay (network none) after a freeze is answered, not reset', async () => {

@@ -22,27 +22,13 @@ import { apiCheck, fifoCheck, listenersCheck, makeFifo, type FifoFacts } from '.
 import { hardeningCheck, hardeningGaps, imagesCheck, networkCheck, poolCheck } from '../../sidecar/doctor/sandboxChecks';
 import { diagnosticsMarkdown } from '../../src/commands/diagnosticsMarkdown';
 import { FakeClock } from './fakes/clock';
-import { FakeEngine } from './fakes/engine';
+import { FAKE_ENGINE_INFO, FakeEngine } from './fakes/engine';
 
 const UID = typeof process.getuid === 'function' ? process.getuid() : 0;
 const settings = (changes: Partial<SettingsValues> = {}): SettingsValues => ({ ...defaultSettings(), ...changes });
 
 function engineInfo(changes: Partial<EngineInfo> = {}): EngineInfo {
-  return {
-    version: '27.3.1',
-    apiVersion: '1.47',
-    operatingSystem: 'Debian GNU/Linux 12 (bookworm)',
-    kernelVersion: '6.1.0',
-    storageDriver: 'overlay2',
-    driverStatus: { 'Backing Filesystem': 'extfs', 'Supports d_type': 'true' },
-    cgroupVersion: '2',
-    cgroupDriver: 'systemd',
-    securityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
-    runtimes: ['runc'],
-    limits: { memory: true, swap: true, pids: true, cpuQuota: true },
-    warnings: [],
-    ...changes,
-  };
+  return { ...structuredClone(FAKE_ENGINE_INFO), version: '27.3.1', apiVersion: '1.47', operatingSystem: 'Debian GNU/Linux 12 (bookworm)', ...changes };
 }
 
 const AVAILABLE: DockerStatus = { available: true, version: '27.3.1', endpoint: '/var/run/docker.sock' };

@@ -2,25 +2,22 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { MAX_LISTED_PORTS } from '../../sidecar/client/portProtocol';
-import { Ports } from '../../sidecar/ports/ports';
+import { type Ports } from '../../sidecar/ports/ports';
 import { isRelayTool, relayCommand, RELAY_TOOLS } from '../../sidecar/ports/portRelay';
-import { cleanProcessName, parseListeningSockets, parseSocketOwners, SOCKET_TABLES_COMMAND } from '../../sidecar/ports/socketTable';
+import { cleanProcessName, parseListeningSockets, parseSocketOwners } from '../../sidecar/ports/socketTable';
 import { hasCode } from '../../sidecar/errors';
+import { acceptsConnections, freePort } from '../support/localPorts';
 import { makeDomain, type Domain } from './fakes/domain';
-
-const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
-/** A /proc/net/tcp line: address as the kernel writes it (little-endian hex), state, inode. */
-const tcpLine = (n: number, local: string, state: string, inode: string) =>
-  `   ${n}: ${local} 00000000:0000 ${state} 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`;
+import { portsOf, stageListening, TCP_TABLE_HEADER, tcpLine } from './fakes/ports';
 
 describe('socket tables', () => {
   it('finds listening IPv4 and IPv6 sockets with their addresses, lowest port first', () => {
     const text = [
-      HEADER,
+      TCP_TABLE_HEADER,
       tcpLine(0, '0100007F:1F90', '0A', '111'), // 127.0.0.1:8080
       tcpLine(1, '00000000:1435', '0A', '222'), // 0.0.0.0:5173
       tcpLine(2, '0100007F:1F90', '01', '333'), // an established connection: not a listener
-      HEADER,
+      TCP_TABLE_HEADER,
       tcpLine(0, '00000000000000000000000000000000:0BB8', '0A', '444'), // [::]:3000
       tcpLine(1, '00000000000000000000000001000000:0BB9', '0A', '555'), // [::1]:3001
       tcpLine(2, '0000000000000000FFFF00000100007F:0BBA', '0A', '666'), // ::ffff:127.0.0.1:3002
@@ -83,38 +80,16 @@ describe('relay commands', () => {
   });
 });
 
-/** /proc/net/tcp of a container listening on the given ports (all on 0.0.0.0). */
-function tablesWith(ports: number[]): string {
-  return [HEADER, ...ports.map((port, i) => tcpLine(i, `00000000:${port.toString(16).toUpperCase().padStart(4, '0')}`, '0A', String(1000 + port)))].join('\n');
-}
-
 describe('Ports (fake engine, real loopback listeners)', () => {
   let domain: Domain;
   let ports: Ports;
-  let listening: number[];
+  let staged: { listening: number[]; looks: number };
   const logged: string[] = [];
 
   beforeEach(async () => {
     domain = await makeDomain({ 'ports.scanSeconds': 2 });
-    listening = [];
-    const realRunOnce = domain.engine.runOnce.bind(domain.engine);
-    domain.engine.runOnce = async (id: string, command: string[]) => {
-      if (command === SOCKET_TABLES_COMMAND) {
-        await realRunOnce(id, ['true']); // the container must exist and run
-        return tablesWith(listening);
-      }
-      return realRunOnce(id, command);
-    };
-    ports = new Ports({
-      store: domain.store,
-      sessions: domain.sessions,
-      engine: domain.engine,
-      activity: domain.activity,
-      config: domain.config,
-      clock: domain.clock,
-      changes: domain.changes,
-      log: { info: (message) => logged.push(message), error: (message) => logged.push(message) },
-    });
+    staged = stageListening(domain);
+    ports = portsOf(domain, { info: (message) => logged.push(message), error: (message) => logged.push(message) });
     await ports.start();
   });
 
@@ -128,19 +103,10 @@ describe('Ports (fake engine, real loopback listeners)', () => {
     return domain.sessions.start(workspace.id);
   }
 
-  /** A free local port, so auto-forwards of the same number do not clash with this machine's services. */
-  async function freePort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
-    return port;
-  }
-
   it('a new listening port of a persistent session is forwarded at once and said so; a server restart is no news', async () => {
     const session = await runningSession('persistent');
     const port = await freePort();
-    listening = [port];
+    staged.listening = [port];
     const [info] = await ports.list(session.id, true);
     assert.equal(info.port, port);
     assert.equal(info.listening, true);
@@ -150,15 +116,15 @@ describe('Ports (fake engine, real loopback listeners)', () => {
     assert.ok(ports.active);
     assert.equal(domain.store.ports.get(session.id, port)?.local_port, port, 'recorded');
 
-    listening = [];
+    staged.listening = [];
     assert.equal((await ports.list(session.id, true))[0].listening, false, 'the forward stays while the server is away');
-    listening = [port];
+    staged.listening = [port];
     assert.equal((await ports.list(session.id, true))[0].notice, undefined, 'a port seen before brings no second notice');
   });
 
   it('an ephemeral session only offers; "off" only lists', async () => {
     const session = await runningSession('ephemeral');
-    listening = [5173];
+    staged.listening = [5173];
     const [offer] = await ports.list(session.id, true);
     assert.equal(offer.notice, 'offer');
     assert.equal(offer.forward, undefined);
@@ -166,7 +132,7 @@ describe('Ports (fake engine, real loopback listeners)', () => {
 
     await domain.config.set({ 'ports.autoForward': { persistent: 'off' } });
     const other = await runningSession('persistent');
-    listening = [5174];
+    staged.listening = [5174];
     const [quiet] = await ports.list(other.id, true);
     assert.equal(quiet.notice, undefined);
     assert.equal(quiet.forward, undefined);
@@ -174,12 +140,12 @@ describe('Ports (fake engine, real loopback listeners)', () => {
 
   it('looks at sessions in use on schedule, not at idle ones, and never at frozen ones', async () => {
     const session = await runningSession('ephemeral');
-    listening = [7000];
+    staged.listening = [7000];
     await domain.clock.advance(2000);
     await waitUntil(async () => (await ports.list(session.id)).length === 1);
     // Unused for longer than the in-use window: no more looks.
     await domain.clock.advance(11 * 60_000);
-    listening = [7000, 7001];
+    staged.listening = [7000, 7001];
     await domain.clock.advance(2000);
     assert.deepEqual((await ports.list(session.id)).map((p) => p.port), [7000]);
     // A use brings the looks back.
@@ -229,7 +195,7 @@ describe('Ports (fake engine, real loopback listeners)', () => {
       domain.store.commit = commit;
     }
     assert.ok(!ports.active);
-    assert.equal(await listens(port), false, 'nothing listens');
+    assert.equal(await acceptsConnections(port), false, 'nothing listens');
   });
 
   it('labels stay; a stopped session loses its forwards and labels', async () => {
@@ -239,11 +205,11 @@ describe('Ports (fake engine, real loopback listeners)', () => {
     assert.equal((await ports.list(session.id))[0].label, 'web');
     await ports.setLabel(session.id, port, 'api');
     assert.equal((await ports.list(session.id))[0].label, 'api');
-    assert.ok(await listens(port));
+    assert.ok(await acceptsConnections(port));
 
     await domain.sessions.stop(session.id);
     await waitUntil(() => !ports.active);
-    assert.equal(await listens(port), false);
+    assert.equal(await acceptsConnections(port), false);
     assert.equal(domain.store.ports.list(session.id).length, 0);
   });
 
@@ -254,37 +220,18 @@ describe('Ports (fake engine, real loopback listeners)', () => {
     await ports.forward({ sessionId: running.id, port: a, localPort: a });
     await ports.forward({ sessionId: stopping.id, port: b, localPort: b });
     ports.stop();
-    assert.equal(await listens(a), false);
+    assert.equal(await acceptsConnections(a), false);
     // The session stopped while no sidecar was there to see it.
     domain.store.sessions.markStopped(stopping.id, domain.clock.now(), false);
 
-    ports = new Ports({ store: domain.store, sessions: domain.sessions, engine: domain.engine, activity: domain.activity, config: domain.config, clock: domain.clock, changes: domain.changes, log: { info: () => undefined, error: () => undefined } });
+    ports = portsOf(domain);
     await ports.start();
-    assert.ok(await listens(a));
+    assert.ok(await acceptsConnections(a));
     assert.equal((await ports.list(running.id))[0].forward?.localPort, a);
-    assert.equal(await listens(b), false);
+    assert.equal(await acceptsConnections(b), false);
     assert.equal(domain.store.ports.list(stopping.id).length, 0);
   });
 });
-
-/**
- * Whether something listens on the local port. The fake engine has no container to relay
- * to, so an accepted connection is reset soon after: that counts as listening too.
- */
-function listens(port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ECONNREFUSED') resolve(false);
-      else if (error.code === 'ECONNRESET') resolve(true);
-      else reject(error);
-    });
-  });
-}
 
 async function waitUntil(probe: () => boolean | Promise<boolean>): Promise<void> {
   for (let i = 0; i < 200; i++) {

@@ -1,8 +1,8 @@
-import { systemClock } from '../../sidecar/util/clock';
 /**
- * Review of issue 18 (ports, dashboard, doctor): regressions found by a hostile reading, each
- * a test that fails until its finding is fixed. Fake engine, fake clock, in-memory store; the
- * forwards' listeners are real loopback sockets.
+ * Ports against a hostile reading: one test per finding of a review (restores that leaked,
+ * traffic that did not count as use, sandboxes claiming service ports, notice floods), each
+ * shown to fail before its fix. Fake engine, fake clock, in-memory store; the forwards'
+ * listeners are real loopback sockets.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -11,39 +11,24 @@ import { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Engine, ExecProcess } from '../../sidecar/docker/engine';
 import { PortForward } from '../../sidecar/ports/portForward';
-import { Ports } from '../../sidecar/ports/ports';
-import { SOCKET_TABLES_COMMAND } from '../../sidecar/ports/socketTable';
+import { type Ports } from '../../sidecar/ports/ports';
+import { systemClock } from '../../sidecar/util/clock';
 import { makeDomain, type Domain } from './fakes/domain';
+import { portsOf, stageListening } from './fakes/ports';
+import { acceptsConnections, freePort } from '../support/localPorts';
 
 const quiet = { info: () => undefined, error: () => undefined };
 
-const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
-function tablesWith(ports: number[]): string {
-  const line = (n: number, port: number) =>
-    `   ${n}: 00000000:${port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${1000 + port} 1 0000000000000000 100 0 0 10 0`;
-  return [HEADER, ...ports.map((port, i) => line(i, port))].join('\n');
-}
-
-describe('issue 18 review: Ports', () => {
+describe('ports, hardened', () => {
   let domain: Domain;
-  let listening: number[];
-  /** Looks at a container's socket tables so far (one docker exec each). */
-  let looks = 0;
+  /** What the fake containers listen on, and how many looks at their socket tables (one docker exec each) were made. */
+  let staged: { listening: number[]; looks: number };
   const made: Ports[] = [];
   const blockers: net.Server[] = [];
 
   beforeEach(async () => {
     domain = await makeDomain({ 'ports.scanSeconds': 2 });
-    listening = [];
-    const realRunOnce = domain.engine.runOnce.bind(domain.engine);
-    domain.engine.runOnce = async (id: string, command: string[]) => {
-      if (command === SOCKET_TABLES_COMMAND) {
-        looks++;
-        await realRunOnce(id, ['true']);
-        return tablesWith(listening);
-      }
-      return realRunOnce(id, command);
-    };
+    staged = stageListening(domain);
   });
 
   afterEach(() => {
@@ -53,16 +38,7 @@ describe('issue 18 review: Ports', () => {
   });
 
   function newPorts(): Ports {
-    const ports = new Ports({
-      store: domain.store,
-      sessions: domain.sessions,
-      engine: domain.engine,
-      activity: domain.activity,
-      config: domain.config,
-      clock: domain.clock,
-      changes: domain.changes,
-      log: quiet,
-    });
+    const ports = portsOf(domain, quiet);
     made.push(ports);
     return ports;
   }
@@ -86,7 +62,7 @@ describe('issue 18 review: Ports', () => {
     await after.forward({ sessionId: session.id, port });
     await after.start();
     await after.stopForwarding(session.id, port);
-    assert.equal(await listens(port), false, 'Stop Forwarding left a listener behind on the original local port');
+    assert.equal(await acceptsConnections(port), false, 'Stop Forwarding left a listener behind on the original local port');
   });
 
   it('a restore that runs a second time (reconciliation retried after a failed commit) leaks no listener', async () => {
@@ -110,7 +86,7 @@ describe('issue 18 review: Ports', () => {
     await after.start(); // ensureReconciled() runs everything again after a failure
     await after.stopForwarding(session.id, port);
     after.stop();
-    assert.equal(await listens(firstLocal), false, `the first attempt's listener on ${firstLocal} was never closed`);
+    assert.equal(await acceptsConnections(firstLocal), false, `the first attempt's listener on ${firstLocal} was never closed`);
   });
 
   it('a session that stops while the restore runs keeps no forward (and so does not keep the sidecar up)', async () => {
@@ -138,7 +114,7 @@ describe('issue 18 review: Ports', () => {
       [],
       'a stopped session has a forward',
     );
-    assert.equal(await listens(portB), false, 'the stopped session still has a listener');
+    assert.equal(await acceptsConnections(portB), false, 'the stopped session still has a listener');
   });
 
   it('data through a forwarded connection counts as use: a browser on a keep-alive connection keeps its session from freezing', async () => {
@@ -179,9 +155,9 @@ describe('issue 18 review: Ports', () => {
     const session = await runningSession('w1', 'ephemeral');
     const ports = newPorts();
     await ports.start();
-    listening = Array.from({ length: 200 }, (_, i) => 20_000 + i);
+    staged.listening = Array.from({ length: 200 }, (_, i) => 20_000 + i);
     const first = (await ports.list(session.id, true)).filter((p) => p.notice);
-    listening = Array.from({ length: 200 }, (_, i) => 30_000 + i);
+    staged.listening = Array.from({ length: 200 }, (_, i) => 30_000 + i);
     const second = (await ports.list(session.id, true)).filter((p) => p.notice);
     // Each notice is a VS Code notification with buttons ("Port N is listening in …").
     assert.ok(first.length + second.length <= 32, `two looks at one sandbox made ${first.length + second.length} notifications`);
@@ -205,9 +181,9 @@ describe('issue 18 review: Ports', () => {
     await ports.forward({ sessionId: session.id, port: await freePort() });
     // No command, terminal, file access or connection for two hours (freezing is a setting; 0 never freezes).
     await domain.clock.advance(2 * 60 * 60_000);
-    const before = looks;
+    const before = staged.looks;
     await domain.clock.advance(60_000);
-    assert.equal(looks - before, 0, `a session unused for two hours was looked at ${looks - before} times in one minute`);
+    assert.equal(staged.looks - before, 0, `a session unused for two hours was looked at ${staged.looks - before} times in one minute`);
   });
 
   it('an auto-forward does not let a sandbox claim a well-known port of this machine (a later host service cannot bind it; its clients talk to the sandbox)', async () => {
@@ -217,14 +193,14 @@ describe('issue 18 review: Ports', () => {
     const session = await runningSession('w1', 'persistent');
     const ports = newPorts();
     await ports.start();
-    listening = [wellKnown];
+    staged.listening = [wellKnown];
     const [info] = await ports.list(session.id, true);
     assert.equal(info.notice, 'forwarded');
     assert.notEqual(info.forward?.localPort, wellKnown, 'a sandbox took 127.0.0.1:5432 on this machine without anyone asking');
   });
 });
 
-describe('issue 18 review: PortForward', () => {
+describe('a forward, hardened', () => {
   it('a forward closed while a relay exec is being started ends that exec (no relay process or Docker stream left behind)', async () => {
     let execAsked!: () => void;
     const asked = new Promise<void>((resolve) => (execAsked = resolve));
@@ -262,14 +238,6 @@ describe('issue 18 review: PortForward', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 async function isFree(port: number): Promise<boolean> {
   const server = net.createServer();
   try {
@@ -283,20 +251,4 @@ async function isFree(port: number): Promise<boolean> {
   } finally {
     server.close();
   }
-}
-
-/** Whether something listens on the local port (an accepted connection reset soon after counts too). */
-function listens(port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ECONNREFUSED') resolve(false);
-      else if (error.code === 'ECONNRESET') resolve(true);
-      else reject(error);
-    });
-  });
 }

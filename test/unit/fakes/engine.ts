@@ -48,6 +48,22 @@ export interface EngineCall {
  * `exec` hand out speak Docker's framed stream and answer CommandShell's protocol, with
  * output from `script`.
  */
+/** What the fake engine's `engineInfo` answers unless a test changes it: a healthy modern engine. */
+export const FAKE_ENGINE_INFO: EngineInfo = {
+  version: '27.0.0',
+  apiVersion: '1.46',
+  operatingSystem: 'Fake Linux',
+  kernelVersion: '6.1.0',
+  storageDriver: 'overlay2',
+  driverStatus: { 'Backing Filesystem': 'extfs', 'Supports d_type': 'true' },
+  cgroupVersion: '2',
+  cgroupDriver: 'systemd',
+  securityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
+  runtimes: ['runc'],
+  limits: { memory: true, swap: true, pids: true, cpuQuota: true },
+  warnings: [],
+};
+
 /** A shell's status for a command killed by the signal: 128 + its number. */
 const SIGNAL_STATUS = { INT: 130, TERM: 143, KILL: 137 } as const;
 
@@ -161,20 +177,7 @@ export class FakeEngine implements Engine {
   }
 
   /** What `engineInfo` answers; tests change it to stage an engine. */
-  info: EngineInfo = {
-    version: '27.0.0',
-    apiVersion: '1.46',
-    operatingSystem: 'Fake Linux',
-    kernelVersion: '6.1.0',
-    storageDriver: 'overlay2',
-    driverStatus: { 'Backing Filesystem': 'extfs', 'Supports d_type': 'true' },
-    cgroupVersion: '2',
-    cgroupDriver: 'systemd',
-    securityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
-    runtimes: ['runc'],
-    limits: { memory: true, swap: true, pids: true, cpuQuota: true },
-    warnings: [],
-  };
+  info: EngineInfo = structuredClone(FAKE_ENGINE_INFO);
 
   async engineInfo(): Promise<EngineInfo> {
     await this.enter('engineInfo', []);
