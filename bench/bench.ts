@@ -13,6 +13,7 @@ import { CancellationTokenSource, SidecarClient } from '../sidecar/client/sideca
 import * as P from '../sidecar/client/protocol';
 import { measureHttpApi } from './httpApi';
 import { measureLifecycle } from './lifecycle';
+import { formatThroughput as formatPortThroughput, measurePorts } from './ports';
 import { measureShare } from './share';
 import { measureScale } from './scale';
 import { measureTerminalEcho } from './terminalEcho';
@@ -243,6 +244,10 @@ async function main(): Promise<void> {
     });
     rows.push(...lifecycle.rows);
 
+    // Forwarded ports: a forward (direct, and the exec relay in a sidecar of its own) beside straight to the container.
+    const ports = await measurePorts(client, { image: IMAGE, sidecarScript });
+    rows.push(...ports.rows);
+
     // State at scale, in sidecars of their own over databases made directly.
     const scale = await measureScale(sidecarScript, IMAGE);
     rows.push(...scale.rows);
@@ -255,6 +260,7 @@ async function main(): Promise<void> {
     for (const [name, value] of httpApi.throughput) console.log(`| ${name} | ${value.toFixed(1)} | ${(value / httpApi.throughput[0][1]).toFixed(2)} |`);
     console.log('\n| snapshot and restore, 100 MB of random data | MB/s | × tar through docker exec |\n|---|---:|---:|');
     for (const [name, value] of lifecycle.throughput) console.log(`| ${name} | ${value.toFixed(1)} | ${(value / lifecycle.throughput[0][1]).toFixed(2)} |`);
+    console.log(formatPortThroughput(ports.throughput));
     console.log(
       `\nSidecar memory: ${rssBefore} MB RSS before streaming; peak ${peakAfterRaw} MB after 256 MiB over the raw channel, ${peakAfterNotifications} MB after 256 MiB as notifications (peak includes start-up).`,
     );
@@ -268,6 +274,7 @@ async function main(): Promise<void> {
     console.log(httpApi.targets);
     console.log(lifecycle.targets);
     console.log(share.targets);
+    console.log(ports.targets);
     console.log(scale.notes.join('\n'));
     const jsonFile = jsonOutput(process.argv.slice(2));
     if (jsonFile) {
@@ -282,6 +289,7 @@ async function main(): Promise<void> {
           unit: 'ms',
         })),
         ...[...throughput, ...httpApi.throughput, ...lifecycle.throughput].map(([name, value]) => ({ name, n: 1, p50: value, p95: value, ratio: value / throughput[0][1], unit: 'MB/s' })),
+        ...ports.throughput.map(([name, value]) => ({ name, n: 1, p50: value, p95: value, ratio: value / ports.throughput[0][1], unit: 'MB/s' })),
       ];
       fs.writeFileSync(jsonFile, `${JSON.stringify(figures, null, 2)}\n`);
       console.error(`bench: wrote ${figures.length} figures to ${jsonFile}`);

@@ -7,14 +7,19 @@ import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
 import type { ContainerEvent, ContainerSpec, ContainerState, ContainerStats, Engine, EngineInfo, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role, RunOnceLimits, StatsSample } from './engine';
 import { ENGINE_TEXT_MAX_CHARS, ENGINE_WARNINGS_MAX, LABEL, RUN_ONCE_MAX_BYTES, SANDBOX_CAPABILITIES, SANDBOX_NOFILE, SANDBOX_NPROC, SANDBOX_TMPFS } from './engine';
 import { BindMountRefusedError, dockerCall, dockerMessage, dockerUnavailable, fromDockerError, isDockerUnreachable, statusCode } from './errors';
+import { ExecGate } from './execGate';
 import { FrameParser } from './frames';
 
 const PING_TIMEOUT_MS = 3000;
 const STOP_GRACE_SECONDS = 2;
 
+/** How long a started exec may take to have its process running before the sidecar stops waiting (see startExec). */
+const EXEC_START_LIMIT_MS = 5000;
+
 /** The Engine on a Docker engine, through dockerode: the only module that imports it. */
 export class DockerEngine implements Engine {
   private readonly docker: Docker;
+  private readonly execGate = new ExecGate();
   private readonly pingClient: Docker;
   readonly isLocal: boolean;
 
@@ -189,7 +194,7 @@ export class DockerEngine implements Engine {
 
   async pauseContainer(id: string): Promise<void> {
     // 409: already paused (or not running, which the container watch reports anyway).
-    await dockerCall(containerSubject(id), () => this.docker.getContainer(id).pause(), 409);
+    await this.execGate.pause(id, () => dockerCall(containerSubject(id), () => this.docker.getContainer(id).pause(), 409));
   }
 
   /** One call, no inspect first: a thaw is on the way to a user's first keystroke. */
@@ -322,8 +327,8 @@ export class DockerEngine implements Engine {
 
   async exec(id: string, options: ExecOptions): Promise<ExecProcess> {
     const tty = options.tty ?? false;
-    const exec = await dockerCall(containerSubject(id), () =>
-      this.docker.getContainer(id).exec({
+    const { exec, stream } = await this.startExec(id, {
+      create: {
         Cmd: options.command,
         AttachStdin: true,
         AttachStdout: true,
@@ -331,10 +336,10 @@ export class DockerEngine implements Engine {
         Tty: tty,
         WorkingDir: options.workingDir,
         Env: options.env,
-      }),
-    );
-    // `Tty` here too: Docker decides on it whether to frame the stream.
-    const stream = (await dockerCall(containerSubject(id), () => exec!.start({ hijack: true, stdin: true, Tty: tty }))) as Duplex;
+      },
+      // `Tty` here too: Docker decides on it whether to frame the stream.
+      start: { hijack: true, stdin: true, Tty: tty },
+    });
     return {
       stream,
       resize: async (size) => void (await dockerCall(containerSubject(id), () => exec!.resize({ h: size.rows, w: size.cols }))),
@@ -355,9 +360,7 @@ export class DockerEngine implements Engine {
   async runOnce(id: string, command: string[], limits: RunOnceLimits = {}): Promise<string> {
     const maxBytes = limits.maxBytes ?? RUN_ONCE_MAX_BYTES;
     limits.signal?.throwIfAborted();
-    const exec = await dockerCall(containerSubject(id), () => this.docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true }));
-    limits.signal?.throwIfAborted();
-    const stream = (await dockerCall(containerSubject(id), () => exec!.start({ hijack: true, stdin: false }))) as Duplex;
+    const { stream } = await this.startExec(id, { create: { Cmd: command, AttachStdout: true, AttachStderr: true }, start: { hijack: true, stdin: false } }, limits.signal);
     if (limits.signal?.aborted) {
       stream.destroy();
       limits.signal.throwIfAborted();
@@ -384,6 +387,38 @@ export class DockerEngine implements Engine {
       stream.once('error', (error) => reject(fromDockerError(error, containerSubject(id))));
     });
     return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /**
+   * Creates and starts an exec, and waits until its process runs (or ran): Docker answers the
+   * start before it starts the process, and a pause must not meet a process still starting
+   * (see ExecGate).
+   */
+  private async startExec(
+    id: string,
+    options: { create: Docker.ExecCreateOptions; start: Docker.ExecStartOptions },
+    signal?: AbortSignal,
+  ): Promise<{ exec: Docker.Exec; stream: Duplex }> {
+    const started = await this.execGate.beginExec(id);
+    try {
+      const exec = (await dockerCall(containerSubject(id), () => this.docker.getContainer(id).exec(options.create)))!;
+      signal?.throwIfAborted();
+      const stream = (await dockerCall(containerSubject(id), () => exec.start(options.start))) as Duplex;
+      await this.untilProcessStarted(exec).catch(() => undefined); // an exec gone already is the stream's to report
+      return { exec, stream };
+    } finally {
+      started();
+    }
+  }
+
+  private async untilProcessStarted(exec: Docker.Exec): Promise<void> {
+    const deadline = Date.now() + EXEC_START_LIMIT_MS;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      const info = await exec.inspect();
+      // Not `Running`: Docker sets it before asking the runtime to start the process; the Pid comes after.
+      if ((info.Pid ?? 0) > 0 || (!info.Running && info.ExitCode !== null) || Date.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 
   /** The engine's root directory (`docker info`), asked once: it is fixed while the engine runs. */

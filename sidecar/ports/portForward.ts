@@ -147,7 +147,7 @@ export class PortForward {
       }
     }
     const tool = await target.relayTool();
-    if (!tool) throw new Error('the image has none of nc, perl, python3, node or bash to relay the connection with');
+    if (!tool) throw new Error('the image has none of perl, python3, node, nc or bash to relay the connection with');
     if (this.closed || local.destroyed) return;
     const inside = target.listeningOn && !isWildcard(target.listeningOn) ? target.listeningOn : '127.0.0.1';
     await spliceThroughExec(this.options.engine, target.containerId, relayCommand(tool, inside, this.port), local, done);

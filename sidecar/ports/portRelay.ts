@@ -9,7 +9,7 @@ import { FrameParser } from '../docker/frames';
  * - direct: a TCP connection from this machine to the container's address on its bridge
  *   network. The fastest; only for a local engine, a container with an address, and a
  *   server listening on every address (not only on the container's loopback).
- * - exec: a relay process in the container (`docker exec` of nc, perl, python3, node or
+ * - exec: a relay process in the container (`docker exec` of perl, python3, node, nc or
  *   bash, whichever the image has) connects to the port from inside and copies bytes both
  *   ways over the exec's stream. Works on any engine and network, `none` included.
  */
@@ -24,9 +24,14 @@ export const DIRECT_CONNECT_TIMEOUT_MS = 2000;
  * Finds the relay tool an image has, once per session: prints the first name that exists.
  * `command -v` is POSIX sh; each later relay is then one exec of that tool.
  */
-export const RELAY_TOOL_COMMAND = ['sh', '-c', 'for t in nc perl python3 node bash; do command -v "$t" >/dev/null 2>&1 && { echo "$t"; exit 0; }; done; echo none'];
-export type RelayTool = 'nc' | 'perl' | 'python3' | 'node' | 'bash';
-export const RELAY_TOOLS: readonly RelayTool[] = ['nc', 'perl', 'python3', 'node', 'bash'];
+export const RELAY_TOOL_COMMAND = ['sh', '-c', 'for t in perl python3 node nc bash; do command -v "$t" >/dev/null 2>&1 && { echo "$t"; exit 0; }; done; echo none'];
+export type RelayTool = 'perl' | 'python3' | 'node' | 'nc' | 'bash';
+/**
+ * Best first: perl and python3 keep both halves of a connection apart (a server that
+ * half-closes still gets what the client sends after); node's and busybox `nc` end when the
+ * server ends its side; bash cannot half-close at all.
+ */
+export const RELAY_TOOLS: readonly RelayTool[] = ['perl', 'python3', 'node', 'nc', 'bash'];
 
 /**
  * The argv that connects to host:port inside the container and copies stdin to the socket

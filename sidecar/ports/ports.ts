@@ -21,8 +21,11 @@ const IN_USE_FOR_MS = 10 * 60_000;
 /** Sessions looked at at once: each look is one short exec. */
 const SCAN_CONCURRENCY = 4;
 const SCAN_TIMEOUT_MS = 5000;
-/** What a socket table or owner listing may be at most (a container with thousands of sockets gets cut). */
-const SCAN_MAX_BYTES = 512 * 1024;
+/** What a socket table or owner listing may be at most: /proc/net/tcp lists every socket (~150 bytes each), so ~25,000 of them. */
+const SCAN_MAX_BYTES = 4 * 1024 * 1024;
+/** After a look that failed (timed out, too much output), the scheduled looks at that session wait this long, doubling to BACKOFF_MAX_MS. */
+const BACKOFF_FIRST_MS = 30_000;
+const BACKOFF_MAX_MS = 5 * 60_000;
 const MAX_LABEL_LENGTH = 64;
 /** Ports of one session forwarded without asking; more only get offered (a container may open hundreds). */
 const MAX_AUTO_FORWARDS_PER_SESSION = 16;
@@ -68,6 +71,9 @@ interface SessionPorts {
   firstLookIsOld: boolean;
   /** Ports announced (forwarded or offered) so far. */
   notices: number;
+  /** Scheduled looks skip the session until then, after failed looks (a broken or hostile container). */
+  backoffUntil?: number;
+  failedLooks: number;
   scanning?: Promise<void>;
   relayTool?: Promise<RelayTool | undefined>;
   /** The container's addresses, asked once per container (a connection that cannot use them asks again). */
@@ -257,7 +263,8 @@ export class Ports {
     const inUse = this.deps.store.sessions
       .listLive()
       .filter((session) => this.canLook(session))
-      .filter((session) => activity.isBusy(session.id) || now - activity.lastUseOf(session.id, this.startedAt) < IN_USE_FOR_MS);
+      .filter((session) => activity.isBusy(session.id) || now - activity.lastUseOf(session.id, this.startedAt) < IN_USE_FOR_MS)
+      .filter((session) => (this.sessionsPorts.get(session.id)?.backoffUntil ?? 0) <= now);
     await runLimited(inUse, SCAN_CONCURRENCY, (session) => this.scan(session));
   }
 
@@ -265,7 +272,16 @@ export class Ports {
   private scan(session: SessionInfo): Promise<void> {
     const state = this.stateOf(session);
     state.scanning ??= this.lookAt(session, state)
-      .catch((error) => this.deps.log.info(`looking at the ports of session ${session.id} failed: ${(error as Error).message}`))
+      .then(() => {
+        state.failedLooks = 0;
+        state.backoffUntil = undefined;
+      })
+      .catch((error) => {
+        state.failedLooks++;
+        const waitMs = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (state.failedLooks - 1));
+        state.backoffUntil = this.deps.clock.now() + waitMs;
+        this.deps.log.info(`looking at the ports of session ${session.id} failed (next scheduled look in ${waitMs / 1000} s): ${(error as Error).message}`);
+      })
       .finally(() => (state.scanning = undefined));
     return state.scanning;
   }
@@ -274,7 +290,7 @@ export class Ports {
     let state = this.sessionsPorts.get(session.id);
     if (!state) {
       const startedBefore = session.startedAt !== null && Date.parse(session.startedAt) < this.startedAt;
-      state = { listening: new Map(), seen: new Set(), owners: new Map(), firstLookIsOld: startedBefore, notices: 0 };
+      state = { listening: new Map(), seen: new Set(), owners: new Map(), firstLookIsOld: startedBefore, notices: 0, failedLooks: 0 };
       this.sessionsPorts.set(session.id, state);
     }
     return state;

@@ -8,8 +8,20 @@
  */
 import { MAX_LISTED_PORTS } from '../client/portProtocol';
 
+/** A look may take this long inside the container; then its command is killed there (the sidecar's own limit is longer). */
+const LOOK_SECONDS = 4;
+
+/**
+ * Runs `command` in the background and kills it after LOOK_SECONDS, so a look that hangs (a
+ * frozen or broken container, a `cat` replaced by something else) leaves nothing running.
+ * The watchdog's output goes nowhere: the exec ends with the command, not with the watchdog.
+ */
+function withDeadline(command: string): string {
+  return `${command} & p=$!; (sleep ${LOOK_SECONDS}; kill -9 $p) >/dev/null 2>&1 & w=$!; wait $p; kill $w 2>/dev/null; exit 0`;
+}
+
 /** Prints the TCP socket tables (IPv4, then IPv6). */
-export const SOCKET_TABLES_COMMAND = ['sh', '-c', 'cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; exit 0'];
+export const SOCKET_TABLES_COMMAND = ['sh', '-c', withDeadline('cat /proc/net/tcp /proc/net/tcp6 2>/dev/null')];
 
 /**
  * Prints `PID INODE` for each socket of every process the command may look at (its own
@@ -18,14 +30,16 @@ export const SOCKET_TABLES_COMMAND = ['sh', '-c', 'cat /proc/net/tcp /proc/net/t
 export const SOCKET_OWNERS_COMMAND = [
   'sh',
   '-c',
-  [
-    'for d in /proc/[0-9]*; do',
-    '  p=${d#/proc/}; s=$(ls -l "$d/fd" 2>/dev/null | sed -n "s/.*socket:\\[\\([0-9]*\\)\\].*/\\1/p");',
-    '  [ -n "$s" ] || continue;',
-    '  for i in $s; do echo "$p $i"; done;',
-    '  echo "$p comm $(head -c 64 "$d/comm" 2>/dev/null)";',
-    'done; exit 0',
-  ].join(' '),
+  withDeadline(
+    [
+      '(for d in /proc/[0-9]*; do',
+      '  q=${d#/proc/}; s=$(ls -l "$d/fd" 2>/dev/null | sed -n "s/.*socket:\\[\\([0-9]*\\)\\].*/\\1/p");',
+      '  [ -n "$s" ] || continue;',
+      '  for i in $s; do echo "$q $i"; done;',
+      '  echo "$q comm $(head -c 64 "$d/comm" 2>/dev/null)";',
+      'done)',
+    ].join(' '),
+  ),
 ];
 
 /** A socket listening inside the container. */

@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { describe, it } from 'node:test';
-import { exec, P, useSidecar, waitFor } from './harness';
+import { exec, P, sleep, useSidecar, waitFor } from './harness';
 import { forwardPort, listPorts } from './portsSupport';
 
 const PAGE = 'hello from the sandbox';
@@ -52,8 +53,49 @@ async function serve(client: Parameters<typeof exec>[0], sessionId: string): Pro
   await waitFor('httpd to be listed', async () => ((await listPorts(client, sessionId)).some((p) => p.port === 8080 && p.listening) ? true : undefined));
 }
 
+/**
+ * Unfreezes a container behind Docker's back through its cgroup (v1 freezer, or v2's
+ * cgroup.freeze): how a test gets a jammed container back so the suite can clean up.
+ */
+function thawCgroup(containerId: string): void {
+  for (const [file, value] of [
+    [`/sys/fs/cgroup/freezer/docker/${containerId}/freezer.state`, 'THAWED'],
+    [`/sys/fs/cgroup/system.slice/docker-${containerId}.scope/cgroup.freeze`, '0'],
+  ]) {
+    try {
+      fs.writeFileSync(file, value);
+    } catch {
+      // not this cgroup layout
+    }
+  }
+}
+
 describe('a forward of a frozen session', () => {
   const sidecar = useSidecar();
+
+  it('looks at the ports and relayed connections racing a freeze never jam the container (thaw, exec and inspect keep answering)', async () => {
+    const session = await sidecar.newSession('race-freeze', { kind: 'session' });
+    await serve(sidecar.client, session.id);
+    const { forward } = await forwardPort(sidecar.client, { sessionId: session.id, port: 8080 });
+    assert.ok(forward);
+    const containerId = session.containerId!;
+    try {
+      for (let round = 1; round <= 25; round++) {
+        // Each look and each relayed connection starts a docker exec; the freeze lands among them.
+        const looks = Array.from({ length: 3 }, () => listPorts(sidecar.client, session.id).catch(() => undefined));
+        const freeze = sidecar.client.request(P.FreezeSessionRequest.type, { id: session.id }).catch(() => undefined);
+        await Promise.all([...looks, freeze]);
+        // The next use thaws it: a command must answer (a jammed container never would).
+        const thawed = await Promise.race([
+          exec(sidecar.client, session.id, ['echo', 'alive']).then((result) => result.stdout.trim()),
+          sleep(HANG_LIMIT_MS).then(() => 'jammed'),
+        ]);
+        assert.equal(thawed, 'alive', `round ${round}: the container did not come back after a freeze that met a look`);
+      }
+    } finally {
+      thawCgroup(containerId); // a jam would otherwise outlive the test and hang the cleanup
+    }
+  });
 
   it('the first new connection through the exec relay (network none) after a freeze is answered, not reset', async () => {
     const session = await sidecar.newSession('review-frozen-relay', { kind: 'ephemeral' });

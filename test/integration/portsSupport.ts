@@ -10,7 +10,10 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { acceptsConnections } from '../support/localPorts';
 import { exec, P, TEST_IMAGE, type SidecarClient } from './harness';
+
+export { freePort } from '../support/localPorts';
 
 export const NODE_IMAGE = 'sandkasten-test/node:latest';
 
@@ -287,23 +290,8 @@ export function ending(socket: net.Socket): Promise<'end' | 'reset'> {
 }
 
 /** True when nothing listens on 127.0.0.1:port (the connection is refused). */
-export function refuses(port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNREFUSED' ? resolve(true) : reject(error)));
-  });
-}
-
-/** A port nothing listens on right now (the kernel's choice, released at once). */
-export async function freePort(): Promise<number> {
-  const server = await listenAnywhere();
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+export async function refuses(port: number): Promise<boolean> {
+  return !(await acceptsConnections(port));
 }
 
 /** A server on 127.0.0.1 on a free port, to hold a local port taken. */
