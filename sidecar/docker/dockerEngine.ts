@@ -13,9 +13,6 @@ import { FrameParser } from './frames';
 const PING_TIMEOUT_MS = 3000;
 const STOP_GRACE_SECONDS = 2;
 
-/** How long a started exec may take to have its process running before the sidecar stops waiting (see startExec). */
-const EXEC_START_LIMIT_MS = 5000;
-
 /** The Engine on a Docker engine, through dockerode: the only module that imports it. */
 export class DockerEngine implements Engine {
   private readonly docker: Docker;
@@ -389,11 +386,7 @@ export class DockerEngine implements Engine {
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  /**
-   * Creates and starts an exec, and waits until its process runs (or ran): Docker answers the
-   * start before it starts the process, and a pause must not meet a process still starting
-   * (see ExecGate).
-   */
+  /** Creates and starts an exec; a pause meanwhile waits, and asks it whether its process runs yet (see ExecGate). */
   private async startExec(
     id: string,
     options: { create: Docker.ExecCreateOptions; start: Docker.ExecStartOptions },
@@ -404,22 +397,17 @@ export class DockerEngine implements Engine {
       const exec = (await dockerCall(containerSubject(id), () => this.docker.getContainer(id).exec(options.create)))!;
       signal?.throwIfAborted();
       const stream = (await dockerCall(containerSubject(id), () => exec.start(options.start))) as Duplex;
-      await this.untilProcessStarted(exec).catch(() => undefined); // an exec gone already is the stream's to report
+      this.execGate.track(id, async () => {
+        const info = await exec.inspect();
+        // Not `Running`: Docker sets it before asking the runtime to start the process; the Pid comes after.
+        return (info.Pid ?? 0) > 0 || (!info.Running && info.ExitCode !== null);
+      });
       return { exec, stream };
     } finally {
       started();
     }
   }
 
-  private async untilProcessStarted(exec: Docker.Exec): Promise<void> {
-    const deadline = Date.now() + EXEC_START_LIMIT_MS;
-    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      const info = await exec.inspect();
-      // Not `Running`: Docker sets it before asking the runtime to start the process; the Pid comes after.
-      if ((info.Pid ?? 0) > 0 || (!info.Running && info.ExitCode !== null) || Date.now() > deadline) return;
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
 
   /** The engine's root directory (`docker info`), asked once: it is fixed while the engine runs. */
   private rootDirectory: Promise<string | undefined> | undefined;

@@ -3,9 +3,11 @@
  * whose process joins the container's cgroup while the freezer freezes it hangs there, holding
  * the container's lock in the runtime: unpause, exec and inspect of that container hang from
  * then on (seen with Docker 20.10 on cgroup v1, a few times in a hundred when a look at a
- * session's ports met the lifecycle's freeze). So a pause waits until the execs still starting
- * have started, and an exec asked for during a pause waits for it (and is then refused by
- * Docker: the container is paused — an error, never a hang).
+ * session's ports met the lifecycle's freeze). So a pause waits until the execs still being
+ * created and started are, and until those started lately say their process runs (Docker
+ * answers a start before the runtime starts the process); an exec asked for during a pause
+ * waits for it (and is then refused by Docker: the container is paused — an error, never a
+ * hang). The execs themselves never wait: only the (rare) pause pays.
  */
 export class ExecGate {
   private readonly gates = new Map<string, Gate>();
@@ -14,6 +16,17 @@ export class ExecGate {
     /** The longest a pause waits for starting execs (one stuck for another reason must not block the pause forever). */
     private readonly drainLimitMs = 10_000,
   ) {}
+
+  /**
+   * An exec was started: until `hasStarted` says its process runs (or `drainLimitMs` passed),
+   * a pause of the container asks it first.
+   */
+  track(containerId: string, hasStarted: () => Promise<boolean>): void {
+    const gate = this.gateOf(containerId);
+    gate.recent.push({ hasStarted, until: Date.now() + this.drainLimitMs });
+    // Forget what no pause asked about in time: nothing grows while no pause comes.
+    gate.recent = gate.recent.filter((entry) => entry.until > Date.now());
+  }
 
   /** Call before creating an exec; call the returned function once its process has started (or failed to). */
   async beginExec(containerId: string): Promise<() => void> {
@@ -55,12 +68,26 @@ export class ExecGate {
           });
         });
       }
+      await this.untilRecentStarted(gate);
       return await pause();
     } finally {
       gate.pausing = undefined;
       finished();
       this.forgetIfIdle(containerId, gate);
     }
+  }
+
+  private async untilRecentStarted(gate: Gate): Promise<void> {
+    const pending = gate.recent.filter((entry) => entry.until > Date.now());
+    gate.recent = [];
+    await Promise.all(
+      pending.map(async ({ hasStarted, until }) => {
+        for (let wait = 1; Date.now() < until; wait = Math.min(wait * 2, 50)) {
+          if (await hasStarted().catch(() => true)) return; // gone: nothing to wait for
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+      }),
+    );
   }
 
   /** Containers with execs starting or a pause under way (for tests). */
@@ -71,14 +98,15 @@ export class ExecGate {
   private gateOf(containerId: string): Gate {
     let gate = this.gates.get(containerId);
     if (!gate) {
-      gate = { starting: 0, drained: [] };
+      gate = { starting: 0, drained: [], recent: [] };
       this.gates.set(containerId, gate);
     }
     return gate;
   }
 
   private forgetIfIdle(containerId: string, gate: Gate): void {
-    if (gate.starting === 0 && !gate.pausing && this.gates.get(containerId) === gate) this.gates.delete(containerId);
+    gate.recent = gate.recent.filter((entry) => entry.until > Date.now());
+    if (gate.starting === 0 && !gate.pausing && gate.recent.length === 0 && this.gates.get(containerId) === gate) this.gates.delete(containerId);
   }
 }
 
@@ -86,4 +114,6 @@ interface Gate {
   starting: number;
   pausing?: Promise<void>;
   drained: Array<() => void>;
+  /** Execs started lately whose process may not run yet. */
+  recent: Array<{ hasStarted: () => Promise<boolean>; until: number }>;
 }

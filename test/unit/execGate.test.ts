@@ -57,6 +57,28 @@ describe('ExecGate: a pause never meets an exec that is still starting', () => {
     assert.equal(gate.busyContainers, 0);
   });
 
+  it('a pause asks the execs started lately whether their process runs yet, and waits until it does', async () => {
+    const gate = new ExecGate();
+    let running = false;
+    let asked = 0;
+    gate.track('c1', async () => {
+      asked++;
+      return running;
+    });
+    let paused = false;
+    const pausing = gate.pause('c1', async () => void (paused = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(paused, false, 'paused while a started exec had no process yet');
+    assert.ok(asked > 1, 'asked again while waiting');
+    running = true;
+    await pausing;
+    assert.equal(paused, true);
+    // Asked once: the next pause does not ask again.
+    const before = asked;
+    await gate.pause('c1', async () => undefined);
+    assert.equal(asked, before);
+  });
+
   it('a pause does not wait forever for an exec that never reports its start', async () => {
     const gate = new ExecGate(20);
     await gate.beginExec('c1'); // never released
