@@ -161,6 +161,9 @@ export class CodeServerSuite {
       'workbench.tips.enabled': false,
       'workbench.welcomePage.walkthroughs.openOnInstall': false,
       'workbench.secondarySideBar.defaultVisibility': 'hidden',
+      // A running session's row has children (its Ports row) and can stick to the tree's top, where its
+      // sticky copy takes the clicks meant for the row itself: tests click rows, not sticky copies.
+      'workbench.tree.enableStickyScroll': false,
       'chat.disableAIFeatures': true,
       'chat.commandCenter.enabled': false,
       'extensions.ignoreRecommendations': true,
