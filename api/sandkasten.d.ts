@@ -101,6 +101,8 @@ export interface SessionInfo {
   expiresAt?: string;
   /** ISO 8601: set while frozen after idle time (state `paused`); the next command, keystroke or terminal open thaws it. */
   frozenAt?: string;
+  /** Set on a running or paused session while the Docker engine does not answer; uses fail with `DockerUnavailable` until it is back. */
+  engineUnreachable?: true;
 }
 
 /** The outcome of a command. A non-zero exit code resolves, it does not reject. */

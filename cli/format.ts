@@ -89,12 +89,22 @@ Usage:
   sandkasten config set KEY VALUE                      VALUE is JSON, or a plain string,
                                                        e.g. config set pool.images '{"IMG": 3}'
   sandkasten config reset KEY
+  sandkasten config set docker.host ADDRESS | docker.context NAME
+                                                       the Docker engine to use (ssh://, tcp://, unix://
+                                                       or a Docker context; reset: the environment
+                                                       decides); restarts the sidecar and prints the
+                                                       engine it reaches then
   sandkasten pool status [--json]                      ready / target / refilling per image
   sandkasten image list [--json]                       local images, newest first (also: image ls)
   sandkasten api info [--json]                         the HTTP API's URL and bearer token (turn it on
                                                        with: config set api.enabled true)
   sandkasten api rotate-token [--json]                 a new token; the old one is refused at once
-  sandkasten status [--json]
+  sandkasten status [--json]                           the sidecar; the engine: version, address and
+                                                       what chose it, transport, round trip, output path
+  sandkasten engine [--json]                           the engine in use, what chose it, Docker contexts
+  sandkasten engine switch [--yes] [--json]            moves the storage directory to the engine that
+                                                       answers now, after asking; nothing is deleted
+                                                       (engine --help says more)
   sandkasten doctor [--json]                           checks Docker, disk and resource limits, images,
                                                        the pool, sandbox hardening and isolation, the
                                                        storage directory and what listens; one PASS/
@@ -107,6 +117,7 @@ Kinds: ephemeral, session (default), persistent, collaborative.
 Options:
   --home DIR   storage directory (default: $SANDKASTEN_HOME, else ~/.sandkasten)
   --json       machine-readable output
+  -y, --yes    engine switch: switch without asking
   -h, --help   this text;  --version  the version
 
 Exit codes: 0 done, 1 refused or failed (message on stderr), 2 bad usage;

@@ -12,12 +12,14 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { version } from '../package.json';
 import { CancellationTokenSource, ErrorCodes, ResponseError, SidecarClient, type RawChannelReader } from '../sidecar/client/sidecarClient';
+import { isEngineSettingKey } from '../sidecar/client/engineText';
 import { resolveHome } from '../sidecar/client/home';
 import * as P from '../sidecar/client/protocol';
 import { formatBytes } from '../sidecar/client/units';
 import { sessionStateWord, workspaceStateNamed, workspaceStateWord } from '../sidecar/client/vocabulary';
 import { formatTable, parseConfigValue, print, shortImageId, USAGE, UsageError } from './format';
 import { DOCTOR_USAGE, runDoctor } from './doctor';
+import { dockerStatusLines, ENGINE_USAGE, runEngineCommand, setEngineSetting, type EngineOptions } from './engine';
 import { CliLifecycle, isSignal, type Interruption } from './lifecycle';
 import { runProcessCommand, startBackground } from './processes';
 import { parsePortCommand, PORT_USAGE, runPortCommand } from './ports';
@@ -59,6 +61,7 @@ const OPTIONS = {
   detach: { type: 'boolean' },
   scan: { type: 'boolean' },
   label: { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -69,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
   const [group, verb, ...rest] = positionals;
   if (values.help && isPortGroup(group)) return print(PORT_USAGE), 0;
   if (values.help && group === 'doctor') return print(DOCTOR_USAGE), 0;
+  if (values.help && group === 'engine') return print(ENGINE_USAGE), 0;
   if (values.help || !group || group === 'help') return print(USAGE), 0;
   const home = resolveHome(values.home);
   if (group === 'daemon' && verb === undefined) return runDaemonInForeground(home);
@@ -78,16 +82,17 @@ async function main(argv: string[]): Promise<number> {
   // Read whole before the sidecar is reached: bad usage starts nothing.
   const portCommand = isPortGroup(group) ? parsePortCommand(verb, rest, { scan: values.scan, label: values.label }) : undefined;
 
-  const client = await SidecarClient.connect({ home, sidecarScript: SIDECAR_SCRIPT, startIfMissing: !(group === 'daemon' && verb === 'stop') });
+  const launch = { home, sidecarScript: SIDECAR_SCRIPT };
+  const client = await SidecarClient.connect({ ...launch, startIfMissing: !(group === 'daemon' && verb === 'stop') });
   try {
     if (portCommand) return await runPortCommand(client, portCommand, values.json ?? false);
-    return await run(client, group, verb, rest, values);
+    return await run(client, group, verb, rest, values, { json: values.json ?? false, yes: values.yes ?? false, launch });
   } finally {
     client.close();
   }
 }
 
-async function run(client: SidecarClient, group: string, verb: string | undefined, rest: string[], values: Values): Promise<number> {
+async function run(client: SidecarClient, group: string, verb: string | undefined, rest: string[], values: Values, engine: EngineOptions): Promise<number> {
   const json = values.json ?? false;
   const output = (result: unknown, human: () => string) => print(json ? JSON.stringify(result, null, 2) : human());
   const one = (what: string) => {
@@ -179,7 +184,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
       output(sessions, () =>
         formatTable(
           ['ID', 'WORKSPACE', 'STATE', 'IMAGE', 'CONTAINER', 'STARTED'],
-          sessions.map((s) => [s.id, s.workspaceId, sessionStateWord(s), s.image, (s.containerId ?? '-').slice(0, 12), s.startedAt ?? '-']),
+          sessions.map((s) => [s.id, s.workspaceId, `${sessionStateWord(s)}${s.engineUnreachable ? ' (engine unreachable)' : ''}`, s.image, (s.containerId ?? '-').slice(0, 12), s.startedAt ?? '-']),
         ),
       );
       return 0;
@@ -247,11 +252,14 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
     }
     case 'config set': {
       if (rest.length !== 2) throw new UsageError('config set takes a KEY and a VALUE (JSON, or a plain string).');
+      // A new engine setting restarts the sidecar: that waits for it and says which engine answers.
+      if (isEngineSettingKey(rest[0])) return setEngineSetting(client, rest[0], parseConfigValue(rest[1]), engine);
       const config = await client.request(P.SetConfigRequest.type, { values: { [rest[0]]: parseConfigValue(rest[1]) } });
       output(config, () => `${rest[0]} = ${JSON.stringify(config[rest[0]])}`);
       return 0;
     }
     case 'config reset': {
+      if (isEngineSettingKey(one('KEY'))) return setEngineSetting(client, rest[0], null, engine);
       const config = await client.request(P.SetConfigRequest.type, { values: { [one('KEY')]: null } });
       output(config, () => `${rest[0]} = ${JSON.stringify(config[rest[0]])} (default)`);
       return 0;
@@ -276,7 +284,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
         [
           `sidecar ${status.version}, pid ${status.pid}, ${status.clients} client(s), since ${status.startedAt}`,
           `home      ${status.home} (instance ${status.instanceId})`,
-          `docker    ${status.docker.available ? `engine ${status.docker.version} at ${status.docker.endpoint}` : status.docker.error}`,
+          ...dockerStatusLines(status.docker),
           ...(status.docker.runtimes ? [`runtimes  ${status.docker.runtimes.join(', ')} (sandbox.runtime can name one per workspace kind)`] : []),
           `network   sandboxes cannot reach one another; host services and link-local addresses: ${
             status.hostIsolation.enforced ? 'blocked (host firewall rules)' : `reachable (${status.hostIsolation.reason ?? 'not enforced'})`
@@ -303,6 +311,7 @@ async function run(client: SidecarClient, group: string, verb: string | undefine
         return startBackground(client, verb, rest, { json, follow: false });
       }
       if (group === 'exec') return runExec(client, verb, rest, values);
+      if (group === 'engine') return runEngineCommand(client, verb, rest, engine);
       if (group === 'shell') return runShell(client, verb, rest, values.terminal);
       {
         const options = { json, role: values.role, anyone: values.anyone ?? false, name: values.name, terminal: values.terminal, detach: values.detach ?? false };

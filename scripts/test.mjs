@@ -26,18 +26,28 @@ step('Bundle and package the VSIX', 'npm', ['run', 'package', '--silent']);
 step('Docker engine', 'bash', ['scripts/docker-up.sh']);
 step('Local test images (busybox, and Debian with bash)', 'bash', ['scripts/build-test-image.sh', '--debian']);
 step('code-server and Chromium for the end-to-end suite', 'bash', ['scripts/code-server-setup.sh', '--with-browser']);
+step('A second Docker engine for the remote suites (TLS and ssh on loopback)', 'bash', ['scripts/remote-engine.sh', 'up']);
 
 // Node 20's --test takes no globs: list the files (unit first: they fail fastest).
-const suites = ['unit', 'package', 'integration', 'e2e'];
-const files = suites.flatMap((suite) =>
-  readdirSync(join(root, 'test', suite))
-    .filter((name) => name.endsWith('.test.ts'))
-    .sort()
-    .map((name) => join('test', suite, name)),
-);
-process.stderr.write(`\n▶ Tests: ${files.length} files in test/{${suites.join(',')}}\n`);
+// test/remote runs integration suites again against the second engine (see test/support/remoteEngine.ts).
+const listed = (suites) =>
+  suites.flatMap((suite) =>
+    readdirSync(join(root, 'test', suite))
+      .filter((name) => name.endsWith('.test.ts'))
+      .sort()
+      .map((name) => join('test', suite, name)),
+  );
 // --test-force-exit: a file whose tests all finished must not hang the run on a stray handle;
 // --test-timeout: no single test may hang CI (10 min, far above any real one).
-const tests = spawnSync('node', ['--import', 'tsx', '--test', '--test-force-exit', '--test-timeout=600000', ...files], { cwd: root, stdio: 'inherit' });
-process.stderr.write(`\nnpm test finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-process.exit(tests.status ?? 1);
+const runTests = (files) => spawnSync('node', ['--import', 'tsx', '--test', '--test-force-exit', '--test-timeout=600000', ...files], { cwd: root, stdio: 'inherit' }).status ?? 1;
+
+const suites = ['unit', 'package', 'integration', 'remote', 'e2e'];
+const files = listed(suites);
+process.stderr.write(`\n▶ Tests: ${files.length} files in test/{${suites.join(',')}}\n`);
+const main = runTests(files);
+// test/faults stops and starts the second engine: alone, after everything else that uses it.
+const faultFiles = listed(['faults']);
+process.stderr.write(`\n▶ Faults of the second engine, alone (it is stopped and started): ${faultFiles.length} file(s) in test/faults\n`);
+const faults = runTests(faultFiles);
+process.stderr.write(`\nnpm test finished in ${((Date.now() - started) / 1000).toFixed(0)} s: ${main === 0 ? 'the suites passed' : 'the suites FAILED'}, ${faults === 0 ? 'the faults passed' : 'the faults FAILED'}\n`);
+process.exit(main || faults);

@@ -2,6 +2,7 @@ import type { PoolStatus } from './client/protocol';
 import type { ConfigStore } from './config';
 import type { Containers } from './containers';
 import { LABEL } from './docker/engine';
+import { hasCode } from './errors';
 import type { CommandShell } from './exec/commandShell';
 import type { WorkspaceSlot } from './pool/workspaceSlots';
 import type { Changes } from './util/changes';
@@ -93,6 +94,15 @@ export class Pool {
     };
   }
 
+  /**
+   * The Docker engine is back after it was away: the entries whose shells went with it were
+   * dropped (the janitor removes their containers), and the pool fills again now instead of
+   * after its retry delay.
+   */
+  engineBack(): void {
+    if (this.started && !this.draining) this.applyTargets();
+  }
+
   /** A ready container of `image` (with a slot, when asked), or undefined (the caller creates one cold). Never waits. */
   take(image: string, options: { withSlot?: boolean } = {}): PooledContainer | undefined {
     const pool = this.images.get(image);
@@ -157,7 +167,8 @@ export class Pool {
       })
       .catch((error) => {
         pool.error = `Could not warm a container of ${image}: ${(error as Error).message.split('\n')[0]}`;
-        this.deps.log.error(pool.error);
+        // An engine that went away is logged once, by its health; its return refills at once (engineBack).
+        if (!hasCode(error, 'DockerUnavailable')) this.deps.log.error(pool.error);
         this.deps.clock.setTimeout(() => {
           pool.error = undefined;
           this.refill(image);
@@ -270,7 +281,7 @@ export class Pool {
   private scheduleJanitor(): void {
     this.janitorTimer = this.deps.clock.setTimeout(() => {
       void this.removeUnknownPoolObjects()
-        .catch((error) => this.deps.log.error('pool janitor failed', error))
+        .catch((error) => hasCode(error, 'DockerUnavailable') || this.deps.log.error('pool janitor failed', error))
         .finally(() => !this.draining && this.scheduleJanitor());
     }, JANITOR_INTERVAL_MS);
   }

@@ -1,6 +1,7 @@
 import { cryptoRandomHex, newSessionId } from './client/ids';
 import type { ChangedArea, CreateWorkspaceParams, Origin, SessionInfo, SessionInspection, WorkspaceInfo } from './client/protocol';
-import { conflict, notFound } from './errors';
+import { conflict, dockerUnavailableError, notFound } from './errors';
+import type { EngineAvailability } from './docker/engineHealth';
 import type { Shells } from './exec/shells';
 import type { Activity } from './lifecycle/activity';
 import { duration } from './lifecycle/policy';
@@ -12,6 +13,8 @@ export const DISPOSABLE_TAG = 'disposable';
 
 /** Removing the pooled volume the workspace replaced and renaming the container wait this long. */
 const TIDY_UP_DELAY_MS = 500;
+/** A use of a session right after the engine's return waits at most this long for the catch-up (see engineCaughtUp). */
+const CATCH_UP_WAIT_MS = 15_000;
 
 /** What workspaces need, plus the modules sessions build on. */
 export interface SessionDependencies extends WorkspaceDependencies {
@@ -23,6 +26,8 @@ export interface SessionDependencies extends WorkspaceDependencies {
   activity: Activity;
   /** Gives an archived workspace its files back before a session starts; absent: archived workspaces cannot start. */
   unarchive?: (workspaceId: string, progress?: (message: string) => void) => Promise<void>;
+  /** Whether the engine answers: while it does not, live sessions are marked and uses fail at once. */
+  engineHealth?: EngineAvailability;
 }
 
 /** Who starts a session, and for an API session how long its lease runs. */
@@ -36,17 +41,70 @@ export interface StartOptions {
 
 /** Sessions: a container bound to one workspace, the lease on compute. */
 export class Sessions {
-  constructor(private readonly deps: SessionDependencies) {}
+  /**
+   * The sessions that were live when the engine went away, and when that was: marked until
+   * the catch-up after its return has seen to them (started again, or found as they are).
+   */
+  private waiting: { sessionIds: Set<string>; since: number; caughtUp: Promise<void>; done(): void } | undefined;
+
+  constructor(private readonly deps: SessionDependencies) {
+    deps.engineHealth?.onChange((change) => {
+      if (change.state === 'away') this.waitForEngine();
+    });
+  }
 
   list(workspaceId?: string): SessionInfo[] {
     if (workspaceId !== undefined) this.deps.workspaces.get(workspaceId);
-    return this.deps.store.sessions.list(workspaceId);
+    const sessions = this.deps.store.sessions.list(workspaceId);
+    return this.waiting || this.deps.engineHealth?.away ? sessions.map((session) => this.marked(session)) : sessions;
   }
 
   get(id: string): SessionInfo {
     const session = this.deps.store.sessions.get(id);
     if (!session) throw notFound(`No session "${id}". List sessions with \`sandkasten session list\`.`);
-    return session;
+    return this.waiting || this.deps.engineHealth?.away ? this.marked(session) : session;
+  }
+
+  /** A second absence before the catch-up of the first keeps the first's list: those were live then. */
+  private waitForEngine(): void {
+    if (this.waiting) return;
+    let done!: () => void;
+    const caughtUp = new Promise<void>((resolve) => (done = resolve));
+    const sessionIds = new Set(this.deps.store.sessions.listLive().map((session) => session.id));
+    this.waiting = { sessionIds, since: this.deps.clock.now(), caughtUp, done };
+  }
+
+  /** The sessions waiting for the engine's return and since when, for the catch-up (see ContainerWatch); undefined when none waits. */
+  waitingForEngine(): { sessionIds: ReadonlySet<string>; since: number } | undefined {
+    return this.waiting;
+  }
+
+  /** The catch-up after the engine's return has seen to every waiting session: they are as the database says now. */
+  engineCaughtUp(): void {
+    const waiting = this.waiting;
+    if (!waiting) return;
+    this.waiting = undefined;
+    waiting.done();
+    this.deps.changes.emit('sessions', 'workspaces');
+  }
+
+  /** A live session is marked while the engine is away, and after its return until the catch-up saw to it. */
+  private marked(session: SessionInfo): SessionInfo {
+    const live = session.state === 'running' || session.state === 'paused';
+    const waits = this.deps.engineHealth?.away || this.waiting?.sessionIds.has(session.id);
+    return live && waits ? { ...session, engineUnreachable: true } : session;
+  }
+
+  /** DockerUnavailable while the engine is away; after its return, waits (bounded) for the catch-up. */
+  private async untilEngineCaughtUp(): Promise<void> {
+    const health = this.deps.engineHealth!;
+    if (await health.stillAway()) throw health.unavailableError();
+    const waiting = this.waiting;
+    if (!waiting) return;
+    let timer: { cancel(): void } | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = this.deps.clock.setTimeout(() => resolve(true), CATCH_UP_WAIT_MS)));
+    const tooLate = await Promise.race([waiting.caughtUp.then(() => false), late]).finally(() => timer?.cancel());
+    if (tooLate) throw dockerUnavailableError('The Docker engine is back, and Sandkasten is still catching up with it (starting again what it stopped); retry in a moment.');
   }
 
   /**
@@ -68,7 +126,12 @@ export class Sessions {
    * `running`, when it is not running otherwise.
    */
   async ready(id: string): Promise<SessionInfo & { containerId: string }> {
-    const session = this.get(id);
+    let session = this.get(id);
+    // Nothing in the container can be reached while the engine is away: said at once (after a look, when the last is old).
+    if (session.engineUnreachable) {
+      await this.untilEngineCaughtUp();
+      session = this.get(id);
+    }
     if (!isFrozen(session)) {
       // The common path (on the way to every command): one read of the session.
       this.deps.activity.touch(id, session.workspaceId);
@@ -394,6 +457,41 @@ export class Sessions {
   }
 
   /**
+   * The engine is back after it went away while this session was live, and the session's
+   * container exists but is stopped: an engine that stops stops its containers (unless it
+   * runs with live-restore), so no person stopped it, and the session is started again in
+   * that same container, as Docker's own `unless-stopped` restart policy would. Its files
+   * are as they were, its processes are not; its port forwards stay. False when the
+   * container is not (or no longer) in that state: the caller records what it is.
+   */
+  async restartAfterEngineReturn(id: string, ranUntil: number): Promise<boolean> {
+    const { workspaceId } = this.get(id);
+    return this.deps.locks.run(workspaceId, async () => {
+      const { store, containers, shells, clock, changes, workspaces } = this.deps;
+      const session = this.get(id);
+      if ((session.state !== 'running' && session.state !== 'paused') || !session.containerId) return false;
+      const containerId = session.containerId;
+      const found = await containers.inspect(containerId);
+      if (!found || found.running) return false;
+      shells.close(id); // its shells went with the engine
+      if (containers.hasCurrentMainShell(found)) {
+        shells.adopt(id, (await containers.startWithMainShell(containerId)).shell);
+      } else {
+        await containers.engine.startContainer(containerId);
+        shells.prepare(id, containerId);
+      }
+      const now = clock.now();
+      const ranSince = session.startedAt ? Date.parse(session.startedAt) : ranUntil;
+      workspaces.recordAccess(workspaceId, { runTimeMs: Math.max(0, ranUntil - ranSince) });
+      store.sessions.markStarted(id, containerId, now);
+      store.events.append(workspaceId, 'started', `session ${id} started again: its container stopped while the Docker engine was unreachable`, now);
+      await store.commit();
+      changes.emit('sessions', 'workspaces');
+      return true;
+    });
+  }
+
+  /**
    * Docker paused or unpaused the container (`docker pause`, or the sidecar itself): the
    * session follows the container's state as it is now. Only a
    * running or paused session moves: an unpause never starts a stopped one (a stop unpauses
@@ -402,14 +500,15 @@ export class Sessions {
    */
   async recordPauseEvent(containerId: string): Promise<void> {
     // Events come late and in bursts (a copy pauses and unpauses in a second): what counts is
-    // whether the container is paused now, not what this event said then.
-    const state = await this.deps.containers.engine.inspectContainer(containerId).catch(() => undefined);
-    if (!state?.running) return; // stopped or gone: its die or destroy event says so
-    const paused = state.paused;
-    await this.changeSessionOfContainer(containerId, (session) => {
+    // whether the container is paused now, not what this event said then — and "now" is read
+    // with the workspace's lock held: a copy holds it while it pauses the sessions, so an
+    // answer from the middle of a copy is never applied after the copy thawed them.
+    await this.changeSessionOfContainer(containerId, async (session) => {
       if (session.state !== 'running' && session.state !== 'paused') return undefined;
-      if (paused === (session.state === 'paused')) return undefined;
-      this.deps.store.sessions.markPaused(session.id, paused, paused ? 'its container was paused outside Sandkasten' : null);
+      const state = await this.deps.containers.engine.inspectContainer(containerId).catch(() => undefined);
+      if (!state?.running) return undefined; // stopped or gone: its die or destroy event says so
+      if (state.paused === (session.state === 'paused')) return undefined;
+      this.deps.store.sessions.markPaused(session.id, state.paused, state.paused ? 'its container was paused outside Sandkasten' : null);
       return ['sessions', 'workspaces'];
     });
   }
@@ -428,12 +527,12 @@ export class Sessions {
    * lock is held (after the sidecar's own work on it); commits and tells the areas `change`
    * names, or nothing when it changed nothing (undefined).
    */
-  private async changeSessionOfContainer(containerId: string, change: (session: SessionInfo) => ChangedArea[] | undefined): Promise<void> {
+  private async changeSessionOfContainer(containerId: string, change: (session: SessionInfo) => ChangedArea[] | undefined | Promise<ChangedArea[] | undefined>): Promise<void> {
     const owner = this.deps.store.sessions.byContainer(containerId);
     if (!owner) return;
     await this.deps.locks.run(owner.workspaceId, async () => {
       const session = this.deps.store.sessions.byContainer(containerId);
-      const areas = session && change(session);
+      const areas = session && (await change(session));
       if (!areas) return;
       await this.deps.store.commit();
       this.deps.changes.emit(...areas);

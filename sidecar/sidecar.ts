@@ -13,7 +13,11 @@ import { DiskWatch } from './diskWatch';
 import { Dashboard } from './dashboard/dashboard';
 import { ExecMetrics } from './dashboard/execMetrics';
 import { Containers } from './containers';
+import { resolveDockerEndpoint } from './docker/connection';
 import { DockerEngine } from './docker/dockerEngine';
+import { EngineHealth } from './docker/engineHealth';
+import { dockerUnavailable } from './docker/errors';
+import { describeEngine, EngineBinding } from './engineBinding';
 import { Doctor } from './doctor/doctor';
 import type { Engine } from './docker/engine';
 import { HostFirewall } from './docker/hostFirewall';
@@ -38,6 +42,7 @@ import type { Services } from './server/services';
 import { Sessions } from './sessions';
 import { JoinedShares } from './share/joinedShares';
 import { defaultDisplayName, Shares } from './share/shares';
+import { ParkedStates } from './store/parkedStates';
 import { Store } from './store/store';
 import { Terminals } from './terminals/terminals';
 import { Changes } from './util/changes';
@@ -102,6 +107,12 @@ export class Sidecar implements Services {
   private readonly changes: Changes;
   private readonly reconcile: () => ReturnType<typeof reconcileWithDocker>;
   private readonly startedAt: number;
+  private readonly binding: EngineBinding;
+  /** Whether the engine answers (see EngineHealth): every Docker call goes through it. */
+  private readonly health: EngineHealth;
+  readonly engine: Engine;
+  /** Set by a switch of engines: carried out once the database is closed (see ParkedStates). */
+  private switchOnExit: ParkedStates | undefined;
   private idleTimer: { cancel(): void } | undefined;
   private pipeSweepTimer: { cancel(): void } | undefined;
   private reconciled: Promise<void> | undefined;
@@ -113,10 +124,15 @@ export class Sidecar implements Services {
     private readonly releaseLock: () => void,
     private readonly store: Store,
     readonly config: ConfigStore,
-    readonly engine: Engine,
+    rawEngine: Engine,
     readonly clock: Clock,
     apiToken: ApiToken,
   ) {
+    // Everything but status and the binding itself sees the guarded engine (see EngineBinding).
+    this.health = new EngineHealth({ engine: rawEngine, clock, log: options.log });
+    this.binding = new EngineBinding(store, this.health.engine);
+    const engine = this.binding.guard();
+    this.engine = engine;
     const changes = new Changes();
     const locks = new KeyedLock();
     this.log = options.log;
@@ -170,7 +186,7 @@ export class Sidecar implements Services {
       this.workspaces.recordAccess(workspaceId);
       store.commitSoon();
     });
-    this.sessions = new Sessions({ store, containers, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells, pool: this.pool, activity,
+    this.sessions = new Sessions({ store, containers, config, clock, changes, locks, workspaces: this.workspaces, shells: this.shells, pool: this.pool, activity, engineHealth: this.health,
       unarchive: (id, progress) => this.archives.unarchive(id, progress) });
     this.lifecycle = new Lifecycle({
       store,
@@ -219,7 +235,7 @@ export class Sidecar implements Services {
     changes.subscribe((areas) => {
       if (areas.includes('shares') || areas.includes('ports')) this.scheduleIdleShutdown();
     });
-    this.containerWatch = new ContainerWatch({ containers, store, sessions: this.sessions, config, clock, log: options.log });
+    this.containerWatch = new ContainerWatch({ containers, store, sessions: this.sessions, config, clock, log: options.log, engineHealth: this.health });
     this.diskWatch = new DiskWatch({ containers, store, sessions: this.sessions, workspaces: this.workspaces, config, clock, changes, log: options.log });
     this.server = new Server(this, this.rawChannels, {
       onClientConnected: () => this.idleTimer?.cancel(),
@@ -248,8 +264,19 @@ export class Sidecar implements Services {
     };
     changes.onSessionEnded((sessionId) => this.shells.close(sessionId));
     changes.subscribe((areas) => this.server.broadcast(areas));
-    config.onDidChange(() => {
+    // The engine went away or came back: clients look again; what acts on sessions by the clock waits for it.
+    this.health.onChange((change) => {
+      changes.emit('docker', 'sessions', 'workspaces');
+      if (change.state === 'away') this.pauseEngineWork();
+      else void this.resumeEngineWork(change.awayMs);
+    });
+    config.onDidChange((changed) => {
       changes.emit('config');
+      // The engine is chosen at start: a new one means a new sidecar (after this answer went out).
+      if (changed.some((key) => key === 'docker.host' || key === 'docker.context')) {
+        setImmediate(() => void this.shutdown('the Docker engine setting changed; the next client starts the sidecar on the new engine'));
+        return;
+      }
       // The API follows its settings; while it is on, the sidecar stays up without clients.
       void this.apiServer.apply();
       this.lifecycle.reschedule();
@@ -278,10 +305,13 @@ export class Sidecar implements Services {
     try {
       const clock = options.clock ?? systemClock;
       const config = await ConfigStore.open(paths.config);
+      const switchedTo = await new ParkedStates(paths.home, paths.database).complete();
+      if (switchedTo) options.log.info(`switched this storage directory to engine ${switchedTo}`);
       const store = await Store.open(paths.database, clock, { log: options.log });
       const instance = store.meta.instanceId();
       if (instance.isNew) await store.commit();
-      const engine = options.engine?.(instance.id) ?? new DockerEngine(instance.id);
+      const choice = { host: config.current['docker.host'], context: config.current['docker.context'] };
+      const engine = options.engine?.(instance.id) ?? new DockerEngine(instance.id, resolveDockerEndpoint(choice));
       const apiToken = await ApiToken.open(paths.apiToken);
       const sidecar = new Sidecar(options, paths, releaseLock, store, config, engine, clock, apiToken);
       await sidecar.server.listen(paths.socket);
@@ -300,7 +330,9 @@ export class Sidecar implements Services {
   ensureReconciled(): Promise<void> {
     if (!this.reconciled) {
       this.reconciled = (async () => {
-        await this.engine.requireAvailable();
+        const docker = await this.health.engine.status();
+        if (!docker.available) throw dockerUnavailable(docker.error ?? 'Docker is not reachable.');
+        await this.binding.check(docker.endpoint);
         const plan = await this.reconcile();
         const counts = Object.entries(plan)
           .filter(([, items]) => items.length > 0)
@@ -324,6 +356,32 @@ export class Sidecar implements Services {
     return this.reconciled;
   }
 
+  /** The engine went away: nothing that acts on sessions by the clock runs (a failed call is not a gone container). */
+  private pauseEngineWork(): void {
+    this.lifecycle.stop();
+    this.diskWatch.stop();
+    this.apiLeases.stop();
+  }
+
+  /**
+   * The engine is back after `awayMs`: reconciled first if it never was; else what paused
+   * runs again, with the gap not counted against anyone (sessions count as used now, leases
+   * move on), and the pool fills. The container watch catches up by itself (see ContainerWatch).
+   */
+  private async resumeEngineWork(awayMs: number): Promise<void> {
+    const reconciling = this.reconciled;
+    if (reconciling) await reconciling;
+    if (this.stopping || this.health.away) return;
+    // Not reconciled yet (the engine was away from the start), or that failed: it starts all of this.
+    if (!reconciling || this.reconciled !== reconciling) return void this.ensureReconciled();
+    this.lifecycle.countAsUsedNow();
+    await this.apiLeases.extendBy(awayMs).catch((error) => this.log.error('moving the API leases on after the engine was away failed', error));
+    this.lifecycle.start();
+    this.diskWatch.start();
+    this.apiLeases.start();
+    this.pool.engineBack();
+  }
+
   /** A workspace's files, or those of a session someone shares with us. */
   fileOps(target: FileTarget): FileOps {
     if ('workspaceId' in target) return this.fileSystem.forWorkspace(target.workspaceId);
@@ -331,10 +389,12 @@ export class Sidecar implements Services {
   }
 
   async status(): Promise<SidecarStatus> {
-    const docker = await this.engine.status();
+    let docker = await this.health.engine.status();
     if (docker.available) {
-      docker.runtimes = await this.engine.runtimes().catch(() => undefined);
+      docker.runtimes = await this.health.engine.runtimes().catch(() => undefined);
+      docker.outputPath = this.pipes.offered ? 'direct pipes' : 'relayed';
       await this.ensureReconciled();
+      docker = this.binding.describe(docker);
     }
     return {
       version,
@@ -381,12 +441,28 @@ export class Sidecar implements Services {
     if (!this.stopping) this.pipeSweepTimer = this.clock.setTimeout(() => void this.sweepPipeDirectories(), PIPE_SWEEP_INTERVAL_MS);
   }
 
+  /**
+   * Sets this storage directory's state for the engine it belongs to aside, to take up the
+   * state it has (or a fresh one) for the engine answering now: written down here, carried
+   * out once the database is closed, so the next start finds it done. Nothing on either
+   * engine is touched. Answers first, then restarts (the next client starts the sidecar).
+   */
+  async switchEngine(engineId: string): Promise<void> {
+    const { boundTo, current } = this.binding.assertSwitchable(engineId);
+    const parked = new ParkedStates(this.paths.home, this.paths.database);
+    await parked.request(boundTo, current);
+    this.log.info(`switching engines: from ${describeEngine(boundTo)} to ${describeEngine(current)}`);
+    this.switchOnExit = parked;
+    setImmediate(() => void this.shutdown('switching Docker engines'));
+  }
+
   /** Stops accepting clients, flushes state and releases the storage directory. */
   shutdown(reason: string): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info(`shutting down: ${reason}`);
       this.idleTimer?.cancel();
       this.pipeSweepTimer?.cancel();
+      this.health.stop();
       this.containerWatch.stop();
       this.diskWatch.stop();
       this.apiLeases.stop();
@@ -411,6 +487,7 @@ export class Sidecar implements Services {
         await this.server.disconnect(); // after the answers went out: the client of a shutdown request sees it
       } finally {
         this.store.close();
+        await this.switchOnExit?.complete().catch((error) => this.log.error('switching engines failed; the next start finishes it', error));
         if (process.platform !== 'win32') fs.rmSync(this.paths.socket, { force: true });
         if (this.paths.socketDirectory) fs.rmSync(this.paths.socketDirectory, { recursive: true, force: true });
         this.releaseLock();

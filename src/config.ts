@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { SETTING_KEYS } from '../sidecar/client/configSchema';
+import { SETTING_KEYS, type SettingKey } from '../sidecar/client/configSchema';
 import type { ConfigValues } from '../sidecar/client/protocol';
 
 const SECTION = 'sandkasten';
@@ -34,6 +34,20 @@ export class Config {
       else if (options.resetUnset) values[key] = null;
     }
     return values;
+  }
+
+  /** The VS Code scopes (user, workspace) in which a sidecar setting is set explicitly: where resetting it must happen. */
+  explicitScopes(key: SettingKey): vscode.ConfigurationTarget[] {
+    const inspected = this.section.inspect(key);
+    return [
+      ...(inspected?.globalValue !== undefined ? [vscode.ConfigurationTarget.Global] : []),
+      ...(inspected?.workspaceValue !== undefined ? [vscode.ConfigurationTarget.Workspace] : []),
+    ];
+  }
+
+  /** Sets a sidecar setting in VS Code's settings at `target`; undefined removes it there. */
+  update(key: SettingKey, value: unknown, target: vscode.ConfigurationTarget): Thenable<void> {
+    return this.section.update(key, value, target);
   }
 
   /** The sidecar keys touched by a configuration change event. */

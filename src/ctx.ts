@@ -10,20 +10,26 @@ import {
   type RequestType,
   type ServerOptions,
 } from 'vscode-languageclient/node';
+import { SETTING_KEYS, SETTINGS } from '../sidecar/client/configSchema';
+import { ENGINE_SETTING_KEYS, isEngineSettingKey } from '../sidecar/client/engineText';
 import { resolveHome } from '../sidecar/client/home';
 import { connectToSidecar } from '../sidecar/client/launch';
+import { sidecarPid, waitUntilReleased } from '../sidecar/client/sidecarRestart';
 import {
   ExecOutputNotification,
+  GetConfigRequest,
   ListSessionsRequest,
   SetConfigRequest,
   StateChangedNotification,
   StatusRequest,
   type ChangedArea,
+  type ConfigValues,
   type SidecarStatus,
 } from '../sidecar/client/protocol';
 import { Config } from './config';
 import { DisposableScope } from './disposableScope';
 import { SessionDocuments } from './documents';
+import { AskedMismatches, engineDetails, mismatchDetails } from './engineText';
 import { describeError } from './errors';
 import { ExecStreamRouter } from './execStreams';
 import { RunHistory } from './runHistory';
@@ -74,6 +80,15 @@ export class Ctx implements vscode.Disposable {
   private readonly connected = new vscode.EventEmitter<void>();
   /** Fired each time a client connection is up, the first and every one after a restart. */
   readonly onDidConnect = this.connected.event;
+  private readonly statusRead = new vscode.EventEmitter<SidecarStatus>();
+  /** Fired with every status the sidecar answers (the engine mismatch question listens). */
+  readonly onDidReadStatus = this.statusRead.event;
+  /** The engine mismatches this window asked about (see EngineMismatchPrompt). */
+  readonly askedMismatches = new AskedMismatches();
+  /** While a command changes the engine settings: their change events wait for it (see changeEngineSettings). */
+  private engineSettingsChanging = 0;
+  /** The engine settings are pushed on this window's first connection, not on every reconnect (see afterConnect). */
+  private engineSettingsPushed = false;
   /** Registered again on every new client, so handlers survive a retry or restart. */
   private readonly handlersForEveryConnection: Array<(client: LanguageClient) => vscode.Disposable> = [];
   state: ConnectionState = 'starting';
@@ -93,11 +108,12 @@ export class Ctx implements vscode.Disposable {
       this.documents,
       this.changed,
       this.connected,
+      this.statusRead,
       this.onDidChange((areas) => {
         if (areas.includes('sessions')) void this.countRunningSessions();
       }),
       vscode.workspace.onDidChangeConfiguration((event) => {
-        const keys = this.config.changedSidecarKeys(event);
+        const keys = this.config.changedSidecarKeys(event).filter((key) => this.engineSettingsChanging === 0 || !isEngineSettingKey(key));
         if (keys.length > 0) void this.pushSettings(keys, true);
       }),
     );
@@ -159,8 +175,14 @@ export class Ctx implements vscode.Disposable {
     await this.endConnection();
     const home = this.home;
     const sidecarScript = this.extension.asAbsolutePath(path.join('dist', 'sidecar.js'));
+    // The client starts again by itself when the connection closed: the sidecar that closed it
+    // is shutting down (a new engine, a switch, idleness). Connecting before it let go of the
+    // storage directory would reach it, or start a sidecar that cannot take the directory.
+    let previousPid: number | undefined;
     const serverOptions: ServerOptions = async () => {
+      if (previousPid !== undefined) await waitUntilReleased(home, previousPid).catch(() => undefined);
       const socket = await connectToSidecar({ home, sidecarScript });
+      previousPid = sidecarPid(home);
       this.output.info(`Connected to the sidecar of ${home}`);
       return { reader: socket, writer: socket };
     };
@@ -211,29 +233,98 @@ export class Ctx implements vscode.Disposable {
 
   private async afterConnect(): Promise<void> {
     this.connected.fire();
-    await this.pushSettings();
+    // The engine settings only on the first connection: a reconnect follows the engine someone
+    // chose since (the CLI, another window), instead of restarting the sidecar back and forth.
+    const keys = this.engineSettingsPushed ? SETTING_KEYS.filter((key) => !isEngineSettingKey(key)) : undefined;
+    this.engineSettingsPushed = true;
+    await this.pushSettings(keys);
     await this.refreshStatus();
   }
 
-  /** Sends explicitly set VS Code settings to the sidecar: they win over config.json. */
-  private async pushSettings(keys?: string[], resetUnset = false): Promise<void> {
-    const values = this.config.explicitSidecarSettings(keys, { resetUnset });
-    const client = this.connection?.client;
-    if (Object.keys(values).length === 0 || client?.state !== State.Running) return;
+  private pushing: Promise<void> = Promise.resolve();
+
+  /**
+   * Sends explicitly set VS Code settings to the sidecar: they win over config.json. One push
+   * at a time, each reading the settings when its turn comes: an engine setting restarts the
+   * sidecar, and the next push goes to its successor (finding nothing left to change).
+   */
+  private pushSettings(keys?: string[], resetUnset = false): Promise<void> {
+    this.pushing = this.pushing.then(() => this.pushSettingsNow(keys, resetUnset));
+    return this.pushing;
+  }
+
+  private async pushSettingsNow(keys: string[] | undefined, resetUnset: boolean): Promise<void> {
     try {
-      await client.sendRequest(SetConfigRequest.type, { values });
+      const values = this.config.explicitSidecarSettings(keys, { resetUnset });
+      const client = this.connection?.client;
+      if (Object.keys(values).length === 0) return;
+      if (client?.state !== State.Running) {
+        // Not sent now: the next connection sends the engine settings too.
+        if (Object.keys(values).some(isEngineSettingKey)) this.engineSettingsPushed = false;
+        return;
+      }
+      const apply = () => client.sendRequest(SetConfigRequest.type, { values });
+      // The sidecar picks its engine at start: a new engine setting restarts it.
+      if (await this.changesEngine(client, values)) await this.restartSidecar('Sandkasten: restarting on the new Docker engine…', apply);
+      else await apply();
     } catch (error) {
       void this.showError(error, 'Sandkasten settings were not applied');
     }
+  }
+
+  /** Whether sending `values` changes the sidecar's engine settings. */
+  private async changesEngine(client: LanguageClient, values: ConfigValues): Promise<boolean> {
+    const keys = ENGINE_SETTING_KEYS.filter((key) => key in values);
+    if (keys.length === 0) return false;
+    const current = await client.sendRequest(GetConfigRequest.type, {});
+    return keys.some((key) => (values[key] ?? SETTINGS[key].defaultValue) !== current[key]);
+  }
+
+  /**
+   * Changes the engine settings in VS Code (`change`) as one step, then sends them: the
+   * sidecar restarts once, on the engine they name together. Unset ones reset the sidecar's.
+   */
+  async changeEngineSettings(change: () => Promise<void>): Promise<void> {
+    this.engineSettingsChanging++;
+    try {
+      await change();
+    } finally {
+      this.engineSettingsChanging--;
+    }
+    await this.pushSettings([...ENGINE_SETTING_KEYS], true);
+  }
+
+  /**
+   * Does `action`, after which the sidecar restarts (a new engine setting, a switch of
+   * engines), under a progress notification: waits for it to let go of the storage directory,
+   * then connects to its successor (starting it) and reads its status.
+   */
+  async restartSidecar(title: string, action: () => Promise<unknown>): Promise<void> {
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title }, async () => {
+      const pid = sidecarPid(this.home);
+      await action();
+      // Ended first, so that it does not start again by itself while the old sidecar stops.
+      await this.endConnection();
+      this.setState('starting');
+      try {
+        if (pid !== undefined) await waitUntilReleased(this.home, pid);
+      } finally {
+        await this.start(); // shows where things stand, even after waiting in vain
+      }
+    });
   }
 
   /** Asks the sidecar how it and Docker are; updates the views' state. */
   async refreshStatus(): Promise<SidecarStatus | undefined> {
     try {
       const client = await this.ensureClient();
-      this.status = await client.sendRequest(StatusRequest.type, {});
-      this.lastError = this.status.docker.error;
-      this.setState(this.status.docker.available ? 'ready' : 'dockerUnavailable');
+      const status = await client.sendRequest(StatusRequest.type, {});
+      const { docker } = status;
+      this.status = status;
+      // Another engine answers than the storage directory's: as unusable as no engine, until someone chooses.
+      this.lastError = docker.mismatch ? mismatchDetails(docker.mismatch) : docker.error;
+      this.setState(docker.available && !docker.mismatch ? 'ready' : 'dockerUnavailable');
+      this.statusRead.fire(status);
     } catch (error) {
       this.lastError = describeError(error).message;
       this.setState('failed');
@@ -306,7 +397,7 @@ export class Ctx implements vscode.Disposable {
     void vscode.commands.executeCommand('setContext', 'sandkasten.state', state);
     const details: Record<ConnectionState, string> = {
       starting: 'Starting the sidecar…',
-      ready: `Docker ${this.status?.docker.version ?? ''} at ${this.status?.docker.endpoint ?? ''}`,
+      ready: this.status ? engineDetails(this.status.docker) : 'Docker',
       dockerUnavailable: this.lastError ?? 'Docker is not reachable.',
       failed: `The sidecar is not running. ${this.lastError ?? ''}`,
     };

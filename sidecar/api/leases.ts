@@ -30,6 +30,18 @@ export class ApiLeases {
     this.rounds.stop();
   }
 
+  /**
+   * The Docker engine is back after `ms` away: no call could use (and so extend) a session
+   * meanwhile, so every lease moves on by that much instead of ending for the gap.
+   */
+  async extendBy(ms: number): Promise<void> {
+    const { store } = this.deps;
+    const leased = store.sessions.list().filter((session) => session.expiresAt);
+    if (leased.length === 0) return;
+    for (const session of leased) store.sessions.setLease(session.id, Date.parse(session.expiresAt!) + ms);
+    await store.commit();
+  }
+
   /** Destroys every session whose lease ended; one failing does not keep the others. */
   async endLeases(): Promise<void> {
     const { store, clock, services, log } = this.deps;

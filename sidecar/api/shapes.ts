@@ -22,6 +22,7 @@ export function v1Session(session: SessionInfo, exec: Pick<Exec, 'cwdOf'>, works
     // ours
     state: session.state,
     ...(session.stateReason ? { state_reason: session.stateReason } : {}),
+    ...(session.engineUnreachable ? { engine_unreachable: true } : {}),
     workspace_name: session.workspaceName,
     ...(workspace ? { workspace_kind: workspace.kind } : {}),
     container_id: session.containerId,

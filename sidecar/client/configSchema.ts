@@ -89,6 +89,21 @@ const isImageAliases = (value: unknown) => {
   return undefined;
 };
 
+/** A Docker engine address as DOCKER_HOST takes it, or empty (the environment decides). */
+const isDockerHost = (value: unknown) => {
+  if (typeof value !== 'string' || value.length > 500 || /[\u0000-\u001f\s]/.test(value)) return 'must be an engine address on one line';
+  if (value === '') return undefined;
+  return /^(unix|npipe):\/\/.+$|^tcp:\/\/[^/]+(\/)?$|^ssh:\/\/[^/-][^/]*(\/)?$/.test(value)
+    ? undefined
+    : 'must be an engine address such as "ssh://me@build-box", "tcp://build-box:2376" or "unix:///var/run/docker.sock" (or empty: DOCKER_HOST or the Docker context decides)';
+};
+
+/** A Docker context's name, as `docker context create` allows it, or empty. */
+const isDockerContext = (value: unknown) =>
+  typeof value === 'string' && (value === '' || /^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,99}$/.test(value))
+    ? undefined
+    : 'must be the name of a Docker context (`docker context ls`), or empty';
+
 const isRuntime = (value: unknown) =>
   typeof value === 'string' && /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(value) ? undefined : 'must be the name of a runtime the Docker engine has (e.g. "runsc")';
 
@@ -196,6 +211,18 @@ export const SETTINGS = {
     description: "Output of a session's background jobs kept after their command returned (sandkasten logs), and of each background process, in KiB; the oldest goes first.",
     defaultValue: 1024,
     check: isInteger(16, 65536),
+  },
+  'docker.host': {
+    description:
+      'The Docker engine to use, as DOCKER_HOST takes it: "ssh://me@build-box" (through your ssh, its agent, config and known hosts), "tcp://build-box:2376" (TLS with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) or "unix:///path/docker.sock". Empty: docker.context, then DOCKER_HOST, DOCKER_CONTEXT and the current Docker context decide. Changing it restarts the sidecar; a storage directory belongs to one engine, and moving it to another asks first.',
+    defaultValue: '',
+    check: isDockerHost,
+  },
+  'docker.context': {
+    description:
+      'The Docker context to use (`docker context ls`), when docker.host is empty; empty: DOCKER_HOST, DOCKER_CONTEXT and the current Docker context decide. Changing it restarts the sidecar; moving a storage directory to another engine asks first.',
+    defaultValue: '',
+    check: isDockerContext,
   },
   'api.enabled': {
     description:
@@ -350,6 +377,8 @@ export interface SettingsValues {
   'pool.images': Record<string, number>;
   idleShutdownSeconds: number;
   'logs.sessionKb': number;
+  'docker.host': string;
+  'docker.context': string;
   'api.enabled': boolean;
   'api.port': number;
   'api.bindAddress': string;

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { homePaths } from './home';
 import { checkPrivateDirectory, ensurePrivateDirectory } from './privateDirectory';
+import { processExists, sidecarPid } from './sidecarRestart';
 
 /** How long a client waits for a sidecar it started to answer. */
 const START_TIMEOUT_MS = 20_000;
@@ -37,15 +38,20 @@ export async function connectToSidecar(options: LaunchOptions): Promise<net.Sock
   if (options.startIfMissing === false) {
     throw new Error(`No sidecar is running for ${options.home}.`);
   }
-  const child = startDetached(options);
   let exitedEarly: string | undefined;
-  child.once('exit', (code) => (exitedEarly = `exited with code ${code}`));
+  const start = () => {
+    exitedEarly = undefined;
+    startDetached(options).once('exit', (code) => (exitedEarly = `exited with code ${code}`));
+  };
+  start();
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const socket = await tryConnect(checked());
     if (socket) return socket;
-    // Exit code 0 means another sidecar won the lock: keep waiting for its socket.
-    if (exitedEarly && exitedEarly !== 'exited with code 0') break;
+    // Exit code 0 means another sidecar held the lock: keep waiting for its socket — unless
+    // that one was shutting down (a restart for another engine) and is gone now: start again.
+    if (exitedEarly === 'exited with code 0' && !lockHeld(options.home)) start();
+    else if (exitedEarly && exitedEarly !== 'exited with code 0') break;
     await new Promise((resolve) => setTimeout(resolve, RETRY_INTERVAL_MS));
   }
   throw new Error(
@@ -67,6 +73,12 @@ function startDetached(options: LaunchOptions) {
   fs.closeSync(log);
   child.unref();
   return child;
+}
+
+/** Whether a live sidecar owns the storage directory (its lock file names a running process). */
+function lockHeld(home: string): boolean {
+  const pid = sidecarPid(home);
+  return pid !== undefined && processExists(pid);
 }
 
 function tryConnect(socketPath: string): Promise<net.Socket | undefined> {

@@ -155,18 +155,49 @@ export interface SessionInfo {
    * keystroke, terminal open or file access thaws it by itself.
    */
   frozenAt?: string;
+  /**
+   * Set on a running or paused session while the Docker engine does not answer (stopped, or
+   * the connection to it dropped): its state is what it was before, nothing is removed, and
+   * uses fail with DockerUnavailable until the engine is back, when the sidecar catches up.
+   */
+  engineUnreachable?: true;
 }
+
+export type EngineTransport = 'unix' | 'npipe' | 'tcp' | 'tls' | 'ssh';
 
 export interface DockerStatus {
   available: boolean;
   /** Engine version when available. */
   version?: string;
-  /** Where the sidecar looks for the engine (DOCKER_HOST, context or default socket). */
+  /** Where the sidecar looks for the engine and why there (setting, DOCKER_HOST, context or default socket). */
   endpoint: string;
+  /** How it is reached: `unix` (this machine's socket), `tcp`, `tls`, `ssh` or `npipe`. */
+  transport?: EngineTransport;
+  /** The time `docker version` took just now, in milliseconds (when available). */
+  roundTripMs?: number;
+  /** The engine's own ID (it stays with its data root) and host name (when available). */
+  engineId?: string;
+  engineName?: string;
   /** Why it is unavailable, in one sentence. */
   error?: string;
   /** Container runtimes the engine has (`runc`, `runsc`…), for the `sandbox.runtime` setting; in `status` only. */
   runtimes?: string[];
+  /** How a command's output reaches this machine: through FIFOs on the host, or relayed by the engine's API. */
+  outputPath?: 'direct pipes' | 'relayed';
+  /**
+   * Set when the engine answering is not the one this storage directory belongs to: nothing
+   * that needs Docker runs until someone switches (SwitchEngineRequest) or points it back.
+   */
+  mismatch?: { boundTo: BoundEngine; current: BoundEngine };
+}
+
+/** A Docker engine as a storage directory remembers it. */
+export interface BoundEngine {
+  /** `docker info`'s ID: it stays with the engine's data root. */
+  id: string;
+  name: string;
+  /** Where it was reached (see DockerStatus.endpoint). */
+  endpoint: string;
 }
 
 export interface SidecarStatus {
@@ -192,6 +223,22 @@ export namespace StatusRequest {
   export const params = S.noParams;
   export const method = 'sandkasten/status';
   export const type = new RequestType<Record<string, never>, SidecarStatus, void>(method);
+}
+
+export interface SwitchEngineParams {
+  /** The ID of the engine to switch to, as `status` reported it: a switch never goes where nobody looked. */
+  engineId: string;
+}
+
+export namespace SwitchEngineRequest {
+  export const params = S.params({ engineId: S.string() });
+  export const method = 'sandkasten/switchEngine';
+  /**
+   * Sets this storage directory's state for the engine it was bound to aside (nothing on
+   * either engine is touched) and takes up the state it had for the new one, if any; the
+   * sidecar then restarts, and the next client starts it on the new engine.
+   */
+  export const type = new RequestType<SwitchEngineParams, null, void>(method);
 }
 
 export namespace ShutdownSidecarRequest {

@@ -1,16 +1,23 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { DockerStatus, ImageInfo } from '../client/protocol';
 import { conflict, imageMissing } from '../errors';
-import { resolveDockerEndpoint, type DockerEndpoint } from './connection';
+import { dockerClient, resolveDockerEndpoint, type DockerEndpoint, type EngineTransport } from './connection';
 import type { ContainerEvent, ContainerSpec, ContainerState, ContainerStats, Engine, EngineInfo, ExecOptions, ExecProcess, OwnContainer, OwnVolume, Role, RunOnceLimits, StatsSample } from './engine';
 import { ENGINE_TEXT_MAX_CHARS, ENGINE_WARNINGS_MAX, LABEL, RUN_ONCE_MAX_BYTES, SANDBOX_CAPABILITIES, SANDBOX_NOFILE, SANDBOX_NPROC, SANDBOX_TMPFS } from './engine';
-import { BindMountRefusedError, dockerCall, dockerMessage, dockerUnavailable, fromDockerError, isDockerUnreachable, statusCode } from './errors';
+import { BindMountRefusedError, dockerCall, dockerMessage, dockerUnavailable, fromDockerError, isDockerUnreachable, statusCode, unreachableReason, asSentence } from './errors';
 import { ExecGate } from './execGate';
 import { FrameParser } from './frames';
 
+/**
+ * How long `status` waits for the engine. Over ssh a look may need a new connection, which is a
+ * handshake plus `docker system dial-stdio` started on the remote host: seconds on a busy host.
+ */
 const PING_TIMEOUT_MS = 3000;
+const SSH_PING_TIMEOUT_MS = 10_000;
 const STOP_GRACE_SECONDS = 2;
 
 /** The Engine on a Docker engine, through dockerode: the only module that imports it. */
@@ -18,28 +25,54 @@ export class DockerEngine implements Engine {
   private readonly docker: Docker;
   private readonly execGate = new ExecGate();
   private readonly pingClient: Docker;
+  private identityKnown: Promise<{ engineId: string; engineName: string }> | undefined;
   readonly isLocal: boolean;
 
   constructor(
     readonly instanceId: string,
     private readonly endpoint: DockerEndpoint = resolveDockerEndpoint(),
   ) {
-    this.docker = new Docker(endpoint.options);
-    this.pingClient = new Docker({ ...endpoint.options, timeout: PING_TIMEOUT_MS });
-    this.isLocal = process.platform === 'linux' && endpoint.options.socketPath !== undefined;
+    this.docker = dockerClient(endpoint.options);
+    // Each look at the engine on a connection of its own: an engine that shuts down still serves
+    // kept-alive connections after it stopped taking new ones (see EngineHealth).
+    const pingTimeout = endpoint.transport === 'ssh' ? SSH_PING_TIMEOUT_MS : PING_TIMEOUT_MS;
+    this.pingClient = dockerClient({ ...endpoint.options, timeout: pingTimeout, ...freshConnections(endpoint) });
+    // Only a Unix socket can lead to this machine's own engine: FIFOs, bind mounts of host
+    // directories and the host firewall need that; tcp://, TLS and ssh:// engines get the fallbacks.
+    this.isLocal = process.platform === 'linux' && endpoint.transport === 'unix';
+  }
+
+  get transport(): EngineTransport {
+    return this.endpoint.transport;
   }
 
   async status(): Promise<DockerStatus> {
+    const { description: endpoint, transport } = this.endpoint;
+    if (this.endpoint.problem) return { available: false, endpoint, transport, error: `Docker is not reachable at ${endpoint}: ${asSentence(this.endpoint.problem)}` };
     try {
+      const started = performance.now();
       const version = await this.pingClient.version();
-      return { available: true, version: version.Version, endpoint: this.endpoint.description };
+      const roundTripMs = Math.round((performance.now() - started) * 10) / 10;
+      const identity = await this.identity();
+      return { available: true, version: version.Version, endpoint, transport, roundTripMs, ...identity };
     } catch (error) {
-      return {
-        available: false,
-        endpoint: this.endpoint.description,
-        error: `Docker is not reachable at ${this.endpoint.description} (${(error as Error).message}).`,
-      };
+      this.identityKnown = undefined; // the engine may come back as another one (reinstalled, re-pointed)
+      return { available: false, endpoint, transport, error: `Docker is not reachable at ${endpoint}: ${asSentence(unreachableReason(error))}` };
     }
+  }
+
+  /** Which engine this is: its ID stays with its data root, so a storage directory can be bound to it. */
+  async identity(): Promise<{ engineId: string; engineName: string }> {
+    if (!this.identityKnown) {
+      this.identityKnown = this.pingClient.info().then(
+        (info: { ID?: unknown; Name?: unknown }) => ({ engineId: engineText(info.ID), engineName: engineText(info.Name) }),
+        (error: unknown) => {
+          this.identityKnown = undefined;
+          throw error;
+        },
+      );
+    }
+    return this.identityKnown;
   }
 
   async runtimes(): Promise<string[]> {
@@ -432,6 +465,12 @@ export class DockerEngine implements Engine {
 }
 
 const containerSubject = (id: string) => `container ${id.slice(0, 12)}`;
+
+/** An agent that opens a new connection for every request, on Node's own sockets (ssh:// brings its own agent). */
+function freshConnections(endpoint: DockerEndpoint): { agent?: http.Agent } {
+  if (endpoint.transport === 'ssh') return {};
+  return { agent: endpoint.transport === 'tls' ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false }) };
+}
 
 interface NetworkInfo {
   Id: string;

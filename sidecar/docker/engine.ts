@@ -61,6 +61,8 @@ export interface Engine {
   readonly isLocal: boolean;
 
   status(): Promise<DockerStatus>;
+  /** The engine's ID (it stays with its data root) and host name: what a storage directory is bound to. */
+  identity(): Promise<{ engineId: string; engineName: string }>;
   /** The container runtimes the engine has, its default first. */
   runtimes(): Promise<string[]>;
   /** What `docker info` and `docker version` say of the engine, for diagnostics. */

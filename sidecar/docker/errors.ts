@@ -7,11 +7,46 @@ import { conflict, dockerUnavailableError, invalidInput, SandkastenError } from 
  */
 
 /** Errors from docker-modem when the engine's socket or port does not answer. */
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EPIPE']);
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE', 'ESSHFAILED']);
+
+/** Node's codes for an engine certificate the CA in ca.pem does not vouch for. */
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+]);
+
+function isTlsFailure(code: string): boolean {
+  return UNTRUSTED_CERTIFICATE_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code.startsWith('CERT_');
+}
 
 export function isDockerUnreachable(error: unknown): boolean {
   const code = (error as { code?: string })?.code;
-  return typeof code === 'string' && UNREACHABLE_CODES.has(code);
+  return typeof code === 'string' && (UNREACHABLE_CODES.has(code) || isTlsFailure(code));
+}
+
+/** `text` ending in exactly one full stop. */
+export function asSentence(text: string): string {
+  return `${text.trim().replace(/[.\s]+$/, '')}.`;
+}
+
+/** Why the engine cannot be reached, as a person would want it said (TLS and ssh in their words). */
+export function unreachableReason(error: unknown): string {
+  const code = (error as { code?: string })?.code ?? '';
+  const message = String((error as Error)?.message ?? error).split('\n')[0];
+  if (code === 'ESSHFAILED') return message;
+  if (UNTRUSTED_CERTIFICATE_CODES.has(code)) return `the engine's TLS certificate is not signed by the CA in ca.pem (certificate mismatch: ${message}); check DOCKER_CERT_PATH or the context`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the engine's TLS certificate is for another host name (${message})`;
+  if (code === 'CERT_HAS_EXPIRED') return `the engine's TLS certificate has expired`;
+  if (/alert (unknown ca|bad certificate|certificate required|certificate unknown|decrypt error)/i.test(message)) {
+    return 'the engine refused our client certificate: cert.pem is not signed by a CA the engine trusts (check DOCKER_CERT_PATH or the context)';
+  }
+  if (isTlsFailure(code)) return `the TLS handshake with the engine failed (${message})`;
+  return message;
 }
 
 export function statusCode(error: unknown): number | undefined {
@@ -46,7 +81,7 @@ export function dockerUnavailable(detail: string): SandkastenError {
  */
 export function fromDockerError(error: unknown, subject: string): unknown {
   if (error instanceof SandkastenError || error instanceof BindMountRefusedError) return error;
-  if (isDockerUnreachable(error)) return dockerUnavailable(`Docker is not reachable (${(error as Error).message}).`);
+  if (isDockerUnreachable(error)) return dockerUnavailable(`Docker is not reachable: ${asSentence(unreachableReason(error))}`);
   switch (statusCode(error)) {
     case 404:
       return conflict(`Docker has no ${subject} any more: it was removed outside Sandkasten (${dockerMessage(error)}).`);

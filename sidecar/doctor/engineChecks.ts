@@ -20,7 +20,25 @@ export function dockerCheck(docker: DockerStatus, info: EngineInfo | undefined, 
   if (!info) {
     return doctorCheck('docker', 'warn', `Docker ${docker.version ?? ''} answers at ${docker.endpoint}, but \`docker info\` failed: ${infoError ?? 'no answer'}.`, "Look at the engine's own log; `docker info` shows the same.");
   }
-  const facts = `Docker ${info.version}${info.apiVersion ? ` (API ${info.apiVersion})` : ''} at ${docker.endpoint}; ${info.operatingSystem || 'unknown OS'}, kernel ${info.kernelVersion || 'unknown'}.`;
+  if (docker.mismatch) {
+    const { boundTo, current } = docker.mismatch;
+    return doctorCheck(
+      'docker',
+      'fail',
+      `This storage directory belongs to Docker engine "${boundTo.name || boundTo.id}" (${boundTo.endpoint}), but Sandkasten now reaches "${current.name || current.id}" at ${docker.endpoint}: nothing that needs Docker runs until you choose.`,
+      '`sandkasten engine switch` moves it to the new engine (nothing on either engine is deleted; switching back finds everything as it was), or point Sandkasten back (the docker.host / docker.context settings, DOCKER_HOST, `docker context use`).',
+    );
+  }
+  const over = docker.transport ? ` over ${TRANSPORT_NAMES[docker.transport]}${docker.roundTripMs !== undefined ? `, ${docker.roundTripMs} ms round trip` : ''}` : '';
+  const facts = `Docker ${info.version}${info.apiVersion ? ` (API ${info.apiVersion})` : ''} at ${docker.endpoint}${over}; ${info.operatingSystem || 'unknown OS'}, kernel ${info.kernelVersion || 'unknown'}.`;
+  if (docker.transport === 'tcp') {
+    return doctorCheck(
+      'docker',
+      'warn',
+      `${facts} Plain TCP has neither encryption nor authentication: whoever reaches that port controls the engine and every sandbox on it.`,
+      'Use ssh:// (your ssh keys) or TLS with client certificates (DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH), as Docker recommends for a remote engine.',
+    );
+  }
   const release = /^(\d+)\.(\d+)/.exec(info.version);
   if (release && Number(release[1]) * 100 + Number(release[2]) < OLDEST_GOOD_RELEASE.major * 100 + OLDEST_GOOD_RELEASE.minor) {
     return doctorCheck('docker', 'warn', `${facts} Releases before ${OLDEST_GOOD_RELEASE.major}.${OLDEST_GOOD_RELEASE.minor} miss what sandboxes rely on (cgroup v2, current seccomp profiles).`, 'Upgrade Docker to a current release.');
@@ -31,13 +49,28 @@ export function dockerCheck(docker: DockerStatus, info: EngineInfo | undefined, 
   return doctorCheck('docker', 'pass', facts);
 }
 
+const TRANSPORT_NAMES: Record<NonNullable<DockerStatus['transport']>, string> = {
+  unix: 'a Unix socket',
+  npipe: 'a named pipe',
+  tcp: 'plain TCP',
+  tls: 'TLS',
+  ssh: 'ssh',
+};
+
 /** What to do when the engine does not answer, from where the sidecar looked and why it failed. */
 function unreachableFix(docker: DockerStatus): string {
   if (/EACCES|permission denied/i.test(docker.error ?? '')) {
     return 'Your user may not use the engine\'s socket: `sudo usermod -aG docker "$USER"`, then log in again (or use rootless Docker). Then run `sandkasten doctor` again.';
   }
-  if (docker.endpoint.startsWith('DOCKER_HOST=')) {
-    return `Start the engine that ${docker.endpoint} names, or unset DOCKER_HOST to use the default socket. Then run \`sandkasten doctor\` again.`;
+  if (docker.transport === 'ssh' && /ssh /.test(docker.error ?? '')) {
+    return 'Check that `ssh` reaches that host by itself (keys in your agent or ~/.ssh/config, its host key in known_hosts) and that the docker CLI is installed there; then run `sandkasten doctor` again.';
+  }
+  if (docker.transport === 'tls' && /certificate|TLS/i.test(docker.error ?? '')) {
+    return 'Check the certificates: DOCKER_CERT_PATH (or the Docker context) must hold the ca.pem that signed the engine\'s certificate, and a cert.pem/key.pem the engine trusts; then run `sandkasten doctor` again.';
+  }
+  const chosenBy = /\((DOCKER_HOST|DOCKER_CONTEXT|setting docker\.host|setting docker\.context|current Docker context)[^)]*\)$/.exec(docker.endpoint)?.[1];
+  if (chosenBy) {
+    return `Start the engine at ${docker.endpoint} (chosen by ${chosenBy}), or choose another one (the docker.host / docker.context settings, DOCKER_HOST, \`docker context use\`). Then run \`sandkasten doctor\` again.`;
   }
   return 'Start Docker: Docker Desktop, or `sudo systemctl start docker` (`sudo dockerd &` without systemd). For another engine, set DOCKER_HOST or `docker context use NAME`. Then run `sandkasten doctor` again.';
 }

@@ -37,6 +37,12 @@ export interface RunResult {
   shellEnded: boolean;
   /** The shell's working directory after the command; absent when the shell ended, or it is longer than MAX_REPORTED_CWD. */
   cwd?: string;
+  /**
+   * The shell's stream ended during the command with no word on how (no status, no exit
+   * code): the container stopped, or the connection to the engine was cut (`error`: the
+   * stream's own error, if it had one). `exitCode` is -1 then.
+   */
+  cut?: { error?: Error };
 }
 
 const MARKER_END = 0x1f;
@@ -196,10 +202,9 @@ export class CommandShell {
     });
     const shell = new CommandShell(engine, clock, containerId, origin, stream, pid);
     stream.on('data', (chunk: Buffer) => shell.parser.push(chunk));
-    const end = () => shell.onEnd();
-    stream.once('end', end);
-    stream.once('close', end);
-    stream.once('error', end);
+    stream.once('end', () => shell.onEnd({}));
+    stream.once('close', () => shell.onEnd({}));
+    stream.once('error', (error: Error) => shell.onEnd({ error }));
     return shell;
   }
 
@@ -429,7 +434,8 @@ export class CommandShell {
     });
   }
 
-  private onEnd(): void {
+  /** The shell is gone: its stream ended (`streamEnd`, with its error if any), or it was disposed of. */
+  private onEnd(streamEnd?: { error?: Error }): void {
     if (this.ended) return;
     this.ended = true;
     const running = this.running;
@@ -438,8 +444,11 @@ export class CommandShell {
       running.stdout.flush();
       this.deathScanner?.flush();
       running.stderr.flush();
-      const exitCode = this.origin.kind === 'exec' ? this.origin.process.exitCode().then((code) => code ?? -1) : Promise.resolve(-1);
-      void exitCode.catch(() => -1).then((code) => running.resolve({ exitCode: code, shellEnded: true }));
+      // A main shell's death is reported by its PID 1 (see shellDied): an end without it is a cut, as is an exec's without an exit code.
+      const exitCode = this.origin.kind === 'exec' ? this.origin.process.exitCode().catch(() => undefined) : Promise.resolve(undefined);
+      void exitCode.then((code) =>
+        running.resolve({ exitCode: code ?? -1, shellEnded: true, ...(code === undefined && streamEnd ? { cut: { error: streamEnd.error } } : {}) }),
+      );
     }
     for (const listener of this.endListeners) listener();
   }

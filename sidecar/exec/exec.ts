@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ExecParams } from '../client/protocol';
 import type { Engine } from '../docker/engine';
-import { conflict, invalidInput } from '../errors';
+import { CONFIRM_AFTER_MS } from '../docker/engineHealth';
+import { conflict, dockerUnavailableError, hasCode, invalidInput } from '../errors';
 import type { Sessions } from '../sessions';
 import type { Store } from '../store/store';
 import type { Clock } from '../util/clock';
@@ -140,6 +141,7 @@ export class Exec {
       try {
         const result = await Promise.race([run.result, abandoned]);
         if (role === 'session') shells.noteCwd(command.sessionId, result.shellEnded ? undefined : result.cwd);
+        if (result.cut) await this.failIfConnectionLost(containerId, result.cut.error);
         await sink.finish();
         workspaces.recordAccess(workspaceId, { commands: 1 });
         store.commitSoon(); // statistics: not worth a durable write per command
@@ -165,6 +167,35 @@ export class Exec {
       sink.dispose?.();
       if (command.cleanShell) shell?.dispose();
       releaseSideShell?.();
+    }
+  }
+
+  /**
+   * The command's shell stream was cut. When the container stopped, that is the command's end
+   * (exit code -1, as always); when the engine does not answer, or the stream broke while the
+   * container runs on, the connection went: whether the command finished is unknown, and
+   * saying -1 would be a guess. The shell is gone either way: the next command gets a new one.
+   */
+  private async failIfConnectionLost(containerId: string, streamError?: Error): Promise<void> {
+    const why = streamError ? ` (${streamError.message.split('\n')[0]})` : '';
+    const inspect = () => this.deps.engine.inspectContainer(containerId);
+    let state: Awaited<ReturnType<Engine['inspectContainer']>>;
+    try {
+      // Asked again after a moment: the first ask may take a kept-alive connection that broke with the shell's.
+      state = await inspect().catch(async (error: unknown) => {
+        if (!hasCode(error, 'DockerUnavailable')) throw error;
+        await this.deps.clock.sleep(CONFIRM_AFTER_MS);
+        return inspect();
+      });
+    } catch (error) {
+      if (!hasCode(error, 'DockerUnavailable')) return;
+      throw dockerUnavailableError(
+        `The connection to the Docker engine was lost while the command ran${why}, and the engine does not answer now: whether the command finished is unknown. The session waits for the engine; run the command again once it is back.`,
+        (error as Error).message,
+      );
+    }
+    if (streamError && state?.running && !state.paused) {
+      throw dockerUnavailableError(`The connection to the Docker engine was cut while the command ran${why}: whether the command finished is unknown. The session is fine; its next command runs in a new shell.`);
     }
   }
 

@@ -51,7 +51,12 @@ export class Processes {
         const shell = await CommandShell.open(engine, clock, containerId);
         process.shell = shell;
         process.run = shell.run({ role: 'side', command: { line }, onOutput: (stream, data) => output.append(stream, data, clock.now()) });
-        exitCode = (await process.run.result).exitCode;
+        const result = await process.run.result;
+        exitCode = result.exitCode;
+        if (result.cut) {
+          const why = result.cut.error ? ` (${result.cut.error.message.split('\n')[0]})` : '';
+          output.append('stderr', Buffer.from(`sandkasten: the process's stream ended without its exit status${why}: its container stopped, or the connection to the Docker engine was cut.\n`), clock.now());
+        }
       } catch (error) {
         output.append('stderr', Buffer.from(`sandkasten: the process could not start: ${(error as Error).message}\n`), clock.now());
         exitCode = 127;

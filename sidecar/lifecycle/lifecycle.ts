@@ -36,8 +36,8 @@ export interface LifecycleDependencies {
  */
 export class Lifecycle {
   private readonly rounds: Repeating;
-  /** When this sidecar started: sessions count as used then (activity is not kept across restarts). */
-  private readonly startedAt: number;
+  /** When this sidecar started, or the engine came back: sessions count as used then (activity is not kept across restarts). */
+  private startedAt: number;
   private lastPrune = Number.NEGATIVE_INFINITY;
   /** One round at a time: the schedule and `run` on demand never overlap. */
   private running: Promise<LifecycleActionInfo[]> | undefined;
@@ -57,6 +57,14 @@ export class Lifecycle {
 
   stop(): void {
     this.rounds.stop();
+  }
+
+  /**
+   * The Docker engine is back after it was away: nobody could use a session meanwhile, so
+   * each counts as used now, as after a restart, and none is frozen or stopped for the gap.
+   */
+  countAsUsedNow(): void {
+    this.startedAt = this.deps.clock.now();
   }
 
   /** A changed `lifecycle.checkSeconds` takes effect now. */

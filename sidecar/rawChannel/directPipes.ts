@@ -163,6 +163,11 @@ export class DirectPipes {
     private readonly lookUp: (containerId: string) => Promise<string | undefined>,
   ) {}
 
+  /** Whether new containers get a pipe directory (for `status`: which output path is in use). */
+  get offered(): boolean {
+    return this.engineIsLocal && !this.refused;
+  }
+
   /** A new, empty directory to mount into a container about to be created; undefined when pipes are off. */
   newDirectory(): string | undefined {
     if (!this.engineIsLocal || this.refused) return undefined;

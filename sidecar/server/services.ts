@@ -54,4 +54,6 @@ export interface Services {
   api: { info(): Promise<ApiInfo>; rotateToken(): Promise<ApiInfo> };
   status(): Promise<SidecarStatus>;
   shutdown(reason: string): Promise<void>;
+  /** Moves the storage directory to the engine answering now (see EngineBinding); the sidecar restarts. */
+  switchEngine(engineId: string): Promise<void>;
 }

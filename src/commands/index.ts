@@ -23,6 +23,7 @@ import { JoinedSessionItem, ProcessItem, SessionItem, TerminalItem, WorkspaceIte
 import { openDashboard } from '../dashboard/dashboardPanel';
 import { copyApiEndpoint } from './api';
 import { runDiagnostics } from './diagnostics';
+import { chooseEngine, EngineMismatchPrompt } from './engine';
 import { runCommand } from './exec';
 import { openWorkspaceFiles } from './files';
 import { showMenu } from './menu';
@@ -97,6 +98,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   'sandkasten.retry': (ctx) => ctx.start(),
   'sandkasten.showLogs': (ctx) => ctx.output.show(),
   'sandkasten.runDiagnostics': runDiagnostics,
+  'sandkasten.chooseEngine': chooseEngine,
   'sandkasten.menu': showMenu,
   'sandkasten.workspaces.loadMore': (ctx) => ctx.views?.loadMoreWorkspaces(),
   'sandkasten.api.copy': copyApiEndpoint,
@@ -153,8 +155,8 @@ export function registerCommands(ctx: Ctx): void {
       }),
     );
   }
-  // Not commands, but they act for the person like them: join-request questions, join links, ports that start listening.
-  ctx.pushExtensionCleanup(new ShareNotifications(ctx), registerJoinLinkHandler(ctx), new PortNotifications(ctx));
+  // Not commands, but they act for the person like them: join-request questions, join links, ports that start listening, another engine.
+  ctx.pushExtensionCleanup(new ShareNotifications(ctx), registerJoinLinkHandler(ctx), new PortNotifications(ctx), new EngineMismatchPrompt(ctx));
   const declared = new Set<string>((ctx.extension.extension.packageJSON.contributes?.commands ?? []).map((c: { command: string }) => c.command));
   const missing = Object.keys(COMMANDS).filter((id) => !declared.has(id));
   if (missing.length > 0) ctx.output.error(`Commands missing from package.json: ${missing.join(', ')}`);

@@ -10,6 +10,7 @@ export async function showMenu(ctx: Ctx): Promise<void> {
     { label: '$(broadcast) Share Session…', command: 'sandkasten.shareSession' },
     { label: '$(live-share) Join Shared Session…', command: 'sandkasten.joinSharedSession' },
     { label: '$(dashboard) Open Dashboard', command: 'sandkasten.openDashboard' },
+    { label: '$(server-environment) Choose Docker Engine…', command: 'sandkasten.chooseEngine' },
     { label: '$(output) Show Logs', command: 'sandkasten.showLogs' },
     { label: '$(key) Copy API Endpoint and Token', command: 'sandkasten.api.copy' },
     ...(ctx.state === 'ready' ? [] : [{ label: '$(debug-restart) Retry Connecting to Docker', command: 'sandkasten.retry' }]),

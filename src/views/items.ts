@@ -106,12 +106,15 @@ export class SessionItem extends vscode.TreeItem {
     const state = sessionStateWord(session);
     const frozen = state === 'frozen';
     const { share } = shown;
-    this.description = `${state}${share ? ` · ${shareDescription(share)}` : ''} · ${shortId(session.id)}${originMark(session.origin)}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
+    // While the engine does not answer, a live session keeps its state, marked: nothing in it can be reached.
+    const away = session.engineUnreachable ? 'engine unreachable · ' : '';
+    this.description = `${away}${state}${share ? ` · ${shareDescription(share)}` : ''} · ${shortId(session.id)}${originMark(session.origin)}${session.stateReason ? ` · ${session.stateReason}` : ''}`;
     this.accessibilityInformation = {
-      label: `Session ${shortId(session.id)} of workspace ${session.workspaceName}, ${state}${share ? `, shared with ${guestCount(share.participants.length)}` : ''}${session.stateReason ? `, ${session.stateReason}` : ''}${originSentence(session.origin)}`,
+      label: `Session ${shortId(session.id)} of workspace ${session.workspaceName}, ${state}${session.engineUnreachable ? ', the Docker engine is unreachable' : ''}${share ? `, shared with ${guestCount(share.participants.length)}` : ''}${session.stateReason ? `, ${session.stateReason}` : ''}${originSentence(session.origin)}`,
     };
-    this.iconPath =
-      session.state === 'running'
+    this.iconPath = session.engineUnreachable
+      ? new vscode.ThemeIcon('debug-disconnect', new vscode.ThemeColor('editorWarning.foreground'))
+      : session.state === 'running'
         ? new vscode.ThemeIcon('vm-running', new vscode.ThemeColor('testing.iconPassed'))
         : session.state === 'starting'
           ? new vscode.ThemeIcon('loading~spin')
@@ -127,6 +130,7 @@ export class SessionItem extends vscode.TreeItem {
         `**${session.workspaceName}** — session \`${session.id}\` on \`${session.workspaceId}\``,
         '',
         `State: ${state}${session.stateReason ? ` — ${session.stateReason}` : ''}${session.fromPool ? ' (from the warm pool)' : ''}  `,
+        ...(session.engineUnreachable ? ['The Docker engine does not answer: the session waits for it, nothing is removed meanwhile, and it is used again once the engine is back.  '] : []),
         ...(frozen ? ['Its processes and memory are kept; a command, a keystroke or opening a terminal thaws it.  '] : []),
         `Image: \`${session.image}\`  `,
         `Container: \`${session.containerId?.slice(0, 12) ?? '—'}\`  `,

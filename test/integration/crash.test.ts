@@ -8,6 +8,7 @@ import {
   exec,
   inspectContainer,
   instanceObjects,
+  onEngine,
   P,
   TEST_IMAGE,
   sleep,
@@ -17,7 +18,7 @@ import {
   waitForExit,
 } from './harness';
 
-describe('a sidecar killed with kill -9', () => {
+describe(onEngine('a sidecar killed with kill -9'), () => {
   const sidecar = useSidecar();
 
   it('comes back with the workspace and the session that were acknowledged just before the kill', async () => {

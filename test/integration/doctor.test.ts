@@ -143,8 +143,8 @@ describe('diagnostics with Docker out of reach', () => {
     const report = parsed(result);
     const checks = byId(report);
     assert.equal(checks.docker.status, 'fail');
-    assert.match(checks.docker.detail, /not reachable at DOCKER_HOST=unix:\/\/\/tmp\/sandkasten-doctor-no-docker\.sock/);
-    assert.match(checks.docker.fix ?? '', /unset DOCKER_HOST/);
+    assert.match(checks.docker.detail, /not reachable at unix:\/\/\/tmp\/sandkasten-doctor-no-docker\.sock \(DOCKER_HOST\)/);
+    assert.match(checks.docker.fix ?? '', /chosen by DOCKER_HOST/);
     for (const id of ['storage-driver', 'cgroups', 'images', 'pool', 'hardening', 'network', 'runtime'] as const) {
       assert.equal(checks[id].status, 'skip', `${id}: ${checks[id].detail}`);
     }
@@ -153,7 +153,7 @@ describe('diagnostics with Docker out of reach', () => {
 
     const human = await runCli(home, ['doctor'], env);
     assert.equal(human.code, 1);
-    assert.match(human.stdout, /^FAIL {2}Docker engine: .*\n {6}fix: Start the engine that DOCKER_HOST=/m);
+    assert.match(human.stdout, /^FAIL {2}Docker engine: .*\n {6}fix: Start the engine at unix:\/\/\/tmp\/sandkasten-doctor-no-docker\.sock \(DOCKER_HOST\)/m);
     assert.match(human.stdout, /^SKIP {2}Images: Skipped: Docker is not reachable/m);
   });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { exec, expectError, P, useSidecar, waitFor } from './harness';
+import { exec, expectError, onEngine, P, useSidecar, waitFor } from './harness';
 
-describe('exec in a session against the real Docker engine', () => {
+describe(onEngine('exec in a session against the real Docker engine'), () => {
   const sidecar = useSidecar();
   let session: P.SessionInfo;
 

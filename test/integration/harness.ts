@@ -14,6 +14,7 @@ import Docker from 'dockerode';
 import { ResponseError, SidecarClient } from '../../sidecar/client/sidecarClient';
 import { homePaths } from '../../sidecar/client/home';
 import * as P from '../../sidecar/client/protocol';
+import { remoteDocker, testEngine } from '../support/remoteEngine';
 
 export { P, ResponseError, SidecarClient };
 
@@ -24,8 +25,22 @@ export const TEST_IMAGE = 'sandkasten-test/busybox:latest';
 /** The label every object of one storage directory carries. */
 export const INSTANCE_LABEL = 'sandkasten.instance';
 
-/** Docker as the tests see it: only for assertions and for staging crashes, never mocked. */
-export const docker = new Docker();
+/**
+ * The engine this test process runs against: undefined for the local one, 'tls' or 'ssh' when
+ * an entry file in test/remote pointed it at the second engine (see test/support/remoteEngine).
+ */
+export const TEST_ENGINE = testEngine();
+
+/**
+ * Docker as the tests see it: only for assertions and for staging crashes, never mocked. The
+ * same engine the sidecar uses (the second engine through its own socket when remote).
+ */
+export const docker = TEST_ENGINE ? remoteDocker() : new Docker();
+
+/** A suite's title, saying which engine it runs against when that is not the local one. */
+export function onEngine(title: string): string {
+  return TEST_ENGINE ? `${title} (remote engine over ${TEST_ENGINE === 'tls' ? 'TLS' : 'ssh'})` : title;
+}
 
 const POLL_INTERVAL_MS = 100;
 const POLL_LIMIT_MS = 30_000;
@@ -130,12 +145,13 @@ function hostFirewallRules(instanceId: string): string[] {
 /** The containers, volumes and networks labelled with one instance, straight from Docker. */
 export async function instanceObjects(
   instanceId: string,
+  engine: Docker = docker,
 ): Promise<{ containers: Docker.ContainerInfo[]; volumes: Docker.VolumeInspectInfo[]; networks: Docker.NetworkInspectInfo[] }> {
   const filters = { label: [`${INSTANCE_LABEL}=${instanceId}`] };
   const [containers, volumes, networks] = await Promise.all([
-    docker.listContainers({ all: true, filters }),
-    docker.listVolumes({ filters }),
-    docker.listNetworks({ filters }),
+    engine.listContainers({ all: true, filters }),
+    engine.listVolumes({ filters }),
+    engine.listNetworks({ filters }),
   ]);
   return { containers, volumes: volumes.Volumes ?? [], networks };
 }
@@ -175,6 +191,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Fail at once, with a clear message, when the sidecar cannot reach Docker (default true). */
   requireDocker?: boolean;
+  /** The engine that `env` points the sidecar at, for the clean-up's checks (default: `docker`). */
+  docker?: Docker;
 }
 
 /**
@@ -211,8 +229,16 @@ export class SidecarHarness {
       if (!this.options.home) fs.rmSync(this.home, { recursive: true, force: true });
       assert.fail(
         `The Docker engine is not reachable (${(this.status.docker.error ?? this.status.docker.endpoint).replace(/\.$/, '')}). ` +
-          'Run `bash scripts/docker-up.sh` (and `bash scripts/build-test-image.sh`); integration tests never skip.',
+          (TEST_ENGINE
+            ? 'Run `bash scripts/remote-engine.sh up`; integration tests never skip.'
+            : 'Run `bash scripts/docker-up.sh` (and `bash scripts/build-test-image.sh`); integration tests never skip.'),
       );
+    }
+    // A suite meant for the second engine really runs there, on the path a remote engine allows.
+    if (TEST_ENGINE && !this.options.env && this.status.docker.available) {
+      assert.equal(this.status.docker.transport, TEST_ENGINE, `the sidecar reaches the second engine over ${TEST_ENGINE} (${this.status.docker.endpoint})`);
+      assert.equal(this.status.docker.outputPath, 'relayed', 'output from a remote engine is relayed: no FIFOs on this machine');
+      assert.equal(this.status.hostIsolation.enforced, false, "a remote engine's firewall is not the sidecar's to change");
     }
   }
 
@@ -318,12 +344,13 @@ export class SidecarHarness {
       if (this.pid && !processGone(this.pid)) process.kill(this.pid, 'SIGKILL');
       this.closeClients();
     }
-    const left = this.instanceId ? await instanceObjects(this.instanceId) : { containers: [], volumes: [], networks: [] };
+    const engine = this.options.docker ?? docker;
+    const left = this.instanceId ? await instanceObjects(this.instanceId, engine) : { containers: [], volumes: [], networks: [] };
     await Promise.all([
-      ...left.containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)),
-      ...left.volumes.map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)),
+      ...left.containers.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)),
+      ...left.volumes.map((v) => engine.getVolume(v.Name).remove({ force: true }).catch(() => undefined)),
     ]);
-    await Promise.all(left.networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+    await Promise.all(left.networks.map((n) => engine.getNetwork(n.Id).remove().catch(() => undefined)));
     // Host firewall rules of its sandbox network go with the network (root only: see HostFirewall).
     const firewallRules = this.instanceId && process.getuid?.() === 0 ? hostFirewallRules(this.instanceId) : [];
     const log = this.logTail();

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { containerProbes, execLine, SAFETY_TIMEOUT_MS } from './execSupport';
-import { docker, exec, expectError, P, useSidecar } from './harness';
+import { docker, exec, expectError, onEngine, P, useSidecar } from './harness';
 
-describe('exec in a persistent shell against the real Docker engine', () => {
+describe(onEngine('exec in a persistent shell against the real Docker engine'), () => {
   const sidecar = useSidecar();
   const { waitUntilRunning, waitUntilGone } = containerProbes(sidecar);
   let shared: P.SessionInfo;

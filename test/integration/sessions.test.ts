@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { exec, inspectContainer, P, TEST_IMAGE, useSidecar, volumeExists } from './harness';
+import { exec, inspectContainer, onEngine, P, TEST_IMAGE, useSidecar, volumeExists } from './harness';
 
-describe('sessions against the real Docker engine', () => {
+describe(onEngine('sessions against the real Docker engine'), () => {
   const sidecar = useSidecar();
 
   const start = (workspaceId: string) => sidecar.startSession(workspaceId);

@@ -7,6 +7,7 @@ import {
   docker,
   exec,
   expectError,
+  onEngine,
   P,
   TEST_IMAGE,
   useSidecar,
@@ -42,7 +43,7 @@ async function imageExists(image: string): Promise<boolean> {
   }
 }
 
-describe('terminals against the real Docker engine', () => {
+describe(onEngine('terminals against the real Docker engine'), () => {
   const sidecar = useSidecar();
   let session: P.SessionInfo;
   let watcher: TerminalWatcher;
@@ -202,7 +203,7 @@ describe('terminals against the real Docker engine', () => {
 });
 
 /** Restores: the shell is gone, its cwd, exported variables and history come back. */
-describe('terminal restore against the real Docker engine', () => {
+describe(onEngine('terminal restore against the real Docker engine'), () => {
   const sidecar = useSidecar();
 
   /** Leaves a terminal in /tmp with SK_COLOR exported and a remembered command. */

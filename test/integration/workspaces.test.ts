@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { docker, expectError, instanceObjects, P, TEST_IMAGE, useSidecar, volumeExists, waitFor } from './harness';
+import { docker, expectError, instanceObjects, onEngine, P, TEST_IMAGE, useSidecar, volumeExists, waitFor } from './harness';
 
-describe('workspaces against the real Docker engine', () => {
+describe(onEngine('workspaces against the real Docker engine'), () => {
   const sidecar = useSidecar();
 
   it('creates a workspace whose id is its name followed by 8 hex digits', async () => {

@@ -101,11 +101,36 @@ describe('the Docker engine check', () => {
     assert.match(check.fix ?? '', /DOCKER_HOST/);
   });
 
-  it('points at DOCKER_HOST when that is where it looked, and at the docker group when the socket is refused', () => {
-    const viaHost = dockerCheck({ available: false, endpoint: 'DOCKER_HOST=unix:///tmp/nothing.sock', error: 'connect ENOENT /tmp/nothing.sock' }, undefined, undefined);
-    assert.match(viaHost.fix ?? '', /unset DOCKER_HOST/);
+  it('points at what chose the engine (DOCKER_HOST, a setting, a context), and at the docker group when the socket is refused', () => {
+    const viaHost = dockerCheck({ available: false, endpoint: 'unix:///tmp/nothing.sock (DOCKER_HOST)', error: 'connect ENOENT /tmp/nothing.sock' }, undefined, undefined);
+    assert.match(viaHost.fix ?? '', /chosen by DOCKER_HOST/);
+    const viaSetting = dockerCheck({ available: false, endpoint: 'tcp://box:2375 (setting docker.host)', transport: 'tcp', error: 'connect ECONNREFUSED' }, undefined, undefined);
+    assert.match(viaSetting.fix ?? '', /chosen by setting docker\.host/);
+    const viaContext = dockerCheck({ available: false, endpoint: 'tcp://box:2376 (current Docker context "box")', transport: 'tls', error: 'connect ECONNREFUSED' }, undefined, undefined);
+    assert.match(viaContext.fix ?? '', /current Docker context/);
     const denied = dockerCheck({ available: false, endpoint: '/var/run/docker.sock', error: 'connect EACCES /var/run/docker.sock' }, undefined, undefined);
     assert.match(denied.fix ?? '', /usermod -aG docker/);
+  });
+
+  it('says how to fix ssh and TLS failures, warns about plain TCP and fails on an engine the storage directory does not belong to', () => {
+    const ssh = dockerCheck({ available: false, endpoint: 'ssh://me@box (DOCKER_HOST)', transport: 'ssh', error: 'Docker is not reachable at ssh://me@box: ssh to me@box was refused.' }, undefined, undefined);
+    assert.match(ssh.fix ?? '', /known_hosts/);
+    const tls = dockerCheck({ available: false, endpoint: 'tcp://box:2376 (DOCKER_HOST)', transport: 'tls', error: "the engine's TLS certificate is not signed by the CA in ca.pem" }, undefined, undefined);
+    assert.match(tls.fix ?? '', /DOCKER_CERT_PATH/);
+    const plain = dockerCheck({ ...AVAILABLE, transport: 'tcp', roundTripMs: 3 }, engineInfo({}), undefined);
+    assert.equal(plain.status, 'warn');
+    assert.match(plain.detail, /plain TCP, 3 ms round trip.*controls the engine/);
+    const overSsh = dockerCheck({ ...AVAILABLE, transport: 'ssh', roundTripMs: 12.5 }, engineInfo({}), undefined);
+    assert.equal(overSsh.status, 'pass');
+    assert.match(overSsh.detail, /over ssh, 12\.5 ms round trip/);
+    const mismatch = dockerCheck(
+      { ...AVAILABLE, mismatch: { boundTo: { id: 'A', name: 'laptop', endpoint: 'unix:///var/run/docker.sock' }, current: { id: 'B', name: 'build-box', endpoint: 'ssh://me@box' } } },
+      engineInfo({}),
+      undefined,
+    );
+    assert.equal(mismatch.status, 'fail');
+    assert.match(mismatch.detail, /"laptop".*"build-box"/);
+    assert.match(mismatch.fix ?? '', /sandkasten engine switch/);
   });
 
   it('warns about an old engine, about its own warnings, and when `docker info` fails', () => {

@@ -10,6 +10,10 @@ export function registerDaemonHandlers({ handle, services }: HandlerContext): vo
     setImmediate(() => void services.shutdown('requested by a client'));
     return null;
   });
+  handle(P.SwitchEngineRequest, async (params) => {
+    await services.switchEngine(params.engineId);
+    return null;
+  });
   handle(P.PoolStatusRequest, () => services.pool.status());
   handle(P.ApiInfoRequest, () => services.api.info());
   handle(P.RotateApiTokenRequest, () => services.api.rotateToken());

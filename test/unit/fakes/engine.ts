@@ -205,6 +205,14 @@ export class FakeEngine implements Engine {
     return this.available ? { available: true, version: 'fake', endpoint: 'fake://engine' } : { available: false, endpoint: 'fake://engine', error: 'The fake engine is off.' };
   }
 
+  /** Which engine this fake claims to be (tests of the engine binding change it). */
+  engineId = 'fake-engine-id';
+
+  async identity(): Promise<{ engineId: string; engineName: string }> {
+    await this.enter('identity', []);
+    return { engineId: this.engineId, engineName: 'fake' };
+  }
+
   async requireAvailable(): Promise<void> {
     await this.enter('requireAvailable', []);
     this.checkAvailable();
@@ -470,7 +478,10 @@ export class FakeEngine implements Engine {
     return {
       stream: shell,
       resize: async () => undefined,
-      exitCode: async () => shell.exitCode,
+      exitCode: async () => {
+        this.checkAvailable(); // asked over a new connection
+        return shell.exitCode;
+      },
     };
   }
 
@@ -495,6 +506,35 @@ export class FakeEngine implements Engine {
     const followers = [...this.eventFollowers];
     this.eventFollowers.clear();
     for (const follower of followers) follower.onEnd(error);
+  }
+
+  /**
+   * The engine stops as dockerd does: its API first, then its containers (their die events
+   * still reach the open event streams), then those streams break. `startUp` brings it back
+   * with its containers stopped (no live-restore).
+   */
+  shutDown(): void {
+    this.available = false;
+    for (const container of this.containers.values()) {
+      if (!container.running) continue;
+      container.running = false;
+      container.paused = false;
+      this.endShells(container);
+      this.emitContainerEvent({ containerId: container.id, action: 'die', exitCode: 143 });
+    }
+    this.endContainerEvents(new Error('aborted'));
+  }
+
+  startUp(): void {
+    this.available = true;
+  }
+
+  /** The connections to the engine break (its ssh processes killed): every open stream fails with `error`; the engine runs on. */
+  cutConnections(error: Error): void {
+    for (const container of this.containers.values()) {
+      for (const shell of container.shells) if (shell.alive) shell.destroy(error);
+    }
+    this.endContainerEvents(error);
   }
 
   async runOnce(id: string, command: string[]): Promise<string> {

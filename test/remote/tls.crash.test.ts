@@ -1,0 +1,3 @@
+// test/integration/crash.test.ts against the second engine over TLS.
+import './tls';
+import '../integration/crash.test';

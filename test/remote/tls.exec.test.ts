@@ -1,0 +1,3 @@
+// test/integration/exec.test.ts against the second engine over TLS.
+import './tls';
+import '../integration/exec.test';

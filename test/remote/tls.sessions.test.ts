@@ -1,0 +1,3 @@
+// test/integration/sessions.test.ts against the second engine over TLS.
+import './tls';
+import '../integration/sessions.test';

@@ -1,0 +1,3 @@
+// test/integration/terminals.test.ts against the second engine over TLS.
+import './tls';
+import '../integration/terminals.test';
