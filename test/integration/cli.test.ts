@@ -3,17 +3,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { CLI_SCRIPT, docker, P, runCli, SidecarHarness, TEST_IMAGE, useSidecar, waitFor, waitForExit, type CliResult } from './harness';
+import { CLI_SCRIPT, cliJson, docker, P, runCli, SidecarHarness, TEST_IMAGE, useSidecar, waitFor, waitForExit } from './harness';
 
 /** Parses the stdout of a `--json` command, with the whole result in the failure message. */
-function json<T>(result: CliResult): T {
-  assert.equal(result.code, 0, `exit code 0 expected; stderr: ${result.stderr}`);
-  try {
-    return JSON.parse(result.stdout) as T;
-  } catch {
-    assert.fail(`stdout is not JSON: ${result.stdout}`);
-  }
-}
+const json = cliJson;
 
 describe('the sandkasten command line', () => {
   // The CLI starts the sidecar; the harness connects only at the end, to clean up.

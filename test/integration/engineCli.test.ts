@@ -13,20 +13,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { remoteDocker, REMOTE_ENGINE_SOCKET } from '../support/remoteEngine';
-import { docker, instanceObjects, runCli, useSidecar, type CliResult, type P } from './harness';
+import { cliJson, docker, instanceObjects, runCli, useSidecar, type CliResult, type P } from './harness';
 
 const SECOND_ENGINE = `unix://${REMOTE_ENGINE_SOCKET}`;
 const CONTEXT = 'sk-second-engine';
 
 /** The stdout of a `--json` command, parsed, with the whole result in the failure message. */
-function json<T>(result: CliResult): T {
-  assert.equal(result.code, 0, `exit code 0 expected; stderr: ${result.stderr}`);
-  try {
-    return JSON.parse(result.stdout) as T;
-  } catch {
-    assert.fail(`stdout is not JSON: ${result.stdout}`);
-  }
-}
+const json = cliJson;
 
 function ok(result: CliResult): string {
   assert.equal(result.code, 0, `exit code 0 expected; stderr: ${result.stderr}`);

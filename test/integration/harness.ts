@@ -452,6 +452,16 @@ export function runCli(home: string, args: string[], env: NodeJS.ProcessEnv = pr
   });
 }
 
+/** A CLI run that must succeed with JSON on stdout, parsed. */
+export function cliJson<T>(result: CliResult): T {
+  assert.equal(result.code, 0, `exit code 0 expected; stderr: ${result.stderr}`);
+  try {
+    return JSON.parse(result.stdout) as T;
+  } catch {
+    assert.fail(`stdout is not JSON: ${result.stdout}`);
+  }
+}
+
 /**
  * The mounts left under the instance's workspace slot directory (see WorkspaceSlots), which
  * are then unmounted and the directory removed, so a failed test leaks no mount either.

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { DockerStatus } from '../../sidecar/client/protocol';
 import { EngineBinding } from '../../sidecar/engineBinding';
 import { hasCode, type SandkastenError } from '../../sidecar/errors';
@@ -10,20 +9,12 @@ import { engineDirectoryName, ParkedStates } from '../../sidecar/store/parkedSta
 import { Store } from '../../sidecar/store/store';
 import { FakeClock } from './fakes/clock';
 import { FakeEngine } from './fakes/engine';
+import { useTempDirectories } from '../support/tempDirectories';
 
 const LOCAL = 'unix:///var/run/docker.sock';
 const REMOTE = 'ssh://me@build-box (setting docker.host)';
 
-const temporary: string[] = [];
-after(() => {
-  for (const directory of temporary) fs.rmSync(directory, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-binding-'));
-  temporary.push(directory);
-  return directory;
-}
+const tempDir = useTempDirectories('sk-binding-');
 
 /** An in-memory store whose commits are counted. */
 async function countingStore(): Promise<{ store: Store; commits: () => number }> {

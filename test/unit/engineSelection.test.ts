@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Docker from 'dockerode';
 import { SETTINGS } from '../../sidecar/client/configSchema';
 import { ConfigStore } from '../../sidecar/config';
@@ -13,17 +12,9 @@ import { DockerEngine } from '../../sidecar/docker/dockerEngine';
 import { asSentence, fromDockerError, isDockerUnreachable, unreachableReason } from '../../sidecar/docker/errors';
 import { explainSshFailure, parseSshHost, sshArguments, SshAgent, type SshTarget } from '../../sidecar/docker/sshTransport';
 import { hasCode } from '../../sidecar/errors';
+import { useTempDirectories } from '../support/tempDirectories';
 
-const temporary: string[] = [];
-after(() => {
-  for (const directory of temporary) fs.rmSync(directory, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-engine-'));
-  temporary.push(directory);
-  return directory;
-}
+const tempDir = useTempDirectories('sk-engine-');
 
 interface ContextSpec {
   name: string;

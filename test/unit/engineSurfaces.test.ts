@@ -9,9 +9,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { contextEntries, dockerStatusLines, formatEngineReport, switchQuestion } from '../../cli/engine';
 import { dockerContextNames } from '../../sidecar/client/dockerContexts';
 import {
@@ -29,17 +28,9 @@ import type { BoundEngine, DockerStatus } from '../../sidecar/client/protocol';
 import { sidecarPid, waitUntilReleased } from '../../sidecar/client/sidecarRestart';
 import { resolveDockerEndpoint } from '../../sidecar/docker/connection';
 import { AskedMismatches, engineAddressProblem, engineDetails, enginePicks, mismatchDetails, mismatchQuestion, pointBackOffer } from '../../src/engineText';
+import { useTempDirectories } from '../support/tempDirectories';
 
-const temporary: string[] = [];
-after(() => {
-  for (const directory of temporary) fs.rmSync(directory, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-surfaces-'));
-  temporary.push(directory);
-  return directory;
-}
+const tempDir = useTempDirectories('sk-surfaces-');
 
 /** A Docker config directory as the docker CLI lays it out, with these contexts. */
 function dockerConfig(contexts: Array<{ name: string; host: string }>, current?: string): string {
