@@ -4,17 +4,19 @@
  * Needs a Docker engine and the test image (npm run docker:up && npm run image:test) and
  * the bundles (npm run build).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { CancellationTokenSource, SidecarClient } from '../sidecar/client/sidecarClient';
 import * as P from '../sidecar/client/protocol';
+import { cleanUpRun, containerIdOf, dockerCli, measureExecTrue, measureRawStream, startAndRun as startAndRunWith, timeDockerRun, waitForPool } from './engineRows';
 import { measureHttpApi } from './httpApi';
 import { measureLifecycle } from './lifecycle';
 import { formatThroughput as formatPortThroughput, measurePorts } from './ports';
 import { measureShare } from './share';
+import { formatRemote, measureRemoteEngines, type RemoteFigures } from './remoteEngine';
 import { measureScale } from './scale';
 import { measureTerminalEcho } from './terminalEcho';
 import { formatRows, percentile, time, type Row } from './stats';
@@ -28,7 +30,7 @@ const STREAM_RUNS = Number(process.env.BENCH_STREAM_RUNS ?? 3);
 const root = path.join(__dirname, '..');
 const sidecarScript = path.join(root, 'dist', 'sidecar.js');
 
-const docker = (...args: string[]) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
+const docker = dockerCli();
 
 async function main(): Promise<void> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'skb-'));
@@ -40,12 +42,7 @@ async function main(): Promise<void> {
     workspaces.push(workspace.id);
     return workspace.id;
   };
-  const startAndRun = async (start: () => Promise<P.SessionInfo>) => {
-    const session = await start();
-    const result = await client.request(P.ExecRequest.type, { sessionId: session.id, command: ['true'] });
-    if (result.exitCode !== 0) throw new Error('the first command failed');
-    return session;
-  };
+  const startAndRun = (start: () => Promise<P.SessionInfo>) => startAndRunWith(client, start);
   try {
     const status = await client.request(P.StatusRequest.type, {});
     if (!status.docker.available) throw new Error(`Docker is not reachable: ${status.docker.error}`);
@@ -65,14 +62,9 @@ async function main(): Promise<void> {
     const network = `sandkasten-${status.instanceId}-sandboxes`;
     const sameShape = ['--network', network, '--init', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true', '--pids-limit', '512', '--memory', '1g', '--memory-swap', '1g'];
     for (let i = 0; i < SESSIONS; i++) {
-      let id = '';
-      baseline.push(await time(async () => (id = docker('run', '-d', '--label', 'sandkasten.bench=true', IMAGE, 'sleep', '3600'))));
-      docker('rm', '-f', id);
-      if (i > 0) {
-        // The first cold create below makes the network.
-        sameShapeBaseline.push(await time(async () => (id = docker('run', '-d', '--label', 'sandkasten.bench=true', ...sameShape, IMAGE, 'sleep', '3600'))));
-        docker('rm', '-f', id);
-      }
+      baseline.push(await timeDockerRun(docker, IMAGE));
+      // The first cold create below makes the network.
+      if (i > 0) sameShapeBaseline.push(await timeDockerRun(docker, IMAGE, sameShape));
       const workspaceId = await newWorkspace();
       cold.push(await time(() => startAndRun(() => client.request(P.StartSessionRequest.type, { workspaceId }))));
       const readOnlyId = await newWorkspace('persistent');
@@ -108,9 +100,8 @@ async function main(): Promise<void> {
 
     // Exec round trip of `true`.
     const session = pooledSessions[0];
-    const containerId = (await client.request(P.ListSessionsRequest.type, {})).find((s) => s.id === session.id)!.containerId!;
-    const cliExec: number[] = [];
-    for (let i = 0; i < CLI_EXECS; i++) cliExec.push(await time(async () => docker('exec', containerId, 'true')));
+    const containerId = await containerIdOf(client, session.id);
+    const { cli: cliExec, ours } = await measureExecTrue(client, docker, { id: session.id, containerId }, { cliRuns: CLI_EXECS, runs: EXECS });
     rows.push({ name: '`docker exec C true` (CLI, baseline)', samples: cliExec });
     const dockerode = new Docker();
     const rawExec: number[] = [];
@@ -125,8 +116,6 @@ async function main(): Promise<void> {
       );
     }
     rows.push({ name: 'dockerode exec create+start+inspect of `true`', samples: rawExec, baseline: cliExec });
-    const ours: number[] = [];
-    for (let i = 0; i < EXECS; i++) ours.push(await time(() => client.request(P.ExecRequest.type, { sessionId: session.id, command: ['true'] })));
     rows.push({ name: 'exec `true`, persistent shell, through the client', samples: ours, baseline: cliExec });
 
     // Side by side: `exec true` while a long command holds the session's shell (a warm side
@@ -159,31 +148,19 @@ async function main(): Promise<void> {
     // way of carrying the bytes out could be on this machine.
     const sidecarPid = (await client.request(P.StatusRequest.type, {})).pid;
     const rssBefore = rssMb(sidecarPid, 'VmRSS');
-    const cliStreams: number[] = [];
-    const rawStreams: number[] = [];
     const pipeStreams: number[] = [];
-    let rawTransport = '';
-    for (let run = 0; run < STREAM_RUNS; run++) {
-      cliStreams.push(await time(async () => execFileSync('sh', ['-c', `docker exec ${containerId} head -c ${STREAM_BYTES} /dev/zero > /dev/null`])));
-      const pipe = await client.request(P.ExecRequest.type, { sessionId: session.id, line: `head -c ${STREAM_BYTES} /dev/zero | cat > /dev/null` });
-      if (pipe.exitCode !== 0) throw new Error(`the pipe inside the container failed (${pipe.exitCode}): ${pipe.stderr}`);
-      pipeStreams.push(pipe.durationMs);
-      // The fast path: stdout over a raw channel (what the CLI uses), bytes only.
-      let rawReceived = 0;
-      const channel = await client.openRawChannel(`bench-raw-${run}`);
-      channel.on('data', (chunk: Buffer) => (rawReceived += chunk.length));
-      const channelClosed = new Promise((resolve) => channel.once('close', resolve));
-      rawStreams.push(
-        await time(async () => {
-          await client.request(P.ExecRequest.type, { sessionId: session.id, command: ['head', '-c', String(STREAM_BYTES), '/dev/zero'], rawChannelId: `bench-raw-${run}` });
-          await channelClosed;
-        }),
-      );
-      if (rawReceived !== STREAM_BYTES) throw new Error(`the raw channel carried ${rawReceived} of ${STREAM_BYTES} bytes`);
-      rawTransport = channel.transport === 'pipe' ? 'FIFO straight from the container' : 'relayed by the sidecar';
-    }
-    const cliStream = percentile(cliStreams, 50);
-    const rawStream = percentile(rawStreams, 50);
+    const streams = await measureRawStream(client, docker, { id: session.id, containerId }, {
+      bytes: STREAM_BYTES,
+      runs: STREAM_RUNS,
+      alsoEachRun: async () => {
+        const pipe = await client.request(P.ExecRequest.type, { sessionId: session.id, line: `head -c ${STREAM_BYTES} /dev/zero | cat > /dev/null` });
+        if (pipe.exitCode !== 0) throw new Error(`the pipe inside the container failed (${pipe.exitCode}): ${pipe.stderr}`);
+        pipeStreams.push(pipe.durationMs);
+      },
+    });
+    const rawTransport = streams.transport;
+    const cliStream = percentile(streams.cli, 50);
+    const rawStream = percentile(streams.raw, 50);
     const pipeStream = percentile(pipeStreams, 50);
     const peakAfterRaw = rssMb(sidecarPid, 'VmHWM');
     let received = 0;
@@ -252,6 +229,17 @@ async function main(): Promise<void> {
     const scale = await measureScale(sidecarScript, IMAGE);
     rows.push(...scale.rows);
 
+    // The same rows against the second engine (scripts/remote-engine.sh) over TLS and over ssh, when it is up.
+    const remote = await measureRemoteEngines({
+      image: IMAGE,
+      sidecarScript,
+      sessions: SESSIONS,
+      execs: EXECS,
+      cliExecs: CLI_EXECS,
+      streamBytes: STREAM_BYTES,
+      streamRuns: STREAM_RUNS,
+    });
+
     console.log(`\n## Benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}, Docker ${status.docker.version}, image ${IMAGE}\n`);
     console.log(formatRows(rows));
     console.log('\n| throughput, 256 MiB | MB/s | × CLI |\n|---|---:|---:|');
@@ -276,11 +264,13 @@ async function main(): Promise<void> {
     console.log(share.targets);
     console.log(ports.targets);
     console.log(scale.notes.join('\n'));
+    console.log(formatRemote(remote));
     const jsonFile = jsonOutput(process.argv.slice(2));
     if (jsonFile) {
       // Every row printed, for comparing runs: times in ms, throughputs in MB/s.
+      const remoteFigures = remote.filter((result): result is RemoteFigures => typeof result !== 'string');
       const figures = [
-        ...rows.map((row) => ({
+        ...[...rows, ...remoteFigures.flatMap((result) => result.rows.map((row) => ({ ...row, name: `remote ${result.transport}: ${row.name}` })))].map((row) => ({
           name: row.name,
           n: row.samples.length,
           p50: percentile(row.samples, 50),
@@ -290,16 +280,15 @@ async function main(): Promise<void> {
         })),
         ...[...throughput, ...httpApi.throughput, ...lifecycle.throughput].map(([name, value]) => ({ name, n: 1, p50: value, p95: value, ratio: value / throughput[0][1], unit: 'MB/s' })),
         ...ports.throughput.map(([name, value]) => ({ name, n: 1, p50: value, p95: value, ratio: value / ports.throughput[0][1], unit: 'MB/s' })),
+        ...remoteFigures.flatMap((result) =>
+          result.throughput.map(([name, value]) => ({ name: `remote ${result.transport}: ${name}`, n: 1, p50: value, p95: value, ratio: value / result.throughput[0][1], unit: 'MB/s' })),
+        ),
       ];
       fs.writeFileSync(jsonFile, `${JSON.stringify(figures, null, 2)}\n`);
       console.error(`bench: wrote ${figures.length} figures to ${jsonFile}`);
     }
   } finally {
-    for (const id of workspaces) await client.request(P.DeleteWorkspaceRequest.type, { id, force: true }).catch(() => undefined);
-    await client.request(P.ShutdownSidecarRequest.type, {}).catch(() => undefined);
-    client.close();
-    const leftovers = docker('ps', '-aq', '--filter', 'label=sandkasten.bench=true').split('\n').filter(Boolean);
-    if (leftovers.length > 0) docker('rm', '-f', ...leftovers);
+    await cleanUpRun(client, workspaces, docker);
   }
 }
 
@@ -315,16 +304,6 @@ function jsonOutput(args: string[]): string | undefined {
 
 function ratio(samples: number[], baseline: number[]): string {
   return (percentile(samples, 50) / percentile(baseline, 50)).toFixed(3);
-}
-
-async function waitForPool(client: SidecarClient, image: string, target: number): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const pool = await client.request(P.PoolStatusRequest.type, {});
-    const entry = pool.images.find((e) => e.image === image);
-    if (entry && entry.ready >= target) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the pool did not fill within 60 s');
 }
 
 function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {

@@ -1,7 +1,7 @@
 import type { SidecarClient } from '../sidecar/client/sidecarClient';
 import * as P from '../sidecar/client/protocol';
 
-const KEYSTROKES = 300;
+export const KEYSTROKES = 300;
 /** The shell's line is cleared (Ctrl-U) this often, so it never wraps. */
 const CLEAR_LINE_EVERY = 40;
 

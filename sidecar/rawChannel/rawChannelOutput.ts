@@ -6,6 +6,7 @@ import type { OutputSink } from '../exec/outputSink';
 import type { Clock } from '../util/clock';
 import type { DirectPipe, DirectPipes } from './directPipes';
 import type { RawChannels } from './rawChannels';
+import { SocketBatches } from './socketBatches';
 
 /** How long the client of a raw channel may take to open the FIFO it was offered. */
 const PIPE_OPEN_WAIT_MS = 5000;
@@ -21,7 +22,8 @@ const RAW_HIGH_WATER_BYTES = 1024 * 1024;
 export class RawChannelOutput implements OutputSink {
   private socket: Socket | undefined;
   private pipe: DirectPipe | undefined;
-  private corked = false;
+  /** Relayed stdout's writes (none when the client reads a FIFO). */
+  private batches: SocketBatches | undefined;
 
   constructor(
     private readonly deps: { channels: RawChannels; pipes: DirectPipes; clock: Clock },
@@ -66,19 +68,12 @@ export class RawChannelOutput implements OutputSink {
     return { stdoutFile: pipe.containerPath };
   }
 
-  /** Relayed stdout: no copy, no encoding; slices of one read from Docker leave in one writev. */
+  /** Relayed stdout: no copy, no encoding, in batches (see SocketBatches). */
   write(_stream: 'stdout' | 'stderr', data: Buffer): void {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
-    socket.write(data);
+    this.batches ??= new SocketBatches(socket, this.deps.clock);
+    this.batches.write(data);
   }
 
   get congested(): boolean {
@@ -104,10 +99,12 @@ export class RawChannelOutput implements OutputSink {
       if (socket.destroyed) takeOver();
       else socket.once('close', takeOver);
     }
+    this.batches?.flush();
     if (socket) await new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.end(resolve)));
   }
 
   dispose(): void {
+    this.batches?.flush();
     this.pipe?.close();
     if (this.socket && !this.socket.writableEnded) this.socket.destroy();
   }
