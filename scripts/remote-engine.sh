@@ -215,11 +215,24 @@ make_bridge() {
   ip link set "$BRIDGE" up
 }
 
+# The second dockerd, started again on its data root, deletes the host's docker0 — the main
+# engine's default bridge (both engines share the host's network namespace, and the stale
+# default network it clears on start takes the interface with it). The main engine takes a
+# docker0 made again with the same address as its own: note it before, restore it after.
+restore_docker0() {
+  local address=$1
+  [ -n "$address" ] || return 0
+  ip link show docker0 >/dev/null 2>&1 && return 0
+  ip link add docker0 type bridge && ip addr add "$address" dev docker0 && ip link set docker0 up
+  log "restored docker0 ($address), which starting the second dockerd removed"
+}
+
 start_engine() {
   [ -s "$TLS/server-key.pem" ] || die "the second engine is not set up; run 'bash scripts/remote-engine.sh up'"
   engine_answers && return 0
-  local pid started
+  local pid started docker0
   started=$(date +%s)
+  docker0=$(ip -o -4 addr show dev docker0 2>/dev/null | awk '{print $4}' | head -n 1)
   pid=$(running_pid "$PIDFILE" dockerd || true)
   if [ -n "$pid" ]; then
     log "the second dockerd is running but not answering yet; waiting…"
@@ -251,7 +264,11 @@ start_engine() {
     pid=$!
   fi
   for _ in $(seq 1 120); do
-    if engine_answers; then log "the second engine answers ($(elapsed "$started"))"; return 0; fi
+    if engine_answers; then
+      restore_docker0 "$docker0"
+      log "the second engine answers ($(elapsed "$started"))"
+      return 0
+    fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.5
   done

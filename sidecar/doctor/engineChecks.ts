@@ -68,9 +68,9 @@ function unreachableFix(docker: DockerStatus): string {
   if (docker.transport === 'tls' && /certificate|TLS/i.test(docker.error ?? '')) {
     return 'Check the certificates: DOCKER_CERT_PATH (or the Docker context) must hold the ca.pem that signed the engine\'s certificate, and a cert.pem/key.pem the engine trusts; then run `sandkasten doctor` again.';
   }
-  const chosenBy = /\((DOCKER_HOST|DOCKER_CONTEXT|setting docker\.host|setting docker\.context|current Docker context)[^)]*\)$/.exec(docker.endpoint)?.[1];
-  if (chosenBy) {
-    return `Start the engine at ${docker.endpoint} (chosen by ${chosenBy}), or choose another one (the docker.host / docker.context settings, DOCKER_HOST, \`docker context use\`). Then run \`sandkasten doctor\` again.`;
+  const chosen = /^(.*) \(((?:DOCKER_HOST|DOCKER_CONTEXT|setting docker\.host|setting docker\.context|current Docker context)[^)]*)\)$/.exec(docker.endpoint);
+  if (chosen) {
+    return `Start the engine at ${chosen[1]} (chosen by ${chosen[2]}), or choose another one (the docker.host / docker.context settings, DOCKER_HOST, \`docker context use\`). Then run \`sandkasten doctor\` again.`;
   }
   return 'Start Docker: Docker Desktop, or `sudo systemctl start docker` (`sudo dockerd &` without systemd). For another engine, set DOCKER_HOST or `docker context use NAME`. Then run `sandkasten doctor` again.';
 }

@@ -45,14 +45,6 @@ export async function fifoCheck(facts: FifoFacts): Promise<DoctorCheck> {
     return doctorCheck('fifo', 'warn', `Turned off by SANDKASTEN_DIRECT_PIPES=off: ${relayed}.`, `Unset SANDKASTEN_DIRECT_PIPES and ${RESTART}.`);
   }
   if (!facts.engineIsLocal) {
-    if (/^DOCKER_HOST=unix:\/\//.test(facts.endpoint)) {
-      return doctorCheck(
-        'fifo',
-        'warn',
-        `The engine is reached through ${facts.endpoint}, so Sandkasten does not count on it running on this machine: ${relayed}.`,
-        `If that engine runs on this machine, unset DOCKER_HOST (the default socket is used) and ${RESTART}.`,
-      );
-    }
     return doctorCheck('fifo', 'pass', `Not offered: the engine (${facts.endpoint}) is not on this machine, so ${relayed}.`);
   }
   const problem = (await pipeDirectoryProblem(facts.pipes)) ?? (await fifoProblem(facts.home, facts.makeFifo));

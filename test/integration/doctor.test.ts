@@ -153,7 +153,7 @@ describe('diagnostics with Docker out of reach', () => {
 
     const human = await runCli(home, ['doctor'], env);
     assert.equal(human.code, 1);
-    assert.match(human.stdout, /^FAIL {2}Docker engine: .*\n {6}fix: Start the engine at unix:\/\/\/tmp\/sandkasten-doctor-no-docker\.sock \(DOCKER_HOST\)/m);
+    assert.match(human.stdout, /^FAIL {2}Docker engine: .*\n {6}fix: Start the engine at unix:\/\/\/tmp\/sandkasten-doctor-no-docker\.sock \(chosen by DOCKER_HOST\)/m);
     assert.match(human.stdout, /^SKIP {2}Images: Skipped: Docker is not reachable/m);
   });
 });
