@@ -15,6 +15,10 @@ const HARMLESS = new Set<string | symbol>(['instanceId', 'isLocal', 'status', 'i
  */
 export class EngineBinding {
   private mismatch: { boundTo: BoundEngine; current: BoundEngine } | undefined;
+  /** Where the engine was last reached from, once a check passed or failed (see checkAgain). */
+  private endpoint: string | undefined;
+  /** A look at the engine's identity after it came back: acting calls wait for it. */
+  private rechecking: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -23,6 +27,7 @@ export class EngineBinding {
 
   /** Binds on first contact; throws (and remembers) a mismatch with another engine, reached at `endpoint`. */
   async check(endpoint: string): Promise<void> {
+    this.endpoint = endpoint;
     const identity = await this.engine.identity();
     const current: BoundEngine = { id: identity.engineId, name: identity.engineName, endpoint };
     const bound = this.store.meta.boundEngine();
@@ -34,6 +39,18 @@ export class EngineBinding {
       throw this.refusal();
     }
     this.mismatch = undefined;
+  }
+
+  /**
+   * The engine answers again after it was away: it may be another one now (the address leads
+   * elsewhere, the engine was reinstalled), whose missing containers must not read as gone.
+   * Acting calls wait for this look; a mismatch found refuses them as at start.
+   */
+  checkAgain(): void {
+    if (this.endpoint === undefined || this.rechecking) return;
+    this.rechecking = this.check(this.endpoint)
+      .catch(() => undefined) // a mismatch is remembered; an engine away again fails the calls itself
+      .finally(() => (this.rechecking = undefined));
   }
 
   get current(): { boundTo: BoundEngine; current: BoundEngine } | undefined {
@@ -53,13 +70,10 @@ export class EngineBinding {
         // Whoever asks the guarded engine for its status learns of a mismatch too (doctor).
         if (property === 'status') return async () => this.describe(await target.status());
         if (typeof value !== 'function' || HARMLESS.has(property)) return typeof value === 'function' ? value.bind(target) : value;
-        return (...args: unknown[]) => {
-          if (this.mismatch) {
-            const error = this.refusal();
-            // An async method fails as a rejected promise, as its callers expect.
-            if (value.constructor.name === 'AsyncFunction') return Promise.reject(error);
-            throw error;
-          }
+        // Every Engine method returns a promise: a refusal is a rejection, never a synchronous throw.
+        return async (...args: unknown[]) => {
+          await this.rechecking;
+          if (this.mismatch) throw this.refusal();
           return value.apply(target, args);
         };
       },

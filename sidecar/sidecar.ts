@@ -18,6 +18,7 @@ import { DockerEngine } from './docker/dockerEngine';
 import { EngineHealth } from './docker/engineHealth';
 import { dockerUnavailable } from './docker/errors';
 import { describeEngine, EngineBinding } from './engineBinding';
+import { conflict } from './errors';
 import { Doctor } from './doctor/doctor';
 import type { Engine } from './docker/engine';
 import { HostFirewall } from './docker/hostFirewall';
@@ -131,6 +132,8 @@ export class Sidecar implements Services {
     // Everything but status and the binding itself sees the guarded engine (see EngineBinding).
     this.health = new EngineHealth({ engine: rawEngine, clock, log: options.log });
     this.binding = new EngineBinding(store, this.health.engine);
+    // Before anyone acts on its return (listeners run in order): the engine back may be another one.
+    this.health.onChange((change) => change.state === 'back' && this.binding.checkAgain());
     const engine = this.binding.guard();
     this.engine = engine;
     const changes = new Changes();
@@ -305,7 +308,7 @@ export class Sidecar implements Services {
     try {
       const clock = options.clock ?? systemClock;
       const config = await ConfigStore.open(paths.config);
-      const switchedTo = await new ParkedStates(paths.home, paths.database).complete();
+      const switchedTo = await parkedStates(paths).complete();
       if (switchedTo) options.log.info(`switched this storage directory to engine ${switchedTo}`);
       const store = await Store.open(paths.database, clock, { log: options.log });
       const instance = store.meta.instanceId();
@@ -448,8 +451,10 @@ export class Sidecar implements Services {
    * engine is touched. Answers first, then restarts (the next client starts the sidecar).
    */
   async switchEngine(engineId: string): Promise<void> {
+    // Once shutting down, a second request could write its intent after the first was carried out.
+    if (this.stopping) throw conflict('The sidecar is restarting (a switch of engines, or a new engine setting); ask again once it is back.');
     const { boundTo, current } = this.binding.assertSwitchable(engineId);
-    const parked = new ParkedStates(this.paths.home, this.paths.database);
+    const parked = parkedStates(this.paths);
     await parked.request(boundTo, current);
     this.log.info(`switching engines: from ${describeEngine(boundTo)} to ${describeEngine(current)}`);
     this.switchOnExit = parked;
@@ -496,4 +501,9 @@ export class Sidecar implements Services {
     })();
     return this.stopping;
   }
+}
+
+/** The storage directory's state per engine: the database and the files its records name. */
+function parkedStates(paths: HomePaths): ParkedStates {
+  return new ParkedStates(paths.home, paths.database, [paths.archives, paths.snapshots, paths.pipes]);
 }

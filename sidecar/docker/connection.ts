@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import Docker, { type DockerOptions } from 'dockerode';
 import { dockerConfigDir } from '../client/dockerContexts';
@@ -90,8 +91,10 @@ export function endpointForHost(host: string, source: string, tls: TlsMaterial |
       if (!tls) return { options: { host: url.hostname, port, protocol: 'http' }, description, transport: 'tcp' };
       const files = readTlsFiles(tls.directory);
       if (typeof files === 'string') return unreachable(description, files);
-      // rejectUnauthorized is not a DockerOptions field, but docker-modem hands it to https.
-      const options = { host: url.hostname, port, protocol: 'https', ...files, ...(tls.verify ? {} : { rejectUnauthorized: false }) } as DockerOptions;
+      // docker-modem hands only ca, cert and key to https, never rejectUnauthorized: an agent's
+      // own options reach every connection it makes (DockerEngine's ping agent reads the flag).
+      const unverified = tls.verify ? {} : { rejectUnauthorized: false, agent: new https.Agent({ keepAlive: true, rejectUnauthorized: false }) };
+      const options = { host: url.hostname, port, protocol: 'https', ...files, ...unverified } as DockerOptions;
       return { options, description, transport: 'tls' };
     }
     case 'ssh': {

@@ -469,7 +469,10 @@ const containerSubject = (id: string) => `container ${id.slice(0, 12)}`;
 /** An agent that opens a new connection for every request, on Node's own sockets (ssh:// brings its own agent). */
 function freshConnections(endpoint: DockerEndpoint): { agent?: http.Agent } {
   if (endpoint.transport === 'ssh') return {};
-  return { agent: endpoint.transport === 'tls' ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false }) };
+  if (endpoint.transport !== 'tls') return { agent: new http.Agent({ keepAlive: false }) };
+  // A context's SkipTLSVerify (see endpointForHost): docker-modem would not pass it on.
+  const verify = (endpoint.options as { rejectUnauthorized?: boolean }).rejectUnauthorized !== false;
+  return { agent: new https.Agent({ keepAlive: false, rejectUnauthorized: verify }) };
 }
 
 interface NetworkInfo {

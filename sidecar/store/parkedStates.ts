@@ -5,9 +5,11 @@ import { writeFileAtomically } from './durableFile';
 
 /**
  * A storage directory's state per Docker engine. The state in use (`state.sqlite` and its
- * journal) belongs to one engine; switching engines sets it aside under
- * `engines/<engine digest>/` and takes up what was set aside for the new engine, if anything.
- * Nothing on either engine is touched: switching back finds every workspace as it was.
+ * journal, and the directories whose files its records name: archives, snapshots, pipes)
+ * belongs to one engine; switching engines sets it aside under `engines/<engine digest>/` and
+ * takes up what was set aside for the new engine, if anything. Nothing on either engine is
+ * touched: switching back finds every workspace as it was. (Left in place, the new engine's
+ * sweeps would remove the archives and snapshots its records do not name.)
  *
  * The move is done with the database closed (the sidecar stopping) and is written down first
  * (`engines/switch.json`), so a sidecar killed half-way finishes it on its next start.
@@ -32,6 +34,8 @@ export class ParkedStates {
   constructor(
     home: string,
     private readonly database: string,
+    /** Directories that go with the database (see homePaths: archives, snapshots, pipes). */
+    private readonly alongside: string[] = [],
   ) {
     this.root = path.join(home, 'engines');
     this.intentFile = path.join(this.root, 'switch.json');
@@ -57,7 +61,7 @@ export class ParkedStates {
   async complete(): Promise<string | undefined> {
     const intent = this.readIntent();
     if (!intent) return undefined;
-    const files = [this.database, `${this.database}.journal`];
+    const files = [this.database, `${this.database}.journal`, ...this.alongside];
     const from = path.join(this.root, engineDirectoryName(intent.from));
     const to = path.join(this.root, engineDirectoryName(intent.to));
     if (!intent.parked) {
@@ -85,8 +89,14 @@ export class ParkedStates {
   }
 }
 
+/**
+ * Moves `source` to `target`. Something already at `target` is another state of the same
+ * engine (a switch written down twice, or an engine that began afresh while its old state was
+ * parked): it is kept beside it, never overwritten.
+ */
 function moveIfPresent(source: string, target: string): void {
   if (!fs.existsSync(source)) return;
+  if (fs.existsSync(target)) fs.renameSync(target, `${target}.replaced-${Date.now()}`);
   fs.renameSync(source, target);
   syncDirectory(path.dirname(target));
 }
