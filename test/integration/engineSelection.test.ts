@@ -80,11 +80,11 @@ function status(sidecar: SidecarHarness): Promise<P.SidecarStatus> {
 /** Removes every object labelled with `instanceId` from `engine` (what a test made there). */
 async function removeInstance(instanceId: string, engine: Docker): Promise<void> {
   const left = await instanceObjects(instanceId, engine);
-  await Promise.all([
-    ...left.containers.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)),
-    ...left.volumes.map((v) => engine.getVolume(v.Name).remove({ force: true }).catch(() => undefined)),
-  ]);
+  // Containers first: a volume a container still uses cannot be removed.
+  await Promise.all(left.containers.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(left.volumes.map((v) => engine.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
   await Promise.all(left.networks.map((n) => engine.getNetwork(n.Id).remove().catch(() => undefined)));
+  assert.deepEqual(await objectNames(instanceId, engine), { containers: [], volumes: [] }, `instance ${instanceId} leaves nothing on the engine`);
 }
 
 /** Container names and volume names of an instance on one engine, sorted. */
