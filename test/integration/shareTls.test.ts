@@ -12,13 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createWorkspace, expectError, P, useSidecars } from './harness';
-
-function selfSignedCertificate(directory: string, name: string): { cert: string; key: string } {
-  const cert = path.join(directory, `${name}.pem`);
-  const key = path.join(directory, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  return { cert, key };
-}
+import { selfSignedCertificate } from '../support/certificates';
 
 describe('sharing beyond loopback', () => {
   const certificates = fs.mkdtempSync(path.join(os.tmpdir(), 'sk-tls-'));

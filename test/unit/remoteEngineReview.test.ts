@@ -4,7 +4,6 @@
  * an engine that comes back as another one is refused like one found at start.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -19,15 +18,9 @@ import { Store } from '../../sidecar/store/store';
 import { useTempDirectories } from '../support/tempDirectories';
 import { FakeClock } from './fakes/clock';
 import { FakeEngine } from './fakes/engine';
+import { selfSignedCertificate } from '../support/certificates';
 
 const tempDir = useTempDirectories('sk-review-');
-
-function selfSigned(directory: string, name: string): { cert: string; key: string } {
-  const cert = path.join(directory, `${name}.pem`);
-  const key = path.join(directory, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  return { cert, key };
-}
 
 describe('a TLS engine whose context says SkipTLSVerify', () => {
   let server: https.Server;
@@ -37,11 +30,11 @@ describe('a TLS engine whose context says SkipTLSVerify', () => {
   before(async () => {
     const directory = tempDir();
     // The engine's certificate is signed by nobody ca.pem knows.
-    const engine = selfSigned(directory, 'engine');
+    const engine = selfSignedCertificate(directory, 'engine');
     certificates = path.join(directory, 'client');
     fs.mkdirSync(certificates);
-    const client = selfSigned(directory, 'client');
-    fs.copyFileSync(selfSigned(directory, 'unrelated-ca').cert, path.join(certificates, 'ca.pem'));
+    const client = selfSignedCertificate(directory, 'client');
+    fs.copyFileSync(selfSignedCertificate(directory, 'unrelated-ca').cert, path.join(certificates, 'ca.pem'));
     fs.copyFileSync(client.cert, path.join(certificates, 'cert.pem'));
     fs.copyFileSync(client.key, path.join(certificates, 'key.pem'));
     server = https.createServer({ cert: fs.readFileSync(engine.cert), key: fs.readFileSync(engine.key) }, (_request, response) => {
