@@ -12,6 +12,14 @@ import type { Workspaces } from './workspaces';
 /** Share of `limits.diskMb` from which a session says its disk is filling up. */
 export const DISK_WARNING_SHARE = 0.8;
 const MIB = 1024 * 1024;
+/**
+ * Docker before 23 measures for one caller at a time and refuses the others ("a disk usage
+ * operation is already running"): another sidecar, `docker system df`. Such a round asks
+ * again after a pause rather than going without a measurement until the next round.
+ */
+const BUSY_RETRIES = 10;
+const BUSY_PAUSE_MS = 500;
+const isBusy = (error: unknown) => /disk usage operation is already running/i.test((error as Error)?.message ?? '');
 
 /**
  * Watches how much disk each running session's workspace uses (its volume and its
@@ -43,16 +51,13 @@ export class DiskWatch {
 
   /** One measurement: records each running workspace's use, warns, and stops what is over the limit. */
   async check(): Promise<void> {
-    const { store, sessions, workspaces, config, containers, changes, log } = this.deps;
-    const running = store.sessions.listLive().filter((session) => session.state === 'running' && session.containerId);
-    if (running.length === 0) return;
-    let usage: Awaited<ReturnType<Containers['engine']['diskUsage']>>;
-    try {
-      usage = await containers.engine.diskUsage();
-    } catch (error) {
-      log.info(`could not measure disk use: ${(error as Error).message}`);
-      return;
-    }
+    const { store, sessions, workspaces, config, changes, log } = this.deps;
+    const runningNow = () => store.sessions.listLive().filter((session) => session.state === 'running' && session.containerId);
+    if (runningNow().length === 0) return;
+    const usage = await this.measure();
+    if (!usage) return;
+    // Asked again: a measurement can take seconds, in which sessions stop.
+    const running = runningNow();
     const limit = config.current['limits.diskMb'] * MIB;
     let sizesChanged = false;
     for (const session of running) {
@@ -74,5 +79,21 @@ export class DiskWatch {
       }
     }
     if (sizesChanged) changes.emit('workspaces');
+  }
+
+  /** Docker's measurement of every volume and container; undefined (logged) when it failed. */
+  private async measure(): Promise<Awaited<ReturnType<Containers['engine']['diskUsage']>> | undefined> {
+    const { containers, clock, log } = this.deps;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await containers.engine.diskUsage();
+      } catch (error) {
+        if (!isBusy(error) || attempt === BUSY_RETRIES) {
+          log.info(`could not measure disk use: ${(error as Error).message}`);
+          return undefined;
+        }
+        await clock.sleep(BUSY_PAUSE_MS);
+      }
+    }
   }
 }

@@ -75,4 +75,31 @@ describe('the disk watch', () => {
     assert.equal(engine.callsTo('diskUsage').length, before, 'nothing runs: nothing to measure');
     watch.stop();
   });
+
+  it('asks again when the engine is busy measuring for someone else (Docker before 23 refuses a second caller)', async () => {
+    const { watch, clock, engine, use, sessions, session, logged } = await setUp();
+    use(95);
+    engine.failNext('diskUsage', new Error('disk usage failed: a disk usage operation is already running'), 3);
+    const round = watch.check();
+    for (let pause = 0; pause < 3; pause++) await clock.advance(500);
+    await round;
+    assert.equal(engine.callsTo('diskUsage').length, 4, 'three refusals, then a measurement');
+    assert.match(sessions.get(session.id).stateReason ?? '', /^disk 95 % full/);
+    assert.doesNotMatch(logged.join('\n'), /could not measure/);
+  });
+
+  it('gives a busy engine up after a bounded number of tries, and any other failure at once', async () => {
+    const { watch, clock, engine, use, logged } = await setUp();
+    use(95);
+    engine.failNext('diskUsage', new Error('a disk usage operation is already running'), 11);
+    const round = watch.check();
+    for (let pause = 0; pause < 20; pause++) await clock.advance(500);
+    await round;
+    assert.equal(engine.callsTo('diskUsage').length, 11, 'the first try and ten more');
+    assert.match(logged.join('\n'), /could not measure disk use: a disk usage operation is already running/);
+    engine.failNext('diskUsage', new Error('permission denied'));
+    const before = engine.callsTo('diskUsage').length;
+    await watch.check();
+    assert.equal(engine.callsTo('diskUsage').length, before + 1, 'no second try for other failures');
+  });
 });
