@@ -274,6 +274,7 @@ export class Sidecar implements Services {
       else void this.resumeEngineWork(change.awayMs);
     });
     config.onDidChange((changed) => {
+      options.log.info(`settings changed: ${changed.join(', ')}`);
       changes.emit('config');
       // The engine is chosen at start: a new one means a new sidecar (after this answer went out).
       if (changed.some((key) => key === 'docker.host' || key === 'docker.context')) {

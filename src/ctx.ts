@@ -263,7 +263,10 @@ export class Ctx implements vscode.Disposable {
         if (Object.keys(values).some(isEngineSettingKey)) this.engineSettingsPushed = false;
         return;
       }
-      const apply = () => client.sendRequest(SetConfigRequest.type, { values });
+      const apply = async () => {
+        await client.sendRequest(SetConfigRequest.type, { values });
+        this.output.info(`Settings sent to the sidecar: ${Object.keys(values).join(', ')}`);
+      };
       // The sidecar picks its engine at start: a new engine setting restarts it.
       if (await this.changesEngine(client, values)) await this.restartSidecar('Sandkasten: restarting on the new Docker engine…', apply);
       else await apply();

@@ -172,7 +172,9 @@ export async function imageChoices(ctx: Ctx, current: string | undefined): Promi
     seen.add(image);
     items.push({ label: image, description, detail, image });
   };
-  const defaultImage = String(config.defaultImage ?? '');
+  // The VS Code setting when set there: it wins over config.json, and the push that brings
+  // it to a sidecar that just started may still be on its way.
+  const defaultImage = String(ctx.config.explicitSidecarSettings(['defaultImage']).defaultImage ?? config.defaultImage ?? '');
   add(defaultImage, 'default (sandkasten.defaultImage)');
   if (current) add(current, 'entered before');
   for (const status of pool?.images ?? []) add(status.image, `warm pool · ${status.ready} ready`, 'Its first session starts instantly from the pool.');
