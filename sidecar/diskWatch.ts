@@ -73,6 +73,7 @@ export class DiskWatch {
       } else if (used >= DISK_WARNING_SHARE * limit) {
         if (this.warned.has(session.id)) continue;
         this.warned.add(session.id);
+        log.info(`session ${session.id}: its disk is filling up (${share})`);
         await sessions.noteContainerEvent(session.containerId!, `disk ${Math.floor((used / limit) * 100)} % full (${share}); stopped at the limit`);
       } else {
         this.warned.delete(session.id);

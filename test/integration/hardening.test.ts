@@ -217,11 +217,14 @@ describe('hardened sandboxes, against the real Docker engine', () => {
     await sidecar.client.request(P.SetConfigRequest.type, { values: { 'limits.diskMb': 64, 'limits.diskCheckSeconds': 2 } });
     try {
       const session = await sidecar.newSession('diskfull');
-      await line(session.id, 'head -c 54000000 /dev/zero > /workspace/big');
+      const written = await line(session.id, 'head -c 54000000 /dev/zero > /workspace/big');
+      assert.equal(written.exitCode, 0, `the sandbox wrote its 54 MB: ${written.stderr}`);
+      // Failures say what the watch measured (the sidecar logs what it could not measure).
+      const measured = () => `(sidecar log:\n${sidecar.logTail(15)})`;
       const warned = await waitFor('the warning', async () => {
         const found = (await sidecar.client.request(P.ListSessionsRequest.type, {})).find((s) => s.id === session.id);
         return found?.stateReason?.startsWith('disk ') ? found : undefined;
-      });
+      }).catch((error: Error) => assert.fail(`${error.message} ${measured()}`));
       assert.equal(warned.state, 'running');
       assert.match(warned.stateReason!, /^disk (8\d|9\d) % full \(.* of 64\.0 MiB\)/);
       const workspace = (await sidecar.client.request(P.ListWorkspacesRequest.type, {})).find((w) => w.id === session.workspaceId);
@@ -231,7 +234,7 @@ describe('hardened sandboxes, against the real Docker engine', () => {
       const stopped = await waitFor('the stop at the limit', async () => {
         const found = (await sidecar.client.request(P.ListSessionsRequest.type, {})).find((s) => s.id === session.id);
         return found?.state === 'stopped' ? found : undefined;
-      });
+      }).catch((error: Error) => assert.fail(`${error.message} ${measured()}`));
       assert.match(stopped.stateReason!, /^stopped: disk limit reached \(.* of 64\.0 MiB\)$/);
       await sidecar.removeWorkspace(session.workspaceId);
     } finally {
