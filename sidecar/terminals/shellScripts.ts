@@ -68,16 +68,20 @@ const RC = [
  */
 const LAUNCH = String.raw`
 d=$1 id=$2
+# The directory is the sandbox's to change: what it left there is removed, never followed
+# (a history linked to /dev/zero, copied, would fill the host's disk; a FIFO would hang).
+[ -L "$d" ] && rm -f "$d"
 mkdir -p "$d" && chmod 700 "$d" || exit 1
 # A shell of this terminal may still run, orphaned when the sidecar lost its stream: end it.
 # The pid is checked against the terminal id, as pids are reused after a container restart.
-if [ -f "$d/pid" ]; then
-  old=$(cat "$d/pid")
+if [ -f "$d/pid" ] && [ ! -L "$d/pid" ]; then
+  old=$(head -c 16 "$d/pid")
   tr '\0' '\n' < "/proc/$old/environ" 2>/dev/null | grep -qx "SANDKASTEN_TERMINAL=$id" && kill -KILL "$old" 2>/dev/null
 fi
-rm -f "$d/session-history" "$d/history-base"
+# Read back by the sidecar before this runs; written anew from here and by the shell's hooks.
+rm -rf "$d/session-history" "$d/history-base" "$d/history" "$d/ash_history" "$d/restore-env" "$d/rc" "$d/pid" "$d/cwd" "$d/env"
 printf '%s' "$4" > "$d/history"
-cp "$d/history" "$d/ash_history"
+printf '%s' "$4" > "$d/ash_history"
 printf '%s' "$5" > "$d/restore-env"
 printf '__sandkasten_dir=%s\n' "$d" > "$d/rc"
 cat >> "$d/rc" <<'SANDKASTEN_RC'
